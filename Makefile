@@ -1,0 +1,34 @@
+# Two commands matter: `make demo` (install + run the example) and `make test`
+# (install everything the tests need, then run the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test-deps demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+test-deps: $(BIN)/python
+	@if [ ! -x /usr/sbin/sshd ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; \
+	  else echo "openssh-server missing: remote tests will be skipped"; fi; \
+	fi
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+demo: install
+	cd examples/pipeline && PATH="$(CURDIR)/$(BIN):$$PATH" GUILD_HOME="$${GUILD_HOME:-$(CURDIR)/.demo-home}" \
+	  $(CURDIR)/$(BIN)/python pipeline.py
+
+test: test-deps
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .demo-home build *.egg-info

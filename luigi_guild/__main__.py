@@ -1,0 +1,6 @@
+"""Entry point for ``python -m luigi_guild``."""
+
+from luigi_guild.cli import main
+
+if __name__ == "__main__":
+    main()
