@@ -1,0 +1,360 @@
+"""Flags: definitions, ``NAME=VAL`` parsing, coercion, canonical form and labels."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from luigi_guild.errors import GuildError
+
+FLAG_TYPES = ("string", "number", "int", "float", "boolean", "path", "existing-path")
+
+_TRUE = {"yes", "true", "on", "y", "1"}
+_FALSE = {"no", "false", "off", "n", "0"}
+
+
+@dataclass
+class FlagDef:
+    """One flag an operation accepts."""
+
+    name: str
+    type: str | None = None
+    default: Any = None
+    choices: list | None = None
+    min: Any = None
+    max: Any = None
+    required: bool = False
+    description: str = ""
+    arg_name: str | None = None
+    arg_switch: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+def parse_assigns(args: Iterable[str]) -> dict[str, str]:
+    """Split ``NAME=VAL`` arguments into a mapping of raw strings."""
+    assigns: dict[str, str] = {}
+    for arg in args:
+        name, sep, val = arg.partition("=")
+        if not sep or not name:
+            raise GuildError("invalid argument '%s' - expected NAME=VAL" % arg)
+        assigns[name] = val
+    return assigns
+
+
+def decode_untyped(s: str) -> Any:
+    """Decode a flag value with no declared type: int, float, then YAML scalars/lists."""
+    if s == "":
+        return ""
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        val = float(s)
+    except ValueError:
+        pass
+    else:
+        if "_" in s:
+            return s
+        return val
+    from luigi_guild import yamlutil
+
+    try:
+        val = yamlutil.decode(s)
+    except Exception:
+        return s
+    if isinstance(val, (str, int, float, bool, list)) or val is None:
+        if isinstance(val, (int, float)) and not isinstance(val, bool) and (":" in s or "_" in s):
+            return s
+        return val
+    return s
+
+
+def _is_sequence_text(s: str) -> bool:
+    return s[:1] in ("[", "'", '"', "{")
+
+
+def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
+    """Decode ``raw`` for ``flagdef``'s type; raises GuildError on a bad value.
+
+    A value written as a YAML list (``[1, 2]``) decodes to a list whatever the
+    type: lists make sweeps, and their items are each coerced.
+    """
+    ftype = flagdef.type if flagdef else None
+    if ftype is None:
+        return decode_untyped(raw)
+    if _is_sequence_text(raw) and raw.startswith("["):
+        val = decode_untyped(raw)
+        if isinstance(val, list):
+            return [coerce(item, flagdef) for item in val]
+        if isinstance(val, str) and _is_function(val):
+            return val
+    if ftype in ("string", "path", "existing-path"):
+        if _is_sequence_text(raw):
+            return decode_untyped(raw)
+        return raw
+    if _is_function(raw):
+        return raw
+    return coerce(raw, flagdef)
+
+
+_FUNCTION_RE = re.compile(r"^([a-zA-Z_]\w*)?\[[^\]]*:[^\]]*\]$")
+
+
+def _is_function(s: Any) -> bool:
+    """Whether ``s`` is a flag function such as ``[0:1]`` or ``loguniform[1e-4:1e-1]``."""
+    return isinstance(s, str) and bool(_FUNCTION_RE.match(s.strip()))
+
+
+def coerce(val: Any, flagdef: FlagDef) -> Any:
+    """Coerce ``val`` (string or decoded) to ``flagdef.type``."""
+    ftype = flagdef.type
+    name = flagdef.name
+    if val is None:
+        return None
+    try:
+        if ftype == "int":
+            if isinstance(val, bool):
+                raise ValueError
+            if isinstance(val, float):
+                if not val.is_integer():
+                    raise ValueError
+                return int(val)
+            return int(str(val))
+        if ftype == "float":
+            if isinstance(val, bool):
+                raise ValueError
+            return float(val)
+        if ftype == "number":
+            if isinstance(val, bool):
+                raise ValueError
+            if isinstance(val, (int, float)):
+                return val
+            s = str(val)
+            try:
+                return int(s)
+            except ValueError:
+                return float(s)
+        if ftype == "boolean":
+            if isinstance(val, bool):
+                return val
+            s = str(val).strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+            raise ValueError
+        if ftype in ("string", "path", "existing-path"):
+            return val if isinstance(val, str) else str(val)
+    except (ValueError, TypeError):
+        raise GuildError(
+            "invalid value %s for %s: expected %s" % (format_val(val), name, _type_desc(ftype))
+        ) from None
+    return val
+
+
+def _type_desc(ftype: str | None) -> str:
+    return {"int": "an integer", "float": "a number", "number": "a number", "boolean": "a boolean"}.get(
+        ftype or "", ftype or "a value"
+    )
+
+
+def check_value(val: Any, flagdef: FlagDef) -> None:
+    """Check ``choices``, ``min`` and ``max`` for one value (lists: each item)."""
+    if isinstance(val, list):
+        for item in val:
+            check_value(item, flagdef)
+        return
+    if val is None or _is_function(val):
+        return
+    if flagdef.choices is not None and val not in flagdef.choices:
+        raise GuildError(
+            "invalid value %s for %s: allowed values are %s"
+            % (format_val(val), flagdef.name, ", ".join(format_val(c) for c in flagdef.choices))
+        )
+    if flagdef.min is not None and isinstance(val, (int, float)) and val < flagdef.min:
+        raise GuildError("invalid value %s for %s: less than min (%s)" % (format_val(val), flagdef.name, flagdef.min))
+    if flagdef.max is not None and isinstance(val, (int, float)) and val > flagdef.max:
+        raise GuildError(
+            "invalid value %s for %s: greater than max (%s)" % (format_val(val), flagdef.name, flagdef.max)
+        )
+
+
+def resolve_flags(
+    flagdefs: dict[str, FlagDef],
+    assigns: dict[str, str],
+    base: dict[str, Any] | None = None,
+    force_flags: bool = False,
+    op_name: str = "",
+) -> dict[str, Any]:
+    """Flag values: defaults (or ``base``) overlaid with decoded ``assigns``, sorted by name."""
+    values: dict[str, Any] = dict(base) if base is not None else {n: d.default for n, d in flagdefs.items()}
+    for name, raw in assigns.items():
+        flagdef = flagdefs.get(name)
+        if flagdef is None and not force_flags and not (base is not None and name in base):
+            raise GuildError(
+                "unsupported flag '%s'" % name,
+                hint="Try 'guild run %s --help-op' for a list of flags or use --force-flags to skip this check."
+                % op_name
+                if op_name
+                else None,
+            )
+        values[name] = decode_flag_val(raw, flagdef)
+    for name, flagdef in flagdefs.items():
+        if name in values:
+            check_value(values[name], flagdef)
+        if flagdef.required and values.get(name) is None:
+            raise GuildError("missing required flag '%s'" % name)
+    return canonical(values)
+
+
+def resolve_values(
+    flagdefs: dict[str, FlagDef], values: dict[str, Any], force_flags: bool = False, op_name: str = ""
+) -> dict[str, Any]:
+    """Flag values from Python values (the Luigi API): defaults overlaid, coerced and checked."""
+    resolved: dict[str, Any] = {n: d.default for n, d in flagdefs.items()}
+    for name, val in values.items():
+        flagdef = flagdefs.get(name)
+        if flagdef is None:
+            if not force_flags:
+                raise GuildError("unsupported flag '%s' for %s" % (name, op_name or "this operation"))
+            resolved[name] = val
+            continue
+        if isinstance(val, str):
+            resolved[name] = decode_flag_val(val, flagdef)
+        elif isinstance(val, (list, tuple)):
+            resolved[name] = [coerce(v, flagdef) if flagdef.type else v for v in val]
+        else:
+            resolved[name] = coerce(val, flagdef) if flagdef.type else val
+    for name, flagdef in flagdefs.items():
+        check_value(resolved.get(name), flagdef)
+        if flagdef.required and resolved.get(name) is None:
+            raise GuildError("missing required flag '%s'" % name)
+    return canonical(resolved)
+
+
+def canonical(flags: dict[str, Any]) -> dict[str, Any]:
+    """A new dict with keys sorted: the one form flags take everywhere."""
+    return {k: flags[k] for k in sorted(flags)}
+
+
+def canonical_json(flags: dict[str, Any]) -> str:
+    """A string form that tells ``1``, ``1.0`` and ``True`` apart (for keys and Luigi params)."""
+    return json.dumps(canonical(flags), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def flags_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Guild's ``--needed`` comparison: plain dict equality (``1 == 1.0``)."""
+    return a == b
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def format_val(val: Any) -> str:
+    """A flag value as labels and argv show it."""
+    if val is True:
+        return "yes"
+    if val is False:
+        return "no"
+    if val is None:
+        return "null"
+    if isinstance(val, float):
+        return _format_float(val)
+    if isinstance(val, int):
+        return str(val)
+    if isinstance(val, list):
+        return "[%s]" % ", ".join(format_val(v) for v in val)
+    s = str(val)
+    if s == "" or " " in s or _would_decode_as_other(s):
+        return repr(s)
+    return s
+
+
+def _would_decode_as_other(s: str) -> bool:
+    if _is_function(s):
+        return False
+    try:
+        val = decode_untyped(s)
+    except Exception:
+        return False
+    return not isinstance(val, str)
+
+
+def _format_float(f: float) -> str:
+    if math.isnan(f) or math.isinf(f):
+        return repr(f)
+    r = repr(f)
+    if "e" in r or "E" in r:
+        return r
+    whole, _, frac = r.partition(".")
+    if len(frac) > 5:
+        s = ("%.5f" % f).rstrip("0")
+        return s + "0" if s.endswith(".") else s
+    return r
+
+
+def default_label(flags: dict[str, Any]) -> str:
+    """``name=value`` pairs of non-null flags, sorted by name, space-joined."""
+    return " ".join("%s=%s" % (name, format_val(flags[name])) for name in sorted(flags) if flags[name] is not None)
+
+
+_TEMPLATE_RE = re.compile(r"\$\{([^}|]+)(?:\|([^}]*))?\}")
+
+
+def render_label(template: str | None, flags: dict[str, Any]) -> str:
+    """Render a label template (``${flag}``, ``${flag|%.2f}``, ``${flag|default:x}``, ``${default_label}``)."""
+    if not template:
+        return default_label(flags)
+
+    def repl(m: re.Match) -> str:
+        name, fmt = m.group(1).strip(), m.group(2)
+        if name == "default_label":
+            return default_label(flags)
+        val = flags.get(name)
+        if fmt:
+            if fmt.startswith("default:"):
+                return fmt[8:] if val is None else format_val(val)
+            try:
+                return fmt % val
+            except (TypeError, ValueError):
+                return format_val(val)
+        return "" if val is None else format_val(val)
+
+    return _TEMPLATE_RE.sub(repl, template).strip()
+
+
+def encode_arg(val: Any) -> str:
+    """A flag value for a command line, decodable by :func:`decode_untyped` to an equal value."""
+    if val is True:
+        return "yes"
+    if val is False:
+        return "no"
+    if val is None:
+        return "null"
+    if isinstance(val, float):
+        return repr(val)
+    if isinstance(val, int):
+        return str(val)
+    if isinstance(val, list):
+        return "[%s]" % ", ".join(encode_arg(v) if not isinstance(v, str) else json.dumps(v) for v in val)
+    s = str(val)
+    if _would_decode_as_other(s) or s[:1] in ("'", '"', "[", "{"):
+        return json.dumps(s)
+    return s
+
+
+def env_val(val: Any) -> str:
+    """A flag value for ``FLAG_<NAME>`` environment variables."""
+    if val is True:
+        return "yes"
+    if val is False:
+        return "no"
+    if val is None:
+        return ""
+    if isinstance(val, float):
+        return repr(val)
+    return str(val)

@@ -1,0 +1,102 @@
+"""Child-side entry point: ``python -um luigi_guild.op_main MODULE [--flag value ...]``.
+
+With ``FLAGS_DEST=globals`` each ``--name value`` pair (JSON-encoded values)
+sets a module global: the module's first top-level assignment to that name is
+dropped so the flag value wins. Otherwise the arguments reach the script's own
+``sys.argv`` unchanged (argparse scripts).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import types
+
+
+def _find_module(name: str) -> str:
+    rel = name.replace(".", os.sep) + ".py"
+    for base in [os.getcwd()] + sys.path:
+        candidate = os.path.join(base or ".", rel)
+        if os.path.isfile(candidate):
+            return candidate
+    sys.stderr.write("guild: cannot find module %s\n" % name)
+    raise SystemExit(1)
+
+
+def _parse_globals(args: list[str]) -> dict:
+    flags = {}
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("--"):
+            continue
+        raw = next(it, "null")
+        try:
+            flags[arg[2:]] = json.loads(raw)
+        except ValueError:
+            flags[arg[2:]] = raw
+    return flags
+
+
+def _without_first_assigns(tree: ast.Module, names: set[str]) -> ast.Module:
+    remaining = set(names)
+    body = []
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in remaining
+        ):
+            remaining.discard(node.targets[0].id)
+            continue
+        body.append(node)
+    tree.body = body
+    return tree
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.stderr.write("usage: python -m luigi_guild.op_main MODULE [ARG...]\n")
+        raise SystemExit(2)
+    module, args = sys.argv[1], sys.argv[2:]
+    path = _find_module(module)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    if os.environ.get("FLAGS_DEST", "globals") == "globals":
+        flags = _parse_globals(args)
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), filename=path)
+        code = compile(_without_first_assigns(tree, set(flags)), path, "exec")
+        sys.argv = [path]
+        module = types.ModuleType("__main__")
+        module.__file__ = path
+        module.__dict__.update(flags)
+        sys.modules["__main__"] = module
+        _run_user_code(lambda: exec(code, module.__dict__), path)
+    else:
+        import runpy
+
+        sys.argv = [path] + args
+        _run_user_code(lambda: runpy.run_path(path, run_name="__main__"), path)
+
+
+def _run_user_code(fn, path: str) -> None:
+    """Run the script; an uncaught error prints a traceback that starts in the script."""
+    try:
+        fn()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException:
+        import traceback
+
+        etype, value, tb = sys.exc_info()
+        while tb is not None and tb.tb_frame.f_code.co_filename != path:
+            tb = tb.tb_next
+        traceback.print_exception(etype, value, tb)
+        sys.stderr.flush()
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    main()

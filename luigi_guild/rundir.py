@@ -1,0 +1,237 @@
+"""One run directory in Guild's layout: attributes, sentinels and status.
+
+The files are the truth. Nothing here caches a status: it is inferred from
+the files every time it is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+from luigi_guild import yamlutil
+from luigi_guild.opref import OpRef
+
+# Statuses under which a run satisfies ``--needed`` and Luigi dependencies.
+AVAILABLE_STATUSES = ("completed", "terminated")
+
+_MISSING = object()
+
+
+def now_us() -> int:
+    """Current time in integer microseconds since the epoch (Guild's timestamps)."""
+    return int(time.time() * 1_000_000)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (zombies count as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        import psutil
+
+        return psutil.pid_exists(pid)
+    # Field 3 (after the parenthesised command name) is the state.
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state != b"Z"
+
+
+def write_file_atomic(path: str, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename."""
+    dirname = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dirname)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class Run:
+    """A run directory: ``<path>/.guild/`` holds its metadata."""
+
+    __slots__ = ("id", "path", "_opref")
+
+    def __init__(self, run_id: str, path: str):
+        self.id = run_id
+        self.path = path
+        self._opref: OpRef | None = None
+
+    def __repr__(self) -> str:
+        return "<Run %s>" % self.id
+
+    @classmethod
+    def for_dir(cls, path: str) -> "Run":
+        """The run whose directory is ``path`` (its id is the basename)."""
+        path = os.path.abspath(path)
+        return cls(os.path.basename(path), path)
+
+    # ------------------------------------------------------------------ paths
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    def guild_path(self, *parts: str) -> str:
+        return os.path.join(self.path, ".guild", *parts)
+
+    def attr_path(self, name: str) -> str:
+        return os.path.join(self.path, ".guild", "attrs", name)
+
+    # ------------------------------------------------------------------ opref
+
+    @property
+    def opref(self) -> OpRef:
+        if self._opref is None:
+            with open(self.guild_path("opref")) as f:
+                self._opref = OpRef.parse(f.read())
+        return self._opref
+
+    def write_opref(self, opref: OpRef) -> None:
+        write_file_atomic(self.guild_path("opref"), opref.encode())
+        self._opref = opref
+
+    @property
+    def op_name(self) -> str:
+        """The operation as listings show it (``?`` when the opref is unreadable)."""
+        try:
+            return self.opref.display
+        except (OSError, ValueError):
+            return "?"
+
+    # ------------------------------------------------------------------ attrs
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The decoded value of attr ``name``, or ``default`` if missing or corrupt."""
+        try:
+            with open(self.attr_path(name), encoding="utf-8") as f:
+                text = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return default
+        try:
+            return yamlutil.decode(text)
+        except Exception:
+            return default
+
+    def read_raw_attr(self, name: str) -> str | None:
+        """The attr file's text, or None when missing."""
+        try:
+            with open(self.attr_path(name), encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def write_attr(self, name: str, value: Any) -> None:
+        """Write attr ``name`` atomically as a YAML document."""
+        write_file_atomic(self.attr_path(name), yamlutil.encode(value) + "\n")
+
+    def del_attr(self, name: str) -> None:
+        try:
+            os.remove(self.attr_path(name))
+        except FileNotFoundError:
+            pass
+
+    def attr_names(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.guild_path("attrs")) if not n.startswith(".tmp-"))
+        except FileNotFoundError:
+            return []
+
+    # -------------------------------------------------------------- sentinels
+
+    def has(self, name: str) -> bool:
+        return os.path.exists(self.guild_path(name))
+
+    def touch(self, name: str) -> None:
+        with open(self.guild_path(name), "a"):
+            pass
+
+    def remove(self, name: str) -> None:
+        try:
+            os.remove(self.guild_path(name))
+        except FileNotFoundError:
+            pass
+
+    # ----------------------------------------------------------------- status
+
+    @property
+    def remote(self) -> str | None:
+        """The remote a pulled run is running on (content of ``LOCK.remote``)."""
+        try:
+            with open(self.guild_path("LOCK.remote")) as f:
+                text = f.read().strip()
+        except FileNotFoundError:
+            return None
+        return text.split(":", 1)[0] or None
+
+    def lock_pid(self) -> int | None:
+        """The pid recorded in ``.guild/LOCK`` (first field), or None."""
+        try:
+            with open(self.guild_path("LOCK"), "rb") as f:
+                raw = f.read(64)
+        except FileNotFoundError:
+            return None
+        fields = raw.split()
+        if not fields:
+            return None
+        try:
+            return int(fields[0])
+        except ValueError:
+            return None
+
+    @property
+    def status(self) -> str:
+        """Guild's status inference: LOCK.remote > PENDING > STAGED > exit_status > live LOCK pid > error."""
+        g = os.path.join(self.path, ".guild")
+        if os.path.exists(os.path.join(g, "LOCK.remote")):
+            return "running"
+        if os.path.exists(os.path.join(g, "PENDING")):
+            return "pending"
+        if os.path.exists(os.path.join(g, "STAGED")):
+            return "staged"
+        exit_status = self.get("exit_status")
+        if isinstance(exit_status, int) and not isinstance(exit_status, bool):
+            if exit_status == 0:
+                return "completed"
+            return "terminated" if exit_status < 0 else "error"
+        pid = self.lock_pid()
+        if pid is not None and pid_alive(pid):
+            return "running"
+        return "error"
+
+    @property
+    def status_with_remote(self) -> str:
+        status = self.status
+        remote = self.remote
+        return "%s (%s)" % (status, remote) if remote else status
+
+    @property
+    def timestamp(self) -> int:
+        """Sort key: ``started``, else ``initialized``, else 0."""
+        for name in ("started", "initialized"):
+            val = self.get(name)
+            if isinstance(val, int):
+                return val
+        return 0
+
+    @property
+    def label(self) -> str:
+        val = self.get("label")
+        return "" if val is None else str(val)
+
+    @property
+    def flags(self) -> dict:
+        val = self.get("flags")
+        return val if isinstance(val, dict) else {}

@@ -1,0 +1,163 @@
+"""Run an operation's process in its run directory.
+
+The calling process is the child's direct parent: it writes ``.guild/LOCK``
+(the child's pid), tees the child's output to the terminal and to
+``.guild/output`` (+ ``output.index``), forwards termination signals, and
+records ``exit_status`` and ``stopped`` when the child exits.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+from luigi_guild.rundir import Run, now_us, write_file_atomic
+
+_FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to send SIGTERM to the child if its parent dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+def write_lock(run: Run, pid: int) -> None:
+    """Record ``pid`` in ``.guild/LOCK`` (Guild reads the leading integer)."""
+    write_file_atomic(run.guild_path("LOCK"), str(pid))
+
+
+class _OutputSink:
+    """Writes child output to ``.guild/output`` and one index record per line."""
+
+    def __init__(self, run: Run, echo: bool):
+        self.out = open(run.guild_path("output"), "wb")
+        self.index = open(run.guild_path("output.index"), "wb")
+        self.echo = echo
+        self.at_line_start = {0: True, 1: True}
+
+    def write(self, data: bytes, stream: int) -> None:
+        if self.echo:
+            target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
+            try:
+                target.write(data)
+                target.flush()
+            except (BrokenPipeError, ValueError):
+                self.echo = False
+        self.out.write(data)
+        ms = int(time.time() * 1000)
+        start = 0
+        while start < len(data):
+            if self.at_line_start[stream]:
+                self.index.write(struct.pack(">QB", ms, stream))
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                self.at_line_start[stream] = False
+                break
+            self.at_line_start[stream] = True
+            start = nl + 1
+        self.out.flush()
+        self.index.flush()
+
+    def close(self) -> None:
+        self.out.close()
+        self.index.close()
+
+
+def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True) -> int:
+    """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
+
+    Expects PENDING to be present; it is removed once the LOCK names a live
+    process, so the run never reads ``error`` while it is starting.
+    """
+    write_lock(run, os.getpid())
+    run.remove("PENDING")
+    merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
+    sink = _OutputSink(run, echo)
+    received: list[int] = []
+    proc: subprocess.Popen | None = None
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    old_handlers = {}
+    for sig in _FORWARDED_SIGNALS:
+        try:
+            old_handlers[sig] = signal.signal(sig, forward)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=run.path,
+                env=env,
+                stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as e:
+            sink.write(("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode(), 1)
+            _finish(run, 127)
+            return 127
+        write_lock(run, proc.pid)
+        if received:  # a signal arrived before the child existed
+            os.kill(proc.pid, received[-1])
+        _pump(proc, sink)
+        returncode = proc.wait()
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        sink.close()
+    _finish(run, returncode)
+    return returncode
+
+
+def _pump(proc: subprocess.Popen, sink: _OutputSink) -> None:
+    sel = selectors.DefaultSelector()
+    streams = [(proc.stdout, 0)]
+    if proc.stderr is not None:
+        streams.append((proc.stderr, 1))
+    for f, stream in streams:
+        sel.register(f, selectors.EVENT_READ, stream)
+    open_count = len(streams)
+    while open_count:
+        for key, _ in sel.select():
+            try:
+                data = os.read(key.fd, 65536)
+            except InterruptedError:
+                continue
+            if not data:
+                sel.unregister(key.fileobj)
+                open_count -= 1
+                continue
+            sink.write(data, key.data)
+    sel.close()
+
+
+def _finish(run: Run, returncode: int) -> None:
+    run.write_attr("exit_status", returncode)
+    run.write_attr("stopped", now_us())
+    run.remove("LOCK")
+
+
+def exit_code_for(status: int) -> int:
+    """The exit code ``guild run`` returns for a run's exit status."""
+    return status if status >= 0 else 128 - status

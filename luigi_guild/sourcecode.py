@@ -1,0 +1,58 @@
+"""Copy an operation's source files into a new run directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+
+MAX_FILE_SIZE = 1024 * 1024
+MAX_FILES = 100
+_SKIP_DIRS = {"__pycache__", "build", "dist", "node_modules"}
+
+
+def _is_venv(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "pyvenv.cfg")) or os.path.exists(
+        os.path.join(path, "bin", "activate")
+    )
+
+
+def source_files(root: str) -> list[str]:
+    """Relative paths of files to copy: no dot-dirs, venvs, build output or files over 1 MiB."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and d not in _SKIP_DIRS
+            and not d.endswith(".egg-info")
+            and not _is_venv(os.path.join(dirpath, d))
+        )
+        for name in sorted(filenames):
+            if name.startswith(".") or name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                if os.path.islink(path) or os.path.getsize(path) > MAX_FILE_SIZE:
+                    continue
+            except OSError:
+                continue
+            found.append(os.path.relpath(path, root))
+            if len(found) >= MAX_FILES:
+                return found
+    return found
+
+
+def copy_source(root: str, dest: str) -> str:
+    """Copy source files from ``root`` to ``dest``; returns their md5 digest."""
+    digest = hashlib.md5()
+    for rel in source_files(root):
+        src = os.path.join(root, rel)
+        dst = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(src, dst)
+        digest.update(rel.encode("utf-8"))
+        with open(src, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()

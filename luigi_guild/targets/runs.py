@@ -1,0 +1,56 @@
+"""Targets: a needed-matching run, and one known run directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from luigi_guild.flags import canonical
+from luigi_guild.opref import OpRef
+from luigi_guild.rundir import AVAILABLE_STATUSES, Run
+
+
+class NeededRunTarget:
+    """Exists when a run of ``opref`` with equal flags is completed or terminated.
+
+    This is Guild's ``--needed`` rule: same operation (all five opref fields),
+    equal flag values (``1 == 1.0``), status ``completed`` or ``terminated``.
+    """
+
+    def __init__(self, opref: OpRef, flags: dict[str, Any], root: str | None = None):
+        self.opref = opref
+        self.flags = canonical(flags)
+        self.root = root
+
+    def __repr__(self) -> str:
+        return "NeededRunTarget(%s, %r)" % (self.opref.display, self.flags)
+
+    def matches(self) -> list[Run]:
+        """Matching runs, newest first."""
+        from luigi_guild import runindex
+
+        return runindex.needed_matches(self.opref, self.flags, self.root)
+
+    def exists(self) -> bool:
+        return bool(self.matches())
+
+    def latest(self) -> Run | None:
+        """The newest matching run, or None."""
+        found = self.matches()
+        return found[0] if found else None
+
+
+class RunTarget:
+    """One known run directory; exists while its status is available."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def __repr__(self) -> str:
+        return "RunTarget(%s)" % self.run.id
+
+    def exists(self) -> bool:
+        import os
+
+        return os.path.isdir(self.run.path) and self.run.status in AVAILABLE_STATUSES
+
+

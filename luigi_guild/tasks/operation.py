@@ -1,0 +1,115 @@
+"""``OperationTask``: one run of one operation with canonical flag values."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import luigi
+
+from luigi_guild import flags as flagslib
+from luigi_guild import launch
+from luigi_guild.rundir import Run
+from luigi_guild.targets.runs import NeededRunTarget, RunTarget
+
+
+class FlagsParameter(luigi.Parameter):
+    """Flag values as canonical JSON text.
+
+    Sorted keys, and a text form that keeps ``1``, ``1.0`` and ``True`` apart,
+    so Luigi's task ids and instance cache never confuse two flag sets.
+    """
+
+    def normalize(self, x: Any) -> str:
+        if isinstance(x, str):
+            x = json.loads(x) if x else {}
+        if not isinstance(x, dict):
+            raise ValueError("flags must be a mapping, got %r" % (x,))
+        return flagslib.canonical_json(dict(x))
+
+    def parse(self, x: str) -> str:
+        return self.normalize(x)
+
+    def serialize(self, x: Any) -> str:
+        return self.normalize(x)
+
+
+class OperationTask(luigi.Task):
+    """Run ``operation`` (a script or guild.yml operation) with ``flags``.
+
+    ``complete()`` is true when a needed-matching run exists (same operation,
+    equal flags, completed or terminated). Subclasses add upstream operations
+    through ``requires()``; their runs' files are linked into this run.
+    """
+
+    operation = luigi.Parameter(description="Operation spec, e.g. 'train.py' or 'model:train'")
+    flags = FlagsParameter(default="{}", description="Flag values (mapping)")
+    project_dir = luigi.Parameter(default="", description="Directory the operation is resolved in")
+    needed = luigi.BoolParameter(default=True, description="Skip when a matching run exists")
+
+    @classmethod
+    def of(cls, operation: str, flags: dict[str, Any] | None = None, project_dir: str | None = None, **kw: Any):
+        """A task with flags resolved (defaults filled, types coerced) and an absolute project dir."""
+        project_dir = os.path.abspath(project_dir or os.getcwd())
+        plan = launch.plan_new(operation, cwd=project_dir, values=dict(flags or {}))
+        return cls(operation=operation, flags=plan.flags, project_dir=project_dir, **kw)
+
+    # ------------------------------------------------------------ planning
+
+    @property
+    def flag_values(self) -> dict[str, Any]:
+        return json.loads(self.flags)
+
+    def plan(self) -> launch.RunPlan:
+        """The run plan (resolved once per task instance)."""
+        cached = self.__dict__.get("_plan")
+        if cached is None:
+            cached = launch.plan_new(
+                self.operation, cwd=self.project_dir or os.getcwd(), values=self.flag_values
+            )
+            self.__dict__["_plan"] = cached
+        return cached
+
+    def output(self) -> NeededRunTarget:
+        return self.plan().target()
+
+    def complete(self) -> bool:
+        if self.__dict__.get("_ran_ok"):
+            return True
+        if not self.needed:
+            return False
+        return self.output().exists()
+
+    # ------------------------------------------------------------- running
+
+    def upstream_runs(self) -> list[Run]:
+        """Runs behind this task's inputs (latest matching run of each)."""
+        runs: list[Run] = []
+        for target in luigi.task.flatten(self.input()):
+            if isinstance(target, NeededRunTarget):
+                run = target.latest()
+                if run is not None:
+                    runs.append(run)
+            elif isinstance(target, RunTarget):
+                runs.append(target.run)
+        return runs
+
+    def run(self) -> None:
+        plan = self.plan()
+        plan.upstream = self.upstream_runs()
+        with launch.claim(plan):
+            if self.needed and plan.target().exists():
+                self.__dict__["_ran_ok"] = True
+                return
+            run = launch.create_run(plan)
+            status = launch.start(run, plan)
+        if status != 0:
+            raise RuntimeError("run %s (%s) failed with exit status %s" % (run.id, plan.op_name, status))
+        self.__dict__["_ran_ok"] = True
+        self.__dict__["_run"] = run
+
+    @property
+    def last_run(self) -> Run | None:
+        """The run this task instance created, if any."""
+        return self.__dict__.get("_run")
