@@ -44,31 +44,36 @@ def parse_assigns(args: Iterable[str]) -> dict[str, str]:
     return assigns
 
 
-def decode_untyped(s: str) -> Any:
-    """Decode a flag value with no declared type: int, float, then YAML scalars/lists."""
-    if s == "":
-        return ""
+def _number(s: str) -> int | float | None:
     try:
         return int(s)
     except ValueError:
         pass
     try:
-        val = float(s)
+        return float(s)
     except ValueError:
-        pass
-    else:
-        if "_" in s:
-            return s
-        return val
+        return None
+
+
+def decode_untyped(s: str) -> Any:
+    """Decode a flag value with no declared type: int, float, then YAML scalars/lists.
+
+    Numbers written with ``_`` or ``:`` (``1_000``, ``12:30``) stay strings.
+    """
+    if s == "":
+        return ""
+    num = _number(s)
+    if num is not None:
+        return s if "_" in s else num
     from luigi_guild import yamlutil
 
     try:
         val = yamlutil.decode(s)
     except Exception:
         return s
+    if isinstance(val, (int, float)) and not isinstance(val, bool) and (":" in s or "_" in s):
+        return s
     if isinstance(val, (str, int, float, bool, list)) or val is None:
-        if isinstance(val, (int, float)) and not isinstance(val, bool) and (":" in s or "_" in s):
-            return s
         return val
     return s
 
