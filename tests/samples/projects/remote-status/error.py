@@ -1,0 +1,3 @@
+"""Fail on purpose: an assertion error gives exit status 1."""
+
+assert False

@@ -1,0 +1,7 @@
+"""Wait for `seconds`, then finish."""
+
+import time
+
+seconds = 1
+
+time.sleep(seconds)
