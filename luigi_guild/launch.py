@@ -343,3 +343,14 @@ def prepare_restart_run(plan: RunPlan) -> Run:
 def print_cmd(plan: RunPlan) -> str:
     return " ".join(shlex.quote(a) for a in plan.cmd())
 
+
+
+def as_package(plan: RunPlan, package: str) -> RunPlan:
+    """Record the run as made from an installed package (``NAME`` or ``NAME==VERSION``).
+
+    Remote runs use this: the project is shipped to the remote as a package,
+    and runs there show as ``<package>/<op>``.
+    """
+    name, _, version = package.partition("==")
+    plan.opref = OpRef("package", name, version, plan.opref.model_name, plan.opref.op_name)
+    return plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import click
 
@@ -24,6 +25,10 @@ from luigi_guild.errors import GuildError
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
+@click.option("-b", "--background", is_flag=True, help="Run in the background; return once it has started.")
+@click.option("--pidfile", metavar="PATH", help="With --background: write the runner's pid to PATH.")
+@click.option("--project-dir", metavar="DIR", hidden=True, help="Resolve OPERATION in DIR instead of the cwd.")
+@click.option("--package", metavar="NAME[==VER]", hidden=True, help="Record the run as made from package NAME.")
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -36,6 +41,10 @@ def run(
     tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
+    background: bool,
+    pidfile: str | None,
+    project_dir: str | None,
+    package: str | None,
 ) -> None:
     """Run an operation.
 
@@ -49,20 +58,32 @@ def run(
             raise GuildError("OPERATION cannot be used with --restart")
         plan = launch.plan_restart(restart, assigns, force_flags=force_flags, label=label)
     else:
-        plan = launch.plan_new(opspec, assigns, force_flags=force_flags, label=label, tags=list(tags))
+        plan = launch.plan_new(
+            opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
+        )
+        if package:
+            launch.as_package(plan, package)
+    start_opts = _StartOpts(quiet=quiet, background=background or bool(pidfile), pidfile=pidfile)
     if print_cmd:
         click.echo(launch.print_cmd(plan))
         return
     if plan.restart is not None:
-        _restart(plan, needed, yes, stage, quiet)
+        _restart(plan, needed, yes, stage, start_opts)
         return
     if needed:
         with launch.claim(plan):
             if _skip_matches(plan):
                 return
-            _new_run(plan, run_id, yes, stage, quiet)
+            _new_run(plan, run_id, yes, stage, start_opts)
     else:
-        _new_run(plan, run_id, yes, stage, quiet)
+        _new_run(plan, run_id, yes, stage, start_opts)
+
+
+@dataclass
+class _StartOpts:
+    quiet: bool
+    background: bool
+    pidfile: str | None
 
 
 def _split_args(args: tuple[str, ...], restart: str | None) -> tuple[str | None, list[str]]:
@@ -90,7 +111,7 @@ def _confirm(plan: launch.RunPlan, action: str, yes: bool) -> None:
         raise SystemExit(0)
 
 
-def _new_run(plan: launch.RunPlan, run_id: str | None, yes: bool, stage: bool, quiet: bool) -> None:
+def _new_run(plan: launch.RunPlan, run_id: str | None, yes: bool, stage: bool, opts: _StartOpts) -> None:
     _confirm(plan, "stage" if stage else "run", yes)
     run = launch.create_run(plan, run_id)
     if stage:
@@ -98,10 +119,22 @@ def _new_run(plan: launch.RunPlan, run_id: str | None, yes: bool, stage: bool, q
         click.echo("%s staged as %s" % (plan.op_name, run.id))
         click.echo("To start the operation, use 'guild run --start %s'" % run.id)
         return
-    _finish(launch.start(run, plan, echo=not quiet))
+    _start(run, plan, opts)
 
 
-def _restart(plan: launch.RunPlan, needed: bool, yes: bool, stage: bool, quiet: bool) -> None:
+def _start(run, plan: launch.RunPlan, opts: _StartOpts) -> None:
+    if opts.background:
+        from luigi_guild.background import start_detached
+
+        start_detached(run, lambda: launch.start(run, plan, echo=False), opts.pidfile)
+        if not opts.quiet:
+            suffix = " (pidfile %s)" % opts.pidfile if opts.pidfile else ""
+            click.echo("%s started in background as %s%s" % (plan.op_name, run.id, suffix))
+        return
+    _finish(launch.start(run, plan, echo=not opts.quiet))
+
+
+def _restart(plan: launch.RunPlan, needed: bool, yes: bool, stage: bool, opts: _StartOpts) -> None:
     run = plan.restart
     assert run is not None
     if needed and launch.restart_not_needed(plan):
@@ -114,7 +147,7 @@ def _restart(plan: launch.RunPlan, needed: bool, yes: bool, stage: bool, quiet: 
         click.echo("%s staged as %s" % (plan.op_name, run.id))
         click.echo("To start the operation, use 'guild run --start %s'" % run.id)
         return
-    _finish(launch.start(run, plan, echo=not quiet))
+    _start(run, plan, opts)
 
 
 def _finish(exit_status: int) -> None:
