@@ -208,3 +208,22 @@ def test_guild_home_option_and_creation(project, tmp_path):
     assert r.exit_code == 0
     assert len(run_dirs(new_home)) == 1
     assert run_dirs(str(tmp_path / "other")) == []
+
+
+def test_background_run_returns_once_running(project, home, tmp_path):
+    write_project(project, {"slow.py": "import time\nseconds = 1.5\ntime.sleep(seconds)\nprint('done')\n"})
+    pidfile = str(tmp_path / "pid")
+    r = guild("run", "slow.py", "--run-id", "bg", "-b", "--pidfile", pidfile, "-y", cwd=project, home=home)
+    assert r.exit_code == 0
+    assert r.out == "slow.py started in background as bg (pidfile %s)\n" % pidfile
+    assert os.path.exists(os.path.join(home, "runs", "bg", ".guild", "LOCK"))
+    assert "running" in guild("runs", cwd=project, home=home).out
+    import time
+
+    deadline = time.time() + 20
+    while time.time() < deadline and "completed" not in guild("runs", cwd=project, home=home).out:
+        time.sleep(0.2)
+    assert "completed" in guild("runs", cwd=project, home=home).out
+    with open(os.path.join(home, "runs", "bg", ".guild", "output")) as f:
+        assert f.read() == "done\n"
+    assert not os.path.exists(pidfile)
