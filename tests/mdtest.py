@@ -6,8 +6,8 @@ Collection
     ``docs/<file>``, plus one item per spec document (ini ``mdtest_spec_docs``,
     default ``needed.md remote-status.md``) found in the spec directory (ini
     ``mdtest_spec_dir``, default ``../shared/spec``; both relative to the
-    rootdir), named ``spec/<file>``. Spec items are skipped when that
-    directory is missing.
+    rootdir), named ``spec/<file>``. A spec item whose document is missing
+    (e.g. no spec directory in this checkout) is skipped, not failed.
 
 Examples
     Indented ``>>>`` examples are stdlib doctests, checked with ELLIPSIS and
@@ -23,8 +23,10 @@ Fixtures (the contract for fixture authors)
     leading HTML comment ``<!-- fixtures: a, b -->`` or front matter line
     ``fixtures: [a, b]``; verbatim spec documents through a
     ``SPEC_DOC_FIXTURES = {"remote-status.md": ["a"]}`` dict in any conftest.
-    Requested fixtures are set up before the document with their usual scope.
-    If one is not defined, the document is skipped, naming it. A fixture whose
+    Define them in ``tests/conftest.py`` or a plugin (a conftest inside the
+    docs directory is not read). They are set up before the document with
+    their usual scope; if one is not defined, the document is skipped,
+    naming it. A fixture whose
     value is a mapping adds those environment variables (values passed through
     ``str``) to every command of the document; anything else is only
     reachable through ``getfixture(name)``.
@@ -39,6 +41,7 @@ Environment
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import os
 import re
@@ -47,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,16 +73,14 @@ OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE | doctest.REPORT_U
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _EXIT_0 = re.compile(r"\n<exit 0>\n?\Z")
-_HEADER = re.compile(r"\A\s*(?:---\n(.*?)\n---|<!--(.*?)-->)", re.S)
-_FIXTURES = re.compile(r"^\s*fixtures:\s*\[?([^\]\n]*)", re.M)
+_HEADER = re.compile(r"\A\s*(?:---\n(.*?)\n---|<!--(.*?)-->)", re.DOTALL)
+_FIXTURES = re.compile(r"^\s*fixtures:\s*\[?([^\]\n]*)", re.MULTILINE)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mdtest_docs", "Directory of Markdown doc tests", default="tests/docs")
     parser.addini("mdtest_spec_dir", "Directory of verbatim spec documents", default="../shared/spec")
-    parser.addini(
-        "mdtest_spec_docs", "Spec documents to run", type="args", default=["needed.md", "remote-status.md"]
-    )
+    parser.addini("mdtest_spec_docs", "Spec documents to run", type="args", default=["needed.md", "remote-status.md"])
 
 
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -118,8 +120,8 @@ class MarkdownSuite(pytest.Directory):
             item = MarkdownItem.from_parent(
                 self, name=f"spec/{name}", path=spec_dir / name, fixtures=spec_doc_fixtures(self.config, name)
             )
-            if not spec_dir.is_dir():
-                item.add_marker(pytest.mark.skip(reason=f"spec folder {spec_dir} not found"))
+            if not item.path.is_file():
+                item.add_marker(pytest.mark.skip(reason=f"spec document {item.path} not found"))
             yield item
 
 
@@ -169,9 +171,9 @@ class MarkdownItem(pytest.Item):
             for example in test.examples:
                 if example.want.startswith("???"):
                     example.want = "..." + example.want[3:]
-            runner.run(test)
-        if runner.reports:
-            raise MarkdownFailure(runner.reports)
+            failed, attempted = runner.run(test)
+        if failed:
+            raise MarkdownFailure([f"{failed} of {attempted} examples failed", *runner.reports])
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, MarkdownFailure):
@@ -179,7 +181,7 @@ class MarkdownItem(pytest.Item):
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, self.name
+        return self.path, 0, f"[mdtest] {self.name}"
 
 
 def normalize(want: str, got: str) -> tuple[str, str]:
@@ -206,9 +208,7 @@ class DocRunner(doctest.DocTestRunner):
         self.reports: list[str] = []
 
     def _where(self, test: doctest.DocTest, example: doctest.Example) -> str:
-        source = "".join(
-            ("... " if i else ">>> ") + line for i, line in enumerate(example.source.splitlines(True))
-        )
+        source = "".join(("... " if i else ">>> ") + line for i, line in enumerate(example.source.splitlines(True)))
         return f"{test.filename}:{example.lineno + 1}\n{source}"
 
     def report_failure(self, out: Any, test: doctest.DocTest, example: doctest.Example, got: str) -> None:
@@ -218,8 +218,8 @@ class DocRunner(doctest.DocTestRunner):
     def report_unexpected_exception(
         self, out: Any, test: doctest.DocTest, example: doctest.Example, exc_info: Any
     ) -> None:
-        error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1]))
-        self.reports.append(self._where(test, example) + "Exception raised:\n    " + error.replace("\n", "\n    "))
+        error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).rstrip()
+        self.reports.append(self._where(test, example) + "Exception raised:\n" + textwrap.indent(error, "    "))
 
 
 class Harness:
@@ -246,9 +246,9 @@ class Harness:
 
     def globals(self, **extra: Any) -> dict[str, Any]:
         """The namespace a document's examples run in."""
-        names = ("run", "quiet", "run_capture", "use_project", "set_guild_home", "cd", "sample",
-                 "write", "cat", "touch", "rm", "find", "mkdtemp")  # fmt: skip
-        return {"os": os, "path": os.path.join, "sleep": time.sleep, **{n: getattr(self, n) for n in names}, **extra}
+        names = "run quiet run_capture use_project set_guild_home cd sample mkdtemp write cat touch rm find"
+        helpers = {name: getattr(self, name) for name in names.split()}
+        return {"os": os, "path": os.path.join, "sleep": time.sleep, **helpers, **extra}
 
     def _exec(self, cmd: str, timeout: float, cwd: str | None, env: Mapping[str, str] | None) -> tuple[str, str]:
         """Run ``cmd`` in its own process group; return output and exit marker."""
@@ -265,7 +265,8 @@ class Harness:
             out, _ = proc.communicate(timeout=timeout)
             status = f"<exit {proc.returncode}>"
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
             status = f"<timeout after {timeout:g}s>"
         return out.decode("latin-1").strip(), status
@@ -294,8 +295,13 @@ class Harness:
         """``run`` that prints nothing on success."""
         self.run(cmd, quiet=True, **kwargs)
 
-    def run_capture(self, cmd: str, timeout: float = DEFAULT_TIMEOUT, cwd: str | None = None,
-                    env: Mapping[str, str] | None = None) -> str:  # fmt: skip
+    def run_capture(
+        self,
+        cmd: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         """Return the command's stripped output; raise if it does not exit 0."""
         out, status = self._exec(cmd, timeout, cwd, env)
         if status != "<exit 0>":
@@ -342,4 +348,3 @@ class Harness:
         """Print the files under ``root`` relative to it, sorted, or ``<empty>``."""
         paths = sorted(str(p.relative_to(root)) for p in Path(root).rglob("*") if not p.is_dir())
         print("\n".join(paths) if paths else "<empty>")
-
