@@ -54,10 +54,10 @@ def stop_pid(pid: int, force: bool = False, timeout: float = DEFAULT_TIMEOUT) ->
     except psutil.NoSuchProcess:
         return []
     _signal([proc], "terminate")
-    _gone, alive = psutil.wait_procs([proc] + children, timeout=min(CHILD_GRACE, timeout))
+    _gone, alive = psutil.wait_procs([proc] + children, timeout=min(CHILD_GRACE, timeout))  # parent first
     # Children that outlived their parent's grace period get their own SIGTERM.
     _signal([p for p in alive if p.pid != pid], "terminate")
-    _gone, alive = psutil.wait_procs(alive, timeout=max(timeout - CHILD_GRACE, 0.1) if alive else 0)
+    _gone, alive = psutil.wait_procs(alive, timeout=max(timeout - CHILD_GRACE, 0.1)) if alive else ([], [])
     if alive and force:
         _signal(alive, "kill")
         _gone, alive = psutil.wait_procs(alive, timeout=5)
