@@ -23,6 +23,7 @@ class StopResult:
     pid: int | None
     running: bool
     survivors: list[int]
+    parent: int | None = None
 
 
 def stoppable(run: Run) -> bool:
@@ -41,7 +42,18 @@ def stop_run(run: Run, force: bool = False, timeout: float = DEFAULT_TIMEOUT) ->
     pid = run.lock_pid()
     if run.remote or pid is None or not pid_alive(pid):
         return StopResult(run, pid, False, [])
-    return StopResult(run, pid, True, stop_pid(pid, force=force, timeout=timeout))
+    parent = _parent_pid(pid)
+    return StopResult(run, pid, True, stop_pid(pid, force=force, timeout=timeout), parent)
+
+
+def _parent_pid(pid: int) -> int | None:
+    """The process that started the run (it records the exit status)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).ppid() or None
+    except psutil.Error:
+        return None
 
 
 def stop_pid(pid: int, force: bool = False, timeout: float = DEFAULT_TIMEOUT) -> list[int]:
@@ -78,15 +90,17 @@ def _really_alive(p) -> bool:
     return pid_alive(p.pid)
 
 
-def wait_unlocked(run: Run, timeout: float = 5.0) -> bool:
-    """Wait until the runner has recorded the exit and removed ``.guild/LOCK``."""
+def wait_unlocked(run: Run, runner_pid: int | None = None, timeout: float = 5.0) -> bool:
+    """Wait until the runner has recorded the exit and removed ``.guild/LOCK``.
+
+    Returns early when ``runner_pid`` (the process that started the run) is
+    gone, as nothing would then remove the LOCK.
+    """
     import time
 
     deadline = time.monotonic() + timeout
     while run.has("LOCK") and time.monotonic() < deadline:
-        pid = run.lock_pid()
-        if pid is not None and not pid_alive(pid):
-            # The runner itself is gone (LOCK is stale): nothing will remove it.
+        if runner_pid is not None and not pid_alive(runner_pid):
             return False
         time.sleep(0.05)
     return not run.has("LOCK")

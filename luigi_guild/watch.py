@@ -10,6 +10,7 @@ from luigi_guild.rundir import Run, pid_alive
 
 POLL = 0.1
 EXIT_STATUS_WAIT = 5.0
+STALE_LOCK_WAIT = 1.0
 
 
 def latest_running(runs: list[Run]) -> Run | None:
@@ -40,8 +41,9 @@ def watch(run: Run, out: BinaryIO, pid: int | None = None, sleep: Callable[[floa
         seen_alive = True
         sleep(POLL)
     # The runner writes exit_status just after the child ends; give it a moment.
-    deadline = time.monotonic() + EXIT_STATUS_WAIT
-    while seen_alive and run.get("exit_status") is None and run.has("LOCK") and time.monotonic() < deadline:
+    # A run seen dead at the first look may still be finishing: wait less then.
+    deadline = time.monotonic() + (EXIT_STATUS_WAIT if seen_alive else STALE_LOCK_WAIT)
+    while run.get("exit_status") is None and run.has("LOCK") and time.monotonic() < deadline:
         sleep(POLL)
     _copy_new(path, pos, out)
     return run.status

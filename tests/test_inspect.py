@@ -348,7 +348,8 @@ def test_stop_watch_real_run(guild):
         assert ids(guild.ok("runs -Sr").stdout) == ["slp"]
         assert ids(guild.ok("runs --not-running").stdout) == []
         watcher = guild.start("watch")
-        first = watcher.stdout.readline().decode()  # the watch has begun before we stop
+        # the watch has begun (and printed the output so far) before we stop
+        first = watcher.stdout.readline().decode() + watcher.stdout.readline().decode()
         p = guild.ok("stop", input="y\n")
         assert p.stderr.startswith("You are about to stop the following runs:\n  [slp]")
         assert "Stop 1 run(s)? (y/N) " in p.stderr
@@ -428,7 +429,7 @@ def test_rm_stops_running_run(guild):
         guild.wait_running("slp", proc)
         p = guild.ok("runs rm slp -y")
         assert "Stopping slp (pid " in p.stderr and p.stderr.endswith("Deleted 1 run(s)\n")
-        assert proc.wait(timeout=30) == 128 + 15
+        assert proc.wait(timeout=30) == 128 + 15, proc.stdout.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()

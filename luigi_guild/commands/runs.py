@@ -152,8 +152,8 @@ def _stop_before_delete(selected: list, yes: bool) -> None:
             raise SystemExit(ABORTED)
     for run in running:
         note("Stopping %s (pid %s)" % (run.id, run.lock_pid()))
-        stopper.stop_run(run, force=True, timeout=10)
-        stopper.wait_unlocked(run)
+        result = stopper.stop_run(run, force=True, timeout=10)
+        stopper.wait_unlocked(run, result.parent)
 
 
 def _rm_command(name: str) -> click.Command:

@@ -49,7 +49,7 @@ def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, **kw: An
         result = stopper.stop_run(run, force=force, timeout=timeout)
         survivors += result.survivors
         if not result.survivors:
-            stopper.wait_unlocked(run)
+            stopper.wait_unlocked(run, result.parent)
     if survivors:
         sys.stdout.write(
             "The following processes did not stop as expected: %s\n" % ", ".join(str(p) for p in survivors)
