@@ -16,9 +16,15 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "cat": ("cat", "cat"),
+    "label": ("label", "label"),
+    "ls": ("ls", "ls"),
     "run": ("run", "run"),
     "runs": ("runs", "runs"),
     "select": ("select", "select"),
+    "stop": ("stop", "stop"),
+    "tag": ("tag", "tag"),
+    "watch": ("watch", "watch"),
 }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from luigi_guild import home
 from luigi_guild.errors import GuildError, RunNotFound
 from luigi_guild.rundir import Run
+
+if TYPE_CHECKING:
+    from luigi_guild.runfilter import RunFilter
 
 
 def list_runs(root: str | None = None) -> list[Run]:
@@ -26,6 +29,14 @@ def list_runs(root: str | None = None) -> list[Run]:
         if os.path.exists(os.path.join(path, ".guild", "opref")):
             runs.append(Run(name, path))
     return sort_runs(runs)
+
+
+def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) -> list[Run]:
+    """Runs newest first, from the trash when ``deleted``, that pass ``run_filter``."""
+    from luigi_guild import runfilter
+
+    root = home.trash_runs_dir() if deleted else home.runs_dir()
+    return runfilter.apply(list_runs(root), run_filter)
 
 
 def sort_runs(runs: Iterable[Run]) -> list[Run]:

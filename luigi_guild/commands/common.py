@@ -60,4 +60,47 @@ def confirm(prompt: str, default: bool = True, yes: bool = False) -> bool:
     """Ask on stderr unless ``yes``; ``(Y/n)`` or ``(y/N)`` per ``default``."""
     if yes:
         return True
-    return click.confirm(prompt, default=default, err=True)
+    choices = "(Y/n)" if default else "(y/N)"
+    while True:
+        sys.stderr.write("%s %s " % (prompt, choices))
+        sys.stderr.flush()
+        line = sys.stdin.readline() if sys.stdin else ""
+        if not line:
+            sys.stderr.write("\n")
+            return False
+        answer = line.strip().lower()
+        if not answer:
+            return default
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("n", "no"):
+            return False
+
+
+ABORTED = 4
+
+
+def preview_and_confirm(
+    runs: list[Run], preview: str, prompt: str, yes: bool, default: bool
+) -> None:
+    """Show ``preview`` and the runs table on stderr, then ask; exit 4 on no.
+
+    ``prompt`` may use ``{count}``. Nothing is shown with ``yes``.
+    """
+    if yes:
+        return
+    sys.stderr.write(preview + "\n")
+    echo_table(run_rows(runs, numbered=False), indent="  ", err=True)
+    if not confirm(prompt.format(count=len(runs)), default=default):
+        raise SystemExit(ABORTED)
+
+
+def nothing_to(msg: str) -> None:
+    """Guild's ``Nothing to ...`` note for an empty selection (stderr, exit 0)."""
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def note(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()

@@ -1,16 +1,23 @@
-"""``guild runs``: list runs (subcommands manage them)."""
+"""``guild runs``: list runs; subcommands delete, restore, purge, show info, stop, label, tag."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import sys
 from typing import Any, Callable
 
 import click
 
 from luigi_guild import runstore
-from luigi_guild.commands.common import echo_table, run_rows
+from luigi_guild.commands.common import echo_table, note, nothing_to, preview_and_confirm, run_rows
+from luigi_guild.commands.filters import filter_options, one_run, pop_filter, selected_runs
+from luigi_guild.errors import GuildError
 
 DEFAULT_LIMIT = 20
+
+# Subcommands that live in their own modules (shared with top-level commands).
+_OTHER_MODULES = {"stop": ("stop", "stop"), "label": ("label", "label"), "tag": ("tag", "tag")}
 
 
 def list_options(f: Callable) -> Callable:
@@ -20,30 +27,64 @@ def list_options(f: Callable) -> Callable:
             click.option("-a", "--all", "all_", is_flag=True, help="Show all runs."),
             click.option("-m", "--more", count=True, help="Show 20 more runs (repeat for more)."),
             click.option("-n", "--limit", type=int, metavar="N", help="Show at most N runs."),
+            click.option("-s", "--simplified", is_flag=True, help="Show only index, operation, status and label."),
+            click.option("--json", "json_", is_flag=True, help="Print runs as a JSON list (always all runs)."),
+            click.option("-d", "--deleted", is_flag=True, help="Show deleted runs (the trash)."),
         ]
     ):
         f = opt(f)
-    return f
+    return filter_options(f)
 
 
-def list_runs_cmd(all_: bool = False, more: int = 0, limit: int | None = None, **_: Any) -> None:
+def list_runs_cmd(
+    all_: bool = False,
+    more: int = 0,
+    limit: int | None = None,
+    simplified: bool = False,
+    json_: bool = False,
+    deleted: bool = False,
+    **kw: Any,
+) -> None:
     """Print the run table newest first, with Guild's note when it is cut."""
-    runs = runstore.list_runs()
+    if all_ and limit is not None:
+        raise GuildError("--all cannot be used with --limit")
+    runs = runstore.filtered_runs(pop_filter(kw, "runs"), deleted=deleted)
+    if json_:
+        from luigi_guild import runinfo
+
+        if all_ or more or limit is not None:
+            note("--json option always shows all runs")
+        click.echo(json.dumps([runinfo.json_data(r) for r in runs]))
+        return
     total = len(runs)
     if all_:
         shown = runs
-    elif limit is not None:
-        shown = runs[: max(limit, 0)]
+    elif limit is not None and limit > 0:
+        shown = runs[:limit]
     else:
         shown = runs[: DEFAULT_LIMIT * (1 + more)]
-    echo_table(run_rows(shown))
-    if not all_ and limit is None and len(shown) < total:
-        sys.stderr.write(
-            "Showing the first %d runs (%d total) - use --all to show all or -m to show more\n" % (len(shown), total)
-        )
+    rows = run_rows(shown)
+    if simplified:
+        rows = [["[%d]" % i, row[1], row[3], row[4]] for i, row in enumerate(rows, 1)]
+    echo_table(rows)
+    if not all_ and (limit is None or limit <= 0) and len(shown) < total:
+        note("Showing the first %d runs (%d total) - use --all to show all or -m to show more" % (len(shown), total))
 
 
-@click.group("runs", invoke_without_command=True)
+class RunsGroup(click.Group):
+    """``guild runs``: its own subcommands plus ones shared with top-level commands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_OTHER_MODULES))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _OTHER_MODULES:
+            mod, attr = _OTHER_MODULES[name]
+            return getattr(importlib.import_module("luigi_guild.commands." + mod), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group("runs", cls=RunsGroup, invoke_without_command=True)
 @list_options
 @click.pass_context
 def runs(ctx: click.Context, **kw: Any) -> None:
@@ -53,10 +94,160 @@ def runs(ctx: click.Context, **kw: Any) -> None:
     """
     if ctx.invoked_subcommand is None:
         list_runs_cmd(**kw)
+        return
+    given = [
+        name
+        for name in kw
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+    ]
+    if given:
+        raise GuildError("options cannot be listed before command ('%s')" % ctx.invoked_subcommand)
 
 
 @runs.command("list")
 @list_options
 def list_(**kw: Any) -> None:
-    """List runs, newest first."""
+    """List runs, newest first.
+
+    Runs are numbered from 1 (the latest); use the number, a run ID or an ID
+    prefix to select a run in other commands.
+    """
     list_runs_cmd(**kw)
+
+
+_RUN_ARGS_HELP = """
+    RUN is a run ID, an ID prefix, a 1-based index into the filtered list
+    (as `guild runs` shows it) or a START:END slice (`:` selects all).
+"""
+
+
+def _delete(runs: tuple[str, ...], permanent: bool, yes: bool, **kw: Any) -> None:
+    from luigi_guild import trash
+
+    selected = selected_runs(kw, runs, [":"], "runs rm")
+    if not selected:
+        nothing_to("Nothing to delete.")
+        return
+    if permanent:
+        preview = "WARNING: You are about to permanently delete the following runs:"
+        prompt = "Permanently delete {count} run(s)?"
+    else:
+        preview, prompt = "You are about to delete the following runs:", "Delete {count} run(s)?"
+    preview_and_confirm(selected, preview, prompt, yes, default=not permanent)
+    _stop_before_delete(selected, yes)
+    count = trash.delete_runs(selected, permanent=permanent)
+    note(("Permanently deleted %d run(s)" if permanent else "Deleted %d run(s)") % count)
+
+
+def _stop_before_delete(selected: list, yes: bool) -> None:
+    from luigi_guild import stopper
+    from luigi_guild.commands.common import ABORTED, confirm
+
+    running = [r for r in selected if stopper.stoppable(r)]
+    if not running:
+        return
+    if not yes:
+        note("WARNING: One or more runs are still running and will be stopped before being deleted.")
+        if not confirm("Really delete these runs?", default=False):
+            raise SystemExit(ABORTED)
+    for run in running:
+        note("Stopping %s (pid %s)" % (run.id, run.lock_pid()))
+        result = stopper.stop_run(run, force=True, timeout=10)
+        stopper.wait_unlocked(run, result.parent)
+
+
+def _rm_command(name: str) -> click.Command:
+    @click.command(name)
+    @click.argument("runs", metavar="[RUN...]", nargs=-1)
+    @click.option("-p", "--permanent", is_flag=True, help="Delete the runs for good instead of moving them to the trash.")
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    @filter_options
+    def cmd(**kw: Any) -> None:
+        _delete(**kw)
+
+    cmd.help = (
+        "Delete runs.\n\nDeleted runs go to the trash (see `guild runs list --deleted`,"
+        " `guild runs restore`, `guild runs purge`) unless --permanent is given. Running runs"
+        " are stopped first. Without RUN, every run that passes the filters is deleted.\n" + _RUN_ARGS_HELP
+    )
+    return cmd
+
+
+runs.add_command(_rm_command("rm"))
+runs.add_command(_rm_command("delete"))
+
+
+@runs.command("restore")
+@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@filter_options
+def restore(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
+    """Restore deleted runs from the trash.
+
+    RUN selects from the deleted runs (`guild runs list --deleted`); without
+    RUN, all deleted runs that pass the filters are restored.
+    """
+    from luigi_guild import trash
+
+    selected = selected_runs(kw, runs, [":"], "runs restore", deleted=True)
+    if not selected:
+        nothing_to("Nothing to restore.")
+        return
+    preview_and_confirm(selected, "You are about to restore the following runs:", "Restore {count} run(s)?", yes, True)
+    note("Restored %d run(s)" % trash.restore_runs(selected))
+
+
+@runs.command("purge")
+@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@filter_options
+def purge(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
+    """Permanently delete runs from the trash.
+
+    RUN selects from the deleted runs (`guild runs list --deleted`); without
+    RUN, all deleted runs that pass the filters are purged.
+    """
+    from luigi_guild import trash
+
+    selected = selected_runs(kw, runs, [":"], "runs purge", deleted=True)
+    if not selected:
+        nothing_to("Nothing to purge.")
+        return
+    preview_and_confirm(
+        selected,
+        "WARNING: You are about to permanently delete the following runs:",
+        "Permanently delete {count} run(s)?",
+        yes,
+        False,
+    )
+    note("Permanently deleted %d run(s)" % trash.purge_runs(selected))
+
+
+@runs.command("info")
+@click.argument("run", metavar="[RUN]", required=False)
+@click.option("--json", "json_", is_flag=True, help="Print the information as JSON.")
+@filter_options
+def info(run: str | None, json_: bool, **kw: Any) -> None:
+    """Show a run's id, operation, status, times, directory, command, exit status and flags.
+
+    The default RUN is the latest run (1) of the filtered list.
+    """
+    from luigi_guild import flags as flagslib
+    from luigi_guild import runinfo
+
+    chosen = one_run(kw, run, "runs info")
+    items = runinfo.info_items(chosen)
+    if json_:
+        click.echo(json.dumps(dict(items)))
+        return
+    lines = []
+    for name, val in items:
+        if isinstance(val, list):
+            lines.append("%s:" % name)
+            lines += ["  - %s" % flagslib.format_val(v) for v in val]
+        elif isinstance(val, dict):
+            lines.append("%s:" % name)
+            lines += ["  %s: %s" % (k, flagslib.format_val(val[k])) for k in sorted(val)]
+        else:
+            lines.append("%s: %s" % (name, val))
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from luigi_guild import runstore
+from luigi_guild.commands.filters import filter_options, pop_filter
 from luigi_guild.errors import GuildError
 
 
@@ -14,13 +15,14 @@ from luigi_guild.errors import GuildError
 @click.option("-p", "--path", "--dir", "path", is_flag=True, help="Print the run directory.")
 @click.option("-a", "--attr", metavar="NAME", help="Print attribute NAME of the run.")
 @click.option("-A", "--all", "all_", is_flag=True, help="Print every matching run, one per line.")
-def select(runs: tuple[str, ...], short_id: bool, path: bool, attr: str | None, all_: bool) -> None:
+@filter_options
+def select(runs: tuple[str, ...], short_id: bool, path: bool, attr: str | None, all_: bool, **kw) -> None:
     """Select a run and print its id.
 
     RUN is a full id, an id prefix, a 1-based index into `guild runs`, or a
     START:END slice. The default is the latest run.
     """
-    listed = runstore.list_runs()
+    listed = runstore.filtered_runs(pop_filter(kw, "select"))
     if all_ or len(runs) > 1:
         chosen = runstore.select(listed, runs or [":"], "select")
     else:

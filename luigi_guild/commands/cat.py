@@ -1,0 +1,49 @@
+"""``guild cat``: print a file of a run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any
+
+import click
+
+from luigi_guild.commands.filters import filter_options, one_run
+from luigi_guild.errors import GuildError
+
+
+@click.command("cat")
+@click.argument("run", metavar="[RUN]", required=False)
+@click.option("-p", "--path", metavar="PATH", help="File to print, relative to the run directory.")
+@click.option("-O", "--output", is_flag=True, help="Print the run's output (.guild/output).")
+@filter_options
+def cat(run: str | None, path: str | None, output: bool, **kw: Any) -> None:
+    """Print a run file (of the latest run by default).
+
+    PATH must be relative and stay inside the run directory: absolute paths,
+    `..` that climbs out and links that lead outside Guild home's runs are
+    refused without reading anything.
+    """
+    from luigi_guild import runfiles
+
+    if not path and not output:
+        raise GuildError(
+            "-p / --path is required unless --output is specified",
+            hint="Try 'guild cat --help' for more information.",
+        )
+    if path:
+        runfiles.check_relative(path, "cat")
+    chosen = one_run(kw, run, "cat")
+    target = chosen.guild_path("output") if output else runfiles.resolve(chosen, path or "", "cat")
+    if os.path.isdir(target):
+        raise GuildError("%s is a directory" % target)
+    try:
+        f = open(target, "rb")
+    except FileNotFoundError:
+        raise GuildError("%s does not exist" % target) from None
+    except OSError as e:
+        raise GuildError("cannot read %s: %s" % (target, e.strerror)) from None
+    with f:
+        shutil.copyfileobj(f, sys.stdout.buffer)
+    sys.stdout.flush()

@@ -1,0 +1,108 @@
+"""Run filter options shared by the commands that select runs."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from luigi_guild import runfilter, runstore
+from luigi_guild.rundir import Run
+
+_STATUS_OPTS = [
+    ("running", "r"),
+    ("completed", "c"),
+    ("error", "e"),
+    ("terminated", "t"),
+    ("pending", "p"),
+    ("staged", "s"),
+]
+
+FILTER_PARAMS = (
+    ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "status_chars"]
+    + ["status_%s" % s for s, _ in _STATUS_OPTS]
+    + ["not_%s" % s for s, _ in _STATUS_OPTS]
+)
+
+
+def filter_options(f: Callable) -> Callable:
+    """Add ``-Fo``, ``-Fl``, ``-Fu``, ``-Ft``, the status filters and ``-S CHARS`` to a command."""
+    opts = [
+        click.option(
+            "-Fo", "--operation", "filter_ops", metavar="VAL", multiple=True,
+            help="Filter runs by operation: a glob over package/model:op parts, or a regex with ^ or $.",
+        ),
+        click.option(
+            "-Fl", "--label", "filter_labels", metavar="VAL", multiple=True,
+            help="Filter runs whose label contains VAL ('-' selects unlabeled runs).",
+        ),
+        click.option("-Fu", "--unlabeled", "filter_unlabeled", is_flag=True, help="Filter runs without a label."),
+        click.option("-Ft", "--tag", "filter_tags", metavar="TAG", multiple=True, help="Filter runs with TAG."),
+    ]
+    for status, char in _STATUS_OPTS:
+        opts.append(
+            click.option(
+                "-S" + char, "--" + status, "status_" + status, is_flag=True,
+                help="Filter %s runs." % status,
+            )
+        )
+        opts.append(
+            click.option("--not-" + status, "not_" + status, is_flag=True, help="Filter runs that are not %s." % status)
+        )
+    opts.append(
+        click.option(
+            "-S", "status_chars", metavar="CHARS", multiple=True,
+            help="Filter by status letters combined, e.g. -Sec for error or completed "
+            "(r=running c=completed e=error t=terminated p=pending s=staged).",
+        )
+    )
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
+    """Remove the filter options from ``kw`` and build a :class:`RunFilter`."""
+    vals = {name: kw.pop(name, None) for name in FILTER_PARAMS}
+    status_in = {s for s, _ in _STATUS_OPTS if vals["status_" + s]}
+    status_in |= runfilter.parse_status_chars(vals["status_chars"] or (), cmd)
+    status_out = {s for s, _ in _STATUS_OPTS if vals["not_" + s]}
+    return runfilter.RunFilter(
+        ops=list(vals["filter_ops"] or ()),
+        labels=list(vals["filter_labels"] or ()),
+        unlabeled=bool(vals["filter_unlabeled"]),
+        tags=list(vals["filter_tags"] or ()),
+        status_in=status_in,
+        status_out=status_out,
+    )
+
+
+def selected_runs(
+    kw: dict[str, Any],
+    specs: tuple[str, ...] | list[str],
+    default: list[str],
+    cmd: str,
+    deleted: bool = False,
+) -> list[Run]:
+    """Filter (popping filter options from ``kw``) then select by RUN specs (or ``default``)."""
+    run_filter = pop_filter(kw, cmd.split()[0])
+    runs = runstore.filtered_runs(run_filter, deleted=deleted)
+    specs = _dedup(specs or default)
+    if specs == [":"]:
+        return runs
+    return runstore.select(runs, specs, cmd)
+
+
+def one_run(kw: dict[str, Any], spec: str | None, cmd: str) -> Run:
+    """One run from the filtered list: ``spec`` or the latest."""
+    run_filter = pop_filter(kw, cmd.split()[0])
+    runs = runstore.filtered_runs(run_filter)
+    return runstore.select_one(runs, spec, cmd)
+
+
+def _dedup(vals) -> list[str]:
+    out: list[str] = []
+    for v in vals:
+        if v not in out:
+            out.append(v)
+    return out

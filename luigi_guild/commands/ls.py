@@ -1,0 +1,55 @@
+"""``guild ls``: list a run's files."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from luigi_guild.commands.filters import filter_options, one_run
+
+
+@click.command("ls")
+@click.argument("run", metavar="[RUN]", required=False)
+@click.option("-p", "--path", "pattern", metavar="PATTERN", help="Only paths matching PATTERN (see below).")
+@click.option("-a", "--all", "all_", is_flag=True, help="Include hidden files and directories (such as .guild).")
+@click.option("-n", "--no-format", is_flag=True, help="Print paths only: no header, no indent.")
+@click.option("-f", "--full-path", is_flag=True, help="Print absolute paths.")
+@click.option("-L", "--follow-links", is_flag=True, help="Descend into linked directories.")
+@filter_options
+def ls(run: str | None, pattern: str | None, all_: bool, no_format: bool, full_path: bool, follow_links: bool, **kw: Any) -> None:
+    """List the files of a run (the latest by default).
+
+    PATTERN without wildcards names a file or directory relative to the run
+    directory. With `*` or `?` it is matched part by part from the run root:
+    `'*.py'` matches top-level Python files and `'.guild/LOCK*'` the lock files.
+    Hidden paths are shown with --all or when PATTERN names them (`.guild/...`).
+    """
+    from luigi_guild import runfiles
+
+    if pattern is not None:
+        runfiles.check_relative(pattern, "ls")
+    chosen = one_run(kw, run, "ls")
+    paths = runfiles.list_files(chosen, pattern, all_files=all_, follow_links=follow_links)
+    lines = []
+    if not (full_path or no_format):
+        lines.append("%s:" % _header(chosen.path))
+    for p in paths:
+        if full_path:
+            lines.append(os.path.join(chosen.path, p))
+        elif no_format:
+            lines.append(p)
+        else:
+            lines.append("  " + p)
+    if lines:
+        click.echo("\n".join(lines))
+
+
+def _header(path: str) -> str:
+    if os.environ.get("NO_HEADER_PATH") == "1":
+        return os.path.basename(path)
+    homedir = os.path.expanduser("~")
+    if path.startswith(homedir + os.sep):
+        return "~" + path[len(homedir) :]
+    return path

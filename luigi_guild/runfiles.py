@@ -1,0 +1,115 @@
+"""Files of a run directory: listing with Guild's path patterns, safe path lookup."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from typing import Iterator
+
+from luigi_guild import home
+from luigi_guild.errors import GuildError
+from luigi_guild.rundir import Run
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+def list_files(
+    run: Run, pattern: str | None = None, all_files: bool = False, follow_links: bool = False
+) -> list[str]:
+    """Paths under the run dir (relative, dirs ending in ``/``) that match ``pattern``, natural-sorted.
+
+    A ``pattern`` with wildcards is matched part by part from the run root
+    (``'LOCK*'`` only matches top-level names, ``'.guild/LOCK*'`` matches
+    ``.guild/LOCK``); without wildcards it names a file or a directory prefix.
+    Hidden paths (a part starting with ``.``) are listed only with
+    ``all_files`` or when the pattern's part for them starts with ``.``.
+    """
+    if pattern is not None:
+        check_relative(pattern, "ls")
+    pat_parts = _split(pattern) if pattern else []
+    wild = bool(pattern and _WILDCARD.search(pattern))
+    found = []
+    for rel, is_dir in _walk(run.path, follow_links):
+        parts = rel.split("/")
+        if not all_files and _hidden(parts, pat_parts):
+            continue
+        if pattern and not _match(parts, pat_parts, wild):
+            continue
+        found.append(rel + "/" if is_dir else rel)
+    return sorted(found, key=natural_key)
+
+
+def _split(pattern: str) -> list[str]:
+    return [p for p in os.path.normpath(pattern).split(os.sep) if p not in ("", ".")]
+
+
+def _walk(root: str, follow_links: bool) -> Iterator[tuple[str, bool]]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_links):
+        reldir = os.path.relpath(dirpath, root)
+        for name in dirnames:
+            yield _join(reldir, name), True
+        for name in filenames:
+            yield _join(reldir, name), False
+
+
+def _join(reldir: str, name: str) -> str:
+    return name if reldir == "." else reldir.replace(os.sep, "/") + "/" + name
+
+
+def _hidden(parts: list[str], pat_parts: list[str]) -> bool:
+    for i, part in enumerate(parts):
+        if part.startswith("."):
+            if i < len(pat_parts) and pat_parts[i].startswith("."):
+                continue
+            return True
+    return False
+
+
+def _match(parts: list[str], pat_parts: list[str], wild: bool) -> bool:
+    if wild:
+        if len(parts) != len(pat_parts):
+            return False
+        return all(fnmatch.fnmatchcase(p, pp) for p, pp in zip(parts, pat_parts))
+    return parts[: len(pat_parts)] == pat_parts
+
+
+def natural_key(s: str) -> list:
+    """Sort key that orders embedded numbers by value (``f2`` before ``f10``)."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", s) if t]
+
+
+def check_relative(path: str, cmd: str) -> None:
+    """Refuse an absolute ``path`` with Guild's message."""
+    if os.path.isabs(path) or path.startswith("~"):
+        raise GuildError("PATH must be relative", hint="Try 'guild %s --help' for more information." % cmd)
+
+
+def resolve(run: Run, path: str, cmd: str = "cat") -> str:
+    """The absolute path of ``path`` inside the run dir; refuses anything that leaves it.
+
+    ``..`` parts may not climb out of the run directory, and the resolved file
+    (after symlinks) must stay inside the run directory or Guild home's runs
+    (where linked upstream runs live). Nothing is opened here.
+    """
+    check_relative(path, cmd)
+    run_root = os.path.realpath(run.path)
+    joined = os.path.normpath(os.path.join(run.path, path))
+    if not _inside(joined, os.path.normpath(run.path)):
+        raise _outside(path, cmd)
+    real = os.path.realpath(joined)
+    allowed = [run_root, os.path.realpath(home.runs_dir())]
+    if not any(_inside(real, root) for root in allowed):
+        raise _outside(path, cmd)
+    return joined
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _outside(path: str, cmd: str) -> GuildError:
+    return GuildError(
+        "'%s' is outside the run directory" % path,
+        hint="Try 'guild %s --help' for more information." % cmd,
+    )

@@ -1,0 +1,57 @@
+"""Run data for ``guild runs info`` and ``guild runs list --json`` (Guild's field names)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any
+
+from luigi_guild.rundir import Run
+from luigi_guild.table import format_timestamp
+
+JSON_ATTRS = ("exit_status", "cmd", "comments", "marked", "label", "started", "status", "stopped", "tags")
+
+
+def json_data(run: Run) -> dict[str, Any]:
+    """One run as ``guild runs list --json`` lists it (also the remote wire format)."""
+    try:
+        opref = run.opref.encode()
+    except (OSError, ValueError):
+        opref = ""
+    data: dict[str, Any] = {"id": run.id, "run_dir": run.path, "opref": opref}
+    for name in JSON_ATTRS:
+        data[name] = run.status if name == "status" else run.get(name)
+    proto = run.guild_path("proto")
+    if os.path.isdir(proto):
+        data["batch_proto"] = json_data(Run.for_dir(proto))
+    return data
+
+
+def info_items(run: Run) -> list[tuple[str, Any]]:
+    """``guild runs info`` fields in Guild's order: scalars first, then tags, flags."""
+    cmd = run.get("cmd")
+    try:
+        project = run.opref.project_dir or ""
+    except (OSError, ValueError):
+        project = ""
+    exit_status = run.get("exit_status")
+    pid = run.lock_pid() if run.status == "running" else None
+    return [
+        ("id", run.id),
+        ("operation", run.op_name),
+        ("from", project),
+        ("status", run.status_with_remote),
+        ("started", format_timestamp(run.get("started"))),
+        ("stopped", format_timestamp(run.get("stopped"))),
+        ("marked", "yes" if run.get("marked") else "no"),
+        ("label", run.label),
+        ("sourcecode_digest", run.get("sourcecode_digest") or ""),
+        ("vcs_commit", run.get("vcs_commit") or ""),
+        ("run_dir", run.path),
+        ("command", " ".join(shlex.quote(str(a)) for a in cmd) if isinstance(cmd, list) else ""),
+        ("exit_status", "" if exit_status is None else exit_status),
+        ("pid", "" if pid is None else pid),
+        ("tags", list(run.get("tags") or [])),
+        ("flags", dict(run.flags)),
+        ("scalars", {}),
+    ]

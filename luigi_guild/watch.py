@@ -1,0 +1,65 @@
+"""Follow a run's ``.guild/output`` while its process lives."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import BinaryIO, Callable
+
+from luigi_guild.rundir import Run, pid_alive
+
+POLL = 0.1
+EXIT_STATUS_WAIT = 5.0
+STALE_LOCK_WAIT = 1.0
+
+
+def latest_running(runs: list[Run]) -> Run | None:
+    """The newest run that is running locally (not on a remote)."""
+    for run in runs:
+        if not run.remote and run.status == "running":
+            return run
+    return None
+
+
+def watch(run: Run, out: BinaryIO, pid: int | None = None, sleep: Callable[[float], None] = time.sleep) -> str:
+    """Copy the run's output to ``out``: live until its LOCK process ends, else all of it.
+
+    With ``pid`` (a ``guild run`` process started in the background), also
+    follows until that process ends. Returns the run's status once it has stopped (waiting briefly for the
+    runner to record ``exit_status``).
+    """
+    path = run.guild_path("output")
+    pos = 0
+    seen_alive = False
+    while True:
+        lock_pid = run.lock_pid()
+        alive = lock_pid is not None and pid_alive(lock_pid) and not run.remote
+        alive = alive or (pid is not None and pid_alive(pid))
+        pos = _copy_new(path, pos, out)
+        if not alive:
+            break
+        seen_alive = True
+        sleep(POLL)
+    # The runner writes exit_status just after the child ends; give it a moment.
+    # A run seen dead at the first look may still be finishing: wait less then.
+    deadline = time.monotonic() + (EXIT_STATUS_WAIT if seen_alive else STALE_LOCK_WAIT)
+    while run.get("exit_status") is None and run.has("LOCK") and time.monotonic() < deadline:
+        sleep(POLL)
+    _copy_new(path, pos, out)
+    return run.status
+
+
+def _copy_new(path: str, pos: int, out: BinaryIO) -> int:
+    try:
+        with open(path, "rb") as f:
+            f.seek(pos)
+            while True:
+                chunk = f.read(65536)
+                if not chunk:
+                    break
+                out.write(chunk)
+                pos += len(chunk)
+    except FileNotFoundError:
+        return pos
+    out.flush()
+    return pos
