@@ -16,6 +16,7 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "remotes": ("remotes", "remotes"),
     "run": ("run", "run"),
     "runs": ("runs", "runs"),
     "select": ("select", "select"),

@@ -1,0 +1,1 @@
+"""Click commands of the ``guild`` CLI, one module per command, loaded lazily."""
