@@ -27,6 +27,8 @@ import socket
 import sys
 import tarfile
 import tempfile
+import uuid
+import zlib
 from dataclasses import dataclass
 from typing import IO, Iterable, Mapping, Optional, Sequence
 
@@ -387,64 +389,84 @@ class RemoteHost:
             raise self._error("cannot read %s: %s" % (path, _strerror(e))) from None
         return data.decode(encoding, errors="replace")
 
-    def _mktemp(self) -> str:
-        out = self.run_shell('umask 077; mktemp "${TMPDIR:-/tmp}/luigi-guild.XXXXXXXX"').stdout.strip()
-        if not out.startswith("/"):
-            raise self._error("mktemp returned an unexpected path: %r" % out)
-        return out
+    def _remote_tmp_path(self) -> str:
+        """A fresh, unpredictable archive path in the remote /tmp."""
+        return "/tmp/luigi-guild-%s.tar.gz" % uuid.uuid4().hex
+
+    def _sftp_remove(self, path: str) -> None:
+        try:
+            self._sftp_client().remove(path)
+        except (OSError, GuildError):
+            pass
 
     def put_archive(self, local_dir: str, remote_dir: str, exclude: Iterable[str] = ()) -> None:
         """Copy the contents of ``local_dir`` into ``remote_dir`` (created if needed).
 
         Files travel as one gzip'd tar over SFTP and are unpacked with the
-        remote ``tar``. ``exclude`` holds glob patterns matched against paths
-        relative to ``local_dir`` (``*`` matches ``/``); a matching directory
-        is skipped whole. Existing remote files are overwritten, none deleted.
+        remote ``tar`` (one remote command). ``exclude`` holds glob patterns
+        matched against paths relative to ``local_dir`` (``*`` matches ``/``);
+        a matching directory is skipped whole. Existing remote files are
+        overwritten, none are deleted.
         """
         patterns = list(exclude)
         if not os.path.isdir(local_dir):
             raise GuildError("%s is not a directory" % local_dir)
         sftp = self._sftp_client()
+        tmp = self._remote_tmp_path()
         with tempfile.TemporaryFile() as f:
             _write_tar(f, local_dir, patterns)
             f.seek(0)
-            tmp = self._mktemp()
             try:
-                try:
-                    sftp.putfo(f, tmp, confirm=True)
-                except OSError as e:
-                    raise self._error("cannot upload archive: %s" % _strerror(e)) from None
-                target = sh_path(remote_dir)
-                self.run_shell(
-                    "mkdir -p %s && tar -xzf %s --no-same-owner -C %s" % (target, shlex.quote(tmp), target)
-                )
-            finally:
-                self.run_shell("rm -f %s" % shlex.quote(tmp), check=False)
+                with sftp.open(tmp, "wxb") as out:  # exclusive create: never follows a planted file
+                    sftp.chmod(tmp, 0o600)
+                    out.set_pipelined(True)
+                    shutil.copyfileobj(f, out, 1 << 16)
+            except OSError as e:
+                self._sftp_remove(tmp)
+                raise self._error("cannot upload archive: %s" % _strerror(e)) from None
+        target = sh_path(remote_dir)
+        q_tmp = shlex.quote(tmp)
+        result = self.run_shell(
+            "mkdir -p %s && tar -xzf %s --no-same-owner -C %s; rc=$?; rm -f %s; exit $rc"
+            % (target, q_tmp, target, q_tmp),
+            check=False,
+        )
+        if result.exit_code != 0:
+            raise self._error(
+                "cannot unpack into %s: exit code %d%s" % (remote_dir, result.exit_code, _last_line(result.stderr))
+            )
 
     def get_archive(self, remote_dir: str, local_dir: str, exclude: Iterable[str] = ()) -> None:
         """Copy the contents of ``remote_dir`` into ``local_dir`` (created if needed).
 
-        The remote ``tar`` packs the directory (honouring ``exclude``, glob
-        patterns relative to ``remote_dir``), the archive comes back over SFTP
-        and is unpacked locally; members that would land outside
-        ``local_dir`` are refused. Existing local files are overwritten, none
-        deleted.
+        The remote ``tar`` packs the directory (one remote command, honouring
+        ``exclude``: glob patterns relative to ``remote_dir``), the archive
+        comes back over SFTP and is unpacked locally; members that would land
+        outside ``local_dir`` are refused. Existing local files are
+        overwritten, none are deleted.
         """
         patterns = list(exclude)
         sftp = self._sftp_client()
         source = sh_path(remote_dir)
-        tmp = self._mktemp()
-        try:
-            excludes = "".join(" --exclude=%s" % shlex.quote("./" + p.lstrip("/")) for p in patterns)
-            result = self.run_shell(
-                "[ -d %s ] || exit %d\ncd %s && tar -czf %s%s ."
-                % (source, _EXIT_NO_DIR, source, shlex.quote(tmp), excludes),
-                check=False,
+        tmp = self._remote_tmp_path()
+        q_tmp = shlex.quote(tmp)
+        excludes = "".join(" --exclude=%s" % shlex.quote("./" + p.lstrip("/")) for p in patterns)
+        script = "\n".join(
+            [
+                "[ -d %s ] || exit %d" % (source, _EXIT_NO_DIR),
+                "umask 077",
+                "set -C; : > %s; set +C" % q_tmp,  # exclusive create
+                "cd %s && tar -czf %s%s . || { rc=$?; rm -f %s; exit $rc; }" % (source, q_tmp, excludes, q_tmp),
+            ]
+        )
+        result = self.run_shell(script, check=False)
+        if result.exit_code == _EXIT_NO_DIR:
+            raise self._error("directory %s does not exist" % remote_dir)
+        if result.exit_code != 0:
+            raise self._error(
+                "cannot archive %s: exit code %d%s" % (remote_dir, result.exit_code, _last_line(result.stderr))
             )
-            if result.exit_code == _EXIT_NO_DIR:
-                raise self._error("directory %s does not exist" % remote_dir)
-            if result.exit_code != 0:
-                raise self._error("cannot archive %s: tar exited %d%s" % (remote_dir, result.exit_code, _last_line(result.stderr)))
+        try:
             with tempfile.TemporaryFile() as f:
                 try:
                     sftp.getfo(tmp, f)
@@ -454,10 +476,10 @@ class RemoteHost:
                 os.makedirs(local_dir, exist_ok=True)
                 try:
                     _extract_tar(f, local_dir, patterns)
-                except (tarfile.TarError, EOFError) as e:
+                except (tarfile.TarError, EOFError, zlib.error) as e:
                     raise self._error("bad archive from %s: %s" % (remote_dir, _one_line(e))) from None
         finally:
-            self.run_shell("rm -f %s" % shlex.quote(tmp), check=False)
+            self._sftp_remove(tmp)
 
 
 # ---------------------------------------------------------------------- tar
