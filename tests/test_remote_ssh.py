@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -329,15 +331,47 @@ def test_missing_private_key(sshd_server: SshdServer, tmp_path: Path) -> None:
     assert one_line(e) == "remote test-remote: private key %s does not exist" % (tmp_path / "nokey")
 
 
-def test_connect_timeout(sshd_server: SshdServer, tmp_path: Path) -> None:
-    """A listener that never speaks SSH: the banner wait times out."""
-    import socket
-
+def test_connect_timeout(sshd_server: SshdServer, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """A listener that never speaks SSH: the greeting wait times out, quietly."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         port = s.getsockname()[1]
         with pytest.raises(GuildError) as e:
             RemoteHost(make_config(sshd_server, tmp_path, port=port, connect_timeout=1.0)).connect()
-    msg = one_line(e)
-    assert "127.0.0.1:%d" % port in msg
+    assert one_line(e) == (
+        "remote test-remote: timed out waiting for the SSH greeting from 127.0.0.1:%d after 1 seconds" % port
+    )
+    assert capfd.readouterr().err == ""
+
+
+def test_not_an_ssh_server(sshd_server: SshdServer, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+
+        def answer() -> None:
+            conn, _ = s.accept()
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            conn.close()
+
+        t = threading.Thread(target=answer, daemon=True)
+        t.start()
+        with pytest.raises(GuildError) as e:
+            RemoteHost(make_config(sshd_server, tmp_path, port=port, connect_timeout=5.0)).connect()
+        t.join()
+    assert one_line(e) == (
+        "remote test-remote: 127.0.0.1:%d closed the connection before the SSH greeting (not an SSH server?)" % port
+    )
+
+
+def test_sshd_fixture_skips_without_root_or_sshd(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sshd
+
+    monkeypatch.setattr(sshd.os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.skip.Exception, match="needs root"):
+        sshd._skip_unless_sshd()
+    monkeypatch.setattr(sshd, "SSHD", "/nonexistent/sshd")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        sshd._skip_unless_sshd()

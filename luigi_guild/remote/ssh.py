@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import logging
 import os
 import posixpath
 import re
@@ -27,6 +28,7 @@ import socket
 import sys
 import tarfile
 import tempfile
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -45,6 +47,12 @@ from luigi_guild.remote.config import RemoteConfig, default_known_hosts
 EXIT_GUILD_NOT_FOUND = 127
 # Exit code used by our remote scripts when a directory to archive is missing.
 _EXIT_NO_DIR = 3
+
+# Paramiko logs transport-thread failures (with tracebacks) at ERROR level; we
+# report each failure as one GuildError line instead.
+_paramiko_log = logging.getLogger("paramiko")
+_paramiko_log.addHandler(logging.NullHandler())
+_paramiko_log.propagate = False
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TILDE_USER = re.compile(r"~[A-Za-z0-9._-]+\Z")
@@ -178,7 +186,9 @@ class RemoteHost:
             port=c.port,
             config=fab_config,
             gateway=c.proxy,
-            connect_timeout=int(max(1, round(c.connect_timeout))),
+            # Paramiko's overall handshake wait must outlast its banner wait, or a
+            # silent server yields a confusing "No existing session" instead.
+            connect_timeout=int(c.connect_timeout + 2.5),
             connect_kwargs=connect_kwargs,
         )
         self._setup_host_keys(conn.client)
@@ -230,8 +240,15 @@ class RemoteHost:
         if isinstance(e, socket.gaierror):
             return self._error("cannot resolve host '%s': %s" % (c.host, _strerror(e)))
         if isinstance(e, (socket.timeout, TimeoutError)):
-            return self._error("timed out connecting to %s after %g seconds" % (where, c.connect_timeout))
+            return self._error("timed out connecting to %s" % where)
         if isinstance(e, paramiko.SSHException):
+            if "banner" in str(e).lower():
+                cause = e.__cause__ or e.__context__
+                if isinstance(cause, (socket.timeout, TimeoutError)):
+                    return self._error(
+                        "timed out waiting for the SSH greeting from %s after %g seconds" % (where, c.connect_timeout)
+                    )
+                return self._error("%s closed the connection before the SSH greeting (not an SSH server?)" % where)
             return self._error("SSH error talking to %s: %s" % (where, _one_line(e)))
         if isinstance(e, OSError):
             return self._error("cannot connect to %s: %s" % (where, _strerror(e)))
@@ -334,6 +351,7 @@ class RemoteHost:
 
     def _exec(self, script: str, stream: bool, timeout: Optional[float]) -> RemoteResult:
         conn = self._connection()
+        started = time.monotonic()
         try:
             res = conn.run(
                 script,
@@ -353,6 +371,9 @@ class RemoteHost:
             raise self._error("connection lost: %s" % "; ".join(_one_line(x) for x in errs)) from None
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise self._error("connection lost: %s" % (_one_line(e) or type(e).__name__)) from None
+        if timeout is not None and res.exited == -1 and time.monotonic() - started >= timeout:
+            # Invoke can miss its own timeout when the kill races its check.
+            raise self._error("command timed out after %g seconds" % timeout)
         return RemoteResult(exit_code=res.exited, stdout=res.stdout, stderr=res.stderr)
 
     # ------------------------------------------------------------------ files
