@@ -1,8 +1,8 @@
 """A real OpenSSH server on 127.0.0.1 for remote tests (pytest plugin module).
 
-Load it from ``tests/conftest.py`` with ``from sshd import *  # noqa`` (tests/
-is on ``sys.path`` through rootdir conftest insertion) or on the command line
-with ``-p sshd``.
+Load it from ``tests/conftest.py`` with ``from sshd import *  # noqa: F401,F403``
+(pytest puts ``tests/`` on ``sys.path`` before importing that conftest), or,
+without a conftest, with ``PYTHONPATH=tests pytest -p sshd``.
 
 Fixtures:
 
