@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cat": ("cat", "cat"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
+    "remotes": ("remotes", "remotes"),
     "run": ("run", "run"),
     "runs": ("runs", "runs"),
     "select": ("select", "select"),

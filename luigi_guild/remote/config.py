@@ -1,0 +1,275 @@
+"""Remote definitions read from the user config (``remotes:`` section).
+
+The user config is the first existing file of
+:func:`luigi_guild.home.user_config_paths` (``$GUILD_CONFIG``,
+``./guild-config.yml``, ``$GUILD_HOME/config.yml``, ``~/.guild/config.yml``).
+
+Example::
+
+    remotes:
+      base:
+        type: ssh
+        user: bob
+      gpu:
+        extends: base
+        host: gpu.example.com
+        port: 2222
+        private-key: ~/.ssh/id_ed25519      # relative paths: to the config dir
+        venv-path: ~/env                     # alias: guild-env
+        known-hosts: ~/.ssh/known_hosts      # ours; this is also the default
+        host-key-check: yes                  # ours; 'no' accepts any host key
+
+This module only depends on PyYAML: listing remotes never imports Fabric.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from luigi_guild import home
+from luigi_guild.errors import GuildError
+
+SUPPORTED_TYPES = ("ssh",)
+
+REMOTES_HINT = "Show remotes by running 'guild remotes' or 'guild remotes --help' for more information."
+
+DEFAULT_CONNECT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """A validated ``ssh`` remote.
+
+    Local paths (``private_key``, ``known_hosts``) are absolute. Remote paths
+    (``venv_path``, ``guild_home``) are kept as written: ``~`` and relative
+    paths are resolved against the remote user's home by the remote shell.
+    """
+
+    name: str
+    type: str
+    host: str
+    user: Optional[str] = None
+    port: Optional[int] = None
+    private_key: Optional[str] = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    proxy: Optional[str] = None
+    venv_path: Optional[str] = None
+    venv_activate: Optional[str] = None
+    guild_home: str = ".guild"
+    description: str = ""
+    known_hosts: Optional[str] = None
+    host_key_check: bool = True
+    config_path: Optional[str] = None
+
+    @property
+    def address(self) -> str:
+        """``[user@]host[:port]`` for messages."""
+        s = "%s@%s" % (self.user, self.host) if self.user else self.host
+        return "%s:%s" % (s, self.port) if self.port else s
+
+
+@dataclass(frozen=True)
+class RemoteSummary:
+    """One row of ``guild remotes``: fields as configured, unvalidated."""
+
+    name: str
+    type: str
+    host: str
+    description: str
+
+
+def user_config_path() -> Optional[str]:
+    """The user config file in effect, or None when there is none."""
+    for path in home.user_config_paths():
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_user_config(path: Optional[str] = None) -> tuple[dict[str, Any], Optional[str]]:
+    """Parsed user config and its path (``({}, None)`` when none exists)."""
+    path = path or user_config_path()
+    if path is None:
+        return {}, None
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise GuildError("cannot read config %s: %s" % (path, e.strerror or e))
+    except yaml.YAMLError as e:
+        raise GuildError("error in config %s: %s" % (path, _one_line(str(e))))
+    if data is None:
+        return {}, path
+    if not isinstance(data, dict):
+        raise GuildError("error in config %s: expected a mapping at the top level" % path)
+    return data, path
+
+
+def remote_sections(path: Optional[str] = None) -> tuple[dict[str, dict[str, Any]], Optional[str]]:
+    """All ``remotes:`` entries with ``extends`` applied, and the config path."""
+    data, path = load_user_config(path)
+    raw = data.get("remotes") or {}
+    if not isinstance(raw, dict):
+        raise GuildError("error in config %s: 'remotes' must be a mapping" % path)
+    sections: dict[str, dict[str, Any]] = {}
+    for name, section in raw.items():
+        name = str(name)
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            raise GuildError("error in config %s: remote %s must be a mapping" % (path, name))
+        sections[name] = section
+    return {name: _resolve_extends(name, sections, ()) for name in sections}, path
+
+
+def _resolve_extends(name: str, sections: dict[str, dict[str, Any]], seen: tuple[str, ...]) -> dict[str, Any]:
+    if name in seen:
+        raise GuildError("remote %s: cycle in 'extends' (%s)" % (seen[0], " -> ".join(seen + (name,))))
+    section = sections[name]
+    parents = section.get("extends") or []
+    if isinstance(parents, str):
+        parents = [parents]
+    resolved: dict[str, Any] = {}
+    for parent in parents:
+        parent = str(parent)
+        if parent not in sections:
+            raise GuildError("remote %s extends %s, which is not defined" % (name, parent), hint=REMOTES_HINT)
+        resolved.update(_resolve_extends(parent, sections, seen + (name,)))
+    resolved.update({k: v for k, v in section.items() if k != "extends"})
+    return resolved
+
+
+def list_remotes(path: Optional[str] = None) -> list[RemoteSummary]:
+    """Configured remotes sorted by name, as written (any type)."""
+    sections, _ = remote_sections(path)
+    return [
+        RemoteSummary(
+            name=name,
+            type=_str(section.get("type")),
+            host=_str(section.get("host")),
+            description=_str(section.get("description")).strip().split("\n")[0],
+        )
+        for name, section in sorted(sections.items())
+    ]
+
+
+def remote_config(name: str, path: Optional[str] = None) -> RemoteConfig:
+    """The validated config of remote ``name``.
+
+    Raises GuildError for an undefined remote, an unsupported type or a
+    missing/invalid field.
+    """
+    sections, path = remote_sections(path)
+    section = sections.get(name)
+    if section is None:
+        raise GuildError("remote %s is not defined" % name, hint=REMOTES_HINT)
+    return parse_remote(name, section, path)
+
+
+def parse_remote(name: str, section: dict[str, Any], config_path: Optional[str] = None) -> RemoteConfig:
+    """Validate one resolved ``remotes:`` entry."""
+    rtype = section.get("type")
+    if rtype is None:
+        raise GuildError("remote %s is missing required config: type" % name)
+    rtype = str(rtype)
+    if rtype not in SUPPORTED_TYPES:
+        raise GuildError(
+            "remote %s has unsupported type '%s' (supported: %s)" % (name, rtype, ", ".join(SUPPORTED_TYPES))
+        )
+    host = section.get("host")
+    if host is None or str(host).strip() == "":
+        raise GuildError("remote %s is missing required config: host" % name)
+    config_dir = os.path.dirname(os.path.abspath(config_path)) if config_path else os.getcwd()
+
+    venv_path = _opt_str(section.get("venv-path", section.get("guild-env")))
+    guild_home = _opt_str(section.get("guild-home"))
+    if guild_home is None:
+        guild_home = (venv_path.rstrip("/") + "/.guild") if venv_path else ".guild"
+
+    return RemoteConfig(
+        name=name,
+        type=rtype,
+        host=str(host).strip(),
+        user=_opt_str(section.get("user")),
+        port=_port(name, section.get("port")),
+        private_key=_local_path(section.get("private-key"), config_dir),
+        connect_timeout=_timeout(name, section.get("connect-timeout")),
+        proxy=_opt_str(section.get("proxy")),
+        venv_path=venv_path,
+        venv_activate=_opt_str(section.get("venv-activate")),
+        guild_home=guild_home,
+        description=_str(section.get("description")),
+        known_hosts=_local_path(section.get("known-hosts"), config_dir),
+        host_key_check=_bool(name, "host-key-check", section.get("host-key-check", True)),
+        config_path=config_path,
+    )
+
+
+def default_known_hosts() -> str:
+    """Known-hosts file used when a remote does not set ``known-hosts``.
+
+    The same file OpenSSH uses, so hosts already trusted by ``ssh`` are
+    trusted here and keys we record are seen by ``ssh``.
+    """
+    return os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts")
+
+
+def _local_path(val: Any, config_dir: str) -> Optional[str]:
+    if val is None or str(val) == "":
+        return None
+    path = os.path.expanduser(str(val))
+    return os.path.normpath(os.path.join(config_dir, path))
+
+
+def _port(name: str, val: Any) -> Optional[int]:
+    if val is None or val == "":
+        return None
+    try:
+        port = int(val)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 < port < 65536:
+        raise GuildError("remote %s: invalid port %r" % (name, val))
+    return port
+
+
+def _timeout(name: str, val: Any) -> float:
+    if val is None or val == "":
+        return DEFAULT_CONNECT_TIMEOUT
+    try:
+        t = float(val)
+    except (TypeError, ValueError):
+        t = -1.0
+    if t <= 0:
+        raise GuildError("remote %s: invalid connect-timeout %r" % (name, val))
+    return t
+
+
+def _bool(name: str, key: str, val: Any) -> bool:
+    if isinstance(val, bool):
+        return val
+    s = str(val).strip().lower()
+    if s in ("yes", "true", "on", "1"):
+        return True
+    if s in ("no", "false", "off", "0"):
+        return False
+    raise GuildError("remote %s: invalid %s %r (use yes or no)" % (name, key, val))
+
+
+def _opt_str(val: Any) -> Optional[str]:
+    if val is None:
+        return None
+    s = str(val)
+    return s if s != "" else None
+
+
+def _str(val: Any) -> str:
+    return "" if val is None else str(val)
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
