@@ -151,9 +151,16 @@ def coerce(val: Any, flagdef: FlagDef) -> Any:
             return val if isinstance(val, str) else str(val)
     except (ValueError, TypeError):
         raise GuildError(
-            "invalid value %s for %s: expected %s" % (format_val(val), name, _type_desc(ftype))
+            "invalid value %s for %s: expected %s" % (_shown(val), name, _type_desc(ftype))
         ) from None
     return val
+
+
+def _shown(val: Any) -> str:
+    """A rejected value as the user typed it (quoted only when empty or spaced)."""
+    if isinstance(val, str) and val and " " not in val:
+        return val
+    return format_val(val)
 
 
 def _type_desc(ftype: str | None) -> str:
