@@ -32,6 +32,9 @@ def encode(value: Any) -> str:
 def decode(text: str) -> Any:
     """Decode a YAML document; plain integers take a fast path."""
     stripped = text.strip()
-    if stripped and (stripped.isdigit() or (stripped[0] == "-" and stripped[1:].isdigit())):
+    body = stripped[1:] if stripped[:1] == "-" else stripped
+    # Plain ASCII decimal without a leading zero: what YAML reads as that int
+    # ("0123" is octal to YAML, "١٢" and "²" are strings).
+    if body.isascii() and body.isdigit() and (body == "0" or body[0] != "0"):
         return int(stripped)
     return yaml.load(text, Loader=_Loader)
