@@ -275,7 +275,7 @@ class Run:
         raw = self._read_marker("LOCK")
         return raw is not None and marker_alive(raw)
 
-    def _pending_abandoned(self, g: str) -> bool:
+    def _pending_abandoned(self) -> bool:
         """Whether ``PENDING`` names a process that has gone (an empty one never has)."""
         raw = self._read_marker("PENDING")
         if not raw or marker_pid(raw) is None or len(raw[10:].split()) < 2:
@@ -291,7 +291,7 @@ class Run:
         if os.path.exists(os.path.join(g, "PENDING")):
             # A PENDING we wrote names its creator; a creator that died
             # (killed before the run started) leaves an ``error`` run.
-            return "error" if self._pending_abandoned(g) else "pending"
+            return "error" if self._pending_abandoned() else "pending"
         if os.path.exists(os.path.join(g, "STAGED")):
             return "staged"
         exit_status = self.get("exit_status")
