@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:
+        # A file system failure the core did not expect (disk full, read-only
+        # Guild home): one line, never a traceback.
+        _print_error(_describe_os_error(e), None)
+        sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
@@ -83,6 +88,13 @@ def _print_error(message: str, hint: str | None) -> None:
     if hint:
         sys.stderr.write(hint.rstrip("\n") + "\n")
     sys.stderr.flush()
+
+
+def _describe_os_error(e: OSError) -> str:
+    what = e.strerror or str(e) or type(e).__name__
+    if e.filename:
+        return "%s: %s" % (what, e.filename)
+    return what
 
 
 def _print_click_error(e: click.ClickException) -> None:

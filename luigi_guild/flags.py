@@ -46,9 +46,11 @@ def parse_assigns(args: Iterable[str]) -> dict[str, str]:
 
 def _number(s: str) -> int | float | None:
     try:
-        return int(s)
+        val = int(s)
     except ValueError:
         pass
+    else:
+        return s if "_" in s else val  # Python reads "1_0" as 10; Guild keeps it a string
     try:
         return float(s)
     except ValueError:
@@ -156,9 +158,16 @@ def coerce(val: Any, flagdef: FlagDef) -> Any:
             return val if isinstance(val, str) else str(val)
     except (ValueError, TypeError):
         raise GuildError(
-            "invalid value %s for %s: expected %s" % (format_val(val), name, _type_desc(ftype))
+            "invalid value %s for %s: expected %s" % (_shown(val), name, _type_desc(ftype))
         ) from None
     return val
+
+
+def _shown(val: Any) -> str:
+    """A rejected value as the user typed it (quoted only when empty or spaced)."""
+    if isinstance(val, str) and val and " " not in val:
+        return val
+    return format_val(val)
 
 
 def _type_desc(ftype: str | None) -> str:
@@ -274,8 +283,8 @@ def format_val(val: Any) -> str:
     if isinstance(val, list):
         return "[%s]" % ", ".join(format_val(v) for v in val)
     s = str(val)
-    if s == "" or " " in s or _would_decode_as_other(s):
-        return repr(s)
+    if s == "" or " " in s or not s.isprintable() or _would_decode_as_other(s):
+        return repr(s)  # repr also keeps newlines and control chars out of labels
     return s
 
 
@@ -286,7 +295,7 @@ def _would_decode_as_other(s: str) -> bool:
         val = decode_untyped(s)
     except Exception:
         return False
-    return not isinstance(val, str)
+    return not (isinstance(val, str) and val == s)
 
 
 def _format_float(f: float) -> str:
@@ -325,7 +334,7 @@ def render_label(template: str | None, flags: dict[str, Any]) -> str:
                 return fmt[8:] if val is None else format_val(val)
             try:
                 return fmt % val
-            except (TypeError, ValueError):
+            except Exception:  # a bad format (``%c`` of -1, ``%(k)s``...) falls back to the plain value
                 return format_val(val)
         return "" if val is None else format_val(val)
 
@@ -345,11 +354,48 @@ def encode_arg(val: Any) -> str:
     if isinstance(val, int):
         return str(val)
     if isinstance(val, list):
-        return "[%s]" % ", ".join(encode_arg(v) if not isinstance(v, str) else json.dumps(v) for v in val)
+        return "[%s]" % ", ".join(_yaml_quote(v) if isinstance(v, str) else _list_item(v) for v in val)
     s = str(val)
     if _would_decode_as_other(s) or s[:1] in ("'", '"', "[", "{"):
-        return json.dumps(s)
+        return _yaml_quote(s)
     return s
+
+
+def _list_item(val: Any) -> str:
+    """A non-string list item as YAML reads it back (floats need a dot or ``.inf``)."""
+    if isinstance(val, float) and not isinstance(val, bool):
+        if math.isnan(val):
+            return ".nan"
+        if math.isinf(val):
+            return ".inf" if val > 0 else "-.inf"
+        r = repr(val)
+        if "e" in r and "." not in r:
+            mant, _, exp = r.partition("e")
+            r = "%s.0e%s" % (mant, exp if exp[:1] in "+-" else "+" + exp)
+        elif "e" in r:
+            mant, _, exp = r.partition("e")
+            r = "%se%s" % (mant, exp if exp[:1] in "+-" else "+" + exp)
+        return r
+    return encode_arg(val)
+
+
+def _yaml_quote(s: str) -> str:
+    """``s`` as a YAML double-quoted scalar in plain ASCII (any character survives)."""
+    out = ['"']
+    for ch in s:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append("\\x%02x" % code)
+        elif code <= 0xFFFF:
+            out.append("\\u%04x" % code)
+        else:
+            out.append("\\U%08x" % code)
+    out.append('"')
+    return "".join(out)
 
 
 def env_val(val: Any) -> str:

@@ -8,12 +8,14 @@ are made the same way.
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import hashlib
 import os
 import re
 import shlex
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -22,7 +24,7 @@ from luigi_guild import flags as flagslib
 from luigi_guild import home, operations
 from luigi_guild.errors import GuildError, RunningRunError
 from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run, now_us, write_file_atomic
+from luigi_guild.rundir import AVAILABLE_STATUSES, Run, marker_alive, now_us, write_file_atomic
 from luigi_guild.targets.runs import NeededRunTarget
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -116,9 +118,14 @@ def plan_restart(
             hint="Use 'guild stop %s' to stop it first and try again." % run.id,
         )
     op_attr = run.get("op")
-    if not isinstance(op_attr, dict) or "op-cmd" not in op_attr:
+    if not isinstance(op_attr, dict) or not isinstance(op_attr.get("op-cmd"), dict):
         raise GuildError("cannot restart run %s: its 'op' attribute is missing or invalid" % run.id)
-    opref = run.opref
+    try:
+        opref = run.opref
+    except (OSError, ValueError):
+        raise GuildError("cannot restart run %s: its opref is invalid" % run.id) from None
+    if run.read_raw_attr("flags") is not None and not isinstance(run.get("flags"), dict):
+        raise GuildError("cannot restart run %s: its 'flags' attribute is not a mapping" % run.id)
     flagdefs: dict[str, flagslib.FlagDef] = {}
     if assigns:
         flagdefs = _flagdefs_for(opref, run)
@@ -171,6 +178,37 @@ def restart_not_needed(plan: RunPlan) -> bool:
     return run.status in AVAILABLE_STATUSES and run.flags == plan.flags
 
 
+def _claim_key(plan: RunPlan) -> str:
+    """The claim's name: operation and flag values, with ``1``, ``1.0`` and ``True`` alike.
+
+    ``--needed`` compares flags with ``==``, so values Python finds equal
+    must share one lock.
+    """
+    body = plan.opref.encode() + "\n" + flagslib.canonical_json(_equality_form(plan.flags))
+    return hashlib.sha1(body.encode()).hexdigest()
+
+
+def _equality_form(val: Any) -> Any:
+    if isinstance(val, bool):
+        return int(val)
+    if isinstance(val, float) and val.is_integer():
+        return int(val)
+    if isinstance(val, dict):
+        return {str(k): _equality_form(v) for k, v in val.items()}
+    if isinstance(val, (list, tuple)):
+        return [_equality_form(v) for v in val]
+    return val
+
+
+def _open_claim(plan: RunPlan) -> int:
+    lock_dir = home.locks_dir()
+    try:
+        os.makedirs(lock_dir, exist_ok=True)
+        return os.open(os.path.join(lock_dir, "needed-" + _claim_key(plan)), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise GuildError("cannot lock %s in %s: %s" % (plan.op_name, lock_dir, e.strerror or e)) from None
+
+
 @contextlib.contextmanager
 def claim(plan: RunPlan) -> Iterator[None]:
     """Hold an exclusive lock keyed on the operation and its flags.
@@ -180,13 +218,63 @@ def claim(plan: RunPlan) -> Iterator[None]:
     """
     import fcntl
 
-    key = hashlib.sha1((plan.opref.encode() + "\n" + flagslib.canonical_json(plan.flags)).encode()).hexdigest()
-    lock_dir = home.locks_dir()
-    os.makedirs(lock_dir, exist_ok=True)
-    fd = os.open(os.path.join(lock_dir, "needed-" + key), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_claim(plan)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)
+
+
+def _same_runs(plan: RunPlan) -> list[Run]:
+    """Runs of the plan's operation with equal flags, whatever their status."""
+    from luigi_guild import runstore
+
+    found = []
+    for run in runstore.list_runs():
+        try:
+            if run.opref != plan.opref:
+                continue
+        except (OSError, ValueError):
+            continue
+        if run.flags == plan.flags:
+            found.append(run)
+    return found
+
+
+@contextlib.contextmanager
+def claim_needed(plan: RunPlan) -> Iterator[list[Run]]:
+    """``--needed`` under the claim: yields the matching runs (skip when not empty).
+
+    The lock is held for the whole block, so callers check, create and run
+    while holding it. A start that had to wait re-checks when it gets the lock:
+    a run finished meanwhile that completed is a match; if it failed, this
+    start runs once more; if two runs finished while it waited failed, it gives up
+    (GuildError) instead of trying again, so one failure is retried once and
+    not once per waiter.
+    """
+    import fcntl
+
+    fd = _open_claim(plan)
+    try:
+        before: set[str] | None = None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Runs finished before we waited; runs in progress count as
+            # made while we waited (we are waiting for them).
+            before = {r.id for r in _same_runs(plan) if r.status not in ("running", "pending")}
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        matches = plan.target().matches()
+        if not matches and before is not None:
+            failed = [r for r in _same_runs(plan) if r.id not in before and r.status == "error"]
+            if len(failed) >= 2:
+                raise GuildError(
+                    "%s failed in %d runs started while this one waited (%s); not running it again"
+                    % (plan.op_name, len(failed), ", ".join(r.short_id for r in failed)),
+                    hint="Use 'guild runs' to see them, then run again to retry.",
+                )
+        yield matches
     finally:
         os.close(fd)
 
@@ -215,13 +303,14 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
         raise GuildError("a run with ID '%s' already exists" % run_id)
     try:
         os.makedirs(runs_root, exist_ok=True)
-        tmp = os.path.join(runs_root, ".tmp-%s-%s" % (run_id, uuid.uuid4().hex[:8]))
+        clean_stale_tmp(runs_root)
+        tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, uuid.uuid4().hex[:8]))
         os.makedirs(os.path.join(tmp, ".guild", "attrs"))
     except OSError as e:
-        raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror)) from None
+        raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
     try:
         run = Run(run_id, tmp)
-        run.touch("PENDING")
+        run.mark_pending()
         _write_init_attrs(run, plan)
         if plan.project_dir and os.path.isdir(plan.project_dir):
             from luigi_guild import sourcecode
@@ -237,11 +326,56 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise GuildError("a run with ID '%s' already exists" % run_id) from None
         if isinstance(e, OSError):
             raise GuildError("cannot create run %s: %s" % (run_id, e.strerror or e)) from None
         raise
     run = Run(run_id, final)
     return run
+
+
+# A run being created lives under this hidden prefix until it is renamed.
+TMP_PREFIX = ".tmp-"
+# Age after which a leftover creation dir whose creator is gone is removed.
+STALE_TMP_AGE = 60.0
+# Age after which a leftover creation dir with no readable creator is removed.
+STALE_TMP_AGE_UNKNOWN = 24 * 3600.0
+
+
+def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
+    """Remove creation dirs left by interrupted creations; returns the names removed.
+
+    Only old ones go: a dir whose ``PENDING`` names a process that is gone
+    and is older than a minute, or one with no readable creator older than a
+    day. A creation in progress is never touched.
+    """
+    import shutil
+
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = [n for n in os.listdir(runs_root) if n.startswith(TMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(runs_root, name)
+        try:
+            age = now - os.lstat(path).st_mtime
+            with open(os.path.join(path, ".guild", "PENDING"), "rb") as f:
+                marker: bytes | None = f.read(128)
+        except FileNotFoundError:
+            marker = None
+        except OSError:
+            continue
+        if marker:
+            stale = age > STALE_TMP_AGE and not marker_alive(marker)
+        else:
+            stale = age > STALE_TMP_AGE_UNKNOWN
+        if stale and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed
 
 
 def _write_init_attrs(run: Run, plan: RunPlan) -> None:
@@ -273,7 +407,7 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
 
 
 def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
-    run.touch("PENDING")
+    run.mark_pending()
     run.remove("STAGED")
     run.write_attr("flags", plan.flags)
     run.write_attr("user_flags", plan.user_flags)
@@ -318,8 +452,11 @@ def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
     from luigi_guild import runner
 
     env = child_env(run, plan)
-    run.write_attr("started", now_us())
-    run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
+    try:
+        run.write_attr("started", now_us())
+        run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
+    except OSError as e:
+        raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     return runner.run_process(run, plan.cmd(), env, echo=echo)
 
 
@@ -336,7 +473,10 @@ def stage(run: Run, plan: RunPlan) -> None:
 def prepare_restart_run(plan: RunPlan) -> Run:
     """Rewrite a restart run's attrs for a new start; returns the run."""
     assert plan.restart is not None
-    _rewrite_for_restart(plan.restart, plan)
+    try:
+        _rewrite_for_restart(plan.restart, plan)
+    except OSError as e:
+        raise GuildError("cannot restart run %s: %s" % (plan.restart.id, e.strerror or e)) from None
     return plan.restart
 
 

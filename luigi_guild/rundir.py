@@ -43,6 +43,82 @@ def pid_alive(pid: int) -> bool:
     return state != b"Z"
 
 
+def proc_start_time(pid: int) -> int | None:
+    """Start time of process ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name start at field 3 (state).
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+_BOOT_ID: list[str] = []
+
+
+def boot_id() -> str:
+    """This boot's id (``/proc/sys/kernel/random/boot_id``), or ``-`` when unknown."""
+    if not _BOOT_ID:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _BOOT_ID.append(f.read().strip() or "-")
+        except OSError:
+            _BOOT_ID.append("-")
+    return _BOOT_ID[0]
+
+
+def process_marker(pid: int) -> str:
+    """What ``LOCK`` and ``PENDING`` record about a process.
+
+    The pid comes first, padded with spaces to 10 characters, so Guild (which
+    reads the first 10 characters as an integer) reads the pid. The second line
+    holds the process start time and the boot id: together with the pid they
+    tell the process apart from a later one that reuses its pid.
+    """
+    start = proc_start_time(pid)
+    if start is None:
+        return str(pid)
+    return "%-10d\n%d %s\n" % (pid, start, boot_id())
+
+
+def marker_pid(raw: bytes | str) -> int | None:
+    """The pid in a marker as Guild reads it: the first 10 characters as an integer."""
+    head = raw[:10]
+    if isinstance(head, bytes):
+        head = head.decode("utf-8", "replace")
+    try:
+        pid = int(head)
+    except ValueError:
+        return None
+    return pid if pid > 0 else None
+
+
+def marker_alive(raw: bytes) -> bool:
+    """Whether the process a marker names is still that process.
+
+    A bare pid (as Guild writes it) counts while that pid exists. A pid with
+    a start time and boot id counts only when both still match.
+    """
+    pid = marker_pid(raw)
+    if pid is None or not pid_alive(pid):
+        return False
+    ident = raw[10:].split()
+    if len(ident) < 2:
+        return True
+    try:
+        start = int(ident[0])
+    except ValueError:
+        return True
+    if ident[1].decode("ascii", "replace") != boot_id():
+        return False
+    return proc_start_time(pid) == start
+
+
 def write_file_atomic(path: str, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename."""
     dirname = os.path.dirname(path)
@@ -158,6 +234,10 @@ class Run:
         with open(self.guild_path(name), "a"):
             pass
 
+    def mark_pending(self) -> None:
+        """Write ``PENDING`` naming this process, so a crash before start reads ``error``."""
+        write_file_atomic(self.guild_path("PENDING"), process_marker(os.getpid()))
+
     def remove(self, name: str) -> None:
         try:
             os.remove(self.guild_path(name))
@@ -176,20 +256,31 @@ class Run:
             return None
         return text.split(":", 1)[0] or None
 
+    def _read_marker(self, name: str) -> bytes | None:
+        try:
+            with open(self.guild_path(name), "rb") as f:
+                return f.read(128)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError:
+            return b""
+
     def lock_pid(self) -> int | None:
-        """The pid recorded in ``.guild/LOCK`` (first field), or None."""
-        try:
-            with open(self.guild_path("LOCK"), "rb") as f:
-                raw = f.read(64)
-        except FileNotFoundError:
-            return None
-        fields = raw.split()
-        if not fields:
-            return None
-        try:
-            return int(fields[0])
-        except ValueError:
-            return None
+        """The pid recorded in ``.guild/LOCK`` (read as Guild reads it), or None."""
+        raw = self._read_marker("LOCK")
+        return None if raw is None else marker_pid(raw)
+
+    def lock_alive(self) -> bool:
+        """Whether ``.guild/LOCK`` names a live process (that has not been replaced)."""
+        raw = self._read_marker("LOCK")
+        return raw is not None and marker_alive(raw)
+
+    def _pending_abandoned(self) -> bool:
+        """Whether ``PENDING`` names a process that has gone (an empty one never has)."""
+        raw = self._read_marker("PENDING")
+        if not raw or marker_pid(raw) is None or len(raw[10:].split()) < 2:
+            return False
+        return not marker_alive(raw)
 
     @property
     def status(self) -> str:
@@ -198,7 +289,9 @@ class Run:
         if os.path.exists(os.path.join(g, "LOCK.remote")):
             return "running"
         if os.path.exists(os.path.join(g, "PENDING")):
-            return "pending"
+            # A PENDING we wrote names its creator; a creator that died
+            # (killed before the run started) leaves an ``error`` run.
+            return "error" if self._pending_abandoned() else "pending"
         if os.path.exists(os.path.join(g, "STAGED")):
             return "staged"
         exit_status = self.get("exit_status")
@@ -206,8 +299,7 @@ class Run:
             if exit_status == 0:
                 return "completed"
             return "terminated" if exit_status < 0 else "error"
-        pid = self.lock_pid()
-        if pid is not None and pid_alive(pid):
+        if self.lock_alive():
             return "running"
         return "error"
 

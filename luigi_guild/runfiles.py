@@ -27,6 +27,8 @@ def list_files(
     """
     if pattern is not None:
         check_relative(pattern, "ls")
+        if os.path.normpath(pattern).split(os.sep)[0] == "..":
+            raise _outside(pattern, "ls")
     pat_parts = _split(pattern) if pattern else []
     wild = bool(pattern and _WILDCARD.search(pattern))
     found = []

@@ -16,26 +16,38 @@ import subprocess
 import sys
 import time
 
-from luigi_guild.rundir import Run, now_us, write_file_atomic
+from luigi_guild.errors import GuildError
+from luigi_guild.rundir import Run, now_us, process_marker, write_file_atomic
 
 _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """Ask Linux to send SIGTERM to the child if its parent dies."""
-    try:
-        import ctypes
+def _die_with_parent(parent_pid: int):
+    """A preexec function: the child gets SIGTERM when its parent dies."""
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except Exception:
-        pass
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except Exception:
+            pass
+        # The parent may have died before prctl took effect.
+        if os.getppid() != parent_pid:
+            os._exit(128 + signal.SIGTERM)
+
+    return preexec
 
 
 def write_lock(run: Run, pid: int) -> None:
-    """Record ``pid`` in ``.guild/LOCK`` (Guild reads the leading integer)."""
-    write_file_atomic(run.guild_path("LOCK"), str(pid))
+    """Record ``pid`` in ``.guild/LOCK``: the pid padded to 10 characters, then its start time.
+
+    Guild reads the first 10 characters as the pid; we also check the start
+    time so a pid reused by an unrelated process does not read ``running``.
+    """
+    write_file_atomic(run.guild_path("LOCK"), process_marker(pid))
 
 
 class _OutputSink:
@@ -46,8 +58,10 @@ class _OutputSink:
         self.index = open(run.guild_path("output.index"), "wb")
         self.echo = echo
         self.at_line_start = {0: True, 1: True}
+        self.error: OSError | None = None
 
     def write(self, data: bytes, stream: int) -> None:
+        """Echo ``data`` and save it; a failed save (disk full) stops saving, not the run."""
         if self.echo:
             target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
             try:
@@ -55,6 +69,14 @@ class _OutputSink:
                 target.flush()
             except (BrokenPipeError, ValueError):
                 self.echo = False
+        if self.error is not None:
+            return
+        try:
+            self._save(data, stream)
+        except OSError as e:
+            self.error = e
+
+    def _save(self, data: bytes, stream: int) -> None:
         self.out.write(data)
         ms = int(time.time() * 1000)
         start = 0
@@ -71,21 +93,29 @@ class _OutputSink:
         self.index.flush()
 
     def close(self) -> None:
-        self.out.close()
-        self.index.close()
+        for f in (self.out, self.index):
+            try:
+                f.close()
+            except OSError as e:
+                self.error = self.error or e
 
 
 def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
     Expects PENDING to be present; it is removed once the LOCK names a live
-    process, so the run never reads ``error`` while it is starting.
+    process, so the run never reads ``error`` while it is starting. Raises
+    GuildError when the run directory cannot be written (disk full, read-only).
     """
-    write_lock(run, os.getpid())
-    run.remove("PENDING")
+    try:
+        write_lock(run, os.getpid())
+        run.remove("PENDING")
+        sink = _OutputSink(run, echo)
+    except OSError as e:
+        raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
-    sink = _OutputSink(run, echo)
     received: list[int] = []
+    forwarded: list[int] = []
     proc: subprocess.Popen | None = None
 
     def forward(signum: int, _frame: object) -> None:
@@ -93,6 +123,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
         if proc is not None and proc.poll() is None:
             try:
                 os.kill(proc.pid, signum)
+                forwarded.append(signum)
             except ProcessLookupError:
                 pass
 
@@ -111,14 +142,18 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
                 stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT if merge else subprocess.PIPE,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with_parent(os.getpid()),
             )
         except OSError as e:
             sink.write(("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode(), 1)
+            sink.close()
             _finish(run, 127)
             return 127
-        write_lock(run, proc.pid)
-        if received:  # a signal arrived before the child existed
+        try:
+            write_lock(run, proc.pid)
+        except OSError as e:
+            sink.error = sink.error or e
+        if received and not forwarded:  # a signal arrived before the child existed
             os.kill(proc.pid, received[-1])
         _pump(proc, sink)
         returncode = proc.wait()
@@ -127,6 +162,12 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
             signal.signal(sig, handler)
         sink.close()
     _finish(run, returncode)
+    if sink.error is not None:
+        raise GuildError(
+            "run %s exited with status %d but its output could not be saved: %s"
+            % (run.id, returncode, sink.error.strerror or sink.error),
+            exit_code=exit_code_for(returncode) or 1,
+        )
     return returncode
 
 
@@ -153,8 +194,15 @@ def _pump(proc: subprocess.Popen, sink: _OutputSink) -> None:
 
 
 def _finish(run: Run, returncode: int) -> None:
-    run.write_attr("exit_status", returncode)
-    run.write_attr("stopped", now_us())
+    try:
+        run.write_attr("exit_status", returncode)
+        run.write_attr("stopped", now_us())
+    except OSError as e:
+        # Leave the LOCK: its process is gone, so the run reads ``error``.
+        raise GuildError(
+            "cannot record the exit status (%d) of run %s: %s" % (returncode, run.id, e.strerror or e),
+            exit_code=exit_code_for(returncode) or 1,
+        ) from None
     run.remove("LOCK")
 
 

@@ -25,6 +25,8 @@ def list_runs(root: str | None = None) -> list[Run]:
         return []
     runs = []
     for name in names:
+        if name.startswith("."):  # runs being created (``.tmp-*``) and other hidden entries
+            continue
         path = os.path.join(root, name)
         if os.path.exists(os.path.join(path, ".guild", "opref")):
             runs.append(Run(name, path))
@@ -114,11 +116,13 @@ def find_run(spec: str, cmd: str = "run") -> Run:
     if spec.startswith((".", "/")) and os.path.isdir(os.path.join(spec, ".guild")):
         return Run.for_dir(spec)
     root = home.runs_dir()
+    if not spec or spec.startswith(".") or "/" in spec:
+        raise not_found(spec, cmd)
     if os.path.exists(os.path.join(root, spec, ".guild", "opref")):
         return Run(spec, os.path.join(root, spec))
     try:
         names = os.listdir(root)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         names = []
     matches = [
         Run(n, os.path.join(root, n))

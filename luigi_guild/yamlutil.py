@@ -21,7 +21,7 @@ def encode(value: Any) -> str:
     if isinstance(value, str) and value in _QUOTED_CHARS:
         return "'%s'" % value
     text = yaml.dump(value, Dumper=_Dumper, default_flow_style=False, indent=2, allow_unicode=True)
-    text = text.strip()
+    text = text.rstrip("\n")  # only newlines: other leading or trailing white space is data
     if text.endswith("\n..."):
         text = text[:-4]
     elif text == "...":
@@ -32,6 +32,9 @@ def encode(value: Any) -> str:
 def decode(text: str) -> Any:
     """Decode a YAML document; plain integers take a fast path."""
     stripped = text.strip()
-    if stripped and (stripped.isdigit() or (stripped[0] == "-" and stripped[1:].isdigit())):
+    body = stripped[1:] if stripped[:1] == "-" else stripped
+    # Plain ASCII decimal without a leading zero: what YAML reads as that int
+    # ("0123" is octal to YAML, "١٢" and "²" are strings).
+    if body.isascii() and body.isdigit() and (body == "0" or body[0] != "0"):
         return int(stripped)
     return yaml.load(text, Loader=_Loader)

@@ -71,8 +71,9 @@ def run(
         _restart(plan, needed, yes, stage, start_opts)
         return
     if needed:
-        with launch.claim(plan):
-            if _skip_matches(plan):
+        with launch.claim_needed(plan) as matches:
+            if matches:
+                _echo_skip(matches)
                 return
             _new_run(plan, run_id, yes, stage, start_opts)
     else:
@@ -92,13 +93,9 @@ def _split_args(args: tuple[str, ...], restart: str | None) -> tuple[str | None,
     return args[0], list(args[1:])
 
 
-def _skip_matches(plan: launch.RunPlan) -> bool:
-    matches = plan.target().matches()
-    if not matches:
-        return False
+def _echo_skip(matches: list) -> None:
     click.echo("Skipping because the following runs match this operation (--needed specified):")
     echo_table(run_rows(matches, numbered=False, with_dir=False), indent="  ")
-    return True
 
 
 def _confirm(plan: launch.RunPlan, action: str, yes: bool) -> None:

@@ -98,10 +98,14 @@ class OperationTask(luigi.Task):
     def run(self) -> None:
         plan = self.plan()
         plan.upstream = self.upstream_runs()
-        with launch.claim(plan):
-            if self.needed and plan.target().exists():
-                self.__dict__["_ran_ok"] = True
-                return
+        if self.needed:
+            with launch.claim_needed(plan) as matches:
+                if matches:
+                    self.__dict__["_ran_ok"] = True
+                    return
+                run = launch.create_run(plan)
+                status = launch.start(run, plan)
+        else:
             run = launch.create_run(plan)
             status = launch.start(run, plan)
         if status != 0:

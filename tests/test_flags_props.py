@@ -1,0 +1,184 @@
+"""Property tests: flag values survive every encoding they go through; labels never crash."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from luigi_guild import flags as flagslib
+from luigi_guild import op_main, operations, yamlutil
+from luigi_guild.flags import FlagDef
+
+settings.register_profile("reliability", max_examples=300, deadline=None)
+settings.load_profile("reliability")
+
+texts = st.text(max_size=40)
+floats = st.floats(allow_nan=True, allow_infinity=True)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), floats, texts)
+flag_values = st.one_of(scalars, st.lists(scalars, max_size=5))
+flag_names = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"), whitelist_characters="_-"), min_size=1, max_size=12)
+flag_dicts = st.dictionaries(flag_names, flag_values, max_size=6)
+
+
+def same(a, b) -> bool:
+    """Equality that also tells int/float/bool apart and treats nan as equal to nan."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+# ----------------------------------------------------------- command-line form
+
+
+@given(flag_values)
+@example([1e16, float("inf"), float("-inf"), "yes", 1.5e-07])
+@example(["\U0001f600", "a\nb", ";\r"])
+@example("1_0")
+def test_encode_arg_round_trips_through_decode_untyped(val):
+    encoded = flagslib.encode_arg(val)
+    assert same(flagslib.decode_untyped(encoded), val), encoded
+
+
+@given(texts)
+def test_encode_arg_keeps_strings_strings_for_string_flags(s):
+    fd = FlagDef("s", type="string")
+    assert flagslib.decode_flag_val(flagslib.encode_arg(s), fd) == s
+
+
+@given(st.integers())
+def test_ints_decode_as_ints_for_typed_flags(i):
+    for ftype in ("int", "number"):
+        assert same(flagslib.decode_flag_val(flagslib.encode_arg(i), FlagDef("n", type=ftype)), i)
+    assert flagslib.decode_flag_val(str(i), FlagDef("n", type="float")) == float(i)
+
+
+@given(st.floats(allow_nan=False))
+def test_floats_decode_as_floats_for_typed_flags(f):
+    for ftype in ("float", "number"):
+        assert same(flagslib.decode_flag_val(flagslib.encode_arg(f), FlagDef("f", type=ftype)), f)
+
+
+@given(st.booleans())
+def test_booleans_decode_for_boolean_flags(b):
+    assert flagslib.decode_flag_val(flagslib.encode_arg(b), FlagDef("b", type="boolean")) is b
+
+
+@given(texts)
+@example("1_0")
+@example("1_000.5")
+@example("1:30")
+def test_decode_untyped_never_raises(s):
+    val = flagslib.decode_untyped(s)
+    assert val is None or isinstance(val, (str, int, float, bool, list))
+    if "_" in s and not isinstance(val, (str, list)):
+        raise AssertionError("a value with '_' decoded to a number: %r -> %r" % (s, val))
+
+
+@given(st.dictionaries(flag_names, texts, max_size=5))
+def test_parse_assigns_round_trips(assigns):
+    args = ["%s=%s" % kv for kv in assigns.items()]
+    assert flagslib.parse_assigns(args) == assigns
+
+
+# ----------------------------------------------------------- op_main JSON protocol
+
+
+@given(flag_dicts)
+def test_globals_protocol_round_trips(flags):
+    args = operations.flag_args(flags, "globals")
+    assert same(op_main._parse_globals(args), flags)
+
+
+@given(flag_dicts)
+def test_globals_protocol_through_build_cmd(flags):
+    op_attr = {"op-cmd": {"cmd-args": ["python", "-um", "luigi_guild.op_main", "m", operations.FLAG_ARGS_MARKER], "flags-dest": "globals"}}
+    cmd = operations.build_cmd(op_attr, flags)
+    assert cmd[:4] == ["python", "-um", "luigi_guild.op_main", "m"]
+    assert same(op_main._parse_globals(cmd[4:]), flags)
+
+
+# ----------------------------------------------------------- YAML attrs
+
+yaml_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(texts, children, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(yaml_values)
+def test_yaml_attr_round_trips(val):
+    text = yamlutil.encode(val) + "\n"
+    assert same(yamlutil.decode(text), val), text
+
+
+@given(st.integers())
+def test_yaml_ints_are_plain(i):
+    assert yamlutil.encode(i) == str(i)
+    assert yamlutil.decode(str(i) + "\n") == i
+
+
+@given(texts)
+@example("²")
+@example("0123")
+@example("-09")
+def test_yaml_decode_of_any_text_is_yaml_or_an_error(text):
+    """The integer fast path agrees with YAML whenever it is taken."""
+    stripped = text.strip()
+    try:
+        expected = __import__("yaml").safe_load(text)
+    except Exception:
+        expected = Exception
+    try:
+        got = yamlutil.decode(text)
+    except Exception:
+        got = Exception
+    if stripped.lstrip("-").isdigit():
+        assert same(got, expected) or expected is Exception, (text, got, expected)
+
+
+# ----------------------------------------------------------- labels
+
+
+@given(flag_dicts)
+def test_default_label_is_stable_and_order_independent(flags):
+    label = flagslib.default_label(flags)
+    assert label == flagslib.default_label(dict(reversed(list(flags.items()))))
+    assert label == flagslib.default_label(flags)
+    assert "\n" not in label
+    names = [n for n in sorted(flags) if flags[n] is not None]
+    for name in names:
+        assert "%s=" % name in label
+
+
+@given(st.text(max_size=30), flag_dicts)
+def test_render_label_never_crashes(template, flags):
+    out = flagslib.render_label(template, flags)
+    assert out == flagslib.render_label(template, dict(reversed(list(flags.items()))))
+    assert isinstance(out, str)
+
+
+fmt_chars = st.sampled_from(["%", "d", "s", "f", ".", "2", "*", "(", ")", "c", "x", "e", "9", "-", "#", "r", "default:", "|"])
+
+
+@given(st.lists(fmt_chars, max_size=8).map("".join), flag_values)
+@example("%c", -1)
+@example("%(k)s", "x")
+def test_label_formats_never_crash(fmt, val):
+    template = "${v|%s}" % fmt
+    out = flagslib.render_label(template, {"v": val})
+    assert isinstance(out, str)
+    assert out == flagslib.render_label(template, {"v": val})
+
+
+@given(flag_values)
+def test_format_val_never_crashes(val):
+    assert isinstance(flagslib.format_val(val), str)
