@@ -33,6 +33,13 @@ def main() -> None:
     args = p.parse_args()
     task = Train.of("train.py", {"lr": args.lr}, project_dir=HERE, size=args.size)
     ok = luigi.build([task], local_scheduler=True, log_level="WARNING")
+    for step in (task.requires(), task):
+        run = step.output().latest()
+        if run is None:
+            print("%s: no completed run" % step.operation)
+            continue
+        how = "ran now" if step.last_run is not None else "already done"
+        print("%s: run %s (%s), %s" % (step.operation, run.short_id, run.label, how))
     raise SystemExit(0 if ok else 1)
 
 
