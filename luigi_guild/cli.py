@@ -16,6 +16,8 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "operations": ("operations", "operations"),
+    "ops": ("operations", "operations"),
     "run": ("run", "run"),
     "runs": ("runs", "runs"),
     "select": ("select", "select"),

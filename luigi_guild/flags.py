@@ -60,6 +60,8 @@ def decode_untyped(s: str) -> Any:
         if "_" in s:
             return s
         return val
+    if _is_function(s):
+        return s
     from luigi_guild import yamlutil
 
     try:
@@ -86,6 +88,8 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     ftype = flagdef.type if flagdef else None
     if ftype is None:
         return decode_untyped(raw)
+    if _is_function(raw):
+        return raw
     if _is_sequence_text(raw) and raw.startswith("["):
         val = decode_untyped(raw)
         if isinstance(val, list):

@@ -19,6 +19,9 @@ import time
 from luigi_guild.rundir import Run, now_us, write_file_atomic
 
 _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+# Signals this process received and forwarded to a child (sweeps stop on them).
+interrupts: list[int] = []
 _PR_SET_PDEATHSIG = 1
 
 
@@ -90,6 +93,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
 
     def forward(signum: int, _frame: object) -> None:
         received.append(signum)
+        interrupts.append(signum)
         if proc is not None and proc.poll() is None:
             try:
                 os.kill(proc.pid, signum)
