@@ -96,6 +96,12 @@ class NeededIndex:
             self._by_key.setdefault(key, []).append(run)
         self._stamp = stamp
 
+    def runs_for(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
+        """Every indexed run of ``opref`` with these flags, whatever its status."""
+        if self._stamp is None:
+            self.refresh()
+        return list(self._by_key.get((opref, flags_key(flags)), []))
+
     def matches(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
         """Like :func:`needed_matches`, from the index (call :meth:`refresh` for new runs)."""
         if self._stamp is None:

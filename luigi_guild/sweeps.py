@@ -389,6 +389,7 @@ def run_sweep(
                         project_dir=opdef.project_dir,
                         needed=opts.needed,
                         batch=batch.path,
+                        run_key="" if opts.needed else batch.id,
                         label=opts.label,
                         tags=list(opts.tags),
                         quiet=opts.quiet,
@@ -397,6 +398,8 @@ def run_sweep(
                 )
             if tasks:
                 scheduling.build(tasks, sched, workers=opts.workers)
+                if sched.central:
+                    _wait_for_others(batch, [t.flag_values for t in tasks], plan.opref, state)
     except BaseException:
         finish_batch_run(batch, 1, keep=True)
         raise
@@ -406,6 +409,39 @@ def run_sweep(
     ok = not result.failed and not result.not_run and not result.interrupted
     finish_batch_run(batch, 0 if ok else 1, keep=opts.keep_batch)
     return result
+
+
+def _done_elsewhere(index: Any, opref: OpRef, values: dict[str, Any], since: int) -> bool:
+    """Whether another process made an available run of this trial (since ``since``, in us)."""
+    return any(r.timestamp >= since for r in index.matches(opref, values))
+
+
+def _wait_for_others(batch: Run, trials: list[dict[str, Any]], opref: OpRef, state: SweepState) -> None:
+    """Central scheduler: wait while trials we handed over are running in another process.
+
+    Luigi's worker returns as soon as nothing is left for *it* to run; the
+    sweep is finished only when those trials are finished too.
+    """
+    import time
+
+    from luigi_guild import runindex
+
+    linked = set(os.listdir(batch.path))
+    index = runindex.shared_index()
+    since = batch.timestamp
+    while not state.stopped:
+        index.refresh()
+        busy = False
+        for values in trials:
+            runs = index.runs_for(opref, values)
+            if any(r.id in linked for r in runs) or _done_elsewhere(index, opref, values, since):
+                continue
+            if any(r.status in ("running", "pending") for r in runs):
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.2)
 
 
 def _tally(
@@ -431,7 +467,9 @@ def _tally(
             ran += 1
             if status not in AVAILABLE_STATUSES:
                 failed += 1
-        elif not (opts.needed and index.matches(opref, values)):
+        elif opts.needed and index.matches(opref, values):
+            continue
+        elif not _done_elsewhere(index, opref, values, batch.timestamp):
             not_run += 1
     interrupted = state.stopped if state.stopped > 0 else 0
     return SweepResult(len(trials), ran, skipped, failed, not_run, interrupted, batch, optimizer)

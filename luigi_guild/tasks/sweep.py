@@ -33,11 +33,16 @@ class TrialTask(OperationTask):
     """One trial of a sweep: an :class:`OperationTask` that logs and links itself to its batch.
 
     The batch, label, tags and output settings are not part of the task id,
-    so two processes sweeping the same flags share the trials' ids and a
-    central scheduler runs each trial once.
+    so two processes sweeping the same flags with ``--needed`` share the
+    trials' ids and a central scheduler runs each trial once. Without
+    ``--needed`` every sweep runs its trials: ``run_key`` (the batch id)
+    keeps their ids apart.
     """
 
     batch = luigi.Parameter(default="", significant=False, description="Batch run directory")
+    run_key = luigi.Parameter(
+        default="", description="Empty for needed trials (shared ids); the batch id otherwise (runs again)"
+    )
     label = luigi.OptionalParameter(default=None, significant=False)
     tags = luigi.ListParameter(default=(), significant=False)
     quiet = luigi.BoolParameter(default=False, significant=False)
