@@ -24,7 +24,6 @@ def guild_env(home: str, **extra: str) -> dict[str, str]:
             "PATH": os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
             "SYNC_RUN_OUTPUT": "1",
             "COLUMNS": "999",
-            "LUIGI_CONFIG_PATH": os.devnull,
         }
     )
     env.pop("FAIL_X", None)
