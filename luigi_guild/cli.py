@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
     "remotes": ("remotes", "remotes"),
+    "operations": ("operations", "operations"),
+    "ops": ("operations", "operations"),
     "run": ("run", "run"),
     "runs": ("runs", "runs"),
     "select": ("select", "select"),

@@ -50,7 +50,7 @@ def _number(s: str) -> int | float | None:
     except ValueError:
         pass
     else:
-        return s if "_" in s else val  # Python reads "1_0" as 10; Guild keeps it a string
+        return val
     try:
         return float(s)
     except ValueError:
@@ -67,6 +67,8 @@ def decode_untyped(s: str) -> Any:
     num = _number(s)
     if num is not None:
         return s if "_" in s else num
+    if _is_function(s):
+        return s
     from luigi_guild import yamlutil
 
     try:
@@ -93,6 +95,8 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     ftype = flagdef.type if flagdef else None
     if ftype is None:
         return decode_untyped(raw)
+    if _is_function(raw):
+        return raw
     if _is_sequence_text(raw) and raw.startswith("["):
         val = decode_untyped(raw)
         if isinstance(val, list):

@@ -46,6 +46,7 @@ class RunPlan:
     run_params: dict[str, Any] = field(default_factory=dict)
     opdef: operations.OpDef | None = None
     upstream: list[Run] = field(default_factory=list)
+    upstream_select: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def op_name(self) -> str:
@@ -319,7 +320,7 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
         if plan.upstream:
             from luigi_guild import deps
 
-            run.write_attr("deps", deps.link_upstream(plan.upstream, tmp))
+            run.write_attr("deps", deps.link_upstream(plan.upstream, tmp, plan.upstream_select))
         run.write_opref(plan.opref)
         os.rename(tmp, final)
     except BaseException as e:

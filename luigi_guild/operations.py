@@ -35,6 +35,7 @@ class OpDef:
     requires: list = field(default_factory=list)
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
+    description: str = ""
 
     @property
     def name(self) -> str:
@@ -54,7 +55,10 @@ class OpDef:
                 else:
                     parts.append(part)
             return parts
-        return ["${python_exe}", "-um", "luigi_guild.op_main", self.main or "", FLAG_ARGS_MARKER]
+        import shlex
+
+        main = shlex.split(self.main or "") or [""]
+        return ["${python_exe}", "-um", "luigi_guild.op_main", *main, FLAG_ARGS_MARKER]
 
     def op_attr(self) -> dict[str, Any]:
         """The ``op`` attr: everything needed to restart the run without the project."""
@@ -123,8 +127,25 @@ def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
         if part == FLAG_ARGS_MARKER:
             cmd.extend(fargs)
         else:
-            cmd.append(part.replace("${python_exe}", sys.executable))
+            cmd.append(_resolve_refs(part.replace("${python_exe}", sys.executable), flags))
     return cmd
+
+
+_REF_RE = None
+
+
+def _resolve_refs(part: str, flags: dict[str, Any]) -> str:
+    """Replace ``${name}`` references to flags in one command part (others stay as written)."""
+    if "${" not in part:
+        return part
+    import re
+
+    from luigi_guild.flags import env_val
+
+    global _REF_RE
+    if _REF_RE is None:
+        _REF_RE = re.compile(r"\$\{([^}]+)\}")
+    return _REF_RE.sub(lambda m: env_val(flags[m.group(1)]) if m.group(1) in flags else m.group(0), part)
 
 
 # ------------------------------------------------------------- resolution

@@ -181,11 +181,23 @@ class Run:
 
     @property
     def op_name(self) -> str:
-        """The operation as listings show it (``?`` when the opref is unreadable)."""
+        """The operation as listings show it (``?`` when the opref is unreadable).
+
+        A batch run (builtin ``+`` or optimizer opref) shows its prototype
+        operation: ``echo.py+`` or ``echo.py+random``.
+        """
         try:
-            return self.opref.display
+            opref = self.opref
         except (OSError, ValueError):
             return "?"
+        if opref.pkg_type == "builtin" and opref.pkg_name == "guildai":
+            try:
+                with open(self.guild_path("proto", ".guild", "opref")) as f:
+                    proto = OpRef.parse(f.read()).display
+            except (OSError, ValueError):
+                return opref.display
+            return proto + ("+" if opref.op_name == "+" else "+" + opref.op_name)
+        return opref.display
 
     # ------------------------------------------------------------------ attrs
 

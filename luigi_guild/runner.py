@@ -20,6 +20,9 @@ from luigi_guild.errors import GuildError
 from luigi_guild.rundir import Run, now_us, process_marker, write_file_atomic
 
 _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+# Signals this process received and forwarded to a child (sweeps stop on them).
+interrupts: list[int] = []
 _PR_SET_PDEATHSIG = 1
 
 
@@ -120,6 +123,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
 
     def forward(signum: int, _frame: object) -> None:
         received.append(signum)
+        interrupts.append(signum)
         if proc is not None and proc.poll() is None:
             try:
                 os.kill(proc.pid, signum)

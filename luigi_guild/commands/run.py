@@ -29,6 +29,17 @@ from luigi_guild.errors import GuildError
 @click.option("--pidfile", metavar="PATH", help="With --background: write the runner's pid to PATH.")
 @click.option("--project-dir", metavar="DIR", hidden=True, help="Resolve OPERATION in DIR instead of the cwd.")
 @click.option("--package", metavar="NAME[==VER]", hidden=True, help="Record the run as made from package NAME.")
+@click.option("-o", "--optimizer", metavar="NAME", help="Sweep with optimizer NAME: grid (list values) or random.")
+@click.option("-m", "--max-trials", type=int, metavar="N", help="Run at most N trials (random search: default 20).")
+@click.option("--random-seed", type=int, metavar="N", help="Seed for random search and trial sampling.")
+@click.option("--workers", type=int, default=1, metavar="N", show_default=True, help="Run up to N trials at once.")
+@click.option("--fail-on-trial-error", is_flag=True, help="Stop the sweep at the first failed trial.")
+@click.option("--keep-batch", is_flag=True, help="Keep the batch run of a successful sweep.")
+@click.option(
+    "--build-deps", is_flag=True, help="Run required operations that have no completed run first (via Luigi)."
+)
+@click.option("--scheduler-host", metavar="HOST", help="Use the central Luigi scheduler (luigid) on HOST.")
+@click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -45,17 +56,33 @@ def run(
     pidfile: str | None,
     project_dir: str | None,
     package: str | None,
+    optimizer: str | None = None,
+    max_trials: int | None = None,
+    random_seed: int | None = None,
+    workers: int = 1,
+    fail_on_trial_error: bool = False,
+    keep_batch: bool = False,
+    build_deps: bool = False,
+    scheduler_host: str | None = None,
+    scheduler_port: int | None = None,
 ) -> None:
     """Run an operation.
 
     OPERATION is a Python script (`train.py`) or an operation defined in
-    guild.yml. Flags are given as NAME=VAL.
+    guild.yml. Flags are given as NAME=VAL. A list value (`x=[1,2,3]`) runs
+    a grid of trials; `x=[0:1]`, `uniform[a:b]` or `loguniform[a:b]` a random
+    search; `@FILE` (csv, yaml or json) one trial per row.
     """
     opspec, flag_args = _split_args(args, restart)
-    assigns = flagslib.parse_assigns(flag_args)
+    batch_files = [a[1:] for a in flag_args if a.startswith("@")]
+    assigns = flagslib.parse_assigns([a for a in flag_args if not a.startswith("@")])
+    if workers < 1:
+        raise GuildError("invalid --workers %d: expected 1 or more" % workers)
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
+        if batch_files or optimizer:
+            raise GuildError("--restart cannot be used with a batch file or --optimizer")
         plan = launch.plan_restart(restart, assigns, force_flags=force_flags, label=label)
     else:
         plan = launch.plan_new(
@@ -64,6 +91,32 @@ def run(
         if package:
             launch.as_package(plan, package)
     start_opts = _StartOpts(quiet=quiet, background=background or bool(pidfile), pidfile=pidfile)
+    sched_opts = {"scheduler_host": scheduler_host, "scheduler_port": scheduler_port}
+    if plan.restart is None:
+        from luigi_guild import sweeps
+
+        if sweeps.is_sweep(plan.flags, batch_files, optimizer):
+            if print_cmd or stage or run_id:
+                raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
+            if build_deps:
+                _build_deps(plan, **sched_opts)
+            _sweep(
+                plan,
+                sweeps.SweepSpec(optimizer, max_trials, random_seed, batch_files),
+                sweeps.SweepOptions(
+                    needed=needed,
+                    fail_on_trial_error=fail_on_trial_error,
+                    keep_batch=keep_batch,
+                    workers=workers,
+                    quiet=quiet,
+                    label=label,
+                    tags=list(tags),
+                    force_flags=force_flags,
+                    **sched_opts,
+                ),
+                yes,
+            )
+            return
     if print_cmd:
         click.echo(launch.print_cmd(plan))
         return
@@ -75,8 +128,10 @@ def run(
             if matches:
                 _echo_skip(matches)
                 return
+            _resolve_deps(plan, build_deps, sched_opts)
             _new_run(plan, run_id, yes, stage, start_opts)
     else:
+        _resolve_deps(plan, build_deps, sched_opts)
         _new_run(plan, run_id, yes, stage, start_opts)
 
 
@@ -85,6 +140,74 @@ class _StartOpts:
     quiet: bool
     background: bool
     pidfile: str | None
+
+
+def _resolve_deps(plan: launch.RunPlan, build_deps: bool, sched_opts: dict) -> None:
+    """Find (or with --build-deps, first build) the runs a guild.yml operation requires."""
+    if plan.opdef is None or not plan.opdef.requires:
+        return
+    from luigi_guild import deps
+
+    if build_deps:
+        _build_deps(plan, **sched_opts)
+    plan.upstream, plan.upstream_select = deps.resolve_upstream(plan.opdef)
+
+
+def _build_deps(plan: launch.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:
+    from luigi_guild import deps
+
+    if plan.opdef is None or not plan.opdef.requires:
+        return
+    from luigi_guild import scheduling
+    from luigi_guild.tasks.operation import OperationTask
+
+    sched = scheduling.scheduler_for(scheduler_host, scheduler_port)
+    scheduling.check_reachable(sched)
+    task = OperationTask(operation=plan.opdef.name, flags=plan.flags, project_dir=plan.opdef.project_dir)
+    missing = [t for t in task.requires() if not t.complete()]
+    if not missing:
+        return
+    result = scheduling.build(missing, sched)
+    if not result.scheduling_succeeded:
+        failed = [t.operation for t in missing if not t.complete()]
+        if failed:
+            raise deps.DependencyError(
+                "run failed because a dependency was not met: %s did not complete" % ", ".join(failed)
+            )
+
+
+def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
+    from luigi_guild import sweeps
+
+    planned = sweeps.plan_trials(plan, spec, opts.force_flags)
+    optimizer, trials, _seed = planned
+    if not yes:
+        lines = ["You are about to run %s%s" % (plan.op_name, " with %s optimizer" % optimizer if optimizer == "random" else "")]
+        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+        lines.append("  (%d trials)" % len(trials))
+        click.echo("\n".join(lines), err=True)
+        if not confirm("Continue?", default=True):
+            raise SystemExit(0)
+    if plan.opdef is not None and plan.opdef.requires:
+        from luigi_guild import deps
+
+        deps.resolve_upstream(plan.opdef)
+    result = sweeps.run_sweep(plan, spec, opts, planned)
+    sys.stdout.flush()
+    if result.interrupted:
+        from luigi_guild.runner import exit_code_for
+
+        sys.exit(exit_code_for(-result.interrupted))
+    if result.failed or result.not_run:
+        parts = []
+        if result.failed:
+            parts.append("%d of %d trials failed" % (result.failed, result.total))
+        if result.not_run:
+            parts.append("%d not run" % result.not_run)
+        hint = None
+        if opts.fail_on_trial_error:
+            hint = "Stopped at the first failed trial (--fail-on-trial-error)."
+        raise GuildError(", ".join(parts), hint=hint)
 
 
 def _split_args(args: tuple[str, ...], restart: str | None) -> tuple[str | None, list[str]]:

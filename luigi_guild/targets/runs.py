@@ -54,3 +54,25 @@ class RunTarget:
         return os.path.isdir(self.run.path) and self.run.status in AVAILABLE_STATUSES
 
 
+
+class OpRunTarget:
+    """Exists when the operation has a completed or terminated run, whatever its flags.
+
+    This is how Guild resolves ``requires: - operation: NAME``: the latest such
+    run is used (the guild.yml digest in the opref is not compared).
+    """
+
+    def __init__(self, opref: OpRef, root: str | None = None):
+        self.opref = opref
+        self.root = root
+
+    def __repr__(self) -> str:
+        return "OpRunTarget(%s)" % self.opref.display
+
+    def latest(self) -> Run | None:
+        from luigi_guild import deps
+
+        return deps.latest_op_run(self.opref, self.root)
+
+    def exists(self) -> bool:
+        return self.latest() is not None

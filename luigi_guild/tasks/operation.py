@@ -11,7 +11,7 @@ import luigi
 from luigi_guild import flags as flagslib
 from luigi_guild import launch
 from luigi_guild.rundir import Run
-from luigi_guild.targets.runs import NeededRunTarget, RunTarget
+from luigi_guild.targets.runs import NeededRunTarget, OpRunTarget, RunTarget
 
 
 class FlagsParameter(luigi.Parameter):
@@ -74,12 +74,33 @@ class OperationTask(luigi.Task):
     def output(self) -> NeededRunTarget:
         return self.plan().target()
 
+    def requires(self) -> list["OperationTask"]:
+        """The operations a guild.yml operation ``requires`` (latest run of each, any flags)."""
+        from luigi_guild import deps
+
+        opdef = self.plan().opdef
+        if opdef is None or not opdef.requires:
+            return []
+        return [
+            RequiredOperationTask(operation=up.name, flags=up_defaults(up), project_dir=self.project_dir)
+            for _req, up in deps.upstream_opdefs(opdef)
+        ]
+
     def complete(self) -> bool:
         if self.__dict__.get("_ran_ok"):
             return True
         if not self.needed:
             return False
-        return self.output().exists()
+        return bool(self._matches())
+
+    def _matches(self) -> list[Run]:
+        """Needed matches from the process-wide run index (refreshed only when runs were added)."""
+        from luigi_guild import runindex
+
+        plan = self.plan()
+        index = runindex.shared_index()
+        index.refresh()
+        return index.matches(plan.opref, plan.flags)
 
     # ------------------------------------------------------------- running
 
@@ -87,7 +108,7 @@ class OperationTask(luigi.Task):
         """Runs behind this task's inputs (latest matching run of each)."""
         runs: list[Run] = []
         for target in luigi.task.flatten(self.input()):
-            if isinstance(target, NeededRunTarget):
+            if isinstance(target, (NeededRunTarget, OpRunTarget)):
                 run = target.latest()
                 if run is not None:
                     runs.append(run)
@@ -95,25 +116,72 @@ class OperationTask(luigi.Task):
                 runs.append(target.run)
         return runs
 
+    def _upstream_select(self, runs: list[Run]) -> dict[str, list[str]]:
+        """``select`` patterns of guild.yml ``requires`` entries, by upstream run id."""
+        from luigi_guild import deps
+
+        opdef = self.plan().opdef
+        if opdef is None or not opdef.requires:
+            return {}
+        select: dict[str, list[str]] = {}
+        for req, up in deps.upstream_opdefs(opdef):
+            for run in runs:
+                if req.select and deps.same_operation(run.opref, up.opref):
+                    select[run.id] = list(req.select)
+        return select
+
+    def already_done(self) -> bool:
+        """Checked while holding the claim: whether another worker made the run meanwhile."""
+        return self.needed and bool(self._matches())
+
     def run(self) -> None:
         plan = self.plan()
         plan.upstream = self.upstream_runs()
+        plan.upstream_select = self._upstream_select(plan.upstream)
         if self.needed:
             with launch.claim_needed(plan) as matches:
-                if matches:
+                if matches or self.already_done():
                     self.__dict__["_ran_ok"] = True
                     return
                 run = launch.create_run(plan)
-                status = launch.start(run, plan)
+                status = launch.start(run, plan, echo=self.echo_output())
         else:
             run = launch.create_run(plan)
-            status = launch.start(run, plan)
+            status = launch.start(run, plan, echo=self.echo_output())
+        self.__dict__["_run"] = run
         if status != 0:
             raise RuntimeError("run %s (%s) failed with exit status %s" % (run.id, plan.op_name, status))
         self.__dict__["_ran_ok"] = True
-        self.__dict__["_run"] = run
+
+    def echo_output(self) -> bool:
+        """Whether the run's output is shown (subclasses may silence it)."""
+        return True
 
     @property
     def last_run(self) -> Run | None:
         """The run this task instance created, if any."""
         return self.__dict__.get("_run")
+
+
+def up_defaults(opdef) -> dict[str, Any]:
+    """An upstream operation's default flag values, canonical."""
+    return flagslib.canonical({name: fd.default for name, fd in opdef.flags.items()})
+
+
+class RequiredOperationTask(OperationTask):
+    """An upstream operation named in ``requires``.
+
+    Complete when the operation has any completed or terminated run (Guild's
+    rule for operation dependencies); otherwise it runs once with ``flags``.
+    """
+
+    def output(self) -> OpRunTarget:  # type: ignore[override]
+        return OpRunTarget(self.plan().opref)
+
+    def complete(self) -> bool:
+        if self.__dict__.get("_ran_ok"):
+            return True
+        return self.output().exists()
+
+    def already_done(self) -> bool:
+        return self.output().exists()

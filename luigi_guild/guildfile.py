@@ -1,0 +1,425 @@
+"""guild.yml: operations defined in a project's Guild file.
+
+Two shapes are read: a top-level mapping of operation names (one anonymous
+model), and a top-level list of models, each with ``model:``,
+``operations:`` and ``operation-defaults:``. A guild.yml operation records
+the opref ``guildfile:<abs path> <md5 of the file> <model> <op>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from luigi_guild.errors import GuildError
+from luigi_guild.flags import FLAG_TYPES, FlagDef
+from luigi_guild.operations import OpDef
+from luigi_guild.opref import OpRef
+
+_FLAG_ATTRS = {
+    "default",
+    "type",
+    "choices",
+    "min",
+    "max",
+    "required",
+    "arg-name",
+    "arg-switch",
+    "description",
+    "env-name",
+    "null-label",
+    "alias",
+}
+
+
+@dataclass
+class Requirement:
+    """One ``requires`` entry naming an upstream operation."""
+
+    opspec: str
+    name: str
+    select: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Parsed:
+    path: str
+    digest: str
+    ops: list[tuple[str, str, dict]]  # (model, op name, merged op data)
+
+
+_cache: dict[str, tuple[tuple[int, int], _Parsed]] = {}
+
+
+class GuildfileError(GuildError):
+    """guild.yml cannot be read or has an invalid definition."""
+
+
+def _error(path: str, msg: str) -> GuildfileError:
+    return GuildfileError("error in %s: %s" % (path, msg))
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _load(path: str) -> _Parsed:
+    path = os.path.abspath(path)
+    try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_size)
+        cached = _cache.get(path)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise GuildfileError("cannot read %s: %s" % (path, e.strerror)) from None
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _error(path, "the file is not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise _error(path, "invalid YAML%s: %s" % (where, problem)) from None
+    parsed = _Parsed(path, hashlib.md5(raw).hexdigest(), _ops_from_data(path, data))
+    _cache[path] = (stamp, parsed)
+    return parsed
+
+
+def _ops_from_data(path: str, data: Any) -> list[tuple[str, str, dict]]:
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        if "model" in data or "operations" in data:
+            return _model_ops(path, data)
+        return _op_mapping(path, "", data, {})
+    if isinstance(data, list):
+        ops: list[tuple[str, str, dict]] = []
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise _error(path, "item %d must be a mapping (a model with 'model:' and 'operations:')" % (i + 1))
+            if "config" in item and "model" not in item and "operations" not in item:
+                continue
+            ops.extend(_model_ops(path, item))
+        return ops
+    raise _error(path, "expected a mapping of operations or a list of models, got %s" % _type_name(data))
+
+
+def _model_ops(path: str, item: dict) -> list[tuple[str, str, dict]]:
+    model = item.get("model") or ""
+    if not isinstance(model, str):
+        raise _error(path, "model name must be a string, got %s" % _type_name(model))
+    defaults = item.get("operation-defaults") or {}
+    if not isinstance(defaults, dict):
+        raise _error(path, "operation-defaults%s must be a mapping" % _for_model(model))
+    ops = item.get("operations") or {}
+    if not isinstance(ops, dict):
+        raise _error(path, "operations%s must be a mapping of operation names" % _for_model(model))
+    return _op_mapping(path, model, ops, defaults)
+
+
+def _for_model(model: str) -> str:
+    return " for model '%s'" % model if model else ""
+
+
+def _op_mapping(path: str, model: str, ops: dict, defaults: dict) -> list[tuple[str, str, dict]]:
+    found = []
+    for name, op in ops.items():
+        if not isinstance(name, str) or not name:
+            raise _error(path, "operation names must be strings, got %r" % (name,))
+        if op is None:
+            op = {}
+        if isinstance(op, str):
+            op = {"main": op}
+        if not isinstance(op, dict):
+            raise _error(path, "operation '%s' must be a mapping, got %s" % (_opname(model, name), _type_name(op)))
+        merged = dict(defaults)
+        merged.update(op)
+        found.append((model, name, merged))
+    return found
+
+
+def _opname(model: str, op: str) -> str:
+    return "%s:%s" % (model, op) if model else op
+
+
+def _type_name(val: Any) -> str:
+    if isinstance(val, list):
+        return "a list"
+    if isinstance(val, dict):
+        return "a mapping"
+    if isinstance(val, str):
+        return "a string"
+    return type(val).__name__
+
+
+# --------------------------------------------------------------- public API
+
+
+def list_ops(path: str) -> list[OpDef]:
+    """Every operation in the guild.yml at ``path``, in file order."""
+    parsed = _load(path)
+    return [_opdef(parsed, model, name, data) for model, name, data in parsed.ops]
+
+
+def find_op(guildfile_path: str, opspec: str | None) -> OpDef | None:
+    """The operation ``opspec`` (``op`` or ``model:op``) in ``guildfile_path``.
+
+    ``opspec`` None picks the operation marked ``default: yes``, or the only
+    operation. Returns None when nothing matches.
+    """
+    parsed = _load(guildfile_path)
+    entry = _find_entry(parsed, opspec)
+    if entry is None:
+        return None
+    return _opdef(parsed, *entry)
+
+
+def _find_entry(parsed: _Parsed, opspec: str | None) -> tuple[str, str, dict] | None:
+    if not opspec:
+        defaults = [e for e in parsed.ops if _truthy(e[2].get("default"))]
+        if defaults:
+            return defaults[0]
+        return parsed.ops[0] if len(parsed.ops) == 1 else None
+    model, sep, op = opspec.rpartition(":")
+    if sep:
+        for entry in parsed.ops:
+            if entry[0] == model and entry[1] == op:
+                return entry
+        return None
+    candidates = [e for e in parsed.ops if e[1] == opspec]
+    if not candidates:
+        return None
+    anon = [e for e in candidates if not e[0]]
+    return (anon or candidates)[0]
+
+
+def _truthy(val: Any) -> bool:
+    return val is True or (isinstance(val, str) and val.lower() in ("yes", "true", "on"))
+
+
+# ------------------------------------------------------------- op building
+
+
+def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
+    path = parsed.path
+    project_dir = os.path.dirname(path)
+    opname = _opname(model, name)
+    main = data.get("main")
+    exec_ = data.get("exec")
+    if main is not None and not isinstance(main, str):
+        raise _error(path, "'main' for operation '%s' must be a string" % opname)
+    if exec_ is not None and not isinstance(exec_, str):
+        raise _error(path, "'exec' for operation '%s' must be a string" % opname)
+    if main and exec_:
+        raise _error(path, "operation '%s' cannot define both 'main' and 'exec'" % opname)
+    if not main and not exec_:
+        main = name
+    main_module, main_args = _split_main(path, opname, main) if main else (None, [])
+    dest = data.get("flags-dest")
+    if dest is not None and dest not in ("globals", "args"):
+        raise _error(path, "flags-dest for operation '%s' must be 'globals' or 'args', got %r" % (opname, dest))
+    imported, detected_dest = _imported_flags(path, project_dir, opname, main_module, data)
+    declared = _declared_flags(path, opname, data.get("flags"))
+    flags: dict[str, FlagDef] = {}
+    for fname, fd in imported.items():
+        flags[fname] = fd
+    for fname, (fd, attrs) in declared.items():
+        base = flags.get(fname)
+        flags[fname] = _merge_flag(base, fd, attrs) if base else fd
+    label = data.get("label")
+    if label is not None and not isinstance(label, str):
+        raise _error(path, "label for operation '%s' must be a string" % opname)
+    opdef = OpDef(
+        opref=OpRef("guildfile", path, parsed.digest, model, name),
+        project_dir=project_dir,
+        flags=dict(sorted(flags.items())),
+        flags_dest=dest or (detected_dest if main_module else "args"),
+        main=_main_text(main_module, main_args) if main_module else None,
+        exec_=exec_,
+        label_template=label,
+        requires=_requirements(path, opname, model, data.get("requires")),
+        description=str(data.get("description") or "").strip().split("\n")[0],
+    )
+    return opdef
+
+
+def _main_text(module: str, args: list[str]) -> str:
+    return " ".join([module] + [shlex.quote(a) for a in args])
+
+
+def _split_main(path: str, opname: str, main: str) -> tuple[str, list[str]]:
+    try:
+        parts = shlex.split(main)
+    except ValueError as e:
+        raise _error(path, "invalid 'main' for operation '%s': %s" % (opname, e)) from None
+    if not parts:
+        raise _error(path, "'main' for operation '%s' is empty" % opname)
+    module = parts[0]
+    if module.endswith(".py"):
+        module = module[:-3]
+    return module.replace("/", "."), parts[1:]
+
+
+def _module_path(project_dir: str, module: str) -> str | None:
+    candidate = os.path.join(project_dir, *module.split(".")) + ".py"
+    return candidate if os.path.isfile(candidate) else None
+
+
+def _imported_flags(
+    path: str, project_dir: str, opname: str, module: str | None, data: dict
+) -> tuple[dict[str, FlagDef], str]:
+    """Flags imported from the main module per ``flags-import``, and its flags dest."""
+    from luigi_guild import operations
+
+    spec = data.get("flags-import", None)
+    declared = data.get("flags") or {}
+    if spec is None:
+        wanted: set[str] | None = set(declared) if isinstance(declared, dict) else set()
+    elif spec is True or spec in ("yes", "all"):
+        wanted = None
+    elif spec is False or spec in ("no", "off") or spec == []:
+        wanted = set()
+    elif isinstance(spec, list) and all(isinstance(s, str) for s in spec):
+        wanted = set(spec)
+    elif isinstance(spec, str):
+        wanted = {spec}
+    else:
+        raise _error(path, "flags-import for operation '%s' must be yes, no or a list of flag names" % opname)
+    skip = data.get("flags-import-skip") or []
+    if not isinstance(skip, list):
+        raise _error(path, "flags-import-skip for operation '%s' must be a list" % opname)
+    script = _module_path(project_dir, module) if module else None
+    if script is None:
+        return {}, "globals"
+    import ast
+
+    try:
+        with open(script, "rb") as f:
+            tree = ast.parse(f.read(), filename=script)
+    except (OSError, SyntaxError):
+        return {}, "globals"
+    uses_argparse = operations._imports(tree, "argparse")
+    dest = "args" if uses_argparse else "globals"
+    if wanted is not None and not wanted:
+        return {}, dest
+    found = operations.argparse_flags(script) if uses_argparse else operations.global_flags(tree)
+    return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest
+
+
+def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagDef, dict]]:
+    if flags is None:
+        return {}
+    if not isinstance(flags, dict):
+        raise _error(path, "flags for operation '%s' must be a mapping" % opname)
+    out = {}
+    for fname, spec in flags.items():
+        if not isinstance(fname, str):
+            raise _error(path, "flag names for operation '%s' must be strings, got %r" % (opname, fname))
+        if fname.startswith("$"):
+            continue
+        if isinstance(spec, dict):
+            attrs = dict(spec)
+        else:
+            attrs = {"default": spec}
+        unknown = sorted(set(attrs) - _FLAG_ATTRS)
+        if unknown:
+            attrs = {k: v for k, v in attrs.items() if k in _FLAG_ATTRS}
+        ftype = attrs.get("type")
+        if ftype is not None and ftype not in FLAG_TYPES:
+            raise _error(
+                path,
+                "invalid type %r for flag '%s' in operation '%s' (expected one of: %s)"
+                % (ftype, fname, opname, ", ".join(FLAG_TYPES)),
+            )
+        choices = attrs.get("choices")
+        if choices is not None:
+            if not isinstance(choices, list):
+                raise _error(path, "choices for flag '%s' in operation '%s' must be a list" % (fname, opname))
+            choices = [c.get("value") if isinstance(c, dict) else c for c in choices]
+            attrs["choices"] = choices
+        for bound in ("min", "max"):
+            val = attrs.get(bound)
+            if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float))):
+                raise _error(path, "%s for flag '%s' in operation '%s' must be a number" % (bound, fname, opname))
+        arg_name = attrs.get("arg-name")
+        if arg_name is not None and not isinstance(arg_name, str):
+            raise _error(path, "arg-name for flag '%s' in operation '%s' must be a string" % (fname, opname))
+        fd = FlagDef(
+            fname,
+            type=ftype,
+            default=attrs.get("default"),
+            choices=choices,
+            min=attrs.get("min"),
+            max=attrs.get("max"),
+            required=bool(attrs.get("required")),
+            description=str(attrs.get("description") or ""),
+            arg_name=arg_name,
+            arg_switch=attrs.get("arg-switch"),
+        )
+        if fd.default is not None and ftype is not None:
+            from luigi_guild import flags as flagslib
+
+            try:
+                fd.default = flagslib.coerce(fd.default, fd)
+            except GuildError as e:
+                raise _error(path, "default for flag '%s' in operation '%s': %s" % (fname, opname, e.message)) from None
+        out[fname] = (fd, attrs)
+    return out
+
+
+def _merge_flag(base: FlagDef, declared: FlagDef, attrs: dict) -> FlagDef:
+    """An imported flag overridden by the attributes guild.yml declares."""
+    merged = FlagDef(
+        base.name,
+        type=base.type,
+        default=base.default,
+        choices=base.choices,
+        min=base.min,
+        max=base.max,
+        required=base.required,
+        description=base.description,
+        arg_name=base.arg_name,
+        arg_switch=base.arg_switch,
+    )
+    mapping = {"arg-name": "arg_name", "arg-switch": "arg_switch"}
+    for key in attrs:
+        attr = mapping.get(key, key)
+        if hasattr(merged, attr):
+            setattr(merged, attr, getattr(declared, attr))
+    return merged
+
+
+def _requirements(path: str, opname: str, model: str, requires: Any) -> list[Requirement]:
+    if requires is None:
+        return []
+    if isinstance(requires, dict):
+        requires = [requires]
+    if not isinstance(requires, list):
+        raise _error(path, "requires for operation '%s' must be a list" % opname)
+    reqs = []
+    for entry in requires:
+        if not isinstance(entry, dict) or not isinstance(entry.get("operation"), str):
+            raise _error(
+                path,
+                "each requires entry of operation '%s' must be a mapping with 'operation: NAME' "
+                "(other dependency kinds are not supported)" % opname,
+            )
+        opspec = entry["operation"]
+        if model and ":" not in opspec:
+            opspec = "%s:%s" % (model, opspec)
+        select = entry.get("select") or []
+        if isinstance(select, str):
+            select = [select]
+        if not isinstance(select, list) or not all(isinstance(s, str) for s in select):
+            raise _error(path, "select in requires of operation '%s' must be a pattern or a list" % opname)
+        name = entry.get("name") or entry["operation"]
+        reqs.append(Requirement(opspec=opspec, name=str(name), select=list(select)))
+    return reqs

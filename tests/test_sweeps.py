@@ -1,0 +1,170 @@
+"""Sweeps: grid, random search, batch files, failures, --needed resume after a real signal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from luigi_guild import sweeps
+from luigi_guild.errors import GuildError
+from pipelines_fixtures import guild, guild_env, project, runs, trial_runs
+
+SWEEP = project("sweep")
+TRIAL_RE = re.compile(r"^INFO: \[guild\] Running trial ([0-9a-f]{32}): (\S+) \((.*)\)$")
+
+
+def trial_lines(out: str) -> list[tuple[str, str, str]]:
+    return [m.groups() for m in map(TRIAL_RE.match, out.splitlines()) if m]
+
+
+def test_grid_3x2_order_output_and_batch_trashed(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=[1,2,3]", "z=[a,b]", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    lines = trial_lines(r.out)
+    assert [(op, desc) for _id, op, desc in lines] == [
+        ("toy:echo", "sleep=0.0, x=%d, y=0.5, z=%s" % (x, z)) for x in (1, 2, 3) for z in ("a", "b")
+    ]
+    assert "x=2 y=0.5 z='b'" in r.out.splitlines()
+    trials = trial_runs(home, "toy:echo")
+    assert sorted(t.id for t in trials) == sorted(i for i, _op, _d in lines)
+    assert all(t.status == "completed" for t in trials)
+    assert len(runs(home)) == 6  # the batch run went to the trash
+    trash = os.listdir(home / "trash" / "runs")
+    assert len(trash) == 1
+    from luigi_guild.rundir import Run
+
+    batch = Run(trash[0], str(home / "trash" / "runs" / trash[0]))
+    assert batch.op_name == "toy:echo+" and batch.status == "completed"
+    assert open(batch.guild_path("opref")).read().startswith("builtin:guildai ")
+    assert sorted(n for n in os.listdir(batch.path) if not n.startswith(".")) == sorted(t.id for t in trials)
+
+
+def test_keep_batch_and_batch_file(tmp_path):
+    home = tmp_path / "home"
+    (tmp_path / "trials.csv").write_text("x,z\n5,a\n6,c\n")
+    (tmp_path / "trials.yaml").write_text("- {x: 7}\n")
+    r = guild(home, "run", "echo", "@%s" % (tmp_path / "trials.csv"), "@%s" % (tmp_path / "trials.yaml"), "--keep-batch", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    assert [d for _i, _o, d in trial_lines(r.out)] == [
+        "sleep=0.0, x=5, y=0.5, z=a",
+        "sleep=0.0, x=6, y=0.5, z=c",
+        "sleep=0.0, x=7, y=0.5, z=a",
+    ]
+    assert [x.op_name for x in runs(home)].count("toy:echo+") == 1
+    r = guild(home, "run", "echo", "@%s" % (tmp_path / "missing.csv"), "-y", cwd=SWEEP)
+    assert r.rc == 1 and r.out.startswith("guild: cannot read batch file ")
+    (tmp_path / "bad.csv").write_text("x\nq\n")
+    r = guild(home, "run", "echo", "z=[a,d]", "-y", cwd=SWEEP)
+    assert (r.rc, r.out) == (1, "guild: invalid value d for z: allowed values are a, b, c\n")
+
+
+def test_random_search_fixed_seed_repeats(tmp_path):
+    args = ["run", "echo", "x=[1:100]", "y=loguniform[0.001:1]", "z=[a,b,c]", "-o", "random", "-m", "4", "--random-seed", "42", "-y", "-q"]
+    first = [d for _i, _o, d in trial_lines(guild(tmp_path / "h1", *args, cwd=SWEEP).out)]
+    second = [d for _i, _o, d in trial_lines(guild(tmp_path / "h2", *args, cwd=SWEEP).out)]
+    assert len(first) == 4 and first == second
+    other = [d for _i, _o, d in trial_lines(guild(tmp_path / "h3", *args[:-3], "43", "-y", "-q", cwd=SWEEP).out)]
+    assert other != first
+    for t in trial_runs(tmp_path / "h1", "toy:echo"):
+        assert isinstance(t.flags["x"], int) and 1 <= t.flags["x"] <= 100
+        assert 0.001 <= t.flags["y"] <= 1 and t.flags["z"] in "abc"
+
+
+def test_random_trials_unit():
+    a = sweeps.random_trials({"x": "[0:1]", "n": "[1:3]", "k": 5}, 50, seed=1)
+    assert a == sweeps.random_trials({"x": "[0:1]", "n": "[1:3]", "k": 5}, 50, seed=1)
+    assert all(0 <= t["x"] <= 1 and t["n"] in (1, 2, 3) and t["k"] == 5 for t in a)
+    assert {t["n"] for t in a} == {1, 2, 3}
+    with pytest.raises(GuildError, match="unsupported flag function 'normal'"):
+        sweeps.random_trials({"x": "normal[0:1]"}, 1, seed=1)
+    with pytest.raises(GuildError, match="greater than 0"):
+        sweeps.random_trials({"x": "loguniform[0:1]"}, 1, seed=1)
+    assert sweeps.grid({"b": [1, 2], "a": ["x", "y"], "c": 0}) == [
+        {"a": "x", "b": 1, "c": 0},
+        {"a": "x", "b": 2, "c": 0},
+        {"a": "y", "b": 1, "c": 0},
+        {"a": "y", "b": 2, "c": 0},
+    ]
+
+
+def test_failing_trial_others_go_on_then_needed_reruns_only_failed(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=[1,2,3]", "-y", cwd=SWEEP, FAIL_X="2")
+    assert r.rc == 1
+    assert r.out.splitlines()[-1] == "guild: 1 of 3 trials failed"
+    assert "trial failed for x=2" in r.out
+    assert len(trial_lines(r.out)) == 3
+    statuses = sorted((t.flags["x"], t.status) for t in trial_runs(home, "toy:echo"))
+    assert statuses == [(1, "completed"), (2, "error"), (3, "completed")]
+    assert [x.status for x in runs(home) if x.op_name == "toy:echo+"] == ["error"]  # kept on failure
+    r = guild(home, "run", "echo", "x=[1,2,3]", "--needed", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    assert [d for _i, _o, d in trial_lines(r.out)] == ["sleep=0.0, x=2, y=0.5, z=a"]
+    assert r.out.count("a matching run exists (--needed specified)") == 2
+
+
+def test_fail_on_trial_error_stops(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=[1,2,3]", "--fail-on-trial-error", "-y", cwd=SWEEP, FAIL_X="1")
+    assert r.rc == 1
+    assert len(trial_lines(r.out)) == 1
+    assert "guild: 1 of 3 trials failed, 2 not run" in r.out
+    assert len(trial_runs(home, "toy:echo")) == 1
+
+
+def test_interrupted_sweep_resumes_with_needed(tmp_path):
+    home = tmp_path / "home"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "luigi_guild", "run", "echo", "x=[1,2,3,4,5]", "sleep=0.6", "--needed", "-y"],
+        cwd=SWEEP,
+        env=guild_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        trials = trial_runs(home, "toy:echo")
+        if sum(t.status == "completed" for t in trials) == 2 and any(t.status == "running" for t in trials):
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("sweep did not reach its third trial")
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    done = sorted((t.flags["x"], t.status) for t in trial_runs(home, "toy:echo"))
+    assert done == [(1, "completed"), (2, "completed"), (3, "terminated")]
+    r = guild(home, "run", "echo", "x=[1,2,3,4,5]", "sleep=0.6", "--needed", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    assert [d.split(", ")[1] for _i, _o, d in trial_lines(r.out)] == ["x=4", "x=5"]
+    assert len(trial_runs(home, "toy:echo")) == 5
+
+
+def test_workers_run_trials_in_parallel(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=[1,2,3,4]", "sleep=0.5", "--workers", "2", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    trials = trial_runs(home, "toy:echo")
+    assert sorted(t.flags["x"] for t in trials) == [1, 2, 3, 4]
+    spans = sorted((t.get("started"), t.get("stopped")) for t in trials)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two trials overlapped"
+
+
+def test_sweep_bad_options(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=[1,2]", "-o", "gp", "-y", cwd=SWEEP)
+    assert r.rc == 1 and r.out.splitlines()[0] == "guild: unsupported optimizer 'gp'"
+    r = guild(home, "run", "echo", "x=[1,2]", "--workers", "0", "-y", cwd=SWEEP)
+    assert (r.rc, r.out) == (1, "guild: invalid --workers 0: expected 1 or more\n")
+    r = guild(home, "run", "echo", "x=[1,2]", "-y", "--scheduler-host", "127.0.0.1", "--scheduler-port", "1", cwd=SWEEP)
+    assert r.rc == 1 and r.out.startswith("guild: cannot reach the central scheduler at 127.0.0.1:1: ")
+    assert runs(home) == []
