@@ -65,11 +65,11 @@ class Sample:
     stderr: str
 
     def error_line(self) -> str:
-        """First non-empty line of stderr (or stdout) for an error note."""
+        """First non-empty line of stderr (or stdout) for an error note; a traceback's last line."""
         for text in (self.stderr, self.stdout):
-            for line in text.splitlines():
-                if line.strip():
-                    return line.strip()[:120]
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            if lines:
+                return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:120]
         return "exit %d" % self.rc
 
 
