@@ -222,7 +222,7 @@ class Row:
 
     def cells(self) -> list[str]:
         met = {True: "yes", False: "NO", None: ""}[self.met]
-        mib = lambda r: "%.0f" % r.peak_mib if r.peak_mib else "n/a"  # noqa: E731
+        mib = lambda r: "%.0f" % r.peak_mib if r.peak_mib and not r.error else "n/a"  # noqa: E731
         cold = lambda r: "%.3f" % r.cold if r.cold is not None and not (r.extrapolated or r.error) else "n/a"  # noqa: E731
         return [
             self.figure,
@@ -259,7 +259,8 @@ def ensure_guildai(venv: str) -> str:
     print("Installing guildai %s into %s ..." % (GUILDAI_VERSION, venv), flush=True)
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"]
-    # Python >= 3.12 venvs have no setuptools; guildai 0.9.0 imports pkg_resources.
+    # guildai 0.9.0 imports pkg_resources: Python >= 3.12 venvs have no setuptools and
+    # setuptools 84 dropped pkg_resources, so pin a release that still has it.
     subprocess.run(pip + ["setuptools<81", "guildai==%s" % GUILDAI_VERSION], check=True)
     return guild
 
@@ -392,7 +393,7 @@ class Bench:
                     ours.note = "only %d runs created" % made
                     self.notes.append("ours sweep of %d trials created %d runs." % (n, made))
             drop_home(h)
-            base = Result(median=gai_per_trial * n, extrapolated=True) if gai_per_trial else gai
+            base = Result(median=gai_per_trial * n, extrapolated=True, peak_mib=gai.peak_mib) if gai_per_trial else gai
             if n == guildai_trials:
                 base = gai
             self.add(Row("sweep `x=[0..%d]` `--workers 2`" % (n - 1), "%d trials" % n, ours, base, "guildai"))
