@@ -28,7 +28,7 @@ test: test-deps
 	$(BIN)/python -m pytest -q
 
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .demo-home build *.egg-info
