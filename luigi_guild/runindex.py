@@ -1,29 +1,526 @@
-"""Queries over many runs (``--needed`` matching).
+"""The run index: a derived cache of what listings and ``--needed`` read.
 
-This is the single place that answers "which runs match this operation and
-flags", so a faster index can replace the scan without touching callers.
+This is the single place that answers "which runs are there, in which order"
+and "which runs match this operation and flags". Run directories stay the
+truth; the index only saves re-reading files that have not changed.
+
+One file per runs directory, ``$GUILD_HOME/cache/runs-index``, holds per run:
+the opref line, the attrs ``started``/``initialized``/``label``/
+``exit_status``/``flags`` (decoded), which sentinels exist, and a *stamp*
+(mtime, ctime, inode, size) for ``.guild/`` and for each file read. It is
+written atomically (temp file + rename), guarded by a checksum, and never
+required: delete or corrupt it and it is rebuilt on demand.
+
+Before a value is used its stamps are compared with the files':
+
+* ``.guild/`` changes whenever a sentinel (``PENDING``, ``STAGED``,
+  ``LOCK``, ``LOCK.remote``) or the opref is created, removed or renamed --
+  every start, restart, stop and finish of a run by this tool or by guildai.
+  Ordering (``started``) is checked against this stamp alone.
+* each attr file's own stamp catches in-place rewrites (guildai writes attrs
+  in place; ``guild label`` in guildai does too) and renames (this tool).
+  Rows that are shown check the files they show; ``--needed`` checks
+  ``flags`` for every run and every file for candidate matches.
+* a stamp that is younger than :data:`RACY_NS` when read is not trusted (a
+  write in the same clock tick would not change it): such a run is read
+  again next time, until it has been quiet long enough.
+* the set of runs is always the directory listing, so runs added or removed
+  by anyone are seen at once.
+
+The status is never stored: :attr:`Run.status` infers it from the stored
+inputs, and a run whose status hangs on a live pid (``LOCK`` and no
+``exit_status``) has its ``LOCK`` pid read and checked every time.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import marshal
+import os
+import sys
+import time
+from typing import Any, Iterable
 
-from luigi_guild import runstore
+from luigi_guild import home
 from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run
+from luigi_guild.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
+
+INDEX_VERSION = 1
+# Stamps younger than this (ns) when read are re-checked next time.
+RACY_NS = 3_000_000_000
+_MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
+
+# Files whose stamps an entry keeps, relative to the run dir.
+_FILES = (
+    ".guild/opref",
+    ".guild/attrs/started",
+    ".guild/attrs/initialized",
+    ".guild/attrs/label",
+    ".guild/attrs/exit_status",
+    ".guild/attrs/flags",
+)
+F_OPREF, F_STARTED, F_INITIALIZED, F_LABEL, F_EXIT_STATUS, F_FLAGS = range(len(_FILES))
+_ATTR_FILES = ((F_STARTED, "started"), (F_INITIALIZED, "initialized"), (F_LABEL, "label"),
+               (F_EXIT_STATUS, "exit_status"), (F_FLAGS, "flags"))
+
+# Which file stamps each use checks (besides ``.guild/``).
+ORDER_FILES: tuple[int, ...] = ()
+SHOW_FILES = (F_LABEL, F_EXIT_STATUS)
+NEEDED_FILES = (F_FLAGS,)
+ALL_FILES = tuple(range(len(_FILES)))
+
+# An entry is a small head, enough to order runs, and a body with the values.
+# The file keeps heads and bodies in two sections: a default listing loads
+# only the heads; bodies load (all at once) when a value is first needed.
+H_GUILD, H_SETTLED, H_TS = range(3)
+B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
+_HEADER_LEN = len(_MAGIC) + 32
+
+
+def _stamp(path: str) -> int | None:
+    """A number that changes whenever ``path``'s mtime, ctime, inode or size does."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+
+
+def _timestamp(attrs: dict[str, Any]) -> int:
+    """The sort key, as :attr:`Run.timestamp` computes it."""
+    for name in ("started", "initialized"):
+        val = attrs.get(name)
+        if isinstance(val, int):
+            return val
+    return 0
+
+
+def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] | None:
+    """Read one run directory into an index entry ``(head, body)``; None when it is not a run.
+
+    Stamps are taken before contents, so a file changed in between is read
+    again next time (its stamp no longer matches).
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    gdir = run_dir + "/.guild"
+    try:
+        gst = os.stat(gdir)
+    except OSError:
+        return None
+    times = [gst.st_mtime_ns, gst.st_ctime_ns]
+    fstamps: list[int | None] = []
+    for rel in _FILES:
+        try:
+            st = os.stat(run_dir + "/" + rel)
+        except OSError:
+            fstamps.append(None)
+            continue
+        times += (st.st_mtime_ns, st.st_ctime_ns)
+        fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
+    if fstamps[F_OPREF] is None:
+        return None
+    try:
+        names = set(os.listdir(gdir))
+    except OSError:
+        return None
+    sentinels = tuple(n for n in SENTINELS if n in names)
+    remote = None
+    if "LOCK.remote" in names:
+        remote = Run(os.path.basename(run_dir), run_dir).remote
+    try:
+        with open(run_dir + "/.guild/opref", encoding="utf-8") as f:
+            opref_line: str | None = f.read()
+    except (OSError, UnicodeDecodeError):
+        opref_line = None
+    attrs: dict[str, Any] = {}
+    for i, name in _ATTR_FILES:
+        if fstamps[i] is None:
+            continue
+        try:
+            with open(run_dir + "/" + _FILES[i], encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        val = decode_attr(text, _MISSING)
+        if val is not _MISSING:
+            attrs[name] = val
+    settled = now_ns - max(times) > RACY_NS
+    try:
+        marshal.dumps(attrs)
+    except ValueError:  # values marshal cannot store (e.g. YAML dates): never trusted
+        settled = False
+    gstamp = hash((gst.st_mtime_ns, gst.st_ctime_ns, gst.st_ino, gst.st_size))
+    return (gstamp, settled, _timestamp(attrs)), (tuple(fstamps), opref_line, attrs, sentinels, remote)
+
+
+def _head_ok(h: Any) -> bool:
+    return type(h) is tuple and len(h) == 3 and type(h[H_TS]) is int
+
+
+def _body_ok(b: Any) -> bool:
+    return (
+        type(b) is tuple
+        and len(b) == 5
+        and type(b[B_FILES]) is tuple
+        and len(b[B_FILES]) == len(_FILES)
+        and type(b[B_ATTRS]) is dict
+        and type(b[B_SENTINELS]) is tuple
+    )
+
+
+def index_path(root: str) -> str:
+    """Where the index for runs directory ``root`` lives."""
+    if root == home.runs_dir():
+        return home.cache_dir("runs-index")
+    import zlib
+
+    return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
+
+
+def _read_index(path: str, root: str) -> tuple[dict[str, tuple], bytes, int]:
+    """Heads, the bodies section (undecoded) and its checksum; empty when missing or damaged."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}, b"", 0
+    if not data.startswith(_MAGIC) or len(data) < _HEADER_LEN:
+        return {}, b"", 0
+    import zlib
+
+    try:
+        header = data[len(_MAGIC) : _HEADER_LEN]
+        heads_crc, bodies_crc, heads_len = int(header[:8], 16), int(header[8:16], 16), int(header[16:], 16)
+        heads_blob = data[_HEADER_LEN : _HEADER_LEN + heads_len]
+        if len(heads_blob) != heads_len or zlib.crc32(heads_blob) != heads_crc:
+            return {}, b"", 0
+        loaded = marshal.loads(heads_blob)
+    except (ValueError, EOFError, TypeError):
+        return {}, b"", 0
+    if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
+        return {}, b"", 0
+    return loaded[1], data[_HEADER_LEN + heads_len :], bodies_crc
+
+
+def _decode_bodies(blob: bytes, crc: int) -> dict[str, tuple]:
+    import zlib
+
+    if not blob or zlib.crc32(blob) != crc:
+        return {}
+    try:
+        bodies = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return {}
+    return bodies if type(bodies) is dict else {}
+
+
+class RunIndex:
+    """The runs of one runs directory, listed now, with cached fields checked on use.
+
+    ``RunIndex.load(root)`` lists the directory and loads the cache; then
+    :meth:`runs` orders, :meth:`snapshot` gives rows to show, :meth:`needed`
+    answers ``--needed`` (repeatedly and cheaply, for sweeps), and
+    :meth:`save` writes back what was re-read. Each run's stamps are checked
+    at most once per index object, so one object answers one listing or one
+    scheduling pass; :meth:`refresh` starts a new pass.
+    """
+
+    def __init__(self, root: str, path: str):
+        self.root = root
+        self.path = path
+        self._heads, self._bodies_blob, self._bodies_crc = _read_index(path, root)
+        self._bodies: dict[str, tuple] = {}
+        self._bodies_loaded = not self._bodies_blob
+        self._dirty = False
+        self._names: list[str] = []
+        self._root_mtime: int | None = None
+        self._root_stamp: int | None = None
+        self._listed_ns = 0
+        self._checked: dict[str, frozenset[int] | None] = {}
+        self._oprefs: dict[str, OpRef | None] = {}
+        self._by_key: dict[Any, list[str]] | None = None
+        self._unkeyed: list[str] = []
+
+    @classmethod
+    def load(cls, root: str | None = None) -> "RunIndex":
+        """The index for ``root`` (default: Guild home's runs directory), listed now."""
+        root = os.path.abspath(root or home.runs_dir())
+        index = cls(root, index_path(root))
+        index._list()
+        return index
+
+    # ------------------------------------------------------------ listing
+
+    def _list(self) -> None:
+        self._listed_ns = time.time_ns()
+        try:
+            st = os.stat(self.root)
+            self._root_mtime = st.st_mtime_ns
+            self._root_stamp = hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+            names = os.listdir(self.root)
+        except OSError:
+            self._root_mtime = self._root_stamp = None
+            names = []
+        self._names = [n for n in names if not n.startswith(".tmp-")]
+        if not self._heads.keys() <= set(self._names):
+            self._dirty = True  # runs removed since the last save are dropped when saving
+
+    def refresh(self) -> None:
+        """List the directory again and forget which stamps were checked."""
+        self._checked.clear()
+        self._by_key = None
+        self._unkeyed = []
+        self._list()
+
+    def _listing_changed(self) -> bool:
+        """Whether runs may have been added or removed since the listing (cheap: one stat)."""
+        if _stamp(self.root) != self._root_stamp:
+            return True
+        return self._root_mtime is not None and self._listed_ns - self._root_mtime <= RACY_NS
+
+    # ------------------------------------------------------------ entries
+
+    def entry(self, name: str, files: tuple[int, ...] = ORDER_FILES, fresh: bool = False) -> tuple | None:
+        """Run ``name``'s entry head with ``.guild/`` and ``files`` checked; None if not a run.
+
+        Stamps already checked by this index object are not checked again,
+        unless ``fresh``. :meth:`values` then gives the checked values.
+        """
+        head = self._heads.get(name)
+        done = _MISSING if fresh else self._checked.get(name, _MISSING)
+        if done is None:  # read in full during this pass
+            return head
+        run_dir = self.root + "/" + name
+        if done is not _MISSING and head is not None:
+            todo = [i for i in files if i not in done]  # type: ignore[operator]
+            if not todo:
+                return head
+            body = self.values(name)
+            if body is not None and all(_stamp(run_dir + "/" + _FILES[i]) == body[B_FILES][i] for i in todo):
+                self._checked[name] = done.union(todo)  # type: ignore[union-attr]
+                return head
+        elif (
+            head is not None
+            and _head_ok(head)
+            and head[H_SETTLED]
+            and _stamp(run_dir + "/.guild") == head[H_GUILD]
+        ):
+            if not files:
+                self._checked[name] = frozenset()
+                return head
+            body = self.values(name)
+            if body is not None and all(_stamp(run_dir + "/" + _FILES[i]) == body[B_FILES][i] for i in files):
+                self._checked[name] = frozenset(files)
+                return head
+        read = read_entry(run_dir)
+        self._checked[name] = None
+        if read is None:
+            self._bodies.pop(name, None)
+            if self._heads.pop(name, None) is not None:
+                self._dirty = True
+            return None
+        head, body = read
+        if head != self._heads.get(name) or body != self.values(name):
+            self._dirty = True
+        self._heads[name] = head
+        self._bodies[name] = body
+        return head
+
+    def values(self, name: str) -> tuple | None:
+        """The body of run ``name``'s entry: (file stamps, opref line, attrs, sentinels, remote)."""
+        body = self._bodies.get(name)
+        if body is None and not self._bodies_loaded:
+            self._load_bodies()
+            body = self._bodies.get(name)
+        return body
+
+    def _load_bodies(self) -> None:
+        loaded = _decode_bodies(self._bodies_blob, self._bodies_crc)
+        self._bodies_blob = b""
+        self._bodies_loaded = True
+        for name, body in loaded.items():
+            if name not in self._bodies and _body_ok(body):
+                self._bodies[name] = body
+
+    def _opref(self, line: str | None) -> OpRef | None:
+        if line is None:
+            return None
+        try:
+            return self._oprefs[line]
+        except KeyError:
+            pass
+        try:
+            opref: OpRef | None = OpRef.parse(line)
+        except ValueError:
+            opref = None
+        self._oprefs[line] = opref
+        return opref
+
+    def _preloaded(self, name: str) -> Run | None:
+        b = self.values(name)
+        if b is None:
+            return None
+        return Run.preloaded(
+            name,
+            self.root + "/" + name,
+            self._opref(b[B_OPREF]),
+            b[B_ATTRS],
+            frozenset(b[B_SENTINELS]),
+            b[B_REMOTE],
+        )
+
+    # ------------------------------------------------------------ queries
+
+    def runs(self) -> list[Run]:
+        """Every run, newest first (by ``started``, else ``initialized``, then id)."""
+        keyed = []
+        for name in self._names:
+            e = self.entry(name)
+            if e is not None:
+                keyed.append((e[H_TS], name))
+        keyed.sort(reverse=True)
+        root = self.root
+        return [Run(name, root + "/" + name) for _, name in keyed]
+
+    def snapshot(self, runs: Iterable[Run]) -> list[Run]:
+        """Runs to show: preloaded with checked values, so formatting reads no files.
+
+        Use the result for one listing and drop it; a run that is gone is
+        returned as it was given.
+        """
+        shown = []
+        root = self.root
+        for run in runs:
+            pre = None
+            if run.path == root + "/" + run.id and self.entry(run.id, SHOW_FILES) is not None:
+                pre = self._preloaded(run.id)
+            shown.append(pre or run)
+        return shown
+
+    def needed(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
+        """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``) that are
+        completed or terminated, newest first.
+
+        The first call checks every run's ``.guild/`` and ``flags`` stamps;
+        later calls on the same object cost a lookup plus a full check of the
+        candidates. Runs added or removed meanwhile are seen at once; other
+        changes to runs that did not match are seen after :meth:`refresh`.
+        """
+        if self._by_key is None:
+            self._by_key = {}
+            self._add_keys(self._names)
+        elif self._listing_changed():
+            known = set(self._names)
+            self._list()
+            self._add_keys([n for n in self._names if n not in known])
+        try:
+            names = self._by_key.get((opref, _hashable(flags)), []) + self._unkeyed
+        except TypeError:
+            names = list(self._names)
+        found = []
+        for name in names:
+            head = self.entry(name, ALL_FILES, fresh=True)
+            body = self.values(name) if head is not None else None
+            if head is None or body is None or self._opref(body[B_OPREF]) != opref or _flags(body) != flags:
+                continue
+            run = self._preloaded(name)
+            if run is not None and run.status in AVAILABLE_STATUSES:
+                found.append((head[H_TS], name))
+        found.sort(reverse=True)
+        return [Run(name, self.root + "/" + name) for _, name in found]
+
+    def _add_keys(self, names: list[str]) -> None:
+        """Add ``names`` to the (opref, flags) -> runs map."""
+        assert self._by_key is not None
+        for name in names:
+            body = self.values(name) if self.entry(name, NEEDED_FILES) is not None else None
+            if body is None:
+                continue
+            opref = self._opref(body[B_OPREF])
+            if opref is None:
+                continue
+            try:
+                key = (opref, _hashable(_flags(body)))
+            except TypeError:
+                self._unkeyed.append(name)
+                continue
+            self._by_key.setdefault(key, []).append(name)
+
+    # ------------------------------------------------------------ saving
+
+    def save(self) -> None:
+        """Write the index if anything was re-read; errors are ignored (it is only a cache)."""
+        if not self._dirty:
+            return
+        import zlib
+
+        if not self._bodies_loaded:
+            self._load_bodies()
+        names = set(self._names)
+        heads = {}
+        bodies = {}
+        for name, head in self._heads.items():
+            body = self._bodies.get(name)
+            if name not in names or body is None or not _head_ok(head):
+                continue
+            try:
+                marshal.dumps(body[B_ATTRS])
+            except ValueError:
+                body = body[:B_ATTRS] + ({},) + body[B_ATTRS + 1 :]
+                head = (head[H_GUILD], False, head[H_TS])
+            heads[name] = head
+            bodies[name] = body
+        try:
+            heads_blob = marshal.dumps((self.root, heads))
+            bodies_blob = marshal.dumps(bodies)
+        except ValueError:
+            return
+        header = b"%08x%08x%016x" % (zlib.crc32(heads_blob), zlib.crc32(bodies_blob), len(heads_blob))
+        tmp = "%s.tmp-%d-%s" % (self.path, os.getpid(), os.urandom(4).hex())
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC + header + heads_blob + bodies_blob)
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return
+        self._dirty = False
+
+
+def _flags(body: tuple) -> dict:
+    val = body[B_ATTRS].get("flags")
+    return val if isinstance(val, dict) else {}
+
+
+def _hashable(val: Any) -> Any:
+    """A hashable stand-in that is equal whenever the values are equal (``1 == 1.0``)."""
+    if isinstance(val, dict):
+        return frozenset((k, _hashable(v)) for k, v in val.items())
+    if isinstance(val, list):
+        return ("list", tuple(_hashable(v) for v in val))
+    hash(val)
+    return val
+
+
+# ---------------------------------------------------------------- functions
 
 
 def needed_matches(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
     """Runs with ``opref``, flags equal to ``flags`` and an available status, newest first."""
-    found = []
-    for run in runstore.list_runs(root):
-        try:
-            if run.opref != opref:
-                continue
-        except (OSError, ValueError):
-            continue
-        if run.flags != flags:
-            continue
-        if run.status in AVAILABLE_STATUSES:
-            found.append(run)
+    index = RunIndex.load(root)
+    found = index.needed(opref, flags)
+    index.save()
+    return found
+
+
+def needed_matches_many(
+    queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None
+) -> list[list[Run]]:
+    """:func:`needed_matches` for many (opref, flags) pairs with one pass over the runs."""
+    index = RunIndex.load(root)
+    found = [index.needed(opref, flags) for opref, flags in queries]
+    index.save()
     return found

@@ -32,6 +32,7 @@ def encode(value: Any) -> str:
 def decode(text: str) -> Any:
     """Decode a YAML document; plain integers take a fast path."""
     stripped = text.strip()
-    if stripped and (stripped.isdigit() or (stripped[0] == "-" and stripped[1:].isdigit())):
+    digits = stripped[1:] if stripped[:1] == "-" else stripped
+    if digits.isascii() and digits.isdigit() and (digits[0] != "0" or digits == "0"):
         return int(stripped)
     return yaml.load(text, Loader=_Loader)

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import click
 
-from luigi_guild import runstore
 from luigi_guild.commands.common import echo_table, run_rows
+from luigi_guild.runindex import RunIndex
 
 DEFAULT_LIMIT = 20
 
@@ -28,7 +28,8 @@ def list_options(f: Callable) -> Callable:
 
 def list_runs_cmd(all_: bool = False, more: int = 0, limit: int | None = None, **_: Any) -> None:
     """Print the run table newest first, with Guild's note when it is cut."""
-    runs = runstore.list_runs()
+    index = RunIndex.load()
+    runs = index.runs()
     total = len(runs)
     if all_:
         shown = runs
@@ -36,7 +37,9 @@ def list_runs_cmd(all_: bool = False, more: int = 0, limit: int | None = None, *
         shown = runs[: max(limit, 0)]
     else:
         shown = runs[: DEFAULT_LIMIT * (1 + more)]
-    echo_table(run_rows(shown))
+    rows = run_rows(index.snapshot(shown))
+    index.save()
+    echo_table(rows)
     if not all_ and limit is None and len(shown) < total:
         sys.stderr.write(
             "Showing the first %d runs (%d total) - use --all to show all or -m to show more\n" % (len(shown), total)
