@@ -9,10 +9,10 @@ Usable from tests and as a script::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import sys
-import uuid
 from typing import Any, Callable
 
 import yaml
@@ -105,7 +105,7 @@ def make_home(
     opref = script_opref(script_dir)
     ids = []
     for i in range(n):
-        run_id = uuid.UUID(int=(i * 0x9E3779B97F4A7C15 + 1) % (1 << 128), version=4).hex
+        run_id = hashlib.md5(b"run-%d" % i).hexdigest()  # reproducible, varied short ids
         write_run(runs_dir, run_id, opref, flags_for(i), BASE_US + i * 1_000_000)
         ids.append(run_id)
     return ids
