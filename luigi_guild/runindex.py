@@ -62,11 +62,14 @@ F_OPREF, F_STARTED, F_INITIALIZED, F_LABEL, F_EXIT_STATUS, F_FLAGS = range(len(_
 _ATTR_FILES = ((F_STARTED, "started"), (F_INITIALIZED, "initialized"), (F_LABEL, "label"),
                (F_EXIT_STATUS, "exit_status"), (F_FLAGS, "flags"))
 
-# Which file stamps each use checks (besides ``.guild/``).
-ORDER_FILES: tuple[int, ...] = ()
-SHOW_FILES = (F_LABEL, F_EXIT_STATUS)
-NEEDED_FILES = (F_FLAGS,)
-ALL_FILES = tuple(range(len(_FILES)))
+G_DIR = -1  # the ``.guild/`` directory's stamp
+
+# Which stamps each use checks.
+ORDER_FILES = (G_DIR,)  # sentinels and opref come and go there at every start and finish
+SHOW_FILES = (G_DIR, F_LABEL, F_EXIT_STATUS)  # the two attrs rewritten in place after a run ends
+NEEDED_FILES = (F_FLAGS,)  # a run that does not match can only start to by its flags changing
+ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
+_G_ONLY = frozenset(ORDER_FILES)
 
 # An entry is a small head, enough to order runs, and a body with the values.
 # The file keeps heads and bodies in two sections: a default listing loads
@@ -239,6 +242,7 @@ class RunIndex:
         self._oprefs: dict[str, OpRef | None] = {}
         self._by_key: dict[Any, list[str]] | None = None
         self._unkeyed: list[str] = []
+        self._queries = 0
 
     @classmethod
     def load(cls, root: str | None = None) -> "RunIndex":
@@ -269,6 +273,7 @@ class RunIndex:
         self._checked.clear()
         self._by_key = None
         self._unkeyed = []
+        self._queries = 0
         self._list()
 
     def _listing_changed(self) -> bool:
@@ -280,38 +285,34 @@ class RunIndex:
     # ------------------------------------------------------------ entries
 
     def entry(self, name: str, files: tuple[int, ...] = ORDER_FILES, fresh: bool = False) -> tuple | None:
-        """Run ``name``'s entry head with ``.guild/`` and ``files`` checked; None if not a run.
+        """Run ``name``'s entry head with the stamps ``files`` checked; None if not a run.
 
         Stamps already checked by this index object are not checked again,
         unless ``fresh``. :meth:`values` then gives the checked values.
         """
         head = self._heads.get(name)
-        done = _MISSING if fresh else self._checked.get(name, _MISSING)
+        done = frozenset() if fresh else self._checked.get(name, frozenset())
         if done is None:  # read in full during this pass
             return head
-        run_dir = self.root + "/" + name
-        if done is not _MISSING and head is not None:
-            todo = [i for i in files if i not in done]  # type: ignore[operator]
-            if not todo:
+        todo = [i for i in files if i not in done]
+        if not todo:
+            return head
+        if head is not None and (done or (_head_ok(head) and head[H_SETTLED])):
+            run_dir = self.root + "/" + name
+            ok = True
+            body = None
+            for i in todo:
+                if i == G_DIR:
+                    ok = _stamp(run_dir + "/.guild") == head[H_GUILD]
+                else:
+                    body = body or self.values(name)
+                    ok = body is not None and _stamp(run_dir + "/" + _FILES[i]) == body[B_FILES][i]
+                if not ok:
+                    break
+            if ok:
+                self._checked[name] = done.union(todo)
                 return head
-            body = self.values(name)
-            if body is not None and all(_stamp(run_dir + "/" + _FILES[i]) == body[B_FILES][i] for i in todo):
-                self._checked[name] = done.union(todo)  # type: ignore[union-attr]
-                return head
-        elif (
-            head is not None
-            and _head_ok(head)
-            and head[H_SETTLED]
-            and _stamp(run_dir + "/.guild") == head[H_GUILD]
-        ):
-            if not files:
-                self._checked[name] = frozenset()
-                return head
-            body = self.values(name)
-            if body is not None and all(_stamp(run_dir + "/" + _FILES[i]) == body[B_FILES][i] for i in files):
-                self._checked[name] = frozenset(files)
-                return head
-        read = read_entry(run_dir)
+        read = read_entry(self.root + "/" + name)
         self._checked[name] = None
         if read is None:
             self._bodies.pop(name, None)
@@ -370,16 +371,45 @@ class RunIndex:
 
     # ------------------------------------------------------------ queries
 
+    def ids(self) -> list[str]:
+        """Every run's id, newest first (by ``started``, else ``initialized``, then id)."""
+        keyed = []
+        heads = self._heads
+        checked = self._checked
+        prefix = self.root + "/"
+        for name in self._names:
+            head = heads.get(name)
+            # the common case inline: a settled entry whose .guild/ stamp still matches
+            if (
+                head is not None
+                and name not in checked
+                and type(head) is tuple
+                and len(head) == 3
+                and head[H_SETTLED] is True
+                and type(head[H_TS]) is int
+            ):
+                try:
+                    st = os.stat(prefix + name + "/.guild")
+                except OSError:
+                    st = None
+                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[H_GUILD]:
+                    checked[name] = _G_ONLY
+                    keyed.append((head[H_TS], name))
+                    continue
+            head = self.entry(name)
+            if head is not None:
+                keyed.append((head[H_TS], name))
+        keyed.sort(reverse=True)
+        return [name for _, name in keyed]
+
+    def run(self, run_id: str) -> Run:
+        """A run of this directory by id (reads its files afresh)."""
+        return Run(run_id, self.root + "/" + run_id)
+
     def runs(self) -> list[Run]:
         """Every run, newest first (by ``started``, else ``initialized``, then id)."""
-        keyed = []
-        for name in self._names:
-            e = self.entry(name)
-            if e is not None:
-                keyed.append((e[H_TS], name))
-        keyed.sort(reverse=True)
-        root = self.root
-        return [Run(name, root + "/" + name) for _, name in keyed]
+        root = self.root + "/"
+        return [Run(name, root + name) for name in self.ids()]
 
     def snapshot(self, runs: Iterable[Run]) -> list[Run]:
         """Runs to show: preloaded with checked values, so formatting reads no files.
@@ -400,22 +430,29 @@ class RunIndex:
         """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``) that are
         completed or terminated, newest first.
 
-        The first call checks every run's ``.guild/`` and ``flags`` stamps;
-        later calls on the same object cost a lookup plus a full check of the
-        candidates. Runs added or removed meanwhile are seen at once; other
+        Every run's ``flags`` stamp is checked once per index object; from the
+        second call on, a map from (operation, flags) to runs answers, so many
+        calls (one per sweep trial) cost a lookup each plus a full check of
+        the candidates, which is made on every call. Runs added or removed
+        meanwhile are seen at once (one stat of the runs directory); other
         changes to runs that did not match are seen after :meth:`refresh`.
         """
-        if self._by_key is None:
-            self._by_key = {}
-            self._add_keys(self._names)
-        elif self._listing_changed():
+        self._queries += 1
+        if self._queries > 1 and self._listing_changed():
             known = set(self._names)
             self._list()
-            self._add_keys([n for n in self._names if n not in known])
-        try:
-            names = self._by_key.get((opref, _hashable(flags)), []) + self._unkeyed
-        except TypeError:
-            names = list(self._names)
+            if self._by_key is not None:
+                self._add_keys([n for n in self._names if n not in known])
+        if self._queries == 1:
+            names = [n for n in self._names if self._prefilter(n, opref, flags)]
+        else:
+            if self._by_key is None:
+                self._by_key = {}
+                self._add_keys(self._names)
+            try:
+                names = self._by_key.get((opref, _hashable(flags)), []) + self._unkeyed
+            except TypeError:
+                names = list(self._names)
         found = []
         for name in names:
             head = self.entry(name, ALL_FILES, fresh=True)
@@ -427,6 +464,10 @@ class RunIndex:
                 found.append((head[H_TS], name))
         found.sort(reverse=True)
         return [Run(name, self.root + "/" + name) for _, name in found]
+
+    def _prefilter(self, name: str, opref: OpRef, flags: dict[str, Any]) -> bool:
+        body = self.values(name) if self.entry(name, NEEDED_FILES) is not None else None
+        return body is not None and _flags(body) == flags and self._opref(body[B_OPREF]) == opref
 
     def _add_keys(self, names: list[str]) -> None:
         """Add ``names`` to the (opref, flags) -> runs map."""

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from luigi_guild import cli, runindex, runstore
+from luigi_guild import cli, entry, runindex, runstore
+from luigi_guild import home as homelib
 from luigi_guild.commands.common import run_rows
 from luigi_guild.opref import OpRef
 from luigi_guild.rundir import Run
@@ -43,15 +44,16 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("GUILD_HOME", str(h))
     monkeypatch.chdir(proj)
     monkeypatch.setattr(runindex, "RACY_NS", 0)
+    monkeypatch.setattr(homelib, "_override", None)  # -H sets it for the process
     tick()
     return {"home": str(h), "runs": str(h / "runs"), "proj": str(proj), "ids": ids}
 
 
-def guild(capsys, *args: str) -> tuple[int, str, str]:
+def guild(capsys, *args: str, main=entry.main) -> tuple[int, str, str]:
     """Run ``guild ARGS`` in this process; returns (exit code, stdout, stderr)."""
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
-        cli.main(list(args))
+        main(list(args))
     out, err = capsys.readouterr()
     return e.value.code or 0, out, err
 
@@ -100,6 +102,38 @@ def test_listing_matches_files_and_builds_index(home, capsys):
     assert listing(capsys, "--all") == truth(home["runs"])
     assert os.path.exists(os.path.join(home["home"], "cache", "runs-index"))
     assert listing(capsys, "--all") == truth(home["runs"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runs"],
+        ["runs", "list"],
+        ["runs", "-a"],
+        ["runs", "list", "--all"],
+        ["runs", "-n", "2"],
+        ["runs", "--limit=3"],
+        ["runs", "-n", "-1"],
+        ["runs", "-m"],
+        ["runs", "-mm", "--more"],
+        ["-H", "HOME", "runs"],
+    ],
+)
+def test_fast_path_prints_what_click_prints(home, capsys, monkeypatch, args):
+    for i in range(25):
+        perf_fixtures.write_run(home["runs"], "%032x" % i, perf_fixtures.script_opref(home["proj"]), {"x": i}, 10**15 + i)
+    args = [home["home"] if a == "HOME" else a for a in args]
+    assert entry._parse_runs_list(args) is not None
+    fast = guild(capsys, *args)
+    monkeypatch.setattr(entry, "_parse_runs_list", lambda a: None)
+    slow = guild(capsys, *args)
+    assert fast == guild(capsys, *args, main=cli.main) == slow
+    assert fast[1] or "-1" in args
+
+
+@pytest.mark.parametrize("args", [["runs", "-h"], ["runs", "-n"], ["runs", "-n", "x"], ["runs", "-x"], ["runs", "rm"], ["run"]])
+def test_fast_path_leaves_the_rest_to_click(args):
+    assert entry._parse_runs_list(args) is None
 
 
 def test_unchanged_runs_are_not_read_again(home, capsys, monkeypatch):

@@ -6,8 +6,6 @@ import os
 import sys
 from typing import Iterable
 
-import click
-
 from luigi_guild.rundir import Run
 from luigi_guild.table import format_table, format_timestamp
 
@@ -60,4 +58,6 @@ def confirm(prompt: str, default: bool = True, yes: bool = False) -> bool:
     """Ask on stderr unless ``yes``; ``(Y/n)`` or ``(y/N)`` per ``default``."""
     if yes:
         return True
+    import click
+
     return click.confirm(prompt, default=default, err=True)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable
 
 import click
 
-from luigi_guild.commands.common import echo_table, run_rows
-from luigi_guild.runindex import RunIndex
-
-DEFAULT_LIMIT = 20
+from luigi_guild.commands.runs_list import DEFAULT_LIMIT, list_runs_cmd  # noqa: F401 (re-exported)
 
 
 def list_options(f: Callable) -> Callable:
@@ -24,26 +20,6 @@ def list_options(f: Callable) -> Callable:
     ):
         f = opt(f)
     return f
-
-
-def list_runs_cmd(all_: bool = False, more: int = 0, limit: int | None = None, **_: Any) -> None:
-    """Print the run table newest first, with Guild's note when it is cut."""
-    index = RunIndex.load()
-    runs = index.runs()
-    total = len(runs)
-    if all_:
-        shown = runs
-    elif limit is not None:
-        shown = runs[: max(limit, 0)]
-    else:
-        shown = runs[: DEFAULT_LIMIT * (1 + more)]
-    rows = run_rows(index.snapshot(shown))
-    index.save()
-    echo_table(rows)
-    if not all_ and limit is None and len(shown) < total:
-        sys.stderr.write(
-            "Showing the first %d runs (%d total) - use --all to show all or -m to show more\n" % (len(shown), total)
-        )
 
 
 @click.group("runs", invoke_without_command=True)
