@@ -44,6 +44,16 @@ def parse_assigns(args: Iterable[str]) -> dict[str, str]:
     return assigns
 
 
+# A word starting with a letter is a plain YAML string unless YAML 1.1 reads it
+# as a boolean or null; those spellings go through YAML.
+_PLAIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*\Z")
+_YAML_WORDS = frozenset(
+    w
+    for word in ("y", "n", "yes", "no", "true", "false", "on", "off", "null")
+    for w in (word, word.capitalize(), word.upper())
+)
+
+
 def decode_untyped(s: str) -> Any:
     """Decode a flag value with no declared type: int, float, then YAML scalars/lists."""
     if s == "":
@@ -60,6 +70,8 @@ def decode_untyped(s: str) -> Any:
         if "_" in s:
             return s
         return val
+    if _PLAIN_WORD_RE.match(s) and s not in _YAML_WORDS:
+        return s  # what YAML would give, without loading YAML
     from luigi_guild import yamlutil
 
     try:

@@ -8,13 +8,9 @@ are made the same way.
 from __future__ import annotations
 
 import contextlib
-import getpass
-import hashlib
 import os
 import re
 import shlex
-import socket
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -179,6 +175,7 @@ def claim(plan: RunPlan) -> Iterator[None]:
     each re-checks after the lock is granted, so only one of them runs.
     """
     import fcntl
+    import hashlib
 
     key = hashlib.sha1((plan.opref.encode() + "\n" + flagslib.canonical_json(plan.flags)).encode()).hexdigest()
     lock_dir = home.locks_dir()
@@ -206,6 +203,8 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
     The directory is assembled under a hidden temporary name and renamed into
     place last, so an interrupted creation never leaves a listed run behind.
     """
+    import uuid
+
     runs_root = home.runs_dir()
     if run_id is not None:
         check_run_id(run_id)
@@ -245,6 +244,7 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
 
 
 def _write_init_attrs(run: Run, plan: RunPlan) -> None:
+    import getpass
     import platform
 
     run.write_attr("id", run.id)
@@ -258,7 +258,7 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     run.write_attr("cmd", plan.cmd())
     run.write_attr("op", plan.op_attr)
     run.write_attr("run_params", plan.run_params)
-    run.write_attr("host", socket.gethostname())
+    run.write_attr("host", os.uname().nodename)  # what socket.gethostname() returns
     run.write_attr("user", getpass.getuser())
     uname = os.uname()
     run.write_attr(

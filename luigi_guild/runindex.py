@@ -74,7 +74,7 @@ _G_ONLY = frozenset(ORDER_FILES)
 # An entry is a small head, enough to order runs, and a body with the values.
 # The file keeps heads and bodies in two sections: a default listing loads
 # only the heads; bodies load (all at once) when a value is first needed.
-H_GUILD, H_SETTLED, H_TS = range(3)
+H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY = range(5)
 B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
 _HEADER_LEN = len(_MAGIC) + 32
 
@@ -152,11 +152,51 @@ def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] |
     except ValueError:  # values marshal cannot store (e.g. YAML dates): never trusted
         settled = False
     gstamp = hash((gst.st_mtime_ns, gst.st_ctime_ns, gst.st_ino, gst.st_size))
-    return (gstamp, settled, _timestamp(attrs)), (tuple(fstamps), opref_line, attrs, sentinels, remote)
+    key = needed_key(opref_line, attrs.get("flags"))
+    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key)
+    return head, (tuple(fstamps), opref_line, attrs, sentinels, remote)
+
+
+def _canon(val: Any) -> str:
+    """Text equal for values Python finds equal (``1 == 1.0 == True``); may be equal for others."""
+    if isinstance(val, bool):
+        val = int(val)
+    if isinstance(val, float) and val.is_integer():
+        val = int(val)
+    if isinstance(val, int):
+        return "i%d" % val
+    if isinstance(val, float):
+        return "f%r" % val
+    if isinstance(val, str):
+        return "s%r" % val
+    if val is None:
+        return "n"
+    if isinstance(val, list):
+        return "[%s]" % ",".join(_canon(v) for v in val)
+    if isinstance(val, dict):
+        return "{%s}" % ",".join(sorted("%s:%s" % (_canon(k), _canon(v)) for k, v in val.items()))
+    return "?"  # other types: every such value shares this text (a full check follows)
+
+
+def needed_key(opref_line: str | OpRef | None, flags: Any) -> int | None:
+    """A number equal for runs that can match the same ``--needed`` query; None = unknown.
+
+    Only narrows the search: every run it selects is checked in full.
+    """
+    import zlib
+
+    if opref_line is None:
+        return None
+    try:
+        opref = opref_line if isinstance(opref_line, OpRef) else OpRef.parse(opref_line)
+        text = opref.encode() + "\n" + _canon(flags if isinstance(flags, dict) else {})
+    except (ValueError, RecursionError):
+        return None
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 def _head_ok(h: Any) -> bool:
-    return type(h) is tuple and len(h) == 3 and type(h[H_TS]) is int
+    return type(h) is tuple and len(h) == 5 and type(h[H_TS]) is int
 
 
 def _body_ok(b: Any) -> bool:
@@ -312,6 +352,9 @@ class RunIndex:
             if ok:
                 self._checked[name] = done.union(todo)
                 return head
+        return self._reread(name)
+
+    def _reread(self, name: str) -> tuple | None:
         read = read_entry(self.root + "/" + name)
         self._checked[name] = None
         if read is None:
@@ -320,7 +363,7 @@ class RunIndex:
                 self._dirty = True
             return None
         head, body = read
-        if head != self._heads.get(name) or body != self.values(name):
+        if head != self._heads.get(name) or (self._bodies_loaded and body != self._bodies.get(name)):
             self._dirty = True
         self._heads[name] = head
         self._bodies[name] = body
@@ -384,7 +427,7 @@ class RunIndex:
                 head is not None
                 and name not in checked
                 and type(head) is tuple
-                and len(head) == 3
+                and len(head) == 5
                 and head[H_SETTLED] is True
                 and type(head[H_TS]) is int
             ):
@@ -430,32 +473,32 @@ class RunIndex:
         """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``) that are
         completed or terminated, newest first.
 
-        Every run's ``flags`` stamp is checked once per index object; from the
-        second call on, a map from (operation, flags) to runs answers, so many
-        calls (one per sweep trial) cost a lookup each plus a full check of
-        the candidates, which is made on every call. Runs added or removed
-        meanwhile are seen at once (one stat of the runs directory); other
-        changes to runs that did not match are seen after :meth:`refresh`.
+        Every run's ``flags`` stamp is checked once per index object and its
+        stored (operation, flags) key compared; from the second call on, a map
+        from keys to runs answers, so many calls (one per sweep trial) cost a
+        lookup each. Candidates are checked in full on every call. Runs added
+        or removed meanwhile are seen at once (one stat of the runs
+        directory); other changes to runs that did not match are seen after
+        :meth:`refresh`.
         """
         self._queries += 1
+        key = needed_key(opref, flags)
         if self._queries > 1 and self._listing_changed():
             known = set(self._names)
             self._list()
             if self._by_key is not None:
                 self._add_keys([n for n in self._names if n not in known])
         if self._queries == 1:
-            names = [n for n in self._names if self._prefilter(n, opref, flags)]
+            keys = (key, None)
+            names = [n for n in self._names if (k := self._key_of(n)) is not False and (key is None or k in keys)]
         else:
             if self._by_key is None:
                 self._by_key = {}
                 self._add_keys(self._names)
-            try:
-                names = self._by_key.get((opref, _hashable(flags)), []) + self._unkeyed
-            except TypeError:
-                names = list(self._names)
+            names = self._by_key.get(key, []) + self._by_key.get(None, []) if key is not None else list(self._names)
         found = []
         for name in names:
-            head = self.entry(name, ALL_FILES, fresh=True)
+            head = self._checked_in_full(name)
             body = self.values(name) if head is not None else None
             if head is None or body is None or self._opref(body[B_OPREF]) != opref or _flags(body) != flags:
                 continue
@@ -465,26 +508,34 @@ class RunIndex:
         found.sort(reverse=True)
         return [Run(name, self.root + "/" + name) for _, name in found]
 
-    def _prefilter(self, name: str, opref: OpRef, flags: dict[str, Any]) -> bool:
-        body = self.values(name) if self.entry(name, NEEDED_FILES) is not None else None
-        return body is not None and _flags(body) == flags and self._opref(body[B_OPREF]) == opref
+    def _key_of(self, name: str) -> Any:
+        """Run ``name``'s needed key, its ``flags`` stamp checked; ``False`` if not a run."""
+        head = self._heads.get(name)
+        done = self._checked.get(name, frozenset())
+        if head is not None and done is not None and F_FLAGS not in done and _head_ok(head) and head[H_SETTLED]:
+            if _stamp(self.root + "/" + name + "/" + _FILES[F_FLAGS]) == head[H_FLAGS]:
+                self._checked[name] = done.union((F_FLAGS,))
+                return head[H_KEY]
+        head = self.entry(name, NEEDED_FILES)
+        return False if head is None else head[H_KEY]
+
+    def _checked_in_full(self, name: str) -> tuple | None:
+        """Run ``name``'s head with every stamp checked now.
+
+        Until the bodies section is loaded (one ``--needed`` call has few
+        candidates), a candidate is simply read afresh.
+        """
+        if self._bodies_loaded or name in self._bodies:
+            return self.entry(name, ALL_FILES, fresh=True)
+        return self._reread(name)
 
     def _add_keys(self, names: list[str]) -> None:
-        """Add ``names`` to the (opref, flags) -> runs map."""
+        """Add ``names`` to the needed key -> runs map."""
         assert self._by_key is not None
         for name in names:
-            body = self.values(name) if self.entry(name, NEEDED_FILES) is not None else None
-            if body is None:
-                continue
-            opref = self._opref(body[B_OPREF])
-            if opref is None:
-                continue
-            try:
-                key = (opref, _hashable(_flags(body)))
-            except TypeError:
-                self._unkeyed.append(name)
-                continue
-            self._by_key.setdefault(key, []).append(name)
+            key = self._key_of(name)
+            if key is not False:
+                self._by_key.setdefault(key, []).append(name)
 
     # ------------------------------------------------------------ saving
 
@@ -507,7 +558,7 @@ class RunIndex:
                 marshal.dumps(body[B_ATTRS])
             except ValueError:
                 body = body[:B_ATTRS] + ({},) + body[B_ATTRS + 1 :]
-                head = (head[H_GUILD], False, head[H_TS])
+                head = (head[H_GUILD], False) + head[H_TS:]
             heads[name] = head
             bodies[name] = body
         try:
@@ -534,16 +585,6 @@ class RunIndex:
 def _flags(body: tuple) -> dict:
     val = body[B_ATTRS].get("flags")
     return val if isinstance(val, dict) else {}
-
-
-def _hashable(val: Any) -> Any:
-    """A hashable stand-in that is equal whenever the values are equal (``1 == 1.0``)."""
-    if isinstance(val, dict):
-        return frozenset((k, _hashable(v)) for k, v in val.items())
-    if isinstance(val, list):
-        return ("list", tuple(_hashable(v) for v in val))
-    hash(val)
-    return val
 
 
 # ---------------------------------------------------------------- functions

@@ -72,11 +72,15 @@ def _split_args(args: tuple[str, ...], restart: str | None) -> tuple[str | None,
 
 
 def _skip_matches(plan: launch.RunPlan) -> bool:
-    matches = plan.target().matches()
+    from luigi_guild.runindex import RunIndex
+
+    index = RunIndex.load()
+    matches = index.needed(plan.opref, plan.flags)
+    index.save()
     if not matches:
         return False
     click.echo("Skipping because the following runs match this operation (--needed specified):")
-    echo_table(run_rows(matches, numbered=False, with_dir=False), indent="  ")
+    echo_table(run_rows(index.snapshot(matches), numbered=False, with_dir=False), indent="  ")
     return True
 
 
