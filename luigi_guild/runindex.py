@@ -38,7 +38,7 @@ import marshal
 import os
 import sys
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from luigi_guild import home
 from luigi_guild.opref import OpRef
@@ -219,29 +219,29 @@ def index_path(root: str) -> str:
     return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
 
 
-def _read_index(path: str, root: str) -> tuple[dict[str, tuple], bytes, int]:
-    """Heads, the bodies section (undecoded) and its checksum; empty when missing or damaged."""
+def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, tuple]] | None]:
+    """The heads, and a function that decodes the bodies (None when there are none)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
-        return {}, b"", 0
-    if not data.startswith(_MAGIC) or len(data) < _HEADER_LEN:
-        return {}, b"", 0
+        return {}, None
     import zlib
 
     try:
+        if len(data) < _HEADER_LEN or not data.startswith(_MAGIC):
+            raise ValueError("not an index")
         header = data[len(_MAGIC) : _HEADER_LEN]
         heads_crc, bodies_crc, heads_len = int(header[:8], 16), int(header[8:16], 16), int(header[16:], 16)
         heads_blob = data[_HEADER_LEN : _HEADER_LEN + heads_len]
         if len(heads_blob) != heads_len or zlib.crc32(heads_blob) != heads_crc:
-            return {}, b"", 0
+            raise ValueError("damaged")
         loaded = marshal.loads(heads_blob)
+        if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
+            raise ValueError("another root")
     except (ValueError, EOFError, TypeError):
-        return {}, b"", 0
-    if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
-        return {}, b"", 0
-    return loaded[1], data[_HEADER_LEN + heads_len :], bodies_crc
+        return {}, None
+    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc)
 
 
 def _decode_bodies(blob: bytes, crc: int) -> dict[str, tuple]:
@@ -270,9 +270,9 @@ class RunIndex:
     def __init__(self, root: str, path: str):
         self.root = root
         self.path = path
-        self._heads, self._bodies_blob, self._bodies_crc = _read_index(path, root)
+        self._heads, self._bodies_loader = _read_index(path, root)
         self._bodies: dict[str, tuple] = {}
-        self._bodies_loaded = not self._bodies_blob
+        self._bodies_loaded = self._bodies_loader is None
         self._dirty = False
         self._names: list[str] = []
         self._root_mtime: int | None = None
@@ -378,8 +378,8 @@ class RunIndex:
         return body
 
     def _load_bodies(self) -> None:
-        loaded = _decode_bodies(self._bodies_blob, self._bodies_crc)
-        self._bodies_blob = b""
+        loaded = self._bodies_loader() if self._bodies_loader else {}
+        self._bodies_loader = None
         self._bodies_loaded = True
         for name, body in loaded.items():
             if name not in self._bodies and _body_ok(body):

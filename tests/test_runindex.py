@@ -88,6 +88,11 @@ def write_in_place(path: str, text: str) -> None:
         f.write(text)
 
 
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def echo_opref(h: dict) -> OpRef:
     return OpRef("script", h["proj"], "", "", "echo.py")
 
@@ -239,7 +244,7 @@ def test_damaged_index_is_rebuilt(home, capsys, damage):
     expected = truth(home["runs"])
     assert listing(capsys, "--all") == expected
     path = os.path.join(home["home"], "cache", "runs-index")
-    data = open(path, "rb").read()
+    data = read_bytes(path)
     if damage == "deleted":
         os.remove(path)
     else:
@@ -252,13 +257,15 @@ def test_damaged_index_is_rebuilt(home, capsys, damage):
         with open(path, "wb") as f:
             f.write(new)
     assert listing(capsys, "--all") == expected
-    assert runindex._read_index(path, home["runs"])[0].keys() == set(home["ids"])
+    heads, load_bodies = runindex._read_index(path, home["runs"])
+    assert heads.keys() == set(home["ids"]) and load_bodies is not None
+    assert load_bodies().keys() == set(home["ids"])
 
 
 def test_damaged_body_section_falls_back_to_files(home, capsys):
     listing(capsys, "--all")
     path = os.path.join(home["home"], "cache", "runs-index")
-    data = bytearray(open(path, "rb").read())
+    data = bytearray(read_bytes(path))
     data[-5] ^= 0xFF  # inside the bodies section: heads still load
     with open(path, "wb") as f:
         f.write(bytes(data))
