@@ -70,6 +70,7 @@ SHOW_FILES = (G_DIR, F_LABEL, F_EXIT_STATUS)  # the two attrs rewritten in place
 NEEDED_FILES = (F_FLAGS,)  # a run that does not match can only start to by its flags changing
 ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
 _G_ONLY = frozenset(ORDER_FILES)
+_FLAGS_ONLY = frozenset(NEEDED_FILES)
 
 # An entry is a small head, enough to order runs, and a body with the values.
 # The file keeps heads and bodies in two sections: a default listing loads
@@ -489,8 +490,7 @@ class RunIndex:
             if self._by_key is not None:
                 self._add_keys([n for n in self._names if n not in known])
         if self._queries == 1:
-            keys = (key, None)
-            names = [n for n in self._names if (k := self._key_of(n)) is not False and (key is None or k in keys)]
+            names = self._first_candidates(key)
         else:
             if self._by_key is None:
                 self._by_key = {}
@@ -507,6 +507,37 @@ class RunIndex:
                 found.append((head[H_TS], name))
         found.sort(reverse=True)
         return [Run(name, self.root + "/" + name) for _, name in found]
+
+    def _first_candidates(self, key: int | None) -> list[str]:
+        """Runs whose key may match ``key``, each run's ``flags`` stamp checked (the hot loop, inline)."""
+        found = []
+        heads = self._heads
+        checked = self._checked
+        prefix = self.root + "/"
+        suffix = "/" + _FILES[F_FLAGS]
+        for name in self._names:
+            head = heads.get(name)
+            if (
+                head is not None
+                and name not in checked
+                and type(head) is tuple
+                and len(head) == 5
+                and head[H_SETTLED] is True
+                and type(head[H_TS]) is int
+            ):
+                try:
+                    st = os.stat(prefix + name + suffix)
+                except OSError:
+                    st = None
+                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[H_FLAGS]:
+                    checked[name] = _FLAGS_ONLY
+                    if key is None or head[H_KEY] == key or head[H_KEY] is None:
+                        found.append(name)
+                    continue
+            k = self._key_of(name)
+            if k is not False and (key is None or k == key or k is None):
+                found.append(name)
+        return found
 
     def _key_of(self, name: str) -> Any:
         """Run ``name``'s needed key, its ``flags`` stamp checked; ``False`` if not a run."""
