@@ -1,6 +1,6 @@
 """Entry point for ``python -m luigi_guild``."""
 
-from luigi_guild.cli import main
+from luigi_guild.entry import main
 
 if __name__ == "__main__":
     main()

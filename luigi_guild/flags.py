@@ -44,6 +44,16 @@ def parse_assigns(args: Iterable[str]) -> dict[str, str]:
     return assigns
 
 
+# A word starting with a letter is a plain YAML string unless YAML 1.1 reads it
+# as a boolean or null; those spellings go through YAML.
+_PLAIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*\Z")
+_YAML_WORDS = frozenset(
+    w
+    for word in ("y", "n", "yes", "no", "true", "false", "on", "off", "null")
+    for w in (word, word.capitalize(), word.upper())
+)
+
+
 def _number(s: str) -> int | float | None:
     try:
         val = int(s)
@@ -69,6 +79,8 @@ def decode_untyped(s: str) -> Any:
         return s if "_" in s else num
     if _is_function(s):
         return s
+    if _PLAIN_WORD_RE.match(s) and s not in _YAML_WORDS:
+        return s  # what YAML would give, without loading YAML
     from luigi_guild import yamlutil
 
     try:
@@ -112,7 +124,7 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     return coerce(raw, flagdef)
 
 
-_FUNCTION_RE = re.compile(r"^([a-zA-Z_]\w*)?\[[^\]]*:[^\]]*\]$")
+_FUNCTION_RE = re.compile(r"^([a-zA-Z_]\w*)?\[[^][,\x27\x22]*:[^][,\x27\x22]*\]$")  # no quotes or commas inside
 
 
 def _is_function(s: Any) -> bool:

@@ -218,6 +218,7 @@ def claim(plan: RunPlan) -> Iterator[None]:
     each re-checks after the lock is granted, so only one of them runs.
     """
     import fcntl
+    import hashlib
 
     fd = _open_claim(plan)
     try:
@@ -295,6 +296,8 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
     The directory is assembled under a hidden temporary name and renamed into
     place last, so an interrupted creation never leaves a listed run behind.
     """
+    import uuid
+
     runs_root = home.runs_dir()
     if run_id is not None:
         check_run_id(run_id)
@@ -380,6 +383,7 @@ def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
 
 
 def _write_init_attrs(run: Run, plan: RunPlan) -> None:
+    import getpass
     import platform
 
     run.write_attr("id", run.id)
@@ -393,7 +397,7 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     run.write_attr("cmd", plan.cmd())
     run.write_attr("op", plan.op_attr)
     run.write_attr("run_params", plan.run_params)
-    run.write_attr("host", socket.gethostname())
+    run.write_attr("host", os.uname().nodename)  # what socket.gethostname() returns
     run.write_attr("user", getpass.getuser())
     uname = os.uname()
     run.write_attr(

@@ -7,17 +7,36 @@ the files every time it is asked for.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from typing import Any
 
-from luigi_guild import yamlutil
 from luigi_guild.opref import OpRef
 
 # Statuses under which a run satisfies ``--needed`` and Luigi dependencies.
 AVAILABLE_STATUSES = ("completed", "terminated")
 
+# Attrs a preloaded run answers from memory (the ones listings and --needed use).
+_PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", "flags"))
+
 _MISSING = object()
+
+
+def _is_plain_int(s: str) -> bool:
+    """Whether ``s`` is a decimal integer YAML reads as that same int (no leading zeros)."""
+    digits = s[1:] if s[:1] == "-" else s
+    return digits.isascii() and digits.isdigit() and (digits[0] != "0" or digits == "0")
+
+
+def decode_attr(text: str, default: Any = None) -> Any:
+    """An attr file's text decoded (YAML; plain integers without loading YAML), or ``default``."""
+    if _is_plain_int(text.strip()):
+        return int(text)
+    from luigi_guild import yamlutil
+
+    try:
+        return yamlutil.decode(text)
+    except Exception:
+        return default
 
 
 def now_us() -> int:
@@ -121,6 +140,8 @@ def marker_alive(raw: bytes) -> bool:
 
 def write_file_atomic(path: str, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename."""
+    import tempfile
+
     dirname = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dirname)
     try:
@@ -135,15 +156,46 @@ def write_file_atomic(path: str, data: str | bytes) -> None:
         raise
 
 
-class Run:
-    """A run directory: ``<path>/.guild/`` holds its metadata."""
+# Sentinel files whose presence the status rules look at.
+SENTINELS = ("LOCK.remote", "PENDING", "STAGED", "LOCK")
 
-    __slots__ = ("id", "path", "_opref")
+
+class Run:
+    """A run directory: ``<path>/.guild/`` holds its metadata.
+
+    A run made by :meth:`preloaded` answers ``get``/``has``/``opref`` from
+    values read moments ago (by the run index, after checking their stamps)
+    instead of the files: use such runs for one listing, then drop them.
+    ``LOCK``'s pid is always read and checked live.
+    """
+
+    __slots__ = ("id", "path", "_opref", "_attrs", "_sentinels", "_remote")
 
     def __init__(self, run_id: str, path: str):
         self.id = run_id
         self.path = path
         self._opref: OpRef | None = None
+        self._attrs: dict[str, Any] | None = None
+        self._sentinels: frozenset[str] | None = None
+        self._remote: str | None = None
+
+    @classmethod
+    def preloaded(
+        cls,
+        run_id: str,
+        path: str,
+        opref: OpRef | None,
+        attrs: dict[str, Any],
+        sentinels: frozenset[str],
+        remote: str | None = None,
+    ) -> "Run":
+        """A run whose ``attrs`` (missing ones absent), sentinels and opref are already known."""
+        run = cls(run_id, path)
+        run._opref = opref
+        run._attrs = attrs
+        run._sentinels = sentinels
+        run._remote = remote
+        return run
 
     def __repr__(self) -> str:
         return "<Run %s>" % self.id
@@ -203,15 +255,17 @@ class Run:
 
     def get(self, name: str, default: Any = None) -> Any:
         """The decoded value of attr ``name``, or ``default`` if missing or corrupt."""
+        if self._attrs is not None and name in _PRELOADED_ATTRS:
+            val = self._attrs.get(name, _MISSING)
+            if val is _MISSING:
+                return default
+            return dict(val) if isinstance(val, dict) else val
         try:
             with open(self.attr_path(name), encoding="utf-8") as f:
                 text = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return default
-        try:
-            return yamlutil.decode(text)
-        except Exception:
-            return default
+        return decode_attr(text, default)
 
     def read_raw_attr(self, name: str) -> str | None:
         """The attr file's text, or None when missing."""
@@ -223,6 +277,8 @@ class Run:
 
     def write_attr(self, name: str, value: Any) -> None:
         """Write attr ``name`` atomically as a YAML document."""
+        from luigi_guild import yamlutil
+
         write_file_atomic(self.attr_path(name), yamlutil.encode(value) + "\n")
 
     def del_attr(self, name: str) -> None:
@@ -240,6 +296,8 @@ class Run:
     # -------------------------------------------------------------- sentinels
 
     def has(self, name: str) -> bool:
+        if self._sentinels is not None and name in SENTINELS:
+            return name in self._sentinels
         return os.path.exists(self.guild_path(name))
 
     def touch(self, name: str) -> None:
@@ -261,6 +319,8 @@ class Run:
     @property
     def remote(self) -> str | None:
         """The remote a pulled run is running on (content of ``LOCK.remote``)."""
+        if self._sentinels is not None:
+            return self._remote if "LOCK.remote" in self._sentinels else None
         try:
             with open(self.guild_path("LOCK.remote")) as f:
                 text = f.read().strip()
@@ -297,20 +357,21 @@ class Run:
     @property
     def status(self) -> str:
         """Guild's status inference: LOCK.remote > PENDING > STAGED > exit_status > live LOCK pid > error."""
-        g = os.path.join(self.path, ".guild")
-        if os.path.exists(os.path.join(g, "LOCK.remote")):
+        if self.has("LOCK.remote"):
             return "running"
-        if os.path.exists(os.path.join(g, "PENDING")):
+        if self.has("PENDING"):
             # A PENDING we wrote names its creator; a creator that died
             # (killed before the run started) leaves an ``error`` run.
             return "error" if self._pending_abandoned() else "pending"
-        if os.path.exists(os.path.join(g, "STAGED")):
+        if self.has("STAGED"):
             return "staged"
         exit_status = self.get("exit_status")
         if isinstance(exit_status, int) and not isinstance(exit_status, bool):
             if exit_status == 0:
                 return "completed"
             return "terminated" if exit_status < 0 else "error"
+        if self._sentinels is not None and "LOCK" not in self._sentinels:
+            return "error"
         if self.lock_alive():
             return "running"
         return "error"

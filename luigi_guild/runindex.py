@@ -1,35 +1,642 @@
-"""Queries over many runs (``--needed`` matching).
+"""The run index: a derived cache of what listings and ``--needed`` read.
 
-This is the single place that answers "which runs match this operation and
-flags", so a faster index can replace the scan without touching callers.
+This is the single place that answers "which runs are there, in which order"
+and "which runs match this operation and flags". Run directories stay the
+truth; the index only saves re-reading files that have not changed.
+
+One file per runs directory, ``$GUILD_HOME/cache/runs-index``, holds per run:
+the opref line, the attrs ``started``/``initialized``/``label``/
+``exit_status``/``flags`` (decoded), which sentinels exist, and a *stamp*
+(mtime, ctime, inode, size) for ``.guild/`` and for each file read. It is
+written atomically (temp file + rename), guarded by a checksum, and never
+required: delete or corrupt it and it is rebuilt on demand.
+
+Before a value is used its stamps are compared with the files':
+
+* ``.guild/`` changes whenever a sentinel (``PENDING``, ``STAGED``,
+  ``LOCK``, ``LOCK.remote``) or the opref is created, removed or renamed --
+  every start, restart, stop and finish of a run by this tool or by guildai.
+  Ordering (``started``) is checked against this stamp alone.
+* each attr file's own stamp catches in-place rewrites (guildai writes attrs
+  in place; ``guild label`` in guildai does too) and renames (this tool).
+  Rows that are shown check the files they show; ``--needed`` checks
+  ``flags`` for every run and every file for candidate matches.
+* a stamp that is younger than :data:`RACY_NS` when read is not trusted (a
+  write in the same clock tick would not change it): such a run is read
+  again next time, until it has been quiet long enough.
+* the set of runs is always the directory listing, so runs added or removed
+  by anyone are seen at once.
+
+The status is never stored: :attr:`Run.status` infers it from the stored
+inputs, and a run whose status hangs on a live pid (``LOCK`` and no
+``exit_status``) has its ``LOCK`` pid read and checked every time.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import marshal
+import os
+import sys
+import time
+from typing import Any, Callable, Iterable
 
 from luigi_guild import home, runstore
 from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run
+from luigi_guild.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
+
+INDEX_VERSION = 1
+# Stamps younger than this (ns) when read are re-checked next time.
+RACY_NS = 3_000_000_000
+_MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
+
+# Files whose stamps an entry keeps, relative to the run dir.
+_FILES = (
+    ".guild/opref",
+    ".guild/attrs/started",
+    ".guild/attrs/initialized",
+    ".guild/attrs/label",
+    ".guild/attrs/exit_status",
+    ".guild/attrs/flags",
+)
+F_OPREF, F_STARTED, F_INITIALIZED, F_LABEL, F_EXIT_STATUS, F_FLAGS = range(len(_FILES))
+_ATTR_FILES = ((F_STARTED, "started"), (F_INITIALIZED, "initialized"), (F_LABEL, "label"),
+               (F_EXIT_STATUS, "exit_status"), (F_FLAGS, "flags"))
+
+G_DIR = -1  # the ``.guild/`` directory's stamp
+
+# Which stamps each use checks.
+ORDER_FILES = (G_DIR,)  # sentinels and opref come and go there at every start and finish
+SHOW_FILES = (G_DIR, F_LABEL, F_EXIT_STATUS)  # the two attrs rewritten in place after a run ends
+NEEDED_FILES = (F_FLAGS,)  # a run that does not match can only start to by its flags changing
+ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
+_G_ONLY = frozenset(ORDER_FILES)
+_FLAGS_ONLY = frozenset(NEEDED_FILES)
+
+# An entry is a small head, enough to order runs, and a body with the values.
+# The file keeps heads and bodies in two sections: a default listing loads
+# only the heads; bodies load (all at once) when a value is first needed.
+H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY = range(5)
+B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
+_HEADER_LEN = len(_MAGIC) + 32
+
+
+def _stamp(path: str) -> int | None:
+    """A number that changes whenever ``path``'s mtime, ctime, inode or size does."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+
+
+def _timestamp(attrs: dict[str, Any]) -> int:
+    """The sort key, as :attr:`Run.timestamp` computes it."""
+    for name in ("started", "initialized"):
+        val = attrs.get(name)
+        if isinstance(val, int):
+            return val
+    return 0
+
+
+def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] | None:
+    """Read one run directory into an index entry ``(head, body)``; None when it is not a run.
+
+    Stamps are taken before contents, so a file changed in between is read
+    again next time (its stamp no longer matches).
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    gdir = run_dir + "/.guild"
+    try:
+        gst = os.stat(gdir)
+    except OSError:
+        return None
+    times = [gst.st_mtime_ns, gst.st_ctime_ns]
+    fstamps: list[int | None] = []
+    for rel in _FILES:
+        try:
+            st = os.stat(run_dir + "/" + rel)
+        except OSError:
+            fstamps.append(None)
+            continue
+        times += (st.st_mtime_ns, st.st_ctime_ns)
+        fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
+    if fstamps[F_OPREF] is None:
+        return None
+    try:
+        names = set(os.listdir(gdir))
+    except OSError:
+        return None
+    sentinels = tuple(n for n in SENTINELS if n in names)
+    remote = None
+    if "LOCK.remote" in names:
+        remote = Run(os.path.basename(run_dir), run_dir).remote
+    try:
+        with open(run_dir + "/.guild/opref", encoding="utf-8") as f:
+            opref_line: str | None = f.read()
+    except (OSError, UnicodeDecodeError):
+        opref_line = None
+    attrs: dict[str, Any] = {}
+    for i, name in _ATTR_FILES:
+        if fstamps[i] is None:
+            continue
+        try:
+            with open(run_dir + "/" + _FILES[i], encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError):
+            continue
+        val = decode_attr(text, _MISSING)
+        if val is not _MISSING:
+            attrs[name] = val
+    settled = now_ns - max(times) > RACY_NS
+    try:
+        marshal.dumps(attrs)
+    except ValueError:  # values marshal cannot store (e.g. YAML dates): never trusted
+        settled = False
+    gstamp = hash((gst.st_mtime_ns, gst.st_ctime_ns, gst.st_ino, gst.st_size))
+    key = needed_key(opref_line, attrs.get("flags"))
+    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key)
+    return head, (tuple(fstamps), opref_line, attrs, sentinels, remote)
+
+
+def _canon(val: Any) -> str:
+    """Text equal for values Python finds equal (``1 == 1.0 == True``); may be equal for others."""
+    if isinstance(val, bool):
+        val = int(val)
+    if isinstance(val, float) and val.is_integer():
+        val = int(val)
+    if isinstance(val, int):
+        return "i%d" % val
+    if isinstance(val, float):
+        return "f%r" % val
+    if isinstance(val, str):
+        return "s%r" % val
+    if val is None:
+        return "n"
+    if isinstance(val, list):
+        return "[%s]" % ",".join(_canon(v) for v in val)
+    if isinstance(val, dict):
+        return "{%s}" % ",".join(sorted("%s:%s" % (_canon(k), _canon(v)) for k, v in val.items()))
+    return "?"  # other types: every such value shares this text (a full check follows)
+
+
+def needed_key(opref_line: str | OpRef | None, flags: Any) -> int | None:
+    """A number equal for runs that can match the same ``--needed`` query; None = unknown.
+
+    Only narrows the search: every run it selects is checked in full.
+    """
+    import zlib
+
+    if opref_line is None:
+        return None
+    try:
+        opref = opref_line if isinstance(opref_line, OpRef) else OpRef.parse(opref_line)
+        text = opref.encode() + "\n" + _canon(flags if isinstance(flags, dict) else {})
+    except (ValueError, RecursionError):
+        return None
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+def _head_ok(h: Any) -> bool:
+    return type(h) is tuple and len(h) == 5 and type(h[H_TS]) is int
+
+
+def _body_ok(b: Any) -> bool:
+    return (
+        type(b) is tuple
+        and len(b) == 5
+        and type(b[B_FILES]) is tuple
+        and len(b[B_FILES]) == len(_FILES)
+        and type(b[B_ATTRS]) is dict
+        and type(b[B_SENTINELS]) is tuple
+    )
+
+
+def index_path(root: str) -> str:
+    """Where the index for runs directory ``root`` lives."""
+    if root == home.runs_dir():
+        return home.cache_dir("runs-index")
+    import zlib
+
+    return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
+
+
+def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, tuple]] | None]:
+    """The heads, and a function that decodes the bodies (None when there are none)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}, None
+    import zlib
+
+    try:
+        if len(data) < _HEADER_LEN or not data.startswith(_MAGIC):
+            raise ValueError("not an index")
+        header = data[len(_MAGIC) : _HEADER_LEN]
+        heads_crc, bodies_crc, heads_len = int(header[:8], 16), int(header[8:16], 16), int(header[16:], 16)
+        heads_blob = data[_HEADER_LEN : _HEADER_LEN + heads_len]
+        if len(heads_blob) != heads_len or zlib.crc32(heads_blob) != heads_crc:
+            raise ValueError("damaged")
+        loaded = marshal.loads(heads_blob)
+        if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
+            raise ValueError("another root")
+    except (ValueError, EOFError, TypeError):
+        return {}, None
+    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc)
+
+
+def _decode_bodies(blob: bytes, crc: int) -> dict[str, tuple]:
+    import zlib
+
+    if not blob or zlib.crc32(blob) != crc:
+        return {}
+    try:
+        bodies = marshal.loads(blob)
+    except (ValueError, EOFError, TypeError):
+        return {}
+    return bodies if type(bodies) is dict else {}
+
+
+class RunIndex:
+    """The runs of one runs directory, listed now, with cached fields checked on use.
+
+    ``RunIndex.load(root)`` lists the directory and loads the cache; then
+    :meth:`runs` orders, :meth:`snapshot` gives rows to show, :meth:`needed`
+    answers ``--needed`` (repeatedly and cheaply, for sweeps), and
+    :meth:`save` writes back what was re-read. Each run's stamps are checked
+    at most once per index object, so one object answers one listing or one
+    scheduling pass; :meth:`refresh` starts a new pass.
+    """
+
+    def __init__(self, root: str, path: str):
+        self.root = root
+        self.path = path
+        self._heads, self._bodies_loader = _read_index(path, root)
+        self._bodies: dict[str, tuple] = {}
+        self._bodies_loaded = self._bodies_loader is None
+        self._dirty = False
+        self._names: list[str] = []
+        self._root_mtime: int | None = None
+        self._root_stamp: int | None = None
+        self._listed_ns = 0
+        self._checked: dict[str, frozenset[int] | None] = {}
+        self._oprefs: dict[str, OpRef | None] = {}
+        self._by_key: dict[Any, list[str]] | None = None
+        self._unkeyed: list[str] = []
+        self._queries = 0
+
+    @classmethod
+    def load(cls, root: str | None = None) -> "RunIndex":
+        """The index for ``root`` (default: Guild home's runs directory), listed now."""
+        root = os.path.abspath(root or home.runs_dir())
+        index = cls(root, index_path(root))
+        index._list()
+        return index
+
+    # ------------------------------------------------------------ listing
+
+    def _list(self) -> None:
+        self._listed_ns = time.time_ns()
+        try:
+            st = os.stat(self.root)
+            self._root_mtime = st.st_mtime_ns
+            self._root_stamp = hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+            names = os.listdir(self.root)
+        except OSError:
+            self._root_mtime = self._root_stamp = None
+            names = []
+        self._names = [n for n in names if not n.startswith(".")]  # hidden: runs being created
+        if not self._heads.keys() <= set(self._names):
+            self._dirty = True  # runs removed since the last save are dropped when saving
+
+    def refresh(self) -> None:
+        """List the directory again and forget which stamps were checked."""
+        self._checked.clear()
+        self._by_key = None
+        self._unkeyed = []
+        self._queries = 0
+        self._list()
+
+    def _listing_changed(self) -> bool:
+        """Whether runs may have been added or removed since the listing (cheap: one stat)."""
+        if _stamp(self.root) != self._root_stamp:
+            return True
+        return self._root_mtime is not None and self._listed_ns - self._root_mtime <= RACY_NS
+
+    # ------------------------------------------------------------ entries
+
+    def entry(self, name: str, files: tuple[int, ...] = ORDER_FILES, fresh: bool = False) -> tuple | None:
+        """Run ``name``'s entry head with the stamps ``files`` checked; None if not a run.
+
+        Stamps already checked by this index object are not checked again,
+        unless ``fresh``. :meth:`values` then gives the checked values.
+        """
+        head = self._heads.get(name)
+        done = frozenset() if fresh else self._checked.get(name, frozenset())
+        if done is None:  # read in full during this pass
+            return head
+        todo = [i for i in files if i not in done]
+        if not todo:
+            return head
+        if head is not None and (done or (_head_ok(head) and head[H_SETTLED])):
+            run_dir = self.root + "/" + name
+            ok = True
+            body = None
+            for i in todo:
+                if i == G_DIR:
+                    ok = _stamp(run_dir + "/.guild") == head[H_GUILD]
+                else:
+                    body = body or self.values(name)
+                    ok = body is not None and _stamp(run_dir + "/" + _FILES[i]) == body[B_FILES][i]
+                if not ok:
+                    break
+            if ok:
+                self._checked[name] = done.union(todo)
+                return head
+        return self._reread(name)
+
+    def _reread(self, name: str) -> tuple | None:
+        read = read_entry(self.root + "/" + name)
+        self._checked[name] = None
+        if read is None:
+            self._bodies.pop(name, None)
+            if self._heads.pop(name, None) is not None:
+                self._dirty = True
+            return None
+        head, body = read
+        if head != self._heads.get(name) or (self._bodies_loaded and body != self._bodies.get(name)):
+            self._dirty = True
+        self._heads[name] = head
+        self._bodies[name] = body
+        return head
+
+    def values(self, name: str) -> tuple | None:
+        """The body of run ``name``'s entry: (file stamps, opref line, attrs, sentinels, remote)."""
+        body = self._bodies.get(name)
+        if body is None and not self._bodies_loaded:
+            self._load_bodies()
+            body = self._bodies.get(name)
+        return body
+
+    def _load_bodies(self) -> None:
+        loaded = self._bodies_loader() if self._bodies_loader else {}
+        self._bodies_loader = None
+        self._bodies_loaded = True
+        for name, body in loaded.items():
+            if name not in self._bodies and _body_ok(body):
+                self._bodies[name] = body
+
+    def _opref(self, line: str | None) -> OpRef | None:
+        if line is None:
+            return None
+        try:
+            return self._oprefs[line]
+        except KeyError:
+            pass
+        try:
+            opref: OpRef | None = OpRef.parse(line)
+        except ValueError:
+            opref = None
+        self._oprefs[line] = opref
+        return opref
+
+    def _preloaded(self, name: str) -> Run | None:
+        b = self.values(name)
+        if b is None:
+            return None
+        return Run.preloaded(
+            name,
+            self.root + "/" + name,
+            self._opref(b[B_OPREF]),
+            b[B_ATTRS],
+            frozenset(b[B_SENTINELS]),
+            b[B_REMOTE],
+        )
+
+    # ------------------------------------------------------------ queries
+
+    def ids(self) -> list[str]:
+        """Every run's id, newest first (by ``started``, else ``initialized``, then id)."""
+        keyed = []
+        heads = self._heads
+        checked = self._checked
+        prefix = self.root + "/"
+        for name in self._names:
+            head = heads.get(name)
+            # the common case inline: a settled entry whose .guild/ stamp still matches
+            if (
+                head is not None
+                and name not in checked
+                and type(head) is tuple
+                and len(head) == 5
+                and head[H_SETTLED] is True
+                and type(head[H_TS]) is int
+            ):
+                try:
+                    st = os.stat(prefix + name + "/.guild")
+                except OSError:
+                    st = None
+                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[H_GUILD]:
+                    checked[name] = _G_ONLY
+                    keyed.append((head[H_TS], name))
+                    continue
+            head = self.entry(name)
+            if head is not None:
+                keyed.append((head[H_TS], name))
+        keyed.sort(reverse=True)
+        return [name for _, name in keyed]
+
+    def run(self, run_id: str) -> Run:
+        """A run of this directory by id (reads its files afresh)."""
+        return Run(run_id, self.root + "/" + run_id)
+
+    def runs(self) -> list[Run]:
+        """Every run, newest first (by ``started``, else ``initialized``, then id)."""
+        root = self.root + "/"
+        return [Run(name, root + name) for name in self.ids()]
+
+    def snapshot(self, runs: Iterable[Run]) -> list[Run]:
+        """Runs to show: preloaded with checked values, so formatting reads no files.
+
+        Use the result for one listing and drop it; a run that is gone is
+        returned as it was given.
+        """
+        shown = []
+        root = self.root
+        for run in runs:
+            pre = None
+            if run.path == root + "/" + run.id and self.entry(run.id, SHOW_FILES) is not None:
+                pre = self._preloaded(run.id)
+            shown.append(pre or run)
+        return shown
+
+    def needed(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
+        """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``) that are
+        completed or terminated, newest first.
+
+        Every run's ``flags`` stamp is checked once per index object and its
+        stored (operation, flags) key compared; from the second call on, a map
+        from keys to runs answers, so many calls (one per sweep trial) cost a
+        lookup each. Candidates are checked in full on every call. Runs added
+        or removed meanwhile are seen at once (one stat of the runs
+        directory); other changes to runs that did not match are seen after
+        :meth:`refresh`.
+        """
+        self._queries += 1
+        key = needed_key(opref, flags)
+        if self._queries > 1 and self._listing_changed():
+            known = set(self._names)
+            self._list()
+            if self._by_key is not None:
+                self._add_keys([n for n in self._names if n not in known])
+        if self._queries == 1:
+            names = self._first_candidates(key)
+        else:
+            if self._by_key is None:
+                self._by_key = {}
+                self._add_keys(self._names)
+            names = self._by_key.get(key, []) + self._by_key.get(None, []) if key is not None else list(self._names)
+        found = []
+        for name in names:
+            head = self._checked_in_full(name)
+            body = self.values(name) if head is not None else None
+            if head is None or body is None or self._opref(body[B_OPREF]) != opref or _flags(body) != flags:
+                continue
+            run = self._preloaded(name)
+            if run is not None and run.status in AVAILABLE_STATUSES:
+                found.append((head[H_TS], name))
+        found.sort(reverse=True)
+        return [Run(name, self.root + "/" + name) for _, name in found]
+
+    def _first_candidates(self, key: int | None) -> list[str]:
+        """Runs whose key may match ``key``, each run's ``flags`` stamp checked (the hot loop, inline)."""
+        found = []
+        heads = self._heads
+        checked = self._checked
+        prefix = self.root + "/"
+        suffix = "/" + _FILES[F_FLAGS]
+        for name in self._names:
+            head = heads.get(name)
+            if (
+                head is not None
+                and name not in checked
+                and type(head) is tuple
+                and len(head) == 5
+                and head[H_SETTLED] is True
+                and type(head[H_TS]) is int
+            ):
+                try:
+                    st = os.stat(prefix + name + suffix)
+                except OSError:
+                    st = None
+                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[H_FLAGS]:
+                    checked[name] = _FLAGS_ONLY
+                    if key is None or head[H_KEY] == key or head[H_KEY] is None:
+                        found.append(name)
+                    continue
+            k = self._key_of(name)
+            if k is not False and (key is None or k == key or k is None):
+                found.append(name)
+        return found
+
+    def _key_of(self, name: str) -> Any:
+        """Run ``name``'s needed key, its ``flags`` stamp checked; ``False`` if not a run."""
+        head = self._heads.get(name)
+        done = self._checked.get(name, frozenset())
+        if head is not None and done is not None and F_FLAGS not in done and _head_ok(head) and head[H_SETTLED]:
+            if _stamp(self.root + "/" + name + "/" + _FILES[F_FLAGS]) == head[H_FLAGS]:
+                self._checked[name] = done.union((F_FLAGS,))
+                return head[H_KEY]
+        head = self.entry(name, NEEDED_FILES)
+        return False if head is None else head[H_KEY]
+
+    def _checked_in_full(self, name: str) -> tuple | None:
+        """Run ``name``'s head with every stamp checked now.
+
+        Until the bodies section is loaded (one ``--needed`` call has few
+        candidates), a candidate is simply read afresh.
+        """
+        if self._bodies_loaded or name in self._bodies:
+            return self.entry(name, ALL_FILES, fresh=True)
+        return self._reread(name)
+
+    def _add_keys(self, names: list[str]) -> None:
+        """Add ``names`` to the needed key -> runs map."""
+        assert self._by_key is not None
+        for name in names:
+            key = self._key_of(name)
+            if key is not False:
+                self._by_key.setdefault(key, []).append(name)
+
+    # ------------------------------------------------------------ saving
+
+    def save(self) -> None:
+        """Write the index if anything was re-read; errors are ignored (it is only a cache)."""
+        if not self._dirty:
+            return
+        import zlib
+
+        if not self._bodies_loaded:
+            self._load_bodies()
+        names = set(self._names)
+        heads = {}
+        bodies = {}
+        for name, head in self._heads.items():
+            body = self._bodies.get(name)
+            if name not in names or body is None or not _head_ok(head):
+                continue
+            try:
+                marshal.dumps(body[B_ATTRS])
+            except ValueError:
+                body = body[:B_ATTRS] + ({},) + body[B_ATTRS + 1 :]
+                head = (head[H_GUILD], False) + head[H_TS:]
+            heads[name] = head
+            bodies[name] = body
+        try:
+            heads_blob = marshal.dumps((self.root, heads))
+            bodies_blob = marshal.dumps(bodies)
+        except ValueError:
+            return
+        header = b"%08x%08x%016x" % (zlib.crc32(heads_blob), zlib.crc32(bodies_blob), len(heads_blob))
+        tmp = "%s.tmp-%d-%s" % (self.path, os.getpid(), os.urandom(4).hex())
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC + header + heads_blob + bodies_blob)
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return
+        self._dirty = False
+
+
+def _flags(body: tuple) -> dict:
+    val = body[B_ATTRS].get("flags")
+    return val if isinstance(val, dict) else {}
+
+
+# ---------------------------------------------------------------- functions
 
 
 def needed_matches(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
     """Runs with ``opref``, flags equal to ``flags`` and an available status, newest first."""
-    found = []
-    for run in runstore.list_runs(root):
-        try:
-            if run.opref != opref:
-                continue
-        except (OSError, ValueError):
-            continue
-        if run.flags != flags:
-            continue
-        if run.status in AVAILABLE_STATUSES:
-            found.append(run)
+    index = RunIndex.load(root)
+    found = index.needed(opref, flags)
+    index.save()
     return found
 
 
-# ------------------------------------------------------------ bulk matching
+def needed_matches_many(
+    queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None
+) -> list[list[Run]]:
+    """:func:`needed_matches` for many (opref, flags) pairs with one pass over the runs."""
+    index = RunIndex.load(root)
+    found = [index.needed(opref, flags) for opref, flags in queries]
+    index.save()
+    return found
 
 
 def flags_key(flags: dict[str, Any]) -> tuple:
@@ -111,13 +718,6 @@ class NeededIndex:
             if run.status in AVAILABLE_STATUSES and run.flags == flags:
                 found.append(run)
         return runstore.sort_runs(found)
-
-
-def needed_matches_many(items: list[tuple[OpRef, dict[str, Any]]], root: str | None = None) -> list[list[Run]]:
-    """:func:`needed_matches` for many (opref, flags) pairs with one scan of the runs."""
-    index = NeededIndex(root)
-    index.refresh()
-    return [index.matches(opref, flags) for opref, flags in items]
 
 
 _shared: dict[str, NeededIndex] = {}

@@ -16,21 +16,16 @@ if TYPE_CHECKING:
 def list_runs(root: str | None = None) -> list[Run]:
     """Every run under ``root`` (default: Guild home's runs dir), newest first.
 
-    A directory is a run only when it holds ``.guild/opref``.
+    A directory is a run only when it holds ``.guild/opref``. The order comes
+    from the run index (:mod:`luigi_guild.runindex`), checked against the run
+    directories; the runs returned read their files afresh.
     """
-    root = root or home.runs_dir()
-    try:
-        names = os.listdir(root)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    runs = []
-    for name in names:
-        if name.startswith("."):  # runs being created (``.tmp-*``) and other hidden entries
-            continue
-        path = os.path.join(root, name)
-        if os.path.exists(os.path.join(path, ".guild", "opref")):
-            runs.append(Run(name, path))
-    return sort_runs(runs)
+    from luigi_guild.runindex import RunIndex
+
+    index = RunIndex.load(root)
+    runs = index.runs()
+    index.save()
+    return runs
 
 
 def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) -> list[Run]:

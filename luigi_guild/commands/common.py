@@ -6,8 +6,6 @@ import os
 import sys
 from typing import Iterable
 
-import click
-
 from luigi_guild.rundir import Run
 from luigi_guild.table import format_table, format_timestamp
 

@@ -1,0 +1,83 @@
+"""Fast paths import only what they use, and their shortcuts agree with the slow way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from luigi_guild import flags, rundir
+
+sys.path.insert(0, os.path.dirname(__file__))
+import perf_fixtures  # noqa: E402
+
+HEAVY = {"click", "yaml", "luigi", "fabric", "paramiko", "invoke", "psutil", "tornado"}
+
+PROBE = """
+import sys
+from luigi_guild.entry import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+loaded = sorted({m.split(".")[0] for m in sys.modules} & %r)
+sys.stderr.write("LOADED=%%s\\n" %% ",".join(loaded))
+""" % (HEAVY,)
+
+
+def loaded_modules(args: list[str], home: str, cwd: str) -> tuple[str, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE] + args,
+        env=dict(os.environ, GUILD_HOME=home),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED=")][-1]
+    return proc.stdout, set(filter(None, line[len("LOADED=") :].split(",")))
+
+
+def test_guild_runs_imports_nothing_heavy(tmp_path):
+    home, proj = str(tmp_path / "home"), str(tmp_path / "proj")
+    perf_fixtures.make_home(home, 30, proj)
+    out, _ = loaded_modules(["runs"], home, proj)  # builds the index (reads YAML)
+    assert out.count("completed") == 20
+    time.sleep(3.2)  # past the index's racy window, so the runs count as settled
+    loaded_modules(["runs"], home, proj)
+    for args in (["runs"], ["runs", "--all"], ["runs", "list", "-n", "5"]):
+        out, loaded = loaded_modules(args, home, proj)
+        assert "completed" in out
+        assert loaded == set(), args
+    _, loaded = loaded_modules(["runs"], str(tmp_path / "empty"), proj)
+    assert loaded == set()
+
+
+def test_needed_skip_imports_no_luigi_or_fabric(tmp_path):
+    home, proj = str(tmp_path / "home"), str(tmp_path / "proj")
+    perf_fixtures.make_home(home, 10, proj)
+    time.sleep(3.2)
+    loaded_modules(["runs"], home, proj)
+    out, loaded = loaded_modules(["run", "echo.py", "--needed", "-y"], home, proj)
+    assert out.startswith("Skipping because")
+    # click parses `guild run`; the matches are re-read from their files (YAML flags)
+    assert loaded <= {"click", "yaml"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abnoyesYESNOtrufalsNuLl_./-019:= ", min_size=1, max_size=8))
+def test_plain_word_shortcut_agrees_with_yaml(s):
+    if flags._PLAIN_WORD_RE.match(s) and s not in flags._YAML_WORDS:
+        assert yaml.safe_load(s) == s
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="-0123456789 +_xo.", min_size=1, max_size=6))
+def test_plain_int_shortcut_agrees_with_yaml(s):
+    if rundir._is_plain_int(s.strip()):
+        assert rundir.decode_attr(s) == yaml.safe_load(s)
