@@ -95,9 +95,6 @@ class RemoteRunRequest:
     tags: list[str] = field(default_factory=list)
     force_flags: bool = False
 
-    def op_display(self) -> str:
-        return self.opspec or (self.restart or "")
-
 
 def run(req: RemoteRunRequest) -> int:
     """Ship the project, start the run detached on the remote and (unless ``no_wait``) watch it.
@@ -114,8 +111,10 @@ def run(req: RemoteRunRequest) -> int:
                 posixpath.join(host.config.guild_home, req.package.remote_dir),
                 members=list(req.package.files),
             )
-        action = "Staging" if req.stage else "Starting"
-        _note("%s %s on %s as %s" % (action, req.op_display(), req.remote, run_id))
+        if req.restart:
+            _note("%s %s on %s" % ("Staging" if req.stage else "Restarting", run_id, req.remote))
+        else:
+            _note("%s %s on %s as %s" % ("Staging" if req.stage else "Starting", req.opspec, req.remote, run_id))
         result = host.run(_remote_run_args(req, run_id), in_guild_home=True)
         if result.exit_code != 0:
             _echo_captured(result.stdout, result.stderr)
@@ -124,7 +123,7 @@ def run(req: RemoteRunRequest) -> int:
             _echo_captured(result.stdout, result.stderr)
             return 0
         if req.stage:
-            _out("%s staged on %s as %s" % (req.op_display(), req.remote, run_id))
+            _out("%s staged on %s as %s" % (req.opspec or run_id, req.remote, run_id))
             _out("To start the operation, use 'guild run -r %s --start %s'" % (req.remote, run_id))
             return 0
         if req.no_wait:
