@@ -59,18 +59,22 @@ def forward(
     args: Sequence[str],
     env: Optional[Mapping[str, str]] = None,
     merge_stderr: bool = False,
+    stdin: bool = True,
 ) -> int:
-    """Run ``guild ARGS`` on remote ``name``, streaming its output; returns its exit code."""
+    """Run ``guild ARGS`` on remote ``name``, streaming its output; returns its exit code.
+
+    With ``stdin``, local input reaches the remote command (its confirmation prompts).
+    """
     sys.stdout.flush()
     with connect(name) as host:
-        result = host.run(list(args), env=env, stream=True, merge_stderr=merge_stderr)
+        result = host.run(list(args), env=env, stream=True, merge_stderr=merge_stderr, stdin=stdin)
     return result.exit_code
 
 
 def watch(name: str, args: Sequence[str]) -> int:
     """``guild watch ARGS`` on the remote; Ctrl-C detaches without stopping the run."""
     try:
-        return forward(name, ["watch", *args], merge_stderr=True)
+        return forward(name, ["watch", *args], merge_stderr=True, stdin=False)
     except KeyboardInterrupt:
         _note("Stopped watching remote run")
         return 0

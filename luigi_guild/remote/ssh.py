@@ -328,6 +328,7 @@ class RemoteHost:
         check: bool = False,
         in_guild_home: bool = False,
         merge_stderr: bool = False,
+        stdin: bool = False,
     ) -> RemoteResult:
         """Run ``guild ARGS`` on the remote with its venv and GUILD_HOME.
 
@@ -335,8 +336,10 @@ class RemoteHost:
         (output is captured either way). A missing venv or ``guild`` raises
         GuildError; other non-zero exits are returned, or raised when ``check``.
         ``in_guild_home`` and ``merge_stderr``: see :meth:`guild_script`.
+        ``stdin`` forwards the local stdin (answers to the remote's prompts).
         """
-        result = self._exec(self.guild_script(args, env, in_guild_home, merge_stderr), stream, timeout)
+        script = self.guild_script(args, env, in_guild_home, merge_stderr)
+        result = self._exec(script, stream, timeout, stdin)
         if result.exit_code == EXIT_GUILD_NOT_FOUND:
             detail = " (check venv-path %s)" % self.config.venv_path if self.config.venv_path else (
                 " (check venv-activate)" if self.config.venv_activate else " (check venv-path)"
@@ -367,7 +370,7 @@ class RemoteHost:
             raise self._error("remote command failed with exit code %d%s" % (result.exit_code, _last_line(result.stderr)))
         return result
 
-    def _exec(self, script: str, stream: bool, timeout: Optional[float]) -> RemoteResult:
+    def _exec(self, script: str, stream: bool, timeout: Optional[float], stdin: bool = False) -> RemoteResult:
         conn = self._connection()
         started = time.monotonic()
         try:
@@ -376,7 +379,7 @@ class RemoteHost:
                 hide=not stream,
                 warn=True,
                 pty=False,
-                in_stream=False,
+                in_stream=sys.stdin if stdin and sys.stdin is not None else False,
                 timeout=timeout,
                 encoding="utf-8",
                 out_stream=sys.stdout if stream else None,
