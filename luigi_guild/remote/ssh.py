@@ -177,7 +177,7 @@ class RemoteHost:
             "auth_timeout": c.connect_timeout,
         }
         if c.private_key:
-            connect_kwargs.update(key_filename=[c.private_key], look_for_keys=False, allow_agent=False)
+            connect_kwargs.update(self._key_kwargs(c.private_key), look_for_keys=False, allow_agent=False)
         # Hermetic: no ~/.ssh/config, no /etc/fabric.yml or ~/.fabric.yml.
         fab_config = fabric.Config(lazy=True, ssh_config=paramiko.SSHConfig())
         conn = fabric.Connection(
@@ -198,6 +198,22 @@ class RemoteHost:
             conn.close()
             raise self._connect_error(e) from None
         self._conn = conn
+
+    def _key_kwargs(self, path: str) -> dict:
+        """Connect arguments for a private key file, its type detected from its contents.
+
+        Loading the key here (rather than letting Paramiko try every key type
+        in turn) keeps a refused key reported as an authentication failure.
+        """
+        from_path = getattr(paramiko.PKey, "from_path", None)
+        if from_path is None:  # Paramiko < 3.2
+            return {"key_filename": [path]}
+        try:
+            return {"pkey": from_path(path)}
+        except paramiko.PasswordRequiredException:
+            raise self._error("private key %s is passphrase-protected, which is not supported" % path) from None
+        except (paramiko.SSHException, ValueError, OSError) as e:
+            raise self._error("cannot read private key %s: %s" % (path, _strerror(e))) from None
 
     def _setup_host_keys(self, client: paramiko.SSHClient) -> None:
         c = self.config
