@@ -130,6 +130,24 @@ class _AcceptPolicy(paramiko.MissingHostKeyPolicy):
         return None
 
 
+class _DetachingRemote(fabric.runners.Remote):
+    """Fabric's remote runner, but Ctrl-C closes the channel so we stop at once.
+
+    Without a pty Fabric re-raises the KeyboardInterrupt, and Invoke then
+    waits for the output threads, that is for the remote command to end on its
+    own. Closing the channel first ends them now; the remote command loses its
+    output and stops (a detached run it was watching goes on).
+    """
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        if not self.using_pty:
+            try:
+                self.channel.close()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        super().send_interrupt(interrupt)
+
+
 class RemoteHost:
     """A connection to one configured SSH remote.
 
@@ -179,7 +197,9 @@ class RemoteHost:
         if c.private_key:
             connect_kwargs.update(self._key_kwargs(c.private_key), look_for_keys=False, allow_agent=False)
         # Hermetic: no ~/.ssh/config, no /etc/fabric.yml or ~/.fabric.yml.
-        fab_config = fabric.Config(lazy=True, ssh_config=paramiko.SSHConfig())
+        fab_config = fabric.Config(
+            lazy=True, ssh_config=paramiko.SSHConfig(), overrides={"runners": {"remote": _DetachingRemote}}
+        )
         conn = fabric.Connection(
             c.host,
             user=c.user,
