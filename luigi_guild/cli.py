@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cat": ("cat", "cat"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
+    "pull": ("pull", "pull"),
+    "push": ("push", "push"),
     "remotes": ("remotes", "remotes"),
     "operations": ("operations", "operations"),
     "ops": ("operations", "operations"),

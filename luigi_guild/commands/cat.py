@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from luigi_guild.commands.filters import filter_options, one_run
+from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.errors import GuildError
 
 
@@ -17,8 +18,9 @@ from luigi_guild.errors import GuildError
 @click.argument("run", metavar="[RUN]", required=False)
 @click.option("-p", "--path", metavar="PATH", help="File to print, relative to the run directory.")
 @click.option("-O", "--output", is_flag=True, help="Print the run's output (.guild/output).")
+@remote_option
 @filter_options
-def cat(run: str | None, path: str | None, output: bool, **kw: Any) -> None:
+def cat(run: str | None, path: str | None, output: bool, remote: str | None, **kw: Any) -> None:
     """Print a run file (of the latest run by default).
 
     PATH must be relative and stay inside the run directory: absolute paths,
@@ -27,6 +29,9 @@ def cat(run: str | None, path: str | None, output: bool, **kw: Any) -> None:
     """
     from luigi_guild import runfiles
 
+    if remote:
+        forward(click.get_current_context(), remote, ["cat"])
+        return
     if not path and not output:
         raise GuildError(
             "-p / --path is required unless --output is specified",

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from luigi_guild.commands.filters import filter_options, one_run
+from luigi_guild.commands.remote_opt import forward, remote_option
 
 
 @click.command("ls")
@@ -17,8 +18,18 @@ from luigi_guild.commands.filters import filter_options, one_run
 @click.option("-n", "--no-format", is_flag=True, help="Print paths only: no header, no indent.")
 @click.option("-f", "--full-path", is_flag=True, help="Print absolute paths.")
 @click.option("-L", "--follow-links", is_flag=True, help="Descend into linked directories.")
+@remote_option
 @filter_options
-def ls(run: str | None, pattern: str | None, all_: bool, no_format: bool, full_path: bool, follow_links: bool, **kw: Any) -> None:
+def ls(
+    run: str | None,
+    pattern: str | None,
+    all_: bool,
+    no_format: bool,
+    full_path: bool,
+    follow_links: bool,
+    remote: str | None,
+    **kw: Any,
+) -> None:
     """List the files of a run (the latest by default).
 
     PATTERN without wildcards names a file or directory relative to the run
@@ -28,6 +39,9 @@ def ls(run: str | None, pattern: str | None, all_: bool, no_format: bool, full_p
     """
     from luigi_guild import runfiles
 
+    if remote:
+        forward(click.get_current_context(), remote, ["ls"], env={"NO_HEADER_PATH": "1"})
+        return
     if pattern is not None:
         runfiles.check_relative(pattern, "ls")
     chosen = one_run(kw, run, "ls")

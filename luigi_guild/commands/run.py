@@ -40,6 +40,8 @@ from luigi_guild.errors import GuildError
 )
 @click.option("--scheduler-host", metavar="HOST", help="Use the central Luigi scheduler (luigid) on HOST.")
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
+@click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
+@click.option("-n", "--no-wait", is_flag=True, help="With --remote: return once the run has started.")
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -65,6 +67,8 @@ def run(
     build_deps: bool = False,
     scheduler_host: str | None = None,
     scheduler_port: int | None = None,
+    remote: str | None = None,
+    no_wait: bool = False,
 ) -> None:
     """Run an operation.
 
@@ -72,12 +76,27 @@ def run(
     guild.yml. Flags are given as NAME=VAL. A list value (`x=[1,2,3]`) runs
     a grid of trials; `x=[0:1]`, `uniform[a:b]` or `loguniform[a:b]` a random
     search; `@FILE` (csv, yaml or json) one trial per row.
+
+    With --remote, the project's source is copied to REMOTE and the run is
+    made and started there (detached, so it survives the connection closing);
+    its output is shown until it stops unless --no-wait is given.
     """
     opspec, flag_args = _split_args(args, restart)
     batch_files = [a[1:] for a in flag_args if a.startswith("@")]
     assigns = flagslib.parse_assigns([a for a in flag_args if not a.startswith("@")])
     if workers < 1:
         raise GuildError("invalid --workers %d: expected 1 or more" % workers)
+    if remote:
+        for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
+                            (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
+                            (batch_files, "a batch file"), (optimizer, "--optimizer"), (workers != 1, "--workers"),
+                            (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host")):
+            if given:
+                raise GuildError("%s cannot be used with --remote" % name)
+        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags)
+        return
+    if no_wait:
+        raise GuildError("--no-wait can only be used with --remote")
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -208,6 +227,79 @@ def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
         if opts.fail_on_trial_error:
             hint = "Stopped at the first failed trial (--fail-on-trial-error)."
         raise GuildError(", ".join(parts), hint=hint)
+
+
+def _run_remote(
+    remote: str,
+    opspec: str | None,
+    flag_args: list[str],
+    assigns: dict[str, str],
+    restart: str | None,
+    yes: bool,
+    needed: bool,
+    stage: bool,
+    no_wait: bool,
+    label: str | None,
+    tags: tuple[str, ...],
+    force_flags: bool,
+) -> None:
+    """``guild run ... -r REMOTE``: check locally, ship the project, run and watch remotely."""
+    from luigi_guild.remote import actions
+    from luigi_guild.remote import config as remote_config
+
+    remote_config.remote_config(remote)  # an undefined remote fails before anything else
+    req = actions.RemoteRunRequest(
+        remote=remote,
+        opspec=opspec,
+        flag_args=flag_args,
+        restart=restart,
+        needed=needed,
+        stage=stage,
+        no_wait=no_wait,
+        label=label,
+        tags=list(tags),
+        force_flags=force_flags,
+    )
+    if restart:
+        if opspec:
+            raise GuildError("OPERATION cannot be used with --restart")
+        if not yes:
+            click.echo("You are about to start %s on %s" % (restart, remote), err=True)
+            if not confirm("Continue?", default=True):
+                raise SystemExit(0)
+    else:
+        opdef = _remote_opdef(opspec)
+        plan = launch.plan_new(opspec, assigns, force_flags=force_flags, label=label, tags=list(tags), opdef=opdef)
+        if not yes:
+            lines = ["You are about to %s %s on %s" % ("stage" if stage else "run", plan.op_name, remote)]
+            lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+            click.echo("\n".join(lines), err=True)
+            if not confirm("Continue?", default=True):
+                raise SystemExit(0)
+        from luigi_guild.remote import package as packagelib
+
+        click.echo("Building package", err=True)
+        req.package = packagelib.build(plan.project_dir or ".")
+    code = actions.run(req)
+    if code:
+        raise SystemExit(code)
+
+
+def _remote_opdef(opspec: str | None):
+    """The guild.yml operation to run remotely; scripts are refused."""
+    import os
+
+    from luigi_guild import operations
+
+    opdef = operations.resolve(opspec)
+    if opdef.opref.pkg_type == "script":
+        module = os.path.splitext(os.path.basename(opdef.opref.op_name))[0]
+        raise GuildError(
+            "cannot run scripts remotely",
+            hint="Define an operation in guild.yml that uses %s as the main module and run that "
+            "operation instead." % module,
+        )
+    return opdef
 
 
 def _split_args(args: tuple[str, ...], restart: str | None) -> tuple[str | None, list[str]]:

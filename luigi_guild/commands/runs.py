@@ -12,6 +12,7 @@ import click
 from luigi_guild import runstore
 from luigi_guild.commands.common import echo_table, note, nothing_to, preview_and_confirm, run_rows
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter, selected_runs
+from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.errors import GuildError
 
 DEFAULT_LIMIT = 20
@@ -30,6 +31,7 @@ def list_options(f: Callable) -> Callable:
             click.option("-s", "--simplified", is_flag=True, help="Show only index, operation, status and label."),
             click.option("--json", "json_", is_flag=True, help="Print runs as a JSON list (always all runs)."),
             click.option("-d", "--deleted", is_flag=True, help="Show deleted runs (the trash)."),
+            remote_option,
         ]
     ):
         f = opt(f)
@@ -43,9 +45,16 @@ def list_runs_cmd(
     simplified: bool = False,
     json_: bool = False,
     deleted: bool = False,
+    remote: str | None = None,
     **kw: Any,
 ) -> None:
-    """Print the run table newest first, with Guild's note when it is cut."""
+    """Print the run table newest first, with Guild's note when it is cut.
+
+    With ``remote``, the remote's ``guild runs list`` prints its own runs.
+    """
+    if remote:
+        forward(click.get_current_context(), remote, ["runs", "list"])
+        return
     if all_ and limit is not None:
         raise GuildError("--all cannot be used with --limit")
     runs = runstore.filtered_runs(pop_filter(kw, "runs"), deleted=deleted)
@@ -121,8 +130,12 @@ _RUN_ARGS_HELP = """
 """
 
 
-def _delete(runs: tuple[str, ...], permanent: bool, yes: bool, **kw: Any) -> None:
+def _delete(runs: tuple[str, ...], permanent: bool, yes: bool, remote: str | None = None, **kw: Any) -> None:
     from luigi_guild import trash
+
+    if remote:
+        forward(click.get_current_context(), remote, ["runs", "delete"])
+        return
 
     selected = selected_runs(kw, runs, [":"], "runs rm")
     if not selected:
@@ -161,6 +174,7 @@ def _rm_command(name: str) -> click.Command:
     @click.argument("runs", metavar="[RUN...]", nargs=-1)
     @click.option("-p", "--permanent", is_flag=True, help="Delete the runs for good instead of moving them to the trash.")
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    @remote_option
     @filter_options
     def cmd(**kw: Any) -> None:
         _delete(**kw)
@@ -226,14 +240,19 @@ def purge(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
 @runs.command("info")
 @click.argument("run", metavar="[RUN]", required=False)
 @click.option("--json", "json_", is_flag=True, help="Print the information as JSON.")
+@remote_option
 @filter_options
-def info(run: str | None, json_: bool, **kw: Any) -> None:
+def info(run: str | None, json_: bool, remote: str | None, **kw: Any) -> None:
     """Show a run's id, operation, status, times, directory, command, exit status and flags.
 
     The default RUN is the latest run (1) of the filtered list.
     """
     from luigi_guild import flags as flagslib
     from luigi_guild import runinfo
+
+    if remote:
+        forward(click.get_current_context(), remote, ["runs", "info"])
+        return
 
     chosen = one_run(kw, run, "runs info")
     items = runinfo.info_items(chosen)

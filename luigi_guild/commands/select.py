@@ -6,6 +6,7 @@ import click
 
 from luigi_guild import runstore
 from luigi_guild.commands.filters import filter_options, pop_filter
+from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.errors import GuildError
 
 
@@ -15,13 +16,19 @@ from luigi_guild.errors import GuildError
 @click.option("-p", "--path", "--dir", "path", is_flag=True, help="Print the run directory.")
 @click.option("-a", "--attr", metavar="NAME", help="Print attribute NAME of the run.")
 @click.option("-A", "--all", "all_", is_flag=True, help="Print every matching run, one per line.")
+@remote_option
 @filter_options
-def select(runs: tuple[str, ...], short_id: bool, path: bool, attr: str | None, all_: bool, **kw) -> None:
+def select(
+    runs: tuple[str, ...], short_id: bool, path: bool, attr: str | None, all_: bool, remote: str | None, **kw
+) -> None:
     """Select a run and print its id.
 
     RUN is a full id, an id prefix, a 1-based index into `guild runs`, or a
     START:END slice. The default is the latest run.
     """
+    if remote:
+        forward(click.get_current_context(), remote, ["select"])
+        return
     listed = runstore.filtered_runs(pop_filter(kw, "select"))
     if all_ or len(runs) > 1:
         chosen = runstore.select(listed, runs or [":"], "select")

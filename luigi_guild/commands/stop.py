@@ -9,6 +9,7 @@ import click
 
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
+from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.errors import GuildError
 
 
@@ -20,8 +21,9 @@ from luigi_guild.errors import GuildError
     "--timeout", type=float, default=30.0, show_default=True, metavar="SECONDS",
     help="How long to wait for the processes to exit.",
 )
+@remote_option
 @filter_options
-def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, **kw: Any) -> None:
+def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, remote: str | None, **kw: Any) -> None:
     """Stop running runs.
 
     Sends SIGTERM to each run's process and its children. The process that
@@ -33,6 +35,9 @@ def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, **kw: An
     """
     from luigi_guild import stopper
 
+    if remote:
+        forward(click.get_current_context(), remote, ["stop"])
+        return
     if not runs:
         kw["status_running"] = True
     selected = [r for r in selected_runs(kw, runs, [":"], "stop") if not r.remote]

@@ -9,14 +9,16 @@ from typing import Any
 import click
 
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter
+from luigi_guild.commands.remote_opt import given_args, remote_option
 from luigi_guild.errors import GuildError
 
 
 @click.command("watch")
 @click.argument("run", metavar="[RUN]", required=False)
 @click.option("--pid", metavar="PID", help="Watch the run started by process PID (a pid or a pid file such as RUN_DIR/.guild/JOB).")
+@remote_option
 @filter_options
-def watch(run: str | None, pid: str | None, **kw: Any) -> None:
+def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> None:
     """Show a run's output as it is written, until the run stops.
 
     Without RUN, watches the latest running run. A run that is not running has
@@ -24,6 +26,14 @@ def watch(run: str | None, pid: str | None, **kw: Any) -> None:
     """
     from luigi_guild import runstore
     from luigi_guild import watch as watchlib
+
+    if remote:
+        from luigi_guild.remote import actions
+
+        code = actions.watch(remote, given_args(click.get_current_context()))
+        if code:
+            raise SystemExit(code)
+        return
 
     wait_pid = None
     if pid is not None:

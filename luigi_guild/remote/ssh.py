@@ -130,6 +130,24 @@ class _AcceptPolicy(paramiko.MissingHostKeyPolicy):
         return None
 
 
+class _DetachingRemote(fabric.runners.Remote):
+    """Fabric's remote runner, but Ctrl-C closes the channel so we stop at once.
+
+    Without a pty Fabric re-raises the KeyboardInterrupt, and Invoke then
+    waits for the output threads, that is for the remote command to end on its
+    own. Closing the channel first ends them now; the remote command loses its
+    output and stops (a detached run it was watching goes on).
+    """
+
+    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+        if not self.using_pty:
+            try:
+                self.channel.close()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        super().send_interrupt(interrupt)
+
+
 class RemoteHost:
     """A connection to one configured SSH remote.
 
@@ -177,9 +195,11 @@ class RemoteHost:
             "auth_timeout": c.connect_timeout,
         }
         if c.private_key:
-            connect_kwargs.update(key_filename=[c.private_key], look_for_keys=False, allow_agent=False)
+            connect_kwargs.update(self._key_kwargs(c.private_key), look_for_keys=False, allow_agent=False)
         # Hermetic: no ~/.ssh/config, no /etc/fabric.yml or ~/.fabric.yml.
-        fab_config = fabric.Config(lazy=True, ssh_config=paramiko.SSHConfig())
+        fab_config = fabric.Config(
+            lazy=True, ssh_config=paramiko.SSHConfig(), overrides={"runners": {"remote": _DetachingRemote}}
+        )
         conn = fabric.Connection(
             c.host,
             user=c.user,
@@ -198,6 +218,22 @@ class RemoteHost:
             conn.close()
             raise self._connect_error(e) from None
         self._conn = conn
+
+    def _key_kwargs(self, path: str) -> dict:
+        """Connect arguments for a private key file, its type detected from its contents.
+
+        Loading the key here (rather than letting Paramiko try every key type
+        in turn) keeps a refused key reported as an authentication failure.
+        """
+        from_path = getattr(paramiko.PKey, "from_path", None)
+        if from_path is None:  # Paramiko < 3.2
+            return {"key_filename": [path]}
+        try:
+            return {"pkey": from_path(path)}
+        except paramiko.PasswordRequiredException:
+            raise self._error("private key %s is passphrase-protected, which is not supported" % path) from None
+        except (paramiko.SSHException, ValueError, OSError) as e:
+            raise self._error("cannot read private key %s: %s" % (path, _strerror(e))) from None
 
     def _setup_host_keys(self, client: paramiko.SSHClient) -> None:
         c = self.config
@@ -284,8 +320,20 @@ class RemoteHost:
 
     # ---------------------------------------------------------------- commands
 
-    def guild_script(self, args: Sequence[str], env: Optional[Mapping[str, str]] = None) -> str:
-        """The remote shell script that runs ``guild ARGS`` (every value quoted)."""
+    def guild_script(
+        self,
+        args: Sequence[str],
+        env: Optional[Mapping[str, str]] = None,
+        in_guild_home: bool = False,
+        merge_stderr: bool = False,
+    ) -> str:
+        """The remote shell script that runs ``guild ARGS`` (every value quoted).
+
+        ``in_guild_home`` runs it with the remote Guild home (created if
+        needed) as the working directory, so relative paths in ARGS are
+        relative to it. ``merge_stderr`` sends the command's stderr to its
+        stdout so that both arrive in the order they were written.
+        """
         c = self.config
         lines = ["set -e"]
         if c.venv_activate:
@@ -301,7 +349,10 @@ class RemoteHost:
                 raise ValueError("invalid environment variable name: %r" % key)
             lines.append("export %s=%s" % (key, shlex.quote(str(val))))
         lines.append("command -v guild >/dev/null 2>&1 || exit %d" % EXIT_GUILD_NOT_FOUND)
-        lines.append("exec guild" + "".join(" " + shlex.quote(str(a)) for a in args))
+        if in_guild_home:
+            lines.append('mkdir -p "$GUILD_HOME" && cd "$GUILD_HOME"')
+        redirect = " 2>&1" if merge_stderr else ""
+        lines.append("exec guild" + "".join(" " + shlex.quote(str(a)) for a in args) + redirect)
         return "\n".join(lines)
 
     def run(
@@ -311,14 +362,20 @@ class RemoteHost:
         stream: bool = False,
         timeout: Optional[float] = None,
         check: bool = False,
+        in_guild_home: bool = False,
+        merge_stderr: bool = False,
+        stdin: bool = False,
     ) -> RemoteResult:
         """Run ``guild ARGS`` on the remote with its venv and GUILD_HOME.
 
         ``stream`` copies remote stdout/stderr to the local ones as it arrives
         (output is captured either way). A missing venv or ``guild`` raises
         GuildError; other non-zero exits are returned, or raised when ``check``.
+        ``in_guild_home`` and ``merge_stderr``: see :meth:`guild_script`.
+        ``stdin`` forwards the local stdin (answers to the remote's prompts).
         """
-        result = self._exec(self.guild_script(args, env), stream, timeout)
+        script = self.guild_script(args, env, in_guild_home, merge_stderr)
+        result = self._exec(script, stream, timeout, stdin)
         if result.exit_code == EXIT_GUILD_NOT_FOUND:
             detail = " (check venv-path %s)" % self.config.venv_path if self.config.venv_path else (
                 " (check venv-activate)" if self.config.venv_activate else " (check venv-path)"
@@ -349,7 +406,7 @@ class RemoteHost:
             raise self._error("remote command failed with exit code %d%s" % (result.exit_code, _last_line(result.stderr)))
         return result
 
-    def _exec(self, script: str, stream: bool, timeout: Optional[float]) -> RemoteResult:
+    def _exec(self, script: str, stream: bool, timeout: Optional[float], stdin: bool = False) -> RemoteResult:
         conn = self._connection()
         started = time.monotonic()
         try:
@@ -358,7 +415,7 @@ class RemoteHost:
                 hide=not stream,
                 warn=True,
                 pty=False,
-                in_stream=False,
+                in_stream=sys.stdin if stdin and sys.stdin is not None else False,
                 timeout=timeout,
                 encoding="utf-8",
                 out_stream=sys.stdout if stream else None,
@@ -420,22 +477,30 @@ class RemoteHost:
         except (OSError, GuildError):
             pass
 
-    def put_archive(self, local_dir: str, remote_dir: str, exclude: Iterable[str] = ()) -> None:
+    def put_archive(
+        self,
+        local_dir: str,
+        remote_dir: str,
+        exclude: Iterable[str] = (),
+        members: Optional[Sequence[str]] = None,
+    ) -> None:
         """Copy the contents of ``local_dir`` into ``remote_dir`` (created if needed).
 
         Files travel as one gzip'd tar over SFTP and are unpacked with the
         remote ``tar`` (one remote command). ``exclude`` holds glob patterns
         matched against paths relative to ``local_dir`` (``*`` matches ``/``);
-        a matching directory is skipped whole. Existing remote files are
-        overwritten, none are deleted.
+        a matching directory is skipped whole. ``members`` limits the copy to
+        those relative paths (files, or directories copied whole). Existing
+        remote files are overwritten, none are deleted.
         """
         patterns = list(exclude)
         if not os.path.isdir(local_dir):
             raise GuildError("%s is not a directory" % local_dir)
+        member_list = [_check_member(m) for m in members] if members is not None else None
         sftp = self._sftp_client()
         tmp = self._remote_tmp_path()
         with tempfile.TemporaryFile() as f:
-            _write_tar(f, local_dir, patterns)
+            _write_tar(f, local_dir, patterns, member_list)
             f.seek(0)
             try:
                 with sftp.open(tmp, "wxb") as out:  # exclusive create: never follows a planted file
@@ -457,14 +522,22 @@ class RemoteHost:
                 "cannot unpack into %s: exit code %d%s" % (remote_dir, result.exit_code, _last_line(result.stderr))
             )
 
-    def get_archive(self, remote_dir: str, local_dir: str, exclude: Iterable[str] = ()) -> None:
+    def get_archive(
+        self,
+        remote_dir: str,
+        local_dir: str,
+        exclude: Iterable[str] = (),
+        members: Optional[Sequence[str]] = None,
+    ) -> None:
         """Copy the contents of ``remote_dir`` into ``local_dir`` (created if needed).
 
         The remote ``tar`` packs the directory (one remote command, honouring
         ``exclude``: glob patterns relative to ``remote_dir``), the archive
         comes back over SFTP and is unpacked locally; members that would land
-        outside ``local_dir`` are refused. Existing local files are
-        overwritten, none are deleted.
+        outside ``local_dir`` are refused. ``members`` limits the copy to
+        those relative paths (missing ones are skipped). Files that change
+        while they are packed (a running run's output) are copied as read.
+        Existing local files are overwritten, none are deleted.
         """
         patterns = list(exclude)
         sftp = self._sftp_client()
@@ -472,12 +545,18 @@ class RemoteHost:
         tmp = self._remote_tmp_path()
         q_tmp = shlex.quote(tmp)
         excludes = "".join(" --exclude=%s" % shlex.quote("./" + p.lstrip("/")) for p in patterns)
+        if members is None:
+            what = " ."
+        else:
+            what = " --ignore-failed-read --" + "".join(" " + shlex.quote("./" + _check_member(m)) for m in members)
         script = "\n".join(
             [
                 "[ -d %s ] || exit %d" % (source, _EXIT_NO_DIR),
                 "umask 077",
                 "set -C; : > %s; set +C" % q_tmp,  # exclusive create
-                "cd %s && tar -czf %s%s . || { rc=$?; rm -f %s; exit $rc; }" % (source, q_tmp, excludes, q_tmp),
+                # tar exits 1 when a file changed while it was read: the archive is still good.
+                "cd %s && tar -czf %s --warning=no-file-changed%s%s; rc=$?" % (source, q_tmp, excludes, what),
+                "[ $rc -le 1 ] || { rm -f %s; exit $rc; }" % q_tmp,
             ]
         )
         result = self.run_shell(script, check=False)
@@ -525,26 +604,58 @@ def is_excluded(relpath: str, patterns: Sequence[str]) -> bool:
     return False
 
 
-def _write_tar(fileobj: IO[bytes], root: str, patterns: Sequence[str]) -> None:
-    """Write a gzip'd tar of ``root``'s contents (paths relative, ``./``-free) to ``fileobj``."""
+def _check_member(path: str) -> str:
+    """A relative, normalised archive member path; refuses absolute paths and ``..``."""
+    p = path.replace(os.sep, "/").strip("/")
+    while p.startswith("./"):
+        p = p[2:]
+    if not p or path.startswith("/") or ".." in p.split("/"):
+        raise GuildError("invalid archive member path: %r" % path)
+    return p
+
+
+def _write_tar(
+    fileobj: IO[bytes], root: str, patterns: Sequence[str], members: Optional[Sequence[str]] = None
+) -> None:
+    """Write a gzip'd tar of ``root``'s contents (paths relative, ``./``-free) to ``fileobj``.
+
+    With ``members``, only those relative paths (files, or directories taken
+    whole) are written.
+    """
     with tarfile.open(fileobj=fileobj, mode="w:gz") as tar:
-        for dirpath, dirnames, filenames in os.walk(root):
-            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
-            kept = []
-            for d in sorted(dirnames):
-                rel = rel_dir + d
-                if is_excluded(rel, patterns):
-                    continue
-                full = os.path.join(dirpath, d)
-                tar.add(full, arcname=rel, recursive=False)
-                if not os.path.islink(full):
-                    kept.append(d)
-            dirnames[:] = kept
-            for name in sorted(filenames):
-                rel = rel_dir + name
-                if not is_excluded(rel, patterns):
-                    tar.add(os.path.join(dirpath, name), arcname=rel, recursive=False)
+        if members is None:
+            _add_tree(tar, root, root, patterns)
+            return
+        for member in members:
+            full = os.path.join(root, *member.split("/"))
+            if is_excluded(member, patterns):
+                continue
+            if os.path.isdir(full) and not os.path.islink(full):
+                tar.add(full, arcname=member, recursive=False)
+                _add_tree(tar, root, full, patterns)
+            elif os.path.lexists(full):
+                tar.add(full, arcname=member, recursive=False)
+
+
+def _add_tree(tar: tarfile.TarFile, root: str, top: str, patterns: Sequence[str]) -> None:
+    """Add everything below ``top`` (not ``top`` itself), named relative to ``root``."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        kept = []
+        for d in sorted(dirnames):
+            rel = rel_dir + d
+            if is_excluded(rel, patterns):
+                continue
+            full = os.path.join(dirpath, d)
+            tar.add(full, arcname=rel, recursive=False)
+            if not os.path.islink(full):
+                kept.append(d)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            rel = rel_dir + name
+            if not is_excluded(rel, patterns):
+                tar.add(os.path.join(dirpath, name), arcname=rel, recursive=False)
 
 
 def _inside(path: str, root: str) -> bool:

@@ -1,0 +1,41 @@
+"""``guild pull REMOTE [RUN...]``: copy runs from a remote."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import click
+
+from luigi_guild.commands.common import ABORTED, confirm, echo_table
+
+
+@click.command("pull")
+@click.argument("remote", metavar="REMOTE")
+@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def pull(remote: str, runs: tuple[str, ...], yes: bool) -> None:
+    """Copy runs from REMOTE into the local Guild home.
+
+    RUN selects among the remote's runs as `guild runs -r REMOTE` lists them:
+    an index, a run ID or ID prefix, or a START:END slice. Without RUN, all
+    the remote's runs are copied. Lock files are not copied: a run still
+    running on REMOTE is marked with `.guild/LOCK.remote` and lists as
+    `running (REMOTE)` until a later pull copies it finished.
+    """
+    from luigi_guild.remote import actions
+
+    def preview(msg: str, selected: Sequence[Any]) -> None:
+        _confirm(msg, actions.remote_rows(selected), yes)
+
+    actions.pull(remote, runs, confirm=preview)
+
+
+def _confirm(msg: str, rows: list[list[str]], yes: bool) -> None:
+    """Guild's copy preview on stderr, then ``Continue? (Y/n)`` (skipped with ``yes``)."""
+    if yes:
+        return
+    sys.stderr.write(msg + "\n")
+    echo_table(rows, indent="  ", err=True)
+    if not confirm("Continue?", default=True):
+        raise SystemExit(ABORTED)

@@ -1,0 +1,33 @@
+"""``guild push REMOTE [RUN...]``: copy runs to a remote."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import click
+
+from luigi_guild.commands.common import run_rows
+from luigi_guild.commands.filters import filter_options, selected_runs
+from luigi_guild.commands.pull import _confirm
+
+
+@click.command("push")
+@click.argument("remote", metavar="REMOTE")
+@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@filter_options
+def push(remote: str, runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
+    """Copy local runs to REMOTE's Guild home.
+
+    RUN is a run ID, an ID prefix, a 1-based index into the filtered list or a
+    START:END slice; without RUN, all runs that pass the filters are copied.
+    Lock files are not copied.
+    """
+    from luigi_guild.remote import actions
+
+    selected = selected_runs(kw, runs, [":"], "push")
+
+    def preview(msg: str, chosen: Sequence[Any]) -> None:
+        _confirm(msg, run_rows(chosen, numbered=False), yes)
+
+    actions.push(remote, selected, confirm=preview)

@@ -1,0 +1,3 @@
+"""Not an operation in guild.yml: `guild run helper.py -r REMOTE` is refused."""
+
+print("helper")
