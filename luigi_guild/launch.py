@@ -366,6 +366,9 @@ def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
         path = os.path.join(runs_root, name)
         try:
             age = now - os.lstat(path).st_mtime
+        except OSError:
+            continue  # renamed into place (or removed) since the listing
+        try:
             with open(os.path.join(path, ".guild", "PENDING"), "rb") as f:
                 marker: bytes | None = f.read(128)
         except FileNotFoundError:

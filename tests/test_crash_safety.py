@@ -388,3 +388,16 @@ def test_full_disk_while_saving_output(home):
     _assert_one_error(res, "guild: run aaa exited with status 0 but its output could not be saved: File too large")
     assert res.returncode == 1
     assert _status(home, "aaa") == "completed"
+
+
+def test_stale_cleanup_skips_dirs_renamed_since_listing(tmp_path, monkeypatch):
+    """A creation dir renamed into place between the listing and the stat is left alone."""
+    from luigi_guild import launch
+
+    runs_root = tmp_path / "runs"
+    (runs_root / (launch.TMP_PREFIX + "gone-1234")).mkdir(parents=True)
+    real_listdir = os.listdir
+    monkeypatch.setattr(
+        launch.os, "listdir", lambda p: real_listdir(p) + [launch.TMP_PREFIX + "renamed-5678"]
+    )
+    assert launch.clean_stale_tmp(str(runs_root)) == []
