@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
-import shlex
-from typing import NamedTuple
+def _split(text: str) -> list[str]:
+    """``shlex.split(text)``, without the tokenizer when only bare words and ``''`` occur."""
+    if '"' not in text and "\\" not in text:
+        words = text.replace("\t", " ").replace("\r", " ").replace("\n", " ").split(" ")
+        words = [w for w in words if w]
+        if all(w == "''" or "'" not in w for w in words):
+            return ["" if w == "''" else w for w in words]
+    import shlex
+
+    return shlex.split(text)
 
 
-class OpRef(NamedTuple):
-    """Identifies the operation a run was made from (Guild's five opref fields)."""
+class OpRef(tuple):
+    """Identifies the operation a run was made from (Guild's five opref fields).
 
-    pkg_type: str
-    pkg_name: str
-    pkg_version: str
-    model_name: str
-    op_name: str
+    A plain tuple with named fields (what ``typing.NamedTuple`` would give,
+    without importing ``typing`` on the listing path).
+    """
+
+    __slots__ = ()
+    _fields = ("pkg_type", "pkg_name", "pkg_version", "model_name", "op_name")
+
+    def __new__(cls, pkg_type: str, pkg_name: str, pkg_version: str, model_name: str, op_name: str) -> "OpRef":
+        return tuple.__new__(cls, (pkg_type, pkg_name, pkg_version, model_name, op_name))
+
+    def __getnewargs__(self) -> tuple[str, str, str, str, str]:  # pickling and copying
+        return tuple(self)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return "OpRef(%s)" % ", ".join("%s=%r" % pair for pair in zip(self._fields, self))
+
+    pkg_type = property(lambda self: self[0], doc="package type: script, guildfile, package, builtin")
+    pkg_name = property(lambda self: self[1], doc="project dir, guild.yml path or package name")
+    pkg_version = property(lambda self: self[2], doc="guild.yml digest or package version")
+    model_name = property(lambda self: self[3], doc="model name ('' for none)")
+    op_name = property(lambda self: self[4], doc="operation or script name")
 
     def encode(self) -> str:
         """The opref file's single line (no trailing newline)."""
+        import shlex
+
         return "%s:%s %s %s %s" % (
             self.pkg_type,
             shlex.quote(self.pkg_name),
@@ -31,7 +57,7 @@ class OpRef(NamedTuple):
         pkg_type, sep, rest = line.strip().partition(":")
         if not sep:
             raise ValueError("invalid opref %r" % line)
-        parts = shlex.split(rest)
+        parts = _split(rest)
         if len(parts) != 4:
             raise ValueError("invalid opref %r" % line)
         return cls(pkg_type, *parts)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from luigi_guild.opref import OpRef
 

@@ -38,13 +38,15 @@ import marshal
 import os
 import sys
 import time
-from typing import Any, Callable, Iterable
+TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
 
 from luigi_guild import home, runstore
 from luigi_guild.opref import OpRef
 from luigi_guild.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
 _MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
@@ -74,7 +76,8 @@ _FLAGS_ONLY = frozenset(NEEDED_FILES)
 
 # An entry is a small head, enough to order runs, and a body with the values.
 # The file keeps heads and bodies in two sections: a default listing loads
-# only the heads; bodies load (all at once) when a value is first needed.
+# only the heads; the bodies section loads when a value is first needed, and
+# each body (marshalled on its own) is decoded only when its run is used.
 H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY = range(5)
 B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
 _HEADER_LEN = len(_MAGIC) + 32
@@ -87,6 +90,40 @@ def _stamp(path: str) -> int | None:
     except OSError:
         return None
     return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+
+
+def _read_small(path: str) -> tuple[os.stat_result, str | None] | None:
+    """``(stat, text)`` of file ``path``, the stat taken on the open file before reading.
+
+    None when it does not exist or cannot be opened; text None when it
+    cannot be read or is not UTF-8. Never blocks on a FIFO.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        try:  # an existing file we may not open still has a stamp
+            return os.stat(path), None
+        except OSError:
+            return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    try:
+        chunks = []
+        want = st.st_size + 1
+        while True:
+            data = os.read(fd, want)
+            if not data:
+                break
+            chunks.append(data)
+            want = 65536
+        return st, b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return st, None
+    finally:
+        os.close(fd)
 
 
 def _timestamp(attrs: dict[str, Any]) -> int:
@@ -112,14 +149,17 @@ def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] |
         return None
     times = [gst.st_mtime_ns, gst.st_ctime_ns]
     fstamps: list[int | None] = []
+    texts: list[str | None] = []
     for rel in _FILES:
-        try:
-            st = os.stat(run_dir + "/" + rel)
-        except OSError:
+        read = _read_small(run_dir + "/" + rel)
+        if read is None:
             fstamps.append(None)
+            texts.append(None)
             continue
+        st, text = read
         times += (st.st_mtime_ns, st.st_ctime_ns)
         fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
+        texts.append(text)
     if fstamps[F_OPREF] is None:
         return None
     try:
@@ -130,19 +170,11 @@ def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] |
     remote = None
     if "LOCK.remote" in names:
         remote = Run(os.path.basename(run_dir), run_dir).remote
-    try:
-        with open(run_dir + "/.guild/opref", encoding="utf-8") as f:
-            opref_line: str | None = f.read()
-    except (OSError, UnicodeDecodeError):
-        opref_line = None
+    opref_line = texts[F_OPREF]
     attrs: dict[str, Any] = {}
     for i, name in _ATTR_FILES:
-        if fstamps[i] is None:
-            continue
-        try:
-            with open(run_dir + "/" + _FILES[i], encoding="utf-8") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError):
+        text = texts[i]
+        if text is None:
             continue
         val = decode_attr(text, _MISSING)
         if val is not _MISSING:
@@ -245,7 +277,8 @@ def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], di
     return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc)
 
 
-def _decode_bodies(blob: bytes, crc: int) -> dict[str, tuple]:
+def _decode_bodies(blob: bytes, crc: int) -> dict[str, bytes]:
+    """The bodies section: each run's body still marshalled, decoded when first used."""
     import zlib
 
     if not blob or zlib.crc32(blob) != crc:
@@ -273,6 +306,7 @@ class RunIndex:
         self.path = path
         self._heads, self._bodies_loader = _read_index(path, root)
         self._bodies: dict[str, tuple] = {}
+        self._raw_bodies: dict[str, bytes] = {}  # as loaded, not yet decoded
         self._bodies_loaded = self._bodies_loader is None
         self._dirty = False
         self._names: list[str] = []
@@ -360,31 +394,50 @@ class RunIndex:
         self._checked[name] = None
         if read is None:
             self._bodies.pop(name, None)
+            self._raw_bodies.pop(name, None)
             if self._heads.pop(name, None) is not None:
                 self._dirty = True
             return None
         head, body = read
-        if head != self._heads.get(name) or (self._bodies_loaded and body != self._bodies.get(name)):
+        if head != self._heads.get(name) or (self._bodies_loaded and body != self._decoded(name)):
             self._dirty = True
         self._heads[name] = head
+        self._raw_bodies.pop(name, None)
         self._bodies[name] = body
         return head
 
     def values(self, name: str) -> tuple | None:
         """The body of run ``name``'s entry: (file stamps, opref line, attrs, sentinels, remote)."""
         body = self._bodies.get(name)
-        if body is None and not self._bodies_loaded:
-            self._load_bodies()
-            body = self._bodies.get(name)
+        if body is None:
+            if not self._bodies_loaded:
+                self._load_bodies()
+            body = self._decoded(name)
+        return body
+
+    def _decoded(self, name: str) -> tuple | None:
+        """Run ``name``'s body, decoding it from the loaded section on first use."""
+        body = self._bodies.get(name)
+        if body is None:
+            raw = self._raw_bodies.pop(name, None)
+            if raw is not None:
+                try:
+                    body = marshal.loads(raw)
+                except (ValueError, EOFError, TypeError):
+                    body = None
+                if _body_ok(body):
+                    self._bodies[name] = body
+                else:
+                    body = None
         return body
 
     def _load_bodies(self) -> None:
         loaded = self._bodies_loader() if self._bodies_loader else {}
         self._bodies_loader = None
         self._bodies_loaded = True
-        for name, body in loaded.items():
-            if name not in self._bodies and _body_ok(body):
-                self._bodies[name] = body
+        for name, raw in loaded.items():
+            if name not in self._bodies and type(raw) is bytes:
+                self._raw_bodies[name] = raw
 
     def _opref(self, line: str | None) -> OpRef | None:
         if line is None:
@@ -582,16 +635,21 @@ class RunIndex:
         heads = {}
         bodies = {}
         for name, head in self._heads.items():
-            body = self._bodies.get(name)
-            if name not in names or body is None or not _head_ok(head):
+            if name not in names or not _head_ok(head):
                 continue
-            try:
-                marshal.dumps(body[B_ATTRS])
-            except ValueError:
-                body = body[:B_ATTRS] + ({},) + body[B_ATTRS + 1 :]
-                head = (head[H_GUILD], False) + head[H_TS:]
+            raw = self._raw_bodies.get(name)  # unchanged since loaded: saved as it was
+            if raw is None:
+                body = self._bodies.get(name)
+                if body is None:
+                    continue
+                try:
+                    raw = marshal.dumps(body)
+                except ValueError:  # values marshal cannot store: kept without attrs, never trusted
+                    body = body[:B_ATTRS] + ({},) + body[B_ATTRS + 1 :]
+                    head = (head[H_GUILD], False) + head[H_TS:]
+                    raw = marshal.dumps(body)
             heads[name] = head
-            bodies[name] = body
+            bodies[name] = raw
         try:
             heads_blob = marshal.dumps((self.root, heads))
             bodies_blob = marshal.dumps(bodies)

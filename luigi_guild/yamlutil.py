@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
-import yaml
 
-try:  # the C loader is several times faster where libyaml is available
-    _Loader: Any = yaml.CSafeLoader
-    _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
-    _Dumper = yaml.SafeDumper
+def yaml_classes() -> tuple[Any, Any]:
+    """``(loader, dumper)``: PyYAML's safe classes, the C ones where libyaml is built in.
+
+    PyYAML is imported here, on first use, so that reading simple attrs
+    (the fast path of :func:`decode`) never pays for importing it.
+    """
+    import yaml
+
+    try:  # the C loader is several times faster where libyaml is available
+        return yaml.CSafeLoader, yaml.CSafeDumper
+    except AttributeError:  # pragma: no cover - depends on the PyYAML build
+        return yaml.SafeLoader, yaml.SafeDumper
 
 _QUOTED_CHARS = {"y", "n", "Y", "N"}
 
@@ -20,7 +27,9 @@ def encode(value: Any) -> str:
     """Encode ``value`` as a block-style YAML document without end markers."""
     if isinstance(value, str) and value in _QUOTED_CHARS:
         return "'%s'" % value
-    text = yaml.dump(value, Dumper=_Dumper, default_flow_style=False, indent=2, allow_unicode=True)
+    import yaml
+
+    text = yaml.dump(value, Dumper=yaml_classes()[1], default_flow_style=False, indent=2, allow_unicode=True)
     text = text.rstrip("\n")  # only newlines: other leading or trailing white space is data
     if text.endswith("\n..."):
         text = text[:-4]
@@ -29,12 +38,101 @@ def encode(value: Any) -> str:
     return text
 
 
+# YAML 1.1 words PyYAML's safe loader resolves to booleans and null (exact spellings).
+_BOOLS = {
+    w: val
+    for val, words in ((True, ("yes", "true", "on")), (False, ("no", "false", "off")))
+    for word in words
+    for w in (word, word.capitalize(), word.upper())
+}
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset("0123456789")
+_KEY_CHARS = _LETTERS | _DIGITS | frozenset("_-.")
+_WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
+_QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
+_NOT_SIMPLE = object()
+
+
+def _digits(s: str) -> bool:
+    return bool(s) and _DIGITS.issuperset(s)
+
+
+def _simple_scalar(s: str) -> Any:
+    """The value of plain scalar ``s`` when it is one of the common simple shapes.
+
+    Covers single-quoted words (no quote inside), decimal ints, ``D.D[e±D]`` floats, the bool and null words, and
+    letter-first words made of ``[A-Za-z0-9_-./=+ ]`` (YAML resolves none of
+    those to anything but a string). Anything else: :data:`_NOT_SIMPLE`.
+    """
+    if s in _BOOLS:
+        return _BOOLS[s]
+    if s in _NULLS:
+        return None
+    first = s[0]
+    if first == "'":
+        return _single_quoted(s)
+    if first in _LETTERS:
+        if _WORD_CHARS.issuperset(s) and s[-1] != " ":
+            return s
+        return _NOT_SIMPLE
+    body = s[1:] if first == "-" else s
+    if _digits(body):
+        return int(s) if body == "0" or body[0] != "0" else _NOT_SIMPLE  # "0123" is octal
+    mant, dot, rest = body.partition(".")
+    if not dot or not _digits(mant):
+        return _NOT_SIMPLE
+    frac, e, exp = rest.replace("E", "e").partition("e")
+    if frac and not _digits(frac):
+        return _NOT_SIMPLE
+    if e and not (exp[:1] in ("-", "+") and _digits(exp[1:])):
+        return _NOT_SIMPLE
+    return float(s)
+
+
+def _single_quoted(s: str) -> Any:
+    """The text of ``'...'`` holding no quote and only common printable ASCII; else not simple."""
+    inner = s[1:-1]
+    if len(s) >= 2 and s[-1] == "'" and _QUOTABLE_CHARS.issuperset(inner):
+        return inner
+    return _NOT_SIMPLE
+
+
+def _simple_document(text: str) -> Any:
+    """``text`` decoded without YAML when it is a simple scalar or a flat mapping of them."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    if "\n" not in text and ":" not in text:
+        return _simple_scalar(text)
+    if text == "{}":
+        return {}
+    out: dict[str, Any] = {}
+    for line in text.split("\n"):
+        key, sep, val = line.partition(": ")
+        if not sep or not key:
+            return _NOT_SIMPLE
+        if key[0] == "'":
+            key = _single_quoted(key)
+            if key is _NOT_SIMPLE or ":" in key:  # a quoted key holding ": " splits wrongly
+                return _NOT_SIMPLE
+        elif key[0] not in _LETTERS or not _KEY_CHARS.issuperset(key) or key in _BOOLS or key in _NULLS:
+            return _NOT_SIMPLE
+        val = _simple_scalar(val)
+        if val is _NOT_SIMPLE:
+            return _NOT_SIMPLE
+        out[key] = val
+    return out
+
+
 def decode(text: str) -> Any:
-    """Decode a YAML document; plain integers take a fast path."""
-    stripped = text.strip()
-    body = stripped[1:] if stripped[:1] == "-" else stripped
-    # Plain ASCII decimal without a leading zero: what YAML reads as that int
-    # ("0123" is octal to YAML, "١٢" and "²" are strings).
-    if body.isascii() and body.isdigit() and (body == "0" or body[0] != "0"):
-        return int(stripped)
-    return yaml.load(text, Loader=_Loader)
+    """Decode a YAML document; simple scalars and flat mappings skip the YAML parser.
+
+    The fast path gives exactly what the YAML loader would (a property test
+    compares them); every other document goes to the loader.
+    """
+    val = _simple_document(text)
+    if val is not _NOT_SIMPLE:
+        return val
+    import yaml
+
+    return yaml.load(text, Loader=yaml_classes()[0])

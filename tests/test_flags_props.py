@@ -126,23 +126,50 @@ def test_yaml_ints_are_plain(i):
     assert yamlutil.decode(str(i) + "\n") == i
 
 
-@given(texts)
+# Text built from the characters that decide how YAML reads a simple document.
+_yaml_alphabet = st.sampled_from(list("abyYnNtTfFoOeE_-+./=: #'\"\n{}[]~0123456789") + ["\t", "²", "é"])
+_yaml_words = st.sampled_from(
+    ["yes", "No", "TRUE", "off", "null", "~", "nan", ".inf", "0x1F", "1_0", "1:30", "'y'", "'a: b'", "''", "'", ",@|$"]
+)
+yaml_texts = st.one_of(
+    texts,
+    st.text(alphabet=_yaml_alphabet, max_size=30),
+    st.lists(st.one_of(_yaml_words, st.text(alphabet=_yaml_alphabet, max_size=6)), max_size=6).map("".join),
+    st.lists(
+        st.tuples(st.text(alphabet=_yaml_alphabet, min_size=1, max_size=6), st.text(alphabet=_yaml_alphabet, max_size=8)),
+        max_size=4,
+    ).map(lambda kvs: "".join("%s: %s\n" % kv for kv in kvs)),
+    st.lists(st.tuples(_yaml_words, _yaml_words), min_size=1, max_size=3).map(
+        lambda kvs: "".join("%s: %s\n" % kv for kv in kvs)
+    ),
+)
+
+
+@given(yaml_texts)
 @example("²")
 @example("0123")
 @example("-09")
-def test_yaml_decode_of_any_text_is_yaml_or_an_error(text):
-    """The integer fast path agrees with YAML whenever it is taken."""
-    stripped = text.strip()
+@example("x: 1.0\ny: 2\nz: a\n")
+@example("x=1.0 y=2 z=a")
+@example("1.5e-05")
+@example("1.e+3")
+@example("a  b")
+@example("yes: 1")
+@example("x: 3750.0\n'y': 2\nz: a\n")
+def test_yaml_fast_path_agrees_with_yaml(text):
+    """Whenever decode skips the YAML parser it returns exactly what YAML would, and never where YAML errors."""
+    import yaml
+
     try:
-        expected = __import__("yaml").safe_load(text)
-    except Exception:
+        expected = yaml.load(text, Loader=yamlutil.yaml_classes()[0])
+    except yaml.YAMLError:
         expected = Exception
     try:
         got = yamlutil.decode(text)
-    except Exception:
+    except yaml.YAMLError:
         got = Exception
-    if stripped.lstrip("-").isdigit():
-        assert same(got, expected) or expected is Exception, (text, got, expected)
+    assert got is expected is Exception or same(got, expected), (text, got, expected)
+    assert same(yamlutil.decode(text + "\n"), yamlutil.decode(text)) if got is not Exception else True
 
 
 # ----------------------------------------------------------- labels
@@ -182,3 +209,26 @@ def test_label_formats_never_crash(fmt, val):
 @given(flag_values)
 def test_format_val_never_crashes(val):
     assert isinstance(flagslib.format_val(val), str)
+
+
+# ----------------------------------------------------------- opref lines
+
+
+@given(st.lists(st.sampled_from(list("ab '\"\\\t\r\n\x0b#é$") + ["''"]), max_size=16).map("".join))
+@example("script:/p '' '' echo.py")
+@example("a''b")
+def test_opref_split_agrees_with_shlex(text):
+    """The opref reader's word splitter gives what shlex.split gives, errors included."""
+    import shlex
+
+    from luigi_guild.opref import _split
+
+    try:
+        expected = shlex.split(text)
+    except ValueError:
+        expected = ValueError
+    try:
+        got = _split(text)
+    except ValueError:
+        got = ValueError
+    assert got == expected, text

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from luigi_guild.commands.common import echo_table, run_rows
 from luigi_guild.runindex import RunIndex
