@@ -14,9 +14,7 @@ import hashlib
 import os
 import re
 import shlex
-import socket
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -290,25 +288,31 @@ def check_run_id(run_id: str) -> None:
         raise GuildError("invalid run ID '%s': use letters, digits, '_', '.', '+' or '-'" % run_id)
 
 
+def new_run_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, the way Guild names runs; no ``uuid`` import."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return b.hex()
+
+
 def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
     """Create the run directory (``PENDING``, attrs, source) atomically; returns the run.
 
     The directory is assembled under a hidden temporary name and renamed into
     place last, so an interrupted creation never leaves a listed run behind.
     """
-    import uuid
-
     runs_root = home.runs_dir()
     if run_id is not None:
         check_run_id(run_id)
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or new_run_id()
     final = os.path.join(runs_root, run_id)
     if os.path.lexists(final):
         raise GuildError("a run with ID '%s' already exists" % run_id)
     try:
         os.makedirs(runs_root, exist_ok=True)
         clean_stale_tmp(runs_root)
-        tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, uuid.uuid4().hex[:8]))
+        tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, os.urandom(4).hex()))
         os.makedirs(os.path.join(tmp, ".guild", "attrs"))
     except OSError as e:
         raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None

@@ -9,7 +9,6 @@ dropped so the flag value wins. Otherwise the arguments reach the script's own
 from __future__ import annotations
 
 import ast
-import json
 import os
 import sys
 import types
@@ -32,11 +31,42 @@ def _parse_globals(args: list[str]) -> dict:
         if not arg.startswith("--"):
             continue
         raw = next(it, "null")
-        try:
-            flags[arg[2:]] = json.loads(raw)
-        except ValueError:
-            flags[arg[2:]] = raw
+        flags[arg[2:]] = _decode_value(raw)
     return flags
+
+
+_JSON_WORDS = {"true": True, "false": False, "null": None}
+
+
+def _decode_value(raw: str) -> object:
+    """A JSON-encoded flag value (the raw text when it is not JSON).
+
+    Common shapes are decoded by hand: the ``json`` import would cost the
+    script's start more than the rest of this module.
+    """
+    if raw in _JSON_WORDS:
+        return _JSON_WORDS[raw]
+    digits = raw[1:] if raw[:1] == "-" else raw
+    whole, dot, frac = digits.partition(".")
+    if whole.isascii() and whole.isdigit() and (whole == "0" or whole[0] != "0"):
+        if not dot:
+            return int(raw)
+        if frac.isascii() and frac.isdigit():
+            return float(raw)
+    if (
+        len(raw) >= 2
+        and raw[0] == raw[-1] == '"'
+        and '"' not in raw[1:-1]
+        and "\\" not in raw
+        and all(c >= " " for c in raw)
+    ):
+        return raw[1:-1]
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
 
 
 def _without_first_assigns(tree: ast.Module, names: set[str]) -> ast.Module:

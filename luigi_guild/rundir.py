@@ -142,10 +142,8 @@ def marker_alive(raw: bytes) -> bool:
 
 def write_file_atomic(path: str, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename."""
-    import tempfile
-
-    dirname = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dirname)
+    tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.urandom(6).hex())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)

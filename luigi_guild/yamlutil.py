@@ -24,9 +24,15 @@ _QUOTED_CHARS = {"y", "n", "Y", "N"}
 
 
 def encode(value: Any) -> str:
-    """Encode ``value`` as a block-style YAML document without end markers."""
-    if isinstance(value, str) and value in _QUOTED_CHARS:
-        return "'%s'" % value
+    """Encode ``value`` as a block-style YAML document without end markers.
+
+    Values made of str/int/float/bool/None in dicts (str keys) and lists are
+    written here without loading PyYAML; anything else goes through it.
+    Either way the text reads back as ``value`` (property-tested).
+    """
+    lines = _simple_lines(value, 0)
+    if lines is not None:
+        return "\n".join(lines)
     import yaml
 
     text = yaml.dump(value, Dumper=yaml_classes()[1], default_flow_style=False, indent=2, allow_unicode=True)
@@ -36,6 +42,85 @@ def encode(value: Any) -> str:
     elif text == "...":
         text = ""
     return text
+
+
+def _simple_scalar_text(value: Any, top: bool = False) -> str | None:
+    """``value`` as a one-line YAML scalar that reads back as itself, or None.
+
+    A whole document of ``y``/``n`` is quoted (Guild's files do, for readers
+    that take them as booleans); inside mappings and lists they stay plain,
+    as PyYAML writes them.
+    """
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
+        if value != value:
+            return ".nan"
+        if value in (float("inf"), float("-inf")):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value)
+        if "." not in text:  # YAML 1.1 floats need a dot: 1e-05 -> 1.0e-05
+            text = text.replace("e", ".0e", 1) if "e" in text else text + ".0"
+        return text
+    if kind is str:
+        if value and not (top and value in _QUOTED_CHARS) and _simple_scalar(value) == value:
+            return value  # a plain word that reads back as this string
+        if value[:1] == "/" and _PATH_CHARS.issuperset(value) and ": " not in value and value[-1] not in ": ":
+            return value  # an absolute path: no YAML type starts with "/"
+        opt = value[2:] if value[:2] == "--" else value[1:] if value[:1] == "-" else ""
+        if opt[:1] in _LETTERS and _WORD_CHARS.issuperset(opt) and opt[-1] != " ":
+            return value  # an option (-um, --x): no number starts with a sign and a letter
+        if all(" " <= c <= "~" for c in value):  # printable ASCII: single-quoted is always a str
+            return "'%s'" % value.replace("'", "''")
+    return None
+
+
+def _simple_lines(value: Any, depth: int) -> list[str] | None:
+    """Block-style lines for ``value`` (nested dicts indented by two), or None."""
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            return ["{}"]
+        if not all(type(k) is str for k in value):
+            return None
+        lines = []
+        for key in sorted(value):
+            key_text = _simple_scalar_text(key)
+            if key_text is None or depth > 20:
+                return None
+            val = value[key]
+            if type(val) in (dict, list) and val:
+                sub = _simple_lines(val, depth + 1)
+                if sub is None:
+                    return None
+                pad = "  " if type(val) is dict else ""  # sequences in a mapping are not indented
+                lines.append(key_text + ":")
+                lines += [pad + line for line in sub]
+            else:
+                text = _simple_scalar_text(val) if type(val) not in (dict, list) else ("{}" if val == {} else "[]")
+                if text is None:
+                    return None
+                lines.append(key_text + ": " + text)
+        return lines
+    if kind is list:
+        if not value:
+            return ["[]"]
+        lines = []
+        for item in value:
+            text = _simple_scalar_text(item) if type(item) not in (dict, list) else None
+            if text is None:
+                return None
+            lines.append("- " + text)
+        return lines
+    text = _simple_scalar_text(value, top=depth == 0)
+    return None if text is None else [text]
 
 
 # YAML 1.1 words PyYAML's safe loader resolves to booleans and null (exact spellings).
@@ -50,6 +135,7 @@ _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS = frozenset("0123456789")
 _KEY_CHARS = _LETTERS | _DIGITS | frozenset("_-.")
 _WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
+_PATH_CHARS = _WORD_CHARS | frozenset(":,@%~")
 _QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
 _NOT_SIMPLE = object()
 

@@ -232,3 +232,52 @@ def test_opref_split_agrees_with_shlex(text):
     except ValueError:
         got = ValueError
     assert got == expected, text
+
+
+# ----------------------------------------------------------- YAML writing
+
+_enc_text = st.one_of(
+    texts,
+    st.text(alphabet=_yaml_alphabet, max_size=20),
+    st.lists(st.one_of(_yaml_words, st.sampled_from(["/usr/bin", "/a:/b", "/a b", "/", "/x: y", "/x:", "-um", "--x", "---", "--", "-", "-.inf", "- a"])), max_size=3).map("".join),
+)
+_enc_scalars = st.one_of(st.none(), st.booleans(), st.integers(), floats, _enc_text)
+_enc_values = st.recursive(
+    _enc_scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(_enc_text, children, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(_enc_values)
+@example({"PATH": "/a:/b", "IS_SANDBOX": "yes", "N": "1", "y": "n"})
+@example(["/usr/bin/python", "-um", "'1.0'", '"a"'])
+@example({"op-cmd": {"cmd-args": ["${python_exe}"], "cmd-env": {}}, "flags": []})
+@example([1e-05, 1e16, -0.0, float("inf"), float("-inf")])
+def test_yaml_writer_reads_back_as_written(val):
+    """Every encoded value, fast path or not, loads back (by PyYAML and by decode) as the same value."""
+    import yaml
+
+    text = yamlutil.encode(val)
+    assert same(yaml.load(text, Loader=yamlutil.yaml_classes()[0]), val), text
+    assert same(yamlutil.decode(text + "\n"), val), text
+
+
+@given(st.one_of(
+    st.lists(st.sampled_from(list('0123456789-.eE+"\\ atrufnl\x01é') + ["NaN", "true", "null"]), max_size=8).map("".join),
+    flag_values.map(lambda v: __import__("json").dumps(v)),
+))
+@example("012")
+@example('"a"')
+@example("-0.5")
+def test_child_flag_values_decode_as_json(raw):
+    """The script side reads each ``--name value`` as JSON (the raw text when not JSON), fast path or not."""
+    import json
+
+    from luigi_guild.op_main import _decode_value
+
+    try:
+        expected = json.loads(raw)
+    except ValueError:
+        expected = raw
+    assert same(_decode_value(raw), expected), raw
