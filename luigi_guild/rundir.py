@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import time
+
+from luigi_guild.opref import OpRef
+
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any
-
-from luigi_guild.opref import OpRef
 
 # Statuses under which a run satisfies ``--needed`` and Luigi dependencies.
 AVAILABLE_STATUSES = ("completed", "terminated")

@@ -38,13 +38,14 @@ import marshal
 import os
 import sys
 import time
-TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
-if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable
 
 from luigi_guild import home, runstore
 from luigi_guild.opref import OpRef
 from luigi_guild.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
+
+TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
 
 INDEX_VERSION = 2
 # Stamps younger than this (ns) when read are re-checked next time.

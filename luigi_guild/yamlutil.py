@@ -20,7 +20,24 @@ def yaml_classes() -> tuple[Any, Any]:
     except AttributeError:  # pragma: no cover - depends on the PyYAML build
         return yaml.SafeLoader, yaml.SafeDumper
 
+
 _QUOTED_CHARS = {"y", "n", "Y", "N"}
+
+# YAML 1.1 words PyYAML's safe loader resolves to booleans and null (exact spellings).
+_BOOLS = {
+    w: val
+    for val, words in ((True, ("yes", "true", "on")), (False, ("no", "false", "off")))
+    for word in words
+    for w in (word, word.capitalize(), word.upper())
+}
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset("0123456789")
+_KEY_CHARS = _LETTERS | _DIGITS | frozenset("_-.")
+_WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
+_PATH_CHARS = _WORD_CHARS | frozenset(":,@%~")
+_QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
+_NOT_SIMPLE = object()
 
 
 def encode(value: Any) -> str:
@@ -77,9 +94,22 @@ def _simple_scalar_text(value: Any, top: bool = False) -> str | None:
         opt = value[2:] if value[:2] == "--" else value[1:] if value[:1] == "-" else ""
         if opt[:1] in _LETTERS and _WORD_CHARS.issuperset(opt) and opt[-1] != " ":
             return value  # an option (-um, --x): no number starts with a sign and a letter
-        if all(" " <= c <= "~" for c in value):  # printable ASCII: single-quoted is always a str
+        if all(_quotable(c) for c in value):  # single-quoted: always a str, nothing escaped
             return "'%s'" % value.replace("'", "''")
     return None
+
+
+def _quotable(c: str) -> bool:
+    """Whether ``c`` may stand as itself inside a single-quoted YAML scalar.
+
+    YAML's printable characters, less the ones it treats as line breaks
+    (NEL, LS, PS) and the byte-order mark.
+    """
+    if " " <= c <= "~":
+        return True
+    return ("\xa0" <= c <= "\ud7ff" and c not in "\u2028\u2029") or (
+        "\ue000" <= c <= "\ufffd" and c != "\ufeff"
+    ) or c >= "\U00010000"
 
 
 def _simple_lines(value: Any, depth: int) -> list[str] | None:
@@ -121,23 +151,6 @@ def _simple_lines(value: Any, depth: int) -> list[str] | None:
         return lines
     text = _simple_scalar_text(value, top=depth == 0)
     return None if text is None else [text]
-
-
-# YAML 1.1 words PyYAML's safe loader resolves to booleans and null (exact spellings).
-_BOOLS = {
-    w: val
-    for val, words in ((True, ("yes", "true", "on")), (False, ("no", "false", "off")))
-    for word in words
-    for w in (word, word.capitalize(), word.upper())
-}
-_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_DIGITS = frozenset("0123456789")
-_KEY_CHARS = _LETTERS | _DIGITS | frozenset("_-.")
-_WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
-_PATH_CHARS = _WORD_CHARS | frozenset(":,@%~")
-_QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
-_NOT_SIMPLE = object()
 
 
 def _digits(s: str) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
-if TYPE_CHECKING:
-    from typing import Any
 
 from luigi_guild.commands.common import echo_table, run_rows
 from luigi_guild.runindex import RunIndex
+
+TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_LIMIT = 20
 
