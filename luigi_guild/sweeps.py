@@ -11,22 +11,23 @@ Importing this module does not import Luigi.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
 import os
-import random
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from luigi_guild import __version__, home
 from luigi_guild import flags as flagslib
 from luigi_guild.errors import GuildError
 from luigi_guild.opref import OpRef
 from luigi_guild.rundir import AVAILABLE_STATUSES, Run, now_us
+
+if TYPE_CHECKING:
+    import random
 
 OPTIMIZERS = ("grid", "random")
 DEFAULT_RANDOM_TRIALS = 20
@@ -98,6 +99,8 @@ def sample(val: Any, rng: random.Random) -> Any:
 
 def random_trials(flags: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
     """``count`` trials sampled with ``random.Random(seed)``, flags in name order."""
+    import random  # here, not at the top: a plain `guild run` checks is_sweep and should not pay for it
+
     rng = random.Random(seed)
     return [{n: sample(flags[n], rng) for n in sorted(flags)} for _ in range(count)]
 
@@ -111,6 +114,8 @@ def read_batch_file(path: str) -> list[dict[str, Any]]:
         raise GuildError("cannot read batch file %s: %s" % (path, e.strerror)) from None
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
+        import csv
+
         reader = csv.reader(text.splitlines())
         rows = list(reader)
         if not rows:
@@ -171,6 +176,8 @@ class SweepSpec:
 
 def trial_values(flags: dict[str, Any], spec: SweepSpec) -> tuple[str, list[dict[str, Any]], int | None]:
     """(optimizer, raw trial flag values, seed used) for ``flags`` (which may hold lists/functions)."""
+    import random
+
     if spec.max_trials is not None and spec.max_trials < 1:
         raise GuildError("invalid --max-trials %d: expected a positive number" % spec.max_trials)
     bases: list[dict[str, Any]] = [{}]

@@ -112,12 +112,9 @@ def run(
     start_opts = _StartOpts(quiet=quiet, background=background or bool(pidfile), pidfile=pidfile)
     sched_opts = {"scheduler_host": scheduler_host, "scheduler_port": scheduler_port}
     if plan.restart is None:
-        sweep = False
-        if _may_sweep(plan.flags, batch_files, optimizer):
-            from luigi_guild import sweeps
+        from luigi_guild import sweeps
 
-            sweep = sweeps.is_sweep(plan.flags, batch_files, optimizer)
-        if sweep:
+        if sweeps.is_sweep(plan.flags, batch_files, optimizer):
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
             if build_deps:
@@ -196,13 +193,6 @@ def _build_deps(plan: launch.RunPlan, scheduler_host: str | None, scheduler_port
             raise deps.DependencyError(
                 "run failed because a dependency was not met: %s did not complete" % ", ".join(failed)
             )
-
-
-def _may_sweep(flags: dict, batch_files, optimizer) -> bool:
-    """A cheap necessary condition for a sweep, so a plain run never imports the sweeps module."""
-    return bool(batch_files or optimizer) or any(
-        isinstance(v, list) or (isinstance(v, str) and "[" in v) for v in flags.values()
-    )
 
 
 def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
