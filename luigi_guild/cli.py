@@ -53,14 +53,14 @@ class LazyGroup(click.Group):
 def cli(guild_home: str | None) -> None:
     """Record, compare and rerun ML experiments (Guild AI compatible)."""
     if guild_home:
-        from luigi_guild import home
+        from luigi_guild.model import home
 
         home.set_guild_home(guild_home)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map errors to ``guild: ...``."""
-    from luigi_guild.errors import GuildError
+    from luigi_guild.model.errors import GuildError
 
     try:
         rc = cli.main(args=argv, prog_name="guild", standalone_mode=False)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     guild_home, opts = parsed
     try:
         if guild_home:
-            from luigi_guild import home
+            from luigi_guild.model import home
 
             home.set_guild_home(guild_home)
         from luigi_guild.commands.runs_list import list_runs_cmd

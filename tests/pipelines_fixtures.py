@@ -51,7 +51,7 @@ def project(name: str) -> str:
 
 def runs(home: str) -> list:
     """Runs under ``home`` (newest first) as luigi_guild Run objects."""
-    from luigi_guild import runstore
+    from luigi_guild.store import query as runstore
 
     return runstore.list_runs(os.path.join(str(home), "runs"))
 

@@ -6,10 +6,10 @@ import ast
 
 import pytest
 
-from luigi_guild import flags
-from luigi_guild.errors import GuildError
-from luigi_guild.flags import FlagDef
-from luigi_guild.operations import global_flags
+from luigi_guild.model import flags
+from luigi_guild.model.errors import GuildError
+from luigi_guild.model.flags import FlagDef
+from luigi_guild.project.operations import global_flags
 
 
 def test_parse_assigns_splits_on_first_equals():

@@ -85,7 +85,7 @@ def test_failed_run_fails_the_task(project, home):
 
 
 def test_unknown_flag_in_api_is_a_guild_error(project, home):
-    from luigi_guild.errors import GuildError
+    from luigi_guild.model.errors import GuildError
     from luigi_guild.tasks import OperationTask
 
     with pytest.raises(GuildError, match="unsupported flag 'nope'"):

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from luigi_guild import launch
-from luigi_guild.rundir import Run, boot_id, proc_start_time
+from luigi_guild.run import launch
+from luigi_guild.store.rundir import Run, boot_id, proc_start_time
 from reliability_fixtures import (
     PROJECT,
     guild,
@@ -94,7 +94,7 @@ def test_sigkill_before_the_run_starts_reads_error_not_pending(home, tmp_path):
         run = Run("aaa", run_dir)
         os.remove(run.attr_path("exit_status"))
         # What mark_pending() writes, naming a live process: pending.
-        from luigi_guild.rundir import process_marker
+        from luigi_guild.store.rundir import process_marker
 
         with open(run.guild_path("PENDING"), "w") as f:
             f.write(process_marker(holder.pid))
@@ -238,7 +238,7 @@ def test_sigkill_during_source_copy_leaves_no_listed_run(home, tmp_path):
 
 
 def test_stale_creation_dirs_are_cleaned_only_when_old_and_abandoned(home):
-    from luigi_guild.rundir import process_marker
+    from luigi_guild.store.rundir import process_marker
 
     root = os.path.join(home, "runs")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -275,7 +275,7 @@ def test_attr_writes_are_atomic_for_a_concurrent_reader(home, tmp_path):
     writer = tmp_path / "writer.py"
     writer.write_text(
         "import sys\n"
-        "from luigi_guild.rundir import Run\n"
+        "from luigi_guild.store.rundir import Run\n"
         "run = Run.for_dir(sys.argv[1])\n"
         "a = {'k%d' % i: 'a' * 50 for i in range(2000)}\n"
         "b = {'k%d' % i: 'b' * 50 for i in range(2000)}\n"
@@ -286,8 +286,8 @@ def test_attr_writes_are_atomic_for_a_concurrent_reader(home, tmp_path):
     reader = tmp_path / "reader.py"
     reader.write_text(
         "import os, sys\n"
-        "from luigi_guild import yamlutil\n"
-        "from luigi_guild.rundir import Run\n"
+        "from luigi_guild.model import yamlutil\n"
+        "from luigi_guild.store.rundir import Run\n"
         "run = Run.for_dir(sys.argv[1])\n"
         "ok = {yamlutil.encode({'k%d' % i: c * 50 for i in range(2000)}) + '\\n' for c in 'ab'}\n"
         "ok.add(run.read_raw_attr('flags'))\n"
@@ -392,7 +392,7 @@ def test_full_disk_while_saving_output(home):
 
 def test_stale_cleanup_skips_dirs_renamed_since_listing(tmp_path, monkeypatch):
     """A creation dir renamed into place between the listing and the stat is left alone."""
-    from luigi_guild import launch
+    from luigi_guild.run import launch
 
     runs_root = tmp_path / "runs"
     (runs_root / (launch.TMP_PREFIX + "gone-1234")).mkdir(parents=True)

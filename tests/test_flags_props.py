@@ -7,9 +7,11 @@ import math
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from luigi_guild import flags as flagslib
-from luigi_guild import op_main, operations, yamlutil
-from luigi_guild.flags import FlagDef
+from luigi_guild.model import flags as flagslib
+from luigi_guild import op_main
+from luigi_guild.project import operations
+from luigi_guild.model import yamlutil
+from luigi_guild.model.flags import FlagDef
 
 settings.register_profile("reliability", max_examples=300, deadline=None)
 settings.load_profile("reliability")
@@ -221,7 +223,7 @@ def test_opref_split_agrees_with_shlex(text):
     """The opref reader's word splitter gives what shlex.split gives, errors included."""
     import shlex
 
-    from luigi_guild.opref import _split
+    from luigi_guild.model.opref import _split
 
     try:
         expected = shlex.split(text)

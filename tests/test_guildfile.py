@@ -8,8 +8,10 @@ import textwrap
 
 import pytest
 
-from luigi_guild import guildfile, launch, operations
-from luigi_guild.errors import GuildError
+from luigi_guild.project import guildfile
+from luigi_guild.run import launch
+from luigi_guild.project import operations
+from luigi_guild.model.errors import GuildError
 from pipelines_fixtures import guild, project
 
 

@@ -413,7 +413,7 @@ def test_stop_force_kills_the_tree(guild):
         p = guild("stop tree -y --force --timeout 1")
         assert p.returncode == 0, p.stdout + p.stderr
         assert proc.wait(timeout=30) == 128 + 15
-        from luigi_guild.rundir import pid_alive
+        from luigi_guild.store.rundir import pid_alive
 
         assert not pid_alive(child_pid)
     finally:

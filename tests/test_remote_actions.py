@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 SAMPLES = Path(__file__).resolve().parent / "samples" / "projects"
 ECHO = SAMPLES / "remote-echo"

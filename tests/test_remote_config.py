@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 from luigi_guild.remote import config as rc
 
 
@@ -211,7 +211,7 @@ def test_remotes_command_does_not_import_fabric(tmp_path: Path) -> None:
 
 
 def test_format_table() -> None:
-    from luigi_guild.table import format_table
+    from luigi_guild.model.table import format_table
 
     assert format_table([["a", "bbb", "c"], ["dddd", "e", ""]]) == ["a     bbb  c", "dddd  e"]
     assert format_table([]) == []

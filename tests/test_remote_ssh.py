@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.config import RemoteConfig, remote_config
 from luigi_guild.remote.ssh import RemoteHost, is_excluded, sh_path
 from sshd import SshdServer, free_port, make_keypair, start_sshd

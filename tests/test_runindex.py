@@ -17,12 +17,14 @@ import time
 
 import pytest
 
-from luigi_guild import cli, entry, runindex, runstore
-from luigi_guild import home as homelib
+from luigi_guild import cli, entry
+from luigi_guild.store import index as runindex
+from luigi_guild.store import query as runstore
+from luigi_guild.model import home as homelib
 from luigi_guild.commands.common import run_rows
-from luigi_guild.opref import OpRef
-from luigi_guild.rundir import Run
-from luigi_guild.table import format_table
+from luigi_guild.model.opref import OpRef
+from luigi_guild.store.rundir import Run
+from luigi_guild.model.table import format_table
 
 sys.path.insert(0, os.path.dirname(__file__))
 import perf_fixtures  # noqa: E402

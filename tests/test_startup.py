@@ -11,7 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from luigi_guild import flags, rundir
+from luigi_guild.model import flags
+from luigi_guild.store import rundir
 
 sys.path.insert(0, os.path.dirname(__file__))
 import perf_fixtures  # noqa: E402

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from luigi_guild import sweeps
-from luigi_guild.errors import GuildError
+from luigi_guild.sweeps import driver as sweeps
+from luigi_guild.model.errors import GuildError
 from pipelines_fixtures import guild, guild_env, project, runs, trial_runs
 
 SWEEP = project("sweep")
@@ -38,7 +38,7 @@ def test_grid_3x2_order_output_and_batch_trashed(tmp_path):
     assert len(runs(home)) == 6  # the batch run went to the trash
     trash = os.listdir(home / "trash" / "runs")
     assert len(trash) == 1
-    from luigi_guild.rundir import Run
+    from luigi_guild.store.rundir import Run
 
     batch = Run(trash[0], str(home / "trash" / "runs" / trash[0]))
     assert batch.op_name == "toy:echo+" and batch.status == "completed"

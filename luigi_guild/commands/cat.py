@@ -11,7 +11,7 @@ import click
 
 from luigi_guild.commands.filters import filter_options, one_run
 from luigi_guild.commands.remote_opt import forward, remote_option
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("cat")
@@ -27,7 +27,7 @@ def cat(run: str | None, path: str | None, output: bool, remote: str | None, **k
     `..` that climbs out and links that lead outside Guild home's runs are
     refused without reading anything.
     """
-    from luigi_guild import runfiles
+    from luigi_guild.store import files as runfiles
 
     if remote:
         forward(click.get_current_context(), remote, ["cat"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from luigi_guild.rundir import Run
-from luigi_guild.table import format_table, format_timestamp
+from luigi_guild.store.rundir import Run
+from luigi_guild.model.table import format_table, format_timestamp
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:

@@ -6,8 +6,9 @@ from typing import Any, Callable
 
 import click
 
-from luigi_guild import runfilter, runstore
-from luigi_guild.rundir import Run
+from luigi_guild.store import filters as runfilter
+from luigi_guild.store import query as runstore
+from luigi_guild.store.rundir import Run
 
 _STATUS_OPTS = [
     ("running", "r"),

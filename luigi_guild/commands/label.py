@@ -8,7 +8,7 @@ import click
 
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("label")
@@ -35,7 +35,7 @@ def label(
     VAL may use `${flag}` references to the run's flags and `${label}` for the
     current label.
     """
-    from luigi_guild import runmeta
+    from luigi_guild.store import meta as runmeta
 
     given = {"--set": set_ is not None, "--prepend": prepend is not None, "--append": append is not None,
              "--remove": bool(remove), "--clear": clear}

@@ -37,7 +37,7 @@ def ls(
     `'*.py'` matches top-level Python files and `'.guild/LOCK*'` the lock files.
     Hidden paths are shown with --all or when PATTERN names them (`.guild/...`).
     """
-    from luigi_guild import runfiles
+    from luigi_guild.store import files as runfiles
 
     if remote:
         forward(click.get_current_context(), remote, ["ls"], env={"NO_HEADER_PATH": "1"})

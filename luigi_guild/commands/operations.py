@@ -16,7 +16,7 @@ def operations(filters: tuple[str, ...]) -> None:
 
     FILTER limits the list to operations whose name contains it.
     """
-    from luigi_guild import guildfile
+    from luigi_guild.project import guildfile
 
     path = os.path.join(os.getcwd(), "guild.yml")
     if not os.path.isfile(path):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import click
 
-from luigi_guild import flags as flagslib
-from luigi_guild import launch
+from luigi_guild.model import flags as flagslib
+from luigi_guild.run import launch
 from luigi_guild.commands.common import confirm, echo_table, run_rows
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("run", context_settings={"ignore_unknown_options": False})
@@ -112,7 +112,7 @@ def run(
     start_opts = _StartOpts(quiet=quiet, background=background or bool(pidfile), pidfile=pidfile)
     sched_opts = {"scheduler_host": scheduler_host, "scheduler_port": scheduler_port}
     if plan.restart is None:
-        from luigi_guild import sweeps
+        from luigi_guild.sweeps import driver as sweeps
 
         if sweeps.is_sweep(plan.flags, batch_files, optimizer):
             if print_cmd or stage or run_id:
@@ -165,7 +165,7 @@ def _resolve_deps(plan: launch.RunPlan, build_deps: bool, sched_opts: dict) -> N
     """Find (or with --build-deps, first build) the runs a guild.yml operation requires."""
     if plan.opdef is None or not plan.opdef.requires:
         return
-    from luigi_guild import deps
+    from luigi_guild.run import deps
 
     if build_deps:
         _build_deps(plan, **sched_opts)
@@ -173,11 +173,11 @@ def _resolve_deps(plan: launch.RunPlan, build_deps: bool, sched_opts: dict) -> N
 
 
 def _build_deps(plan: launch.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:
-    from luigi_guild import deps
+    from luigi_guild.run import deps
 
     if plan.opdef is None or not plan.opdef.requires:
         return
-    from luigi_guild import scheduling
+    from luigi_guild.tasks import scheduling
     from luigi_guild.tasks.operation import OperationTask
 
     sched = scheduling.scheduler_for(scheduler_host, scheduler_port)
@@ -196,7 +196,7 @@ def _build_deps(plan: launch.RunPlan, scheduler_host: str | None, scheduler_port
 
 
 def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
-    from luigi_guild import sweeps
+    from luigi_guild.sweeps import driver as sweeps
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
@@ -208,13 +208,13 @@ def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
         if not confirm("Continue?", default=True):
             raise SystemExit(0)
     if plan.opdef is not None and plan.opdef.requires:
-        from luigi_guild import deps
+        from luigi_guild.run import deps
 
         deps.resolve_upstream(plan.opdef)
     result = sweeps.run_sweep(plan, spec, opts, planned)
     sys.stdout.flush()
     if result.interrupted:
-        from luigi_guild.runner import exit_code_for
+        from luigi_guild.run.process import exit_code_for
 
         sys.exit(exit_code_for(-result.interrupted))
     if result.failed or result.not_run:
@@ -289,7 +289,7 @@ def _remote_opdef(opspec: str | None):
     """The guild.yml operation to run remotely; scripts are refused."""
     import os
 
-    from luigi_guild import operations
+    from luigi_guild.project import operations
 
     opdef = operations.resolve(opspec)
     if opdef.opref.pkg_type == "script":
@@ -336,7 +336,7 @@ def _new_run(plan: launch.RunPlan, run_id: str | None, yes: bool, stage: bool, o
 
 def _start(run, plan: launch.RunPlan, opts: _StartOpts) -> None:
     if opts.background:
-        from luigi_guild.background import start_detached
+        from luigi_guild.run.background import start_detached
 
         start_detached(run, lambda: launch.start(run, plan, echo=False), opts.pidfile)
         if not opts.quiet:
@@ -363,7 +363,7 @@ def _restart(plan: launch.RunPlan, needed: bool, yes: bool, stage: bool, opts: _
 
 
 def _finish(exit_status: int) -> None:
-    from luigi_guild.runner import exit_code_for
+    from luigi_guild.run.process import exit_code_for
 
     sys.stdout.flush()
     if exit_status != 0:

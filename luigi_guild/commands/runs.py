@@ -9,11 +9,11 @@ from typing import Any, Callable
 
 import click
 
-from luigi_guild import runstore
+from luigi_guild.store import query as runstore
 from luigi_guild.commands.common import echo_table, note, nothing_to, preview_and_confirm, run_rows
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter, selected_runs
 from luigi_guild.commands.remote_opt import forward, remote_option
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 DEFAULT_LIMIT = 20
 
@@ -59,7 +59,7 @@ def list_runs_cmd(
         raise GuildError("--all cannot be used with --limit")
     runs = runstore.filtered_runs(pop_filter(kw, "runs"), deleted=deleted)
     if json_:
-        from luigi_guild import runinfo
+        from luigi_guild.store import info as runinfo
 
         if all_ or more or limit is not None:
             note("--json option always shows all runs")
@@ -131,7 +131,7 @@ _RUN_ARGS_HELP = """
 
 
 def _delete(runs: tuple[str, ...], permanent: bool, yes: bool, remote: str | None = None, **kw: Any) -> None:
-    from luigi_guild import trash
+    from luigi_guild.store import trash
 
     if remote:
         forward(click.get_current_context(), remote, ["runs", "delete"])
@@ -153,7 +153,7 @@ def _delete(runs: tuple[str, ...], permanent: bool, yes: bool, remote: str | Non
 
 
 def _stop_before_delete(selected: list, yes: bool) -> None:
-    from luigi_guild import stopper
+    from luigi_guild.run import stop as stopper
     from luigi_guild.commands.common import ABORTED, confirm
 
     running = [r for r in selected if stopper.stoppable(r)]
@@ -201,7 +201,7 @@ def restore(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
     RUN selects from the deleted runs (`guild runs list --deleted`); without
     RUN, all deleted runs that pass the filters are restored.
     """
-    from luigi_guild import trash
+    from luigi_guild.store import trash
 
     selected = selected_runs(kw, runs, [":"], "runs restore", deleted=True)
     if not selected:
@@ -221,7 +221,7 @@ def purge(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
     RUN selects from the deleted runs (`guild runs list --deleted`); without
     RUN, all deleted runs that pass the filters are purged.
     """
-    from luigi_guild import trash
+    from luigi_guild.store import trash
 
     selected = selected_runs(kw, runs, [":"], "runs purge", deleted=True)
     if not selected:
@@ -247,8 +247,8 @@ def info(run: str | None, json_: bool, remote: str | None, **kw: Any) -> None:
 
     The default RUN is the latest run (1) of the filtered list.
     """
-    from luigi_guild import flags as flagslib
-    from luigi_guild import runinfo
+    from luigi_guild.model import flags as flagslib
+    from luigi_guild.store import info as runinfo
 
     if remote:
         forward(click.get_current_context(), remote, ["runs", "info"])

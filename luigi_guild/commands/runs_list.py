@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from luigi_guild.commands.common import echo_table, run_rows
-from luigi_guild.runindex import RunIndex
+from luigi_guild.store.index import RunIndex
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ def list_runs_cmd(all_: bool = False, more: int = 0, limit: int | None = None, *
     """Print the run table newest first, with Guild's note when it is cut.
 
     Only the rows shown are read in full; ordering the rest needs one stat
-    per run (see :mod:`luigi_guild.runindex`).
+    per run (see :mod:`luigi_guild.store.index`).
     """
     index = RunIndex.load()
     ids = index.ids()

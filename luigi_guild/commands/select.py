@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from luigi_guild import runstore
+from luigi_guild.store import query as runstore
 from luigi_guild.commands.filters import filter_options, pop_filter
 from luigi_guild.commands.remote_opt import forward, remote_option
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("select")

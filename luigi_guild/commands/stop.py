@@ -10,7 +10,7 @@ import click
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.commands.remote_opt import forward, remote_option
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("stop")
@@ -33,7 +33,7 @@ def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, remote: 
     RUN is a run ID, an ID prefix, a 1-based index into the filtered list or a
     START:END slice.
     """
-    from luigi_guild import stopper
+    from luigi_guild.run import stop as stopper
 
     if remote:
         forward(click.get_current_context(), remote, ["stop"])

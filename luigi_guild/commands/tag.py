@@ -8,7 +8,7 @@ import click
 
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("tag")
@@ -35,7 +35,7 @@ def tag(
     Tags filter runs with `-Ft TAG`. Labels keep the tags they were made with
     unless --sync-labels is given.
     """
-    from luigi_guild import runmeta
+    from luigi_guild.store import meta as runmeta
 
     if not (add or delete or clear or list_all):
         raise GuildError(

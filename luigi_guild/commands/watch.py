@@ -10,7 +10,7 @@ import click
 
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter
 from luigi_guild.commands.remote_opt import given_args, remote_option
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 
 @click.command("watch")
@@ -24,8 +24,8 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
     Without RUN, watches the latest running run. A run that is not running has
     its whole output printed. Ends with the run's final status.
     """
-    from luigi_guild import runstore
-    from luigi_guild import watch as watchlib
+    from luigi_guild.store import query as runstore
+    from luigi_guild.run import follow as watchlib
 
     if remote:
         from luigi_guild.remote import actions
@@ -55,8 +55,8 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
 
 
 def _run_for_pid(spec: str):
-    from luigi_guild import runstore
-    from luigi_guild.rundir import Run
+    from luigi_guild.store import query as runstore
+    from luigi_guild.store.rundir import Run
 
     if spec.isdigit():
         pid = int(spec)

@@ -20,12 +20,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.remote.package import Package
     from luigi_guild.remote.ssh import RemoteHost
-    from luigi_guild.rundir import Run
+    from luigi_guild.store.rundir import Run
 
 # Never copied between hosts: lock files (a run's liveness belongs to the host
 # it runs on) and Guild's per-run job package directory.
@@ -207,7 +207,7 @@ class RemoteRun:
 
     @property
     def op_name(self) -> str:
-        from luigi_guild.opref import OpRef
+        from luigi_guild.model.opref import OpRef
 
         try:
             return OpRef.parse(str(self.data.get("opref") or "")).display
@@ -242,7 +242,7 @@ def list_runs(host: "RemoteHost") -> list[RemoteRun]:
 
 
 def _check_run_id(remote: str, run_id: str) -> None:
-    from luigi_guild.launch import check_run_id
+    from luigi_guild.run.launch import check_run_id
 
     try:
         check_run_id(run_id)
@@ -252,7 +252,7 @@ def _check_run_id(remote: str, run_id: str) -> None:
 
 def remote_rows(runs: Sequence[RemoteRun]) -> list[list[str]]:
     """Preview rows ``[shortid]  op  started  status  label`` for remote runs."""
-    from luigi_guild.table import format_timestamp
+    from luigi_guild.model.table import format_timestamp
 
     return [["[%s]" % r.short_id, r.op_name, format_timestamp(r.started), r.status, r.label] for r in runs]
 
@@ -269,7 +269,7 @@ def pull(name: str, specs: Sequence[str], confirm: Optional[Confirm] = None) -> 
     ``confirm(preview, runs)`` is called with the selected :class:`RemoteRun`
     list before copying (it may exit). Returns the number of runs copied.
     """
-    from luigi_guild import runstore
+    from luigi_guild.store import query as runstore
 
     with connect(name) as host:
         runs = list_runs(host)
@@ -291,7 +291,7 @@ def fetch_runs(host: "RemoteHost", runs: Sequence[RemoteRun]) -> None:
     remote lists as running gets ``.guild/LOCK.remote`` (the remote's name);
     any other pulled run loses it.
     """
-    from luigi_guild import home
+    from luigi_guild.model import home
 
     runs_root = home.runs_dir()
     os.makedirs(runs_root, exist_ok=True)
@@ -321,7 +321,7 @@ def _excludes(ids: Sequence[str]) -> list[str]:
 
 def _install_run(src: str, dest: str, running_on: Optional[str]) -> None:
     """Move a pulled run from ``src`` to ``dest`` (merging into an existing copy)."""
-    from luigi_guild.rundir import write_file_atomic
+    from luigi_guild.store.rundir import write_file_atomic
 
     for name in ("LOCK", "LOCK.remote"):
         _remove(os.path.join(src, ".guild", name))
@@ -367,7 +367,7 @@ def push(name: str, runs: Sequence["Run"], confirm: Optional[Confirm] = None) ->
 
     ``confirm(preview, runs)`` is called before copying (it may exit).
     """
-    from luigi_guild import home
+    from luigi_guild.model import home
 
     if not runs:
         _note("Nothing to copy.")

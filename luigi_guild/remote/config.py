@@ -1,7 +1,7 @@
 """Remote definitions read from the user config (``remotes:`` section).
 
 The user config is the first existing file of
-:func:`luigi_guild.home.user_config_paths` (``$GUILD_CONFIG``,
+:func:`luigi_guild.model.home.user_config_paths` (``$GUILD_CONFIG``,
 ``./guild-config.yml``, ``$GUILD_HOME/config.yml``, ``~/.guild/config.yml``).
 
 Example::
@@ -28,8 +28,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from luigi_guild import home
-from luigi_guild.errors import GuildError
+from luigi_guild.model import home
+from luigi_guild.model.errors import GuildError
 
 SUPPORTED_TYPES = ("ssh",)
 

@@ -1,6 +1,6 @@
 """The package a remote run is made from: a project's source files, named and digested.
 
-A project is shipped to a remote as the files :mod:`luigi_guild.sourcecode`
+A project is shipped to a remote as the files :mod:`luigi_guild.project.sourcecode`
 would copy into a run (same skips and limits). Its name follows Guild's
 anonymous packages, ``gpkg.anonymous-<first 8 hex of md5(abs guild.yml path)>``,
 so remote runs list as ``gpkg.anonymous-1a2b3c4d/<op>``. The digest covers
@@ -16,7 +16,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from luigi_guild import sourcecode
+from luigi_guild.project import sourcecode
 
 PACKAGES_DIR = "cache/packages"  # relative to the remote Guild home
 

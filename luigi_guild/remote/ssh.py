@@ -39,7 +39,7 @@ import invoke
 import paramiko
 from paramiko.ssh_exception import NoValidConnectionsError
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.config import RemoteConfig, default_known_hosts
 
 # Exit code used by our remote scripts when the venv or `guild` is missing

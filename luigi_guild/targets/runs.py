@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from luigi_guild.flags import canonical
-from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run
+from luigi_guild.model.flags import canonical
+from luigi_guild.model.opref import OpRef
+from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run
 
 
 class NeededRunTarget:
@@ -26,7 +26,7 @@ class NeededRunTarget:
 
     def matches(self) -> list[Run]:
         """Matching runs, newest first."""
-        from luigi_guild import runindex
+        from luigi_guild.store import index as runindex
 
         return runindex.needed_matches(self.opref, self.flags, self.root)
 
@@ -70,7 +70,7 @@ class OpRunTarget:
         return "OpRunTarget(%s)" % self.opref.display
 
     def latest(self) -> Run | None:
-        from luigi_guild import deps
+        from luigi_guild.run import deps
 
         return deps.latest_op_run(self.opref, self.root)
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import luigi
 
-from luigi_guild import flags as flagslib
-from luigi_guild import launch
-from luigi_guild.rundir import Run
+from luigi_guild.model import flags as flagslib
+from luigi_guild.run import launch
+from luigi_guild.store.rundir import Run
 from luigi_guild.targets.runs import NeededRunTarget, OpRunTarget, RunTarget
 
 
@@ -76,7 +76,7 @@ class OperationTask(luigi.Task):
 
     def requires(self) -> list["OperationTask"]:
         """The operations a guild.yml operation ``requires`` (latest run of each, any flags)."""
-        from luigi_guild import deps
+        from luigi_guild.run import deps
 
         opdef = self.plan().opdef
         if opdef is None or not opdef.requires:
@@ -95,7 +95,7 @@ class OperationTask(luigi.Task):
 
     def _matches(self) -> list[Run]:
         """Needed matches from the process-wide run index (refreshed only when runs were added)."""
-        from luigi_guild import runindex
+        from luigi_guild.store import index as runindex
 
         plan = self.plan()
         index = runindex.shared_index()
@@ -118,7 +118,7 @@ class OperationTask(luigi.Task):
 
     def _upstream_select(self, runs: list[Run]) -> dict[str, list[str]]:
         """``select`` patterns of guild.yml ``requires`` entries, by upstream run id."""
-        from luigi_guild import deps
+        from luigi_guild.run import deps
 
         opdef = self.plan().opdef
         if opdef is None or not opdef.requires:

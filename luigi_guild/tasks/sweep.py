@@ -7,8 +7,9 @@ from typing import Any
 
 import luigi
 
-from luigi_guild import launch, sweeps
-from luigi_guild.rundir import Run
+from luigi_guild.run import launch
+from luigi_guild.sweeps import driver as sweeps
+from luigi_guild.store.rundir import Run
 from luigi_guild.tasks.operation import FlagsParameter, OperationTask
 
 _opdefs: dict[tuple[str, str], Any] = {}
@@ -16,7 +17,7 @@ _opdefs: dict[tuple[str, str], Any] = {}
 
 def _opdef_for(operation: str, project_dir: str) -> Any:
     """Resolve an operation once per process (trials of a sweep share it)."""
-    from luigi_guild import operations
+    from luigi_guild.project import operations
 
     key = (operation, project_dir)
     opdef = _opdefs.get(key)
@@ -68,7 +69,7 @@ class TrialTask(OperationTask):
         return not self.quiet
 
     def run(self) -> None:
-        from luigi_guild import runner
+        from luigi_guild.run import process as runner
 
         state = sweeps.state_for(self.batch) if self.batch else None
         if state is not None and state.stopped:

@@ -14,10 +14,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from luigi_guild.errors import GuildError
-from luigi_guild.flags import FLAG_TYPES, FlagDef
-from luigi_guild.operations import OpDef
-from luigi_guild.opref import OpRef
+from luigi_guild.model.errors import GuildError
+from luigi_guild.model.flags import FLAG_TYPES, FlagDef
+from luigi_guild.project.operations import OpDef
+from luigi_guild.model.opref import OpRef
 
 _FLAG_ATTRS = {
     "default",
@@ -277,7 +277,7 @@ def _imported_flags(
     path: str, project_dir: str, opname: str, module: str | None, data: dict
 ) -> tuple[dict[str, FlagDef], str]:
     """Flags imported from the main module per ``flags-import``, and its flags dest."""
-    from luigi_guild import operations
+    from luigi_guild.project import operations
 
     spec = data.get("flags-import", None)
     declared = data.get("flags") or {}
@@ -365,7 +365,7 @@ def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagD
             arg_switch=attrs.get("arg-switch"),
         )
         if fd.default is not None and ftype is not None:
-            from luigi_guild import flags as flagslib
+            from luigi_guild.model import flags as flagslib
 
             try:
                 fd.default = flagslib.coerce(fd.default, fd)

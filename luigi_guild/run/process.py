@@ -16,8 +16,8 @@ import subprocess
 import sys
 import time
 
-from luigi_guild.errors import GuildError
-from luigi_guild.rundir import Run, now_us, process_marker, write_file_atomic
+from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run, now_us, process_marker, write_file_atomic
 
 _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 FLAG_TYPES = ("string", "number", "int", "float", "boolean", "path", "existing-path")
 
@@ -81,7 +81,7 @@ def decode_untyped(s: str) -> Any:
         return s
     if _PLAIN_WORD_RE.match(s) and s not in _YAML_WORDS:
         return s  # what YAML would give, without loading YAML
-    from luigi_guild import yamlutil
+    from luigi_guild.model import yamlutil
 
     try:
         val = yamlutil.decode(s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from luigi_guild.rundir import Run, pid_alive
+from luigi_guild.store.rundir import Run, pid_alive
 
 CHILD_GRACE = 5.0
 DEFAULT_TIMEOUT = 30.0

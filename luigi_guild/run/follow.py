@@ -6,7 +6,7 @@ import os
 import time
 from typing import BinaryIO, Callable
 
-from luigi_guild.rundir import Run, pid_alive
+from luigi_guild.store.rundir import Run, pid_alive
 
 POLL = 0.1
 EXIT_STATUS_WAIT = 5.0

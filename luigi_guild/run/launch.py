@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from luigi_guild import flags as flagslib
-from luigi_guild import home, operations
-from luigi_guild.errors import GuildError, RunningRunError
-from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run, marker_alive, now_us, write_file_atomic
+from luigi_guild.model import flags as flagslib
+from luigi_guild.model import home
+from luigi_guild.project import operations
+from luigi_guild.model.errors import GuildError, RunningRunError
+from luigi_guild.model.opref import OpRef
+from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run, marker_alive, now_us, write_file_atomic
 from luigi_guild.targets.runs import NeededRunTarget
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -108,7 +109,7 @@ def plan_restart(
     Refuses a running run. Flag types come from the operation's definition
     when it still resolves; otherwise values decode by their look.
     """
-    from luigi_guild import runstore
+    from luigi_guild.store import query as runstore
 
     run = runstore.find_run(spec, "run")
     if run.status == "running":
@@ -157,7 +158,7 @@ def _flagdefs_for(opref: OpRef, run: Run) -> dict[str, flagslib.FlagDef]:
         if opref.pkg_type == "script":
             return operations.script_op(os.path.join(opref.pkg_name, opref.op_name)).flags
         if opref.pkg_type == "guildfile":
-            from luigi_guild import guildfile
+            from luigi_guild.project import guildfile
 
             opdef = guildfile.find_op(opref.pkg_name, "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name)
             if opdef is not None:
@@ -228,7 +229,7 @@ def claim(plan: RunPlan) -> Iterator[None]:
 
 def _same_runs(plan: RunPlan) -> list[Run]:
     """Runs of the plan's operation with equal flags, whatever their status."""
-    from luigi_guild import runstore
+    from luigi_guild.store import query as runstore
 
     found = []
     for run in runstore.list_runs():
@@ -321,11 +322,11 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
         run.mark_pending()
         _write_init_attrs(run, plan)
         if plan.project_dir and os.path.isdir(plan.project_dir):
-            from luigi_guild import sourcecode
+            from luigi_guild.project import sourcecode
 
             run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, tmp))
         if plan.upstream:
-            from luigi_guild import deps
+            from luigi_guild.run import deps
 
             run.write_attr("deps", deps.link_upstream(plan.upstream, tmp, plan.upstream_select))
         run.write_opref(plan.opref)
@@ -461,7 +462,7 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
 
 def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
     """Start the run's process and wait for it; returns its exit status."""
-    from luigi_guild import runner
+    from luigi_guild.run import process as runner
 
     env = child_env(run, plan)
     try:

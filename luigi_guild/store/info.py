@@ -6,8 +6,8 @@ import os
 import shlex
 from typing import Any
 
-from luigi_guild.rundir import Run
-from luigi_guild.table import format_timestamp
+from luigi_guild.store.rundir import Run
+from luigi_guild.model.table import format_timestamp
 
 JSON_ATTRS = ("exit_status", "cmd", "comments", "marked", "label", "started", "status", "stopped", "tags")
 

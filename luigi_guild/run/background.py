@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Callable
 
-from luigi_guild.errors import GuildError
-from luigi_guild.rundir import Run
+from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 
 def start_detached(run: Run, start: Callable[[], int], pidfile: str | None, wait: float = 30.0) -> None:

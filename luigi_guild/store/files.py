@@ -7,9 +7,9 @@ import os
 import re
 from typing import Iterator
 
-from luigi_guild import home
-from luigi_guild.errors import GuildError
-from luigi_guild.rundir import Run
+from luigi_guild.model import home
+from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 _WILDCARD = re.compile(r"[*?\[]")
 

@@ -20,11 +20,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from luigi_guild import __version__, home
-from luigi_guild import flags as flagslib
-from luigi_guild.errors import GuildError
-from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run, now_us
+from luigi_guild import __version__
+from luigi_guild.model import home
+from luigi_guild.model import flags as flagslib
+from luigi_guild.model.errors import GuildError
+from luigi_guild.model.opref import OpRef
+from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run, now_us
 
 if TYPE_CHECKING:
     import random
@@ -214,8 +215,9 @@ def batch_opref(optimizer: str) -> OpRef:
 
 def create_batch_run(proto_opref: OpRef, flags: dict[str, Any], optimizer: str, attrs: dict[str, Any]) -> Run:
     """Create and start (LOCK = this process) the batch run for a sweep."""
-    from luigi_guild import launch, runner
-    from luigi_guild.rundir import write_file_atomic
+    from luigi_guild.run import launch
+    from luigi_guild.run import process as runner
+    from luigi_guild.store.rundir import write_file_atomic
 
     plan = launch.RunPlan(
         opref=batch_opref(optimizer),
@@ -360,7 +362,8 @@ def run_sweep(
 
     ``planned`` is :func:`plan_trials`'s result when the caller already has it.
     """
-    from luigi_guild import runindex, scheduling
+    from luigi_guild.store import index as runindex
+    from luigi_guild.tasks import scheduling
 
     optimizer, trials, seed = planned or plan_trials(plan, spec, opts.force_flags)
     sched = scheduling.scheduler_for(opts.scheduler_host, opts.scheduler_port)
@@ -440,7 +443,7 @@ def _wait_for_others(batch: Run, trials: list[dict[str, Any]], opref: OpRef, sta
     """
     import time
 
-    from luigi_guild import runindex
+    from luigi_guild.store import index as runindex
 
     linked = set(os.listdir(batch.path))
     index = runindex.shared_index()
@@ -464,7 +467,7 @@ def _tally(
     batch: Run, trials: list[dict], opref: OpRef, opts: SweepOptions, skipped: int, state: SweepState, optimizer: str
 ) -> SweepResult:
     """Count outcomes from the run directories (the truth), not from Luigi's view."""
-    from luigi_guild import runindex
+    from luigi_guild.store import index as runindex
 
     linked: dict[tuple, list[str]] = {}
     for name in os.listdir(batch.path):

@@ -6,12 +6,12 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
-from luigi_guild.errors import GuildError
-from luigi_guild.opref import OpRef
-from luigi_guild.rundir import AVAILABLE_STATUSES, Run
+from luigi_guild.model.errors import GuildError
+from luigi_guild.model.opref import OpRef
+from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run
 
 if TYPE_CHECKING:  # pragma: no cover
-    from luigi_guild.operations import OpDef
+    from luigi_guild.project.operations import OpDef
 
 
 class DependencyError(GuildError):
@@ -25,7 +25,7 @@ def same_operation(a: OpRef, b: OpRef) -> bool:
 
 def latest_op_run(opref: OpRef, root: str | None = None) -> Run | None:
     """The newest completed or terminated run of ``opref``'s operation, any flags."""
-    from luigi_guild import runstore
+    from luigi_guild.store import query as runstore
 
     for run in runstore.list_runs(root):
         try:
@@ -42,7 +42,7 @@ def upstream_opdefs(opdef: "OpDef") -> list[tuple[Any, "OpDef"]]:
     """``(requirement, upstream opdef)`` pairs for a guild.yml operation's ``requires``."""
     if not opdef.requires:
         return []
-    from luigi_guild import guildfile
+    from luigi_guild.project import guildfile
 
     path = opdef.opref.pkg_name
     pairs = []

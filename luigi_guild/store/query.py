@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import os
 
-from luigi_guild import home
-from luigi_guild.errors import GuildError, RunNotFound
-from luigi_guild.rundir import Run
+from luigi_guild.model import home
+from luigi_guild.model.errors import GuildError, RunNotFound
+from luigi_guild.store.rundir import Run
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 
 if TYPE_CHECKING:
     from typing import Iterable
 
-    from luigi_guild.runfilter import RunFilter
+    from luigi_guild.store.filters import RunFilter
 
 
 def list_runs(root: str | None = None) -> list[Run]:
     """Every run under ``root`` (default: Guild home's runs dir), newest first.
 
     A directory is a run only when it holds ``.guild/opref``. The order comes
-    from the run index (:mod:`luigi_guild.runindex`), checked against the run
+    from the run index (:mod:`luigi_guild.store.index`), checked against the run
     directories; the runs returned read their files afresh.
     """
-    from luigi_guild.runindex import RunIndex
+    from luigi_guild.store.index import RunIndex
 
     index = RunIndex.load(root)
     runs = index.runs()
@@ -33,7 +33,7 @@ def list_runs(root: str | None = None) -> list[Run]:
 
 def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) -> list[Run]:
     """Runs newest first, from the trash when ``deleted``, that pass ``run_filter``."""
-    from luigi_guild import runfilter
+    from luigi_guild.store import filters as runfilter
 
     root = home.trash_runs_dir() if deleted else home.runs_dir()
     return runfilter.apply(list_runs(root), run_filter)

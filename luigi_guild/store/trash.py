@@ -8,9 +8,9 @@ import sys
 import uuid
 from typing import Iterable
 
-from luigi_guild import home
-from luigi_guild.errors import GuildError
-from luigi_guild.rundir import Run
+from luigi_guild.model import home
+from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 
 def delete_runs(runs: Iterable[Run], permanent: bool = False) -> int:

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from luigi_guild.errors import GuildError
-from luigi_guild.rundir import Run
+from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 STATUSES = ("completed", "error", "pending", "running", "staged", "terminated")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from luigi_guild.opref import OpRef
+from luigi_guild.model.opref import OpRef
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def decode_attr(text: str, default: Any = None) -> Any:
     """An attr file's text decoded (YAML; plain integers without loading YAML), or ``default``."""
     if _is_plain_int(text.strip()):
         return int(text)
-    from luigi_guild import yamlutil
+    from luigi_guild.model import yamlutil
 
     try:
         return yamlutil.decode(text)
@@ -278,7 +278,7 @@ class Run:
 
     def write_attr(self, name: str, value: Any) -> None:
         """Write attr ``name`` atomically as a YAML document."""
-        from luigi_guild import yamlutil
+        from luigi_guild.model import yamlutil
 
         write_file_atomic(self.attr_path(name), yamlutil.encode(value) + "\n")
 

@@ -1,6 +1,6 @@
 """Helper process: report an argparse script's options as JSON flag definitions.
 
-Run as ``python -m luigi_guild.flags_import SCRIPT``. The script runs until it
+Run as ``python -m luigi_guild.project.flags_import SCRIPT``. The script runs until it
 parses its arguments; at that moment the parser's options are printed as one
 JSON line and the process exits without running the rest of the script.
 """

@@ -39,9 +39,10 @@ import os
 import sys
 import time
 
-from luigi_guild import home, runstore
-from luigi_guild.opref import OpRef
-from luigi_guild.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
+from luigi_guild.model import home
+from luigi_guild.store import query as runstore
+from luigi_guild.model.opref import OpRef
+from luigi_guild.store.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from luigi_guild.errors import GuildError
-from luigi_guild.flags import FlagDef
-from luigi_guild.opref import OpRef
+from luigi_guild.model.errors import GuildError
+from luigi_guild.model.flags import FlagDef
+from luigi_guild.model.opref import OpRef
 
 FLAG_ARGS_MARKER = "__flag_args__"
 
@@ -140,7 +140,7 @@ def _resolve_refs(part: str, flags: dict[str, Any]) -> str:
         return part
     import re
 
-    from luigi_guild.flags import env_val
+    from luigi_guild.model.flags import env_val
 
     global _REF_RE
     if _REF_RE is None:
@@ -158,7 +158,7 @@ def resolve(opspec: str | None, cwd: str | None = None) -> OpDef:
         return script_op(os.path.join(cwd, opspec))
     guildfile = os.path.join(cwd, "guild.yml")
     if os.path.isfile(guildfile):
-        from luigi_guild import guildfile as gf
+        from luigi_guild.project import guildfile as gf
 
         opdef = gf.find_op(guildfile, opspec)
         if opdef is not None:
@@ -254,7 +254,7 @@ def argparse_flags(path: str) -> dict[str, FlagDef]:
     import hashlib
     import subprocess
 
-    from luigi_guild import home
+    from luigi_guild.model import home
 
     st = os.stat(path)
     key = hashlib.md5(path.encode()).hexdigest()
@@ -270,7 +270,7 @@ def argparse_flags(path: str) -> dict[str, FlagDef]:
         pass
     if data is None:
         proc = subprocess.run(
-            [sys.executable, "-m", "luigi_guild.flags_import", path],
+            [sys.executable, "-m", "luigi_guild.project.flags_import", path],
             cwd=os.path.dirname(path),
             capture_output=True,
             text=True,
@@ -282,7 +282,7 @@ def argparse_flags(path: str) -> dict[str, FlagDef]:
             raise GuildError("cannot read flags from %s: the script failed before parsing its arguments" % os.path.basename(path)) from None
         try:
             os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-            from luigi_guild.rundir import write_file_atomic
+            from luigi_guild.store.rundir import write_file_atomic
 
             write_file_atomic(cache_path, json.dumps({"stamp": stamp, "flags": data}))
         except OSError:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from luigi_guild import flags as flagslib
-from luigi_guild.errors import GuildError
-from luigi_guild.rundir import Run
+from luigi_guild.model import flags as flagslib
+from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 
 def render(template: str, run: Run) -> str:

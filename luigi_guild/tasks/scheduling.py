@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from luigi_guild.errors import GuildError
+from luigi_guild.model.errors import GuildError
 
 _LUIGI_LOGGERS = ("luigi", "luigi-interface", "luigi.scheduler", "luigi.worker", "luigi.rpc")
 

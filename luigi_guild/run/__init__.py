@@ -1,0 +1,1 @@
+"""Executing one run: plan, claim, create, start, finish; executors."""

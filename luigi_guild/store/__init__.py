@@ -1,0 +1,1 @@
+"""Run directories, the run index and the one run-query API."""

@@ -1,0 +1,1 @@
+"""Batches of trials: trial generation, optimizers, batch runs, the sweep driver."""
