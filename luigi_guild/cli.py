@@ -59,51 +59,25 @@ def cli(guild_home: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI and map errors to ``guild: ...``."""
-    from luigi_guild.model.errors import GuildError
+    """Console-script entry point: run the CLI; :mod:`luigi_guild.exits` maps errors to exit codes."""
+    from luigi_guild import exits
 
-    try:
-        rc = cli.main(args=argv, prog_name="guild", standalone_mode=False)
-    except GuildError as e:
-        _print_error(e.message, e.hint)
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    exits.run_main(lambda: cli.main(args=argv, prog_name="guild", standalone_mode=False), _click_exit_code)
+
+
+def _click_exit_code(e: BaseException) -> int | None:
+    """Print a click exception as Guild does and give its exit code; None for other exceptions."""
+    from luigi_guild import exits
+    from luigi_guild.model import exitcodes
+
+    if isinstance(e, click.exceptions.Abort):
         sys.stderr.write("Aborted!\n")
-        sys.exit(4)
-    except click.ClickException as e:
-        _print_click_error(e)
-        sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(0)
-    except OSError as e:
-        # A file system failure the core did not expect (disk full, read-only
-        # Guild home): one line, never a traceback.
-        _print_error(_describe_os_error(e), None)
-        sys.exit(1)
-    sys.exit(rc if isinstance(rc, int) else 0)
-
-
-def _print_error(message: str, hint: str | None) -> None:
-    sys.stderr.write("guild: %s\n" % message)
-    if hint:
-        sys.stderr.write(hint.rstrip("\n") + "\n")
-    sys.stderr.flush()
-
-
-def _describe_os_error(e: OSError) -> str:
-    what = e.strerror or str(e) or type(e).__name__
-    if e.filename:
-        return "%s: %s" % (what, e.filename)
-    return what
-
-
-def _print_click_error(e: click.ClickException) -> None:
-    ctx = getattr(e, "ctx", None)
-    hint = None
-    if ctx is not None:
-        hint = "Try '%s --help' for more information." % ctx.command_path
-    _print_error(e.format_message(), hint)
+        return exitcodes.ABORTED
+    if isinstance(e, click.ClickException):
+        ctx = getattr(e, "ctx", None)
+        hint = "Try '%s --help' for more information." % ctx.command_path if ctx is not None else None
+        exits.print_error(e.format_message(), hint)
+        return e.exit_code
+    if isinstance(e, click.exceptions.Exit):
+        return e.exit_code
+    return None

@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         click_main(args)
         return
     guild_home, opts = parsed
-    try:
+    from luigi_guild import exits
+
+    def listing() -> None:
         if guild_home:
             from luigi_guild.model import home
 
@@ -66,12 +68,5 @@ def main(argv: list[str] | None = None) -> None:
         from luigi_guild.commands.runs_list import list_runs_cmd
 
         list_runs_cmd(**opts)
-        sys.stdout.flush()
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        import os
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        sys.exit(0)
-    sys.exit(0)
+    exits.run_main(listing)

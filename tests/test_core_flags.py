@@ -6,10 +6,10 @@ import ast
 
 import pytest
 
-from luigi_guild.model import flags
+from luigi_guild.model import flagid, flags
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flags import FlagDef
-from luigi_guild.project.operations import global_flags
+from luigi_guild.project.scripts import global_flags
 
 
 def test_parse_assigns_splits_on_first_equals():
@@ -76,9 +76,9 @@ def test_render_label_template():
     assert flags.render_label("x=${x|%.2f} ${default_label}", {"x": 1.0}) == "x=1.00 x=1.0"
 
 
-def test_canonical_json_tells_one_from_true():
-    assert flags.canonical_json({"a": 1}) != flags.canonical_json({"a": True})
-    assert flags.canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
+def test_param_text_tells_one_from_true():
+    assert flagid.param_text({"a": 1}) != flagid.param_text({"a": True})
+    assert flagid.param_text({"b": 1, "a": 2}) == '{"a":2,"b":1}'
 
 
 def test_global_flags_first_literal_assignment_wins():

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from luigi_guild.run import launch
+from luigi_guild.run import create as launch
 from luigi_guild.store.rundir import Run, boot_id, proc_start_time
 from reliability_fixtures import (
     PROJECT,
@@ -392,7 +392,7 @@ def test_full_disk_while_saving_output(home):
 
 def test_stale_cleanup_skips_dirs_renamed_since_listing(tmp_path, monkeypatch):
     """A creation dir renamed into place between the listing and the stat is left alone."""
-    from luigi_guild.run import launch
+    from luigi_guild.run import create as launch
 
     runs_root = tmp_path / "runs"
     (runs_root / (launch.TMP_PREFIX + "gone-1234")).mkdir(parents=True)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from luigi_guild.model import flags as flagslib
 from luigi_guild import op_main
 from luigi_guild.project import operations
+from luigi_guild.model import opdef
 from luigi_guild.model import yamlutil
 from luigi_guild.model.flags import FlagDef
 
@@ -95,14 +96,14 @@ def test_parse_assigns_round_trips(assigns):
 
 @given(flag_dicts)
 def test_globals_protocol_round_trips(flags):
-    args = operations.flag_args(flags, "globals")
+    args = opdef.flag_args(flags, "globals")
     assert same(op_main._parse_globals(args), flags)
 
 
 @given(flag_dicts)
 def test_globals_protocol_through_build_cmd(flags):
-    op_attr = {"op-cmd": {"cmd-args": ["python", "-um", "luigi_guild.op_main", "m", operations.FLAG_ARGS_MARKER], "flags-dest": "globals"}}
-    cmd = operations.build_cmd(op_attr, flags)
+    op_attr = {"op-cmd": {"cmd-args": ["python", "-um", "luigi_guild.op_main", "m", opdef.FLAG_ARGS_MARKER], "flags-dest": "globals"}}
+    cmd = opdef.build_cmd(op_attr, flags)
     assert cmd[:4] == ["python", "-um", "luigi_guild.op_main", "m"]
     assert same(op_main._parse_globals(cmd[4:]), flags)
 

@@ -9,8 +9,9 @@ import textwrap
 import pytest
 
 from luigi_guild.project import guildfile
-from luigi_guild.run import launch
+from luigi_guild.run import plan as launch
 from luigi_guild.project import operations
+from luigi_guild.model import opdef
 from luigi_guild.model.errors import GuildError
 from pipelines_fixtures import guild, project
 
@@ -177,5 +178,5 @@ def test_exec_flag_refs_and_operations_command(tmp_path):
 
 def test_flag_refs_resolve_in_build_cmd():
     attr = {"op-cmd": {"cmd-args": ["${python_exe}", "-c", "print(${x}, '${y}', ${unknown})"], "flags-dest": "args"}}
-    cmd = operations.build_cmd(attr, {"x": 2, "y": True})
+    cmd = opdef.build_cmd(attr, {"x": 2, "y": True})
     assert cmd[2] == "print(2, 'yes', ${unknown})"

@@ -290,7 +290,7 @@ def test_runs_written_by_hand_while_index_is_in_use(home):
 
 
 def needed_ids(h: dict, flags: dict) -> list[str]:
-    return [r.id for r in runindex.needed_matches(echo_opref(h), flags)]
+    return [r.id for r in runstore.needed(echo_opref(h), flags)]
 
 
 def test_needed_skip_uses_files(home, capsys):
@@ -362,7 +362,7 @@ def test_reused_index_answers_many_and_sees_changes_to_matches(home):
     assert index.needed(opref, perf_fixtures.default_flags(1)) == []
     assert index.needed(opref, perf_fixtures.default_flags(2)) == []
     assert [r.id for r in index.needed(opref, {"x": 99.0, "y": 2, "z": "a"})] == ["c" * 32]
-    many = runindex.needed_matches_many([(opref, perf_fixtures.default_flags(i)) for i in range(N)])
+    many = runstore.needed_many([(opref, perf_fixtures.default_flags(i)) for i in range(N)])
     assert [[r.id for r in found] for found in many] == [[home["ids"][0]], [], [], [home["ids"][3]], [home["ids"][4]]]
 
 

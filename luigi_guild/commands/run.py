@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import click
 
-from luigi_guild.model import flags as flagslib
-from luigi_guild.run import launch
 from luigi_guild.commands.common import confirm, echo_table, run_rows
+from luigi_guild.model import exitcodes
+from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
+from luigi_guild.model.outcome import Outcome, OutcomeKind
+from luigi_guild.run import pipeline
+from luigi_guild.run import plan as planlib
+from luigi_guild.run.pipeline import RunOptions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.sweeps.driver import SweepOptions, SweepSpec
 
 
 @click.command("run", context_settings={"ignore_unknown_options": False})
@@ -102,15 +109,13 @@ def run(
             raise GuildError("OPERATION cannot be used with --restart")
         if batch_files or optimizer:
             raise GuildError("--restart cannot be used with a batch file or --optimizer")
-        plan = launch.plan_restart(restart, assigns, force_flags=force_flags, label=label)
+        plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label)
     else:
-        plan = launch.plan_new(
+        plan = planlib.plan_new(
             opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
         )
         if package:
-            launch.as_package(plan, package)
-    start_opts = _StartOpts(quiet=quiet, background=background or bool(pidfile), pidfile=pidfile)
-    sched_opts = {"scheduler_host": scheduler_host, "scheduler_port": scheduler_port}
+            planlib.as_package(plan, package)
     if plan.restart is None:
         from luigi_guild.sweeps import driver as sweeps
 
@@ -118,7 +123,7 @@ def run(
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
             if build_deps:
-                _build_deps(plan, **sched_opts)
+                _build_deps(plan, scheduler_host, scheduler_port)
             _sweep(
                 plan,
                 sweeps.SweepSpec(optimizer, max_trials, random_seed, batch_files),
@@ -131,48 +136,73 @@ def run(
                     label=label,
                     tags=list(tags),
                     force_flags=force_flags,
-                    **sched_opts,
                 ),
                 yes,
+                scheduler_host,
+                scheduler_port,
             )
             return
     if print_cmd:
-        click.echo(launch.print_cmd(plan))
+        click.echo(planlib.print_cmd(plan))
         return
     if plan.restart is not None:
-        _restart(plan, needed, yes, stage, start_opts)
-        return
-    if needed:
-        with launch.claim_needed(plan) as matches:
-            if matches:
-                _echo_skip(matches)
-                return
-            _resolve_deps(plan, build_deps, sched_opts)
-            _new_run(plan, run_id, yes, stage, start_opts)
+        action = "start %s (%s)" % (plan.restart.id, plan.op_name) if not stage else "stage"
+        prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
     else:
-        _resolve_deps(plan, build_deps, sched_opts)
-        _new_run(plan, run_id, yes, stage, start_opts)
+        action = "stage" if stage else "run"
+
+        def prepare(p: planlib.RunPlan) -> None:
+            _resolve_deps(p, build_deps, scheduler_host, scheduler_port)
+            _confirm(p, action, yes)
+
+    opts = RunOptions(
+        needed=needed,
+        stage=stage,
+        run_id=run_id if plan.restart is None else None,
+        echo=not quiet,
+        background=background or bool(pidfile),
+        pidfile=pidfile,
+        prepare=prepare,
+    )
+    _report(pipeline.execute(plan, opts), plan, quiet, pidfile)
 
 
-@dataclass
-class _StartOpts:
-    quiet: bool
-    background: bool
-    pidfile: str | None
+def _report(outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str | None) -> None:
+    """Say what the pipeline did, as Guild says it; a failed run exits with its code."""
+    run = outcome.run
+    if outcome.kind == OutcomeKind.SKIPPED:
+        _echo_skip(outcome.matches)
+    elif outcome.kind == OutcomeKind.UNCHANGED:
+        click.echo("Skipping run because flags have not changed (--needed specified)")
+    elif outcome.kind == OutcomeKind.STAGED:
+        assert run is not None
+        click.echo("%s staged as %s" % (plan.op_name, run.id))
+        click.echo("To start the operation, use 'guild run --start %s'" % run.id)
+    elif outcome.kind == OutcomeKind.STARTED:
+        assert run is not None
+        if not quiet:
+            suffix = " (pidfile %s)" % pidfile if pidfile else ""
+            click.echo("%s started in background as %s%s" % (plan.op_name, run.id, suffix))
+    else:
+        sys.stdout.flush()
+        if not outcome.ok:
+            raise SystemExit(outcome.exit_code)
 
 
-def _resolve_deps(plan: launch.RunPlan, build_deps: bool, sched_opts: dict) -> None:
+def _resolve_deps(
+    plan: planlib.RunPlan, build_deps: bool, scheduler_host: str | None, scheduler_port: int | None
+) -> None:
     """Find (or with --build-deps, first build) the runs a guild.yml operation requires."""
     if plan.opdef is None or not plan.opdef.requires:
         return
     from luigi_guild.run import deps
 
     if build_deps:
-        _build_deps(plan, **sched_opts)
+        _build_deps(plan, scheduler_host, scheduler_port)
     plan.upstream, plan.upstream_select = deps.resolve_upstream(plan.opdef)
 
 
-def _build_deps(plan: launch.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:
+def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:
     from luigi_guild.run import deps
 
     if plan.opdef is None or not plan.opdef.requires:
@@ -195,8 +225,16 @@ def _build_deps(plan: launch.RunPlan, scheduler_host: str | None, scheduler_port
             )
 
 
-def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
+def _sweep(
+    plan: planlib.RunPlan,
+    spec: SweepSpec,
+    opts: SweepOptions,
+    yes: bool,
+    scheduler_host: str | None,
+    scheduler_port: int | None,
+) -> None:
     from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.tasks.executor import LuigiExecutor
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
@@ -211,12 +249,11 @@ def _sweep(plan: launch.RunPlan, spec, opts, yes: bool) -> None:
         from luigi_guild.run import deps
 
         deps.resolve_upstream(plan.opdef)
-    result = sweeps.run_sweep(plan, spec, opts, planned)
+    executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+    result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
     if result.interrupted:
-        from luigi_guild.run.process import exit_code_for
-
-        sys.exit(exit_code_for(-result.interrupted))
+        raise SystemExit(exitcodes.for_signal(result.interrupted))
     if result.failed or result.not_run:
         parts = []
         if result.failed:
@@ -269,7 +306,7 @@ def _run_remote(
                 raise SystemExit(0)
     else:
         opdef = _remote_opdef(opspec)
-        plan = launch.plan_new(opspec, assigns, force_flags=force_flags, label=label, tags=list(tags), opdef=opdef)
+        plan = planlib.plan_new(opspec, assigns, force_flags=force_flags, label=label, tags=list(tags), opdef=opdef)
         if not yes:
             lines = ["You are about to %s %s on %s" % ("stage" if stage else "run", plan.op_name, remote)]
             lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
@@ -313,7 +350,7 @@ def _echo_skip(matches: list) -> None:
     echo_table(run_rows(matches, numbered=False, with_dir=False), indent="  ")
 
 
-def _confirm(plan: launch.RunPlan, action: str, yes: bool) -> None:
+def _confirm(plan: planlib.RunPlan, action: str, yes: bool) -> None:
     if yes:
         return
     lines = ["You are about to %s %s" % (action, plan.op_name)]
@@ -321,50 +358,3 @@ def _confirm(plan: launch.RunPlan, action: str, yes: bool) -> None:
     click.echo("\n".join(lines), err=True)
     if not confirm("Continue?", default=True):
         raise SystemExit(0)
-
-
-def _new_run(plan: launch.RunPlan, run_id: str | None, yes: bool, stage: bool, opts: _StartOpts) -> None:
-    _confirm(plan, "stage" if stage else "run", yes)
-    run = launch.create_run(plan, run_id)
-    if stage:
-        launch.stage(run, plan)
-        click.echo("%s staged as %s" % (plan.op_name, run.id))
-        click.echo("To start the operation, use 'guild run --start %s'" % run.id)
-        return
-    _start(run, plan, opts)
-
-
-def _start(run, plan: launch.RunPlan, opts: _StartOpts) -> None:
-    if opts.background:
-        from luigi_guild.run.background import start_detached
-
-        start_detached(run, lambda: launch.start(run, plan, echo=False), opts.pidfile)
-        if not opts.quiet:
-            suffix = " (pidfile %s)" % opts.pidfile if opts.pidfile else ""
-            click.echo("%s started in background as %s%s" % (plan.op_name, run.id, suffix))
-        return
-    _finish(launch.start(run, plan, echo=not opts.quiet))
-
-
-def _restart(plan: launch.RunPlan, needed: bool, yes: bool, stage: bool, opts: _StartOpts) -> None:
-    run = plan.restart
-    assert run is not None
-    if needed and launch.restart_not_needed(plan):
-        click.echo("Skipping run because flags have not changed (--needed specified)")
-        return
-    _confirm(plan, "start %s (%s)" % (run.id, plan.op_name) if not stage else "stage", yes)
-    launch.prepare_restart_run(plan)
-    if stage:
-        launch.stage(run, plan)
-        click.echo("%s staged as %s" % (plan.op_name, run.id))
-        click.echo("To start the operation, use 'guild run --start %s'" % run.id)
-        return
-    _start(run, plan, opts)
-
-
-def _finish(exit_status: int) -> None:
-    from luigi_guild.run.process import exit_code_for
-
-    sys.stdout.flush()
-    if exit_status != 0:
-        sys.exit(exit_code_for(exit_status))

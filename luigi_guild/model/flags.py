@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from luigi_guild.model.errors import GuildError
+from luigi_guild.model.flagid import canonical
 
 FLAG_TYPES = ("string", "number", "int", "float", "boolean", "path", "existing-path")
 
@@ -264,21 +264,6 @@ def resolve_values(
         if flagdef.required and resolved.get(name) is None:
             raise GuildError("missing required flag '%s'" % name)
     return canonical(resolved)
-
-
-def canonical(flags: dict[str, Any]) -> dict[str, Any]:
-    """A new dict with keys sorted: the one form flags take everywhere."""
-    return {k: flags[k] for k in sorted(flags)}
-
-
-def canonical_json(flags: dict[str, Any]) -> str:
-    """A string form that tells ``1``, ``1.0`` and ``True`` apart (for keys and Luigi params)."""
-    return json.dumps(canonical(flags), sort_keys=True, separators=(",", ":"), default=str)
-
-
-def flags_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Guild's ``--needed`` comparison: plain dict equality (``1 == 1.0``)."""
-    return a == b
 
 
 # ---------------------------------------------------------------- formatting

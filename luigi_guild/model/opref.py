@@ -62,6 +62,15 @@ class OpRef(tuple):
             raise ValueError("invalid opref %r" % line)
         return cls(pkg_type, *parts)
 
+    def same_operation(self, other: "OpRef") -> bool:
+        """Whether ``other`` names the same operation (the guild.yml digest, the version, may differ)."""
+        return (
+            self.pkg_type == other.pkg_type
+            and self.pkg_name == other.pkg_name
+            and self.model_name == other.model_name
+            and self.op_name == other.op_name
+        )
+
     @property
     def display(self) -> str:
         """How the operation is shown in run listings."""

@@ -16,8 +16,9 @@ from typing import Any
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flags import FLAG_TYPES, FlagDef
-from luigi_guild.project.operations import OpDef
+from luigi_guild.model.opdef import OpDef, Requirement
 from luigi_guild.model.opref import OpRef
+from luigi_guild.project import scripts
 
 _FLAG_ATTRS = {
     "default",
@@ -33,15 +34,6 @@ _FLAG_ATTRS = {
     "null-label",
     "alias",
 }
-
-
-@dataclass
-class Requirement:
-    """One ``requires`` entry naming an upstream operation."""
-
-    opspec: str
-    name: str
-    select: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -277,8 +269,6 @@ def _imported_flags(
     path: str, project_dir: str, opname: str, module: str | None, data: dict
 ) -> tuple[dict[str, FlagDef], str]:
     """Flags imported from the main module per ``flags-import``, and its flags dest."""
-    from luigi_guild.project import operations
-
     spec = data.get("flags-import", None)
     declared = data.get("flags") or {}
     if spec is None:
@@ -306,11 +296,11 @@ def _imported_flags(
             tree = ast.parse(f.read(), filename=script)
     except (OSError, SyntaxError):
         return {}, "globals"
-    uses_argparse = operations._imports(tree, "argparse")
+    uses_argparse = scripts.imports_module(tree, "argparse")
     dest = "args" if uses_argparse else "globals"
     if wanted is not None and not wanted:
         return {}, dest
-    found = operations.argparse_flags(script) if uses_argparse else operations.global_flags(tree)
+    found = scripts.argparse_flags(script) if uses_argparse else scripts.global_flags(tree)
     return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest
 
 

@@ -242,7 +242,7 @@ def list_runs(host: "RemoteHost") -> list[RemoteRun]:
 
 
 def _check_run_id(remote: str, run_id: str) -> None:
-    from luigi_guild.run.launch import check_run_id
+    from luigi_guild.run.create import check_run_id
 
     try:
         check_run_id(run_id)

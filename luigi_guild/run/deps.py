@@ -7,35 +7,15 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from luigi_guild.model.errors import GuildError
-from luigi_guild.model.opref import OpRef
-from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run
+from luigi_guild.store import query
+from luigi_guild.store.rundir import Run
 
 if TYPE_CHECKING:  # pragma: no cover
-    from luigi_guild.project.operations import OpDef
+    from luigi_guild.model.opdef import OpDef
 
 
 class DependencyError(GuildError):
     """A required upstream run is missing."""
-
-
-def same_operation(a: OpRef, b: OpRef) -> bool:
-    """Whether two oprefs name the same operation (the guild.yml digest may differ)."""
-    return a.pkg_type == b.pkg_type and a.pkg_name == b.pkg_name and a.model_name == b.model_name and a.op_name == b.op_name
-
-
-def latest_op_run(opref: OpRef, root: str | None = None) -> Run | None:
-    """The newest completed or terminated run of ``opref``'s operation, any flags."""
-    from luigi_guild.store import query as runstore
-
-    for run in runstore.list_runs(root):
-        try:
-            if not same_operation(run.opref, opref):
-                continue
-        except (OSError, ValueError):
-            continue
-        if run.status in AVAILABLE_STATUSES:
-            return run
-    return None
 
 
 def upstream_opdefs(opdef: "OpDef") -> list[tuple[Any, "OpDef"]]:
@@ -65,7 +45,7 @@ def resolve_upstream(opdef: "OpDef") -> tuple[list[Run], dict[str, list[str]]]:
     select: dict[str, list[str]] = {}
     missing = []
     for req, up in upstream_opdefs(opdef):
-        run = latest_op_run(up.opref)
+        run = query.latest_of_operation(up.opref)
         if run is None:
             missing.append(up.name)
             continue

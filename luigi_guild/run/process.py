@@ -1,4 +1,4 @@
-"""Run an operation's process in its run directory.
+"""The operation's process: started in its run directory, with LOCK, output and exit status recorded.
 
 The calling process is the child's direct parent: it writes ``.guild/LOCK``
 (the child's pid), tees the child's output to the terminal and to
@@ -9,6 +9,7 @@ records ``exit_status`` and ``stopped`` when the child exits.
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import signal
 import struct
@@ -16,9 +17,16 @@ import subprocess
 import sys
 import time
 
+from luigi_guild.model import exitcodes, home
+from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
 from luigi_guild.store.rundir import Run, now_us, process_marker, write_file_atomic
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.run.plan import RunPlan
+
+_SECRET_RE = re.compile(r"password|token|secret", re.IGNORECASE)
 _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 # Signals this process received and forwarded to a child (sweeps stop on them).
@@ -170,7 +178,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
         raise GuildError(
             "run %s exited with status %d but its output could not be saved: %s"
             % (run.id, returncode, sink.error.strerror or sink.error),
-            exit_code=exit_code_for(returncode) or 1,
+            exit_code=exitcodes.for_exit_status(returncode) or 1,
         )
     return returncode
 
@@ -205,11 +213,43 @@ def _finish(run: Run, returncode: int) -> None:
         # Leave the LOCK: its process is gone, so the run reads ``error``.
         raise GuildError(
             "cannot record the exit status (%d) of run %s: %s" % (returncode, run.id, e.strerror or e),
-            exit_code=exit_code_for(returncode) or 1,
+            exit_code=exitcodes.for_exit_status(returncode) or 1,
         ) from None
     run.remove("LOCK")
 
 
-def exit_code_for(status: int) -> int:
-    """The exit code ``guild run`` returns for a run's exit status."""
-    return status if status >= 0 else 128 - status
+# ------------------------------------------------------------- starting a plan
+
+
+def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
+    """The operation's environment: ours plus run and flag variables."""
+    env = dict(os.environ)
+    for name, val in plan.flags.items():
+        env["FLAG_" + re.sub(r"\W", "_", name).upper()] = flagslib.env_val(val)
+    op_cmd = plan.op_attr.get("op-cmd") or {}
+    for name, val in (op_cmd.get("cmd-env") or {}).items():
+        env[str(name)] = str(val)
+    env.update(
+        {
+            "RUN_DIR": run.path,
+            "RUN_ID": run.id,
+            "GUILD_HOME": home.guild_home(),
+            "GUILD_OP": plan.op_name,
+            "PROJECT_DIR": plan.project_dir or "",
+            "CMD_DIR": os.getcwd(),
+        }
+    )
+    pythonpath = [run.path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    return env
+
+
+def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
+    """Start the run's process and wait for it; returns its exit status."""
+    env = child_env(run, plan)
+    try:
+        run.write_attr("started", now_us())
+        run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
+    except OSError as e:
+        raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
+    return run_process(run, plan.cmd(), env, echo=echo)

@@ -40,9 +40,10 @@ import sys
 import time
 
 from luigi_guild.model import home
-from luigi_guild.store import query as runstore
+from luigi_guild.model.flagid import flags_equal, needed_key
 from luigi_guild.model.opref import OpRef
-from luigi_guild.store.rundir import _MISSING, AVAILABLE_STATUSES, SENTINELS, Run, decode_attr
+from luigi_guild.model.status import Status
+from luigi_guild.store.rundir import _MISSING, SENTINELS, Run, decode_attr
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -190,44 +191,6 @@ def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] |
     key = needed_key(opref_line, attrs.get("flags"))
     head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key)
     return head, (tuple(fstamps), opref_line, attrs, sentinels, remote)
-
-
-def _canon(val: Any) -> str:
-    """Text equal for values Python finds equal (``1 == 1.0 == True``); may be equal for others."""
-    if isinstance(val, bool):
-        val = int(val)
-    if isinstance(val, float) and val.is_integer():
-        val = int(val)
-    if isinstance(val, int):
-        return "i%d" % val
-    if isinstance(val, float):
-        return "f%r" % val
-    if isinstance(val, str):
-        return "s%r" % val
-    if val is None:
-        return "n"
-    if isinstance(val, list):
-        return "[%s]" % ",".join(_canon(v) for v in val)
-    if isinstance(val, dict):
-        return "{%s}" % ",".join(sorted("%s:%s" % (_canon(k), _canon(v)) for k, v in val.items()))
-    return "?"  # other types: every such value shares this text (a full check follows)
-
-
-def needed_key(opref_line: str | OpRef | None, flags: Any) -> int | None:
-    """A number equal for runs that can match the same ``--needed`` query; None = unknown.
-
-    Only narrows the search: every run it selects is checked in full.
-    """
-    import zlib
-
-    if opref_line is None:
-        return None
-    try:
-        opref = opref_line if isinstance(opref_line, OpRef) else OpRef.parse(opref_line)
-        text = opref.encode() + "\n" + _canon(flags if isinstance(flags, dict) else {})
-    except (ValueError, RecursionError):
-        return None
-    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 def _head_ok(h: Any) -> bool:
@@ -527,7 +490,12 @@ class RunIndex:
 
     def needed(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
         """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``) that are
-        completed or terminated, newest first.
+        completed or terminated, newest first (Guild's ``--needed`` rule)."""
+        return self.same(opref, flags, Status.AVAILABLE)
+
+    def same(self, opref: OpRef, flags: dict[str, Any], statuses: tuple[str, ...] | None = None) -> list[Run]:
+        """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``), newest
+        first; only those whose status is in ``statuses`` unless it is None.
 
         Every run's ``flags`` stamp is checked once per index object and its
         stored (operation, flags) key compared; from the second call on, a map
@@ -555,11 +523,13 @@ class RunIndex:
         for name in names:
             head = self._checked_in_full(name)
             body = self.values(name) if head is not None else None
-            if head is None or body is None or self._opref(body[B_OPREF]) != opref or _flags(body) != flags:
+            if head is None or body is None or self._opref(body[B_OPREF]) != opref or not flags_equal(_flags(body), flags):
                 continue
-            run = self._preloaded(name)
-            if run is not None and run.status in AVAILABLE_STATUSES:
-                found.append((head[H_TS], name))
+            if statuses is not None:
+                run = self._preloaded(name)
+                if run is None or run.status not in statuses:
+                    continue
+            found.append((head[H_TS], name))
         found.sort(reverse=True)
         return [Run(name, self.root + "/" + name) for _, name in found]
 
@@ -676,117 +646,3 @@ class RunIndex:
 def _flags(body: tuple) -> dict:
     val = body[B_ATTRS].get("flags")
     return val if isinstance(val, dict) else {}
-
-
-# ---------------------------------------------------------------- functions
-
-
-def needed_matches(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
-    """Runs with ``opref``, flags equal to ``flags`` and an available status, newest first."""
-    index = RunIndex.load(root)
-    found = index.needed(opref, flags)
-    index.save()
-    return found
-
-
-def needed_matches_many(
-    queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None
-) -> list[list[Run]]:
-    """:func:`needed_matches` for many (opref, flags) pairs with one pass over the runs."""
-    index = RunIndex.load(root)
-    found = [index.needed(opref, flags) for opref, flags in queries]
-    index.save()
-    return found
-
-
-def flags_key(flags: dict[str, Any]) -> tuple:
-    """A hashable form of ``flags`` that compares like the dict (``1 == 1.0 == True``)."""
-    return tuple((k, _hashable(flags[k])) for k in sorted(flags))
-
-
-def _hashable(val: Any) -> Any:
-    if isinstance(val, list):
-        return ("__list__",) + tuple(_hashable(v) for v in val)
-    if isinstance(val, dict):
-        return ("__dict__",) + tuple((k, _hashable(val[k])) for k in sorted(val, key=str))
-    try:
-        hash(val)
-    except TypeError:
-        return repr(val)
-    return val
-
-
-class NeededIndex:
-    """Runs indexed by (operation, flags), built once and refreshed incrementally.
-
-    One listing of the runs directory serves any number of lookups; a
-    :meth:`refresh` reads only runs added since (it does nothing when the
-    directory has not changed). Statuses are read at lookup time, only for
-    the candidates, so a run that finishes after indexing is seen as
-    finished.
-    """
-
-    def __init__(self, root: str | None = None):
-        self.root = root or home.runs_dir()
-        self._stamp: int | None = None
-        self._by_key: dict[tuple, list[Run]] = {}
-        self._seen: dict[str, tuple] = {}
-
-    def refresh(self) -> None:
-        """Index runs created (and forget runs removed) since the last refresh."""
-        import os
-
-        try:
-            stamp = os.stat(self.root).st_mtime_ns
-        except OSError:
-            stamp = None
-        if stamp is not None and stamp == self._stamp:
-            return
-        try:
-            names = set(os.listdir(self.root))
-        except OSError:
-            names = set()
-        for gone in set(self._seen) - names:
-            key = self._seen.pop(gone)
-            if key is not None:
-                self._by_key[key] = [r for r in self._by_key.get(key, []) if r.id != gone]
-        for name in names - set(self._seen):
-            if name.startswith("."):
-                continue
-            run = Run(name, os.path.join(self.root, name))
-            try:
-                opref = run.opref
-            except (OSError, ValueError):
-                continue  # not a run (yet): look again next time
-            key = (opref, flags_key(run.flags))
-            self._seen[name] = key
-            self._by_key.setdefault(key, []).append(run)
-        self._stamp = stamp
-
-    def runs_for(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
-        """Every indexed run of ``opref`` with these flags, whatever its status."""
-        if self._stamp is None:
-            self.refresh()
-        return list(self._by_key.get((opref, flags_key(flags)), []))
-
-    def matches(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
-        """Like :func:`needed_matches`, from the index (call :meth:`refresh` for new runs)."""
-        if self._stamp is None:
-            self.refresh()
-        found = []
-        for run in self._by_key.get((opref, flags_key(flags)), []):
-            if run.status in AVAILABLE_STATUSES and run.flags == flags:
-                found.append(run)
-        return runstore.sort_runs(found)
-
-
-_shared: dict[str, NeededIndex] = {}
-
-
-def shared_index(root: str | None = None) -> NeededIndex:
-    """A process-wide :class:`NeededIndex` for ``root`` (refreshed by callers)."""
-    root = root or home.runs_dir()
-    index = _shared.get(root)
-    if index is None:
-        index = _shared[root] = NeededIndex(root)
-    return index

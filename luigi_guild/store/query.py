@@ -1,4 +1,11 @@
-"""The runs under Guild home: listing, ordering and selection by RUN spec."""
+"""The one run-query API: list, filter, select by RUN spec, needed matches, latest run of an operation.
+
+Every question "which runs are there" and "which runs match this operation
+(and these flags)" is answered here, from the run index
+(:mod:`luigi_guild.store.index`). For many questions in one process (sweep
+trials, Luigi ``complete()`` calls) :func:`shared_index` gives one index
+object that answers each in about a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,16 @@ import os
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError, RunNotFound
+from luigi_guild.model.status import Status
+from luigi_guild.store.index import RunIndex
 from luigi_guild.store.rundir import Run
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 
 if TYPE_CHECKING:
-    from typing import Iterable
+    from typing import Any, Iterable
 
+    from luigi_guild.model.opref import OpRef
     from luigi_guild.store.filters import RunFilter
 
 
@@ -23,8 +33,6 @@ def list_runs(root: str | None = None) -> list[Run]:
     from the run index (:mod:`luigi_guild.store.index`), checked against the run
     directories; the runs returned read their files afresh.
     """
-    from luigi_guild.store.index import RunIndex
-
     index = RunIndex.load(root)
     runs = index.runs()
     index.save()
@@ -132,3 +140,65 @@ def find_run(spec: str, cmd: str = "run") -> Run:
     if len(matches) > 1:
         raise _ambiguous(spec, matches)
     return matches[0]
+
+
+# ------------------------------------------------------------ matching runs
+
+
+def needed(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
+    """Guild's ``--needed`` matches: runs of ``opref`` with equal flags, completed or terminated, newest first."""
+    index = RunIndex.load(root)
+    found = index.needed(opref, flags)
+    index.save()
+    return found
+
+
+def needed_many(queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None) -> list[list[Run]]:
+    """:func:`needed` for many (opref, flags) pairs with one pass over the runs."""
+    index = RunIndex.load(root)
+    found = [index.needed(opref, flags) for opref, flags in queries]
+    index.save()
+    return found
+
+
+def same_runs(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
+    """Runs of ``opref`` with equal flags whatever their status, newest first."""
+    index = RunIndex.load(root)
+    found = index.same(opref, flags)
+    index.save()
+    return found
+
+
+def latest_of_operation(opref: OpRef, root: str | None = None) -> Run | None:
+    """The newest completed or terminated run of ``opref``'s operation, any flags.
+
+    This is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
+    digest in the opref is not compared).
+    """
+    for run in list_runs(root):
+        try:
+            if not run.opref.same_operation(opref):
+                continue
+        except (OSError, ValueError):
+            continue
+        if run.status in Status.AVAILABLE:
+            return run
+    return None
+
+
+_shared: dict[str, RunIndex] = {}
+
+
+def shared_index(root: str | None = None) -> RunIndex:
+    """A process-wide run index for ``root``, for many queries in one process.
+
+    Its :meth:`~RunIndex.needed` and :meth:`~RunIndex.same` see runs added or
+    removed at once; call :meth:`~RunIndex.refresh` to see other changes.
+    """
+    import os
+
+    root = os.path.abspath(root or home.runs_dir())
+    index = _shared.get(root)
+    if index is None:
+        index = _shared[root] = RunIndex.load(root)
+    return index

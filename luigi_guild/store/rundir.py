@@ -10,13 +10,11 @@ import os
 import time
 
 from luigi_guild.model.opref import OpRef
+from luigi_guild.model.status import Status, status_of_exit
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any
-
-# Statuses under which a run satisfies ``--needed`` and Luigi dependencies.
-AVAILABLE_STATUSES = ("completed", "terminated")
 
 # Attrs a preloaded run answers from memory (the ones listings and --needed use).
 _PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", "flags"))
@@ -356,26 +354,24 @@ class Run:
         return not marker_alive(raw)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """Guild's status inference: LOCK.remote > PENDING > STAGED > exit_status > live LOCK pid > error."""
         if self.has("LOCK.remote"):
-            return "running"
+            return Status.RUNNING
         if self.has("PENDING"):
             # A PENDING we wrote names its creator; a creator that died
             # (killed before the run started) leaves an ``error`` run.
-            return "error" if self._pending_abandoned() else "pending"
+            return Status.ERROR if self._pending_abandoned() else Status.PENDING
         if self.has("STAGED"):
-            return "staged"
+            return Status.STAGED
         exit_status = self.get("exit_status")
         if isinstance(exit_status, int) and not isinstance(exit_status, bool):
-            if exit_status == 0:
-                return "completed"
-            return "terminated" if exit_status < 0 else "error"
+            return status_of_exit(exit_status)
         if self._sentinels is not None and "LOCK" not in self._sentinels:
-            return "error"
+            return Status.ERROR
         if self.lock_alive():
-            return "running"
-        return "error"
+            return Status.RUNNING
+        return Status.ERROR
 
     @property
     def status_with_remote(self) -> str:

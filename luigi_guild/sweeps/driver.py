@@ -1,10 +1,10 @@
 """Sweeps: trials from list values (grid), flag functions (random search) and batch files.
 
 A sweep is recorded as a batch run (``<op>+`` or ``<op>+random``) whose
-trials are ordinary runs of the operation. Trials are Luigi tasks
-(:class:`luigi_guild.tasks.sweep.TrialTask`), handed to Luigi in chunks so
-that scheduling cost grows linearly with the number of trials; ``--needed``
-is answered from one run index built per sweep.
+trials are ordinary runs of the operation. Trials are jobs handed to
+an executor (:mod:`luigi_guild.run.executors`; the CLI uses Luigi's) in
+chunks, so that scheduling cost grows linearly with the number of trials;
+``--needed`` is answered from one process-wide run index.
 
 Importing this module does not import Luigi.
 """
@@ -18,17 +18,25 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from luigi_guild import __version__
 from luigi_guild.model import home
 from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.opref import OpRef
-from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run, now_us
+from luigi_guild.model.flagid import equality_text, flags_equal
+from luigi_guild.model.outcome import Outcome
+from luigi_guild.model.status import Status
+from luigi_guild.run.executors import Executor, InlineExecutor, Job
+from luigi_guild.run.pipeline import RunOptions
+from luigi_guild.run.plan import RunPlan
+from luigi_guild.store.rundir import Run, now_us
 
 if TYPE_CHECKING:
     import random
+
+    from luigi_guild.store.index import RunIndex
 
 OPTIMIZERS = ("grid", "random")
 DEFAULT_RANDOM_TRIALS = 20
@@ -215,11 +223,12 @@ def batch_opref(optimizer: str) -> OpRef:
 
 def create_batch_run(proto_opref: OpRef, flags: dict[str, Any], optimizer: str, attrs: dict[str, Any]) -> Run:
     """Create and start (LOCK = this process) the batch run for a sweep."""
-    from luigi_guild.run import launch
+    from luigi_guild.run import create
     from luigi_guild.run import process as runner
+    from luigi_guild.run.plan import RunPlan
     from luigi_guild.store.rundir import write_file_atomic
 
-    plan = launch.RunPlan(
+    plan = RunPlan(
         opref=batch_opref(optimizer),
         op_attr={"optimizer": optimizer},
         flags=flags,
@@ -228,7 +237,7 @@ def create_batch_run(proto_opref: OpRef, flags: dict[str, Any], optimizer: str, 
         project_dir=None,
         run_params={"optimizer": optimizer},
     )
-    run = launch.create_run(plan)
+    run = create.create_run(plan)
     proto = os.path.join(run.path, ".guild", "proto", ".guild")
     os.makedirs(os.path.join(proto, "attrs"), exist_ok=True)
     write_file_atomic(os.path.join(proto, "opref"), proto_opref.encode())
@@ -324,8 +333,6 @@ class SweepOptions:
     label: str | None = None
     tags: list[str] = field(default_factory=list)
     force_flags: bool = False
-    scheduler_host: str | None = None
-    scheduler_port: int | None = None
     chunk_size: int = CHUNK_SIZE
 
 
@@ -356,18 +363,21 @@ def plan_trials(plan: Any, spec: SweepSpec, force_flags: bool = False) -> tuple[
 
 
 def run_sweep(
-    plan: Any, spec: SweepSpec, opts: SweepOptions, planned: tuple[str, list[dict[str, Any]], int | None] | None = None
+    plan: Any,
+    spec: SweepSpec,
+    opts: SweepOptions,
+    planned: tuple[str, list[dict[str, Any]], int | None] | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
-    """Run a sweep of ``plan``'s operation; returns counts (the batch run is finished).
+    """Run a sweep of ``plan``'s operation with ``executor`` (default: inline); returns counts.
 
-    ``planned`` is :func:`plan_trials`'s result when the caller already has it.
+    The batch run is finished when this returns. ``planned`` is
+    :func:`plan_trials`'s result when the caller already has it.
     """
-    from luigi_guild.store import index as runindex
-    from luigi_guild.tasks import scheduling
+    from luigi_guild.store import query
 
     optimizer, trials, seed = planned or plan_trials(plan, spec, opts.force_flags)
-    sched = scheduling.scheduler_for(opts.scheduler_host, opts.scheduler_port)
-    scheduling.check_reachable(sched)
+    executor = executor or InlineExecutor()
     opdef = plan.opdef
     attrs: dict[str, Any] = {"max_trials": len(trials)}
     if optimizer == "random":
@@ -375,49 +385,33 @@ def run_sweep(
     batch = create_batch_run(plan.opref, plan.flags, optimizer, attrs)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
-    index = runindex.shared_index()
+    if isinstance(executor, InlineExecutor):
+        executor.stop = lambda: bool(state.stopped)
+    index = query.shared_index()
     skipped = 0
     try:
-        from luigi_guild.tasks.sweep import TrialTask
-
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
         for start in range(0, len(trials), max(1, opts.chunk_size)):
             if state.stopped:
                 break
             chunk = trials[start : start + opts.chunk_size]
-            index.refresh()
-            tasks: list = []
+            jobs: list[Job] = []
 
             def flush() -> None:
                 # Trials run in order; a skip is logged where its trial stands.
-                if tasks:
-                    scheduling.build(tasks, sched, workers=opts.workers)
-                    if sched.central:
-                        _wait_for_others(batch, [t.flag_values for t in tasks], plan.opref, state)
-                    tasks.clear()
+                if jobs:
+                    executor.execute(jobs)
+                    jobs.clear()
 
             for values in chunk:
-                if opts.needed and index.matches(plan.opref, values):
+                if opts.needed and index.needed(plan.opref, values):
                     flush()
                     if state.stopped:
                         break
                     skipped += 1
                     _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
                     continue
-                tasks.append(
-                    TrialTask(
-                        operation=operation,
-                        flags=values,
-                        project_dir=opdef.project_dir,
-                        needed=opts.needed,
-                        batch=batch.path,
-                        run_key="" if opts.needed else batch.id,
-                        label=opts.label,
-                        tags=list(opts.tags),
-                        quiet=opts.quiet,
-                        force_flags=opts.force_flags,
-                    )
-                )
+                jobs.append(_trial_job(plan, operation, values, batch, opts))
             flush()
     except BaseException:
         finish_batch_run(batch, 1, keep=True)
@@ -430,32 +424,104 @@ def run_sweep(
     return result
 
 
-def _done_elsewhere(index: Any, opref: OpRef, values: dict[str, Any], since: int) -> bool:
+def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions) -> Job:
+    """One trial as a job: its own plan, and the options every trial runs with."""
+    from luigi_guild.run.plan import plan_new
+
+    opdef = plan.opdef
+    trial_plan = plan_new(
+        operation,
+        cwd=opdef.project_dir,
+        opdef=opdef,
+        values=values,
+        force_flags=opts.force_flags,
+        label=opts.label,
+        tags=list(opts.tags),
+    )
+    return Job(
+        plan=trial_plan,
+        opts=trial_options(batch.path, opts.needed, opts.quiet),
+        operation=operation,
+        project_dir=opdef.project_dir,
+        batch=batch.path,
+        extra={"needed": opts.needed, "run_key": "" if opts.needed else batch.id, "label": opts.label, "tags": list(opts.tags),
+               "quiet": opts.quiet, "force_flags": opts.force_flags},
+    )
+
+
+def trial_options(batch_dir: str, needed: bool, quiet: bool) -> RunOptions:
+    """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline or in a Luigi worker).
+
+    Trials always claim: with ``needed`` a matching run made meanwhile skips
+    the trial. Each trial links itself to the batch, logs its start, and
+    records its outcome in the sweep's shared state.
+    """
+    from luigi_guild.model.outcome import OutcomeKind
+    from luigi_guild.run import process
+    from luigi_guild.store import query
+
+    state = state_for(batch_dir)
+    interrupts_before = [0]
+
+    def matched(plan: RunPlan) -> bool:
+        return bool(query.shared_index().needed(plan.opref, plan.flags))
+
+    def on_created(run: Run, plan: RunPlan) -> None:
+        if os.path.isdir(batch_dir):
+            link_trial(batch_dir, run)
+        _log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
+        interrupts_before[0] = len(process.interrupts)
+
+    def on_finished(outcome: Outcome) -> None:
+        if outcome.kind != OutcomeKind.FINISHED or outcome.run is None:
+            return
+        ok = outcome.exit_status == 0
+        if state is not None:
+            if len(process.interrupts) > interrupts_before[0]:
+                state.request_stop(process.interrupts[-1])
+            elif not ok and state.fail_fast:
+                state.request_stop(-1)
+            state.record(ok)
+        if not ok:
+            _log_warning("Trial %s failed with exit status %s" % (outcome.run.id, outcome.exit_status))
+
+    return RunOptions(
+        claim=True,
+        echo=not quiet,
+        already_done=matched if needed else None,
+        on_created=on_created,
+        on_finished=on_finished,
+    )
+
+
+def _done_elsewhere(index: RunIndex, opref: OpRef, values: dict[str, Any], since: int) -> bool:
     """Whether another process made an available run of this trial (since ``since``, in us)."""
-    return any(r.timestamp >= since for r in index.matches(opref, values))
+    return any(r.timestamp >= since for r in index.needed(opref, values))
 
 
-def _wait_for_others(batch: Run, trials: list[dict[str, Any]], opref: OpRef, state: SweepState) -> None:
-    """Central scheduler: wait while trials we handed over are running in another process.
+def wait_for_others(batch_dir: str, trials: list[dict[str, Any]], opref: OpRef) -> None:
+    """Central scheduler: wait while trials handed over are running in another process.
 
     Luigi's worker returns as soon as nothing is left for *it* to run; the
     sweep is finished only when those trials are finished too.
     """
     import time
 
-    from luigi_guild.store import index as runindex
+    from luigi_guild.store import query
 
-    linked = set(os.listdir(batch.path))
-    index = runindex.shared_index()
+    state = state_for(batch_dir)
+    batch = Run.for_dir(batch_dir)
+    linked = set(os.listdir(batch_dir))
+    index = query.shared_index()
     since = batch.timestamp
-    while not state.stopped:
+    while state is None or not state.stopped:
         index.refresh()
         busy = False
         for values in trials:
-            runs = index.runs_for(opref, values)
+            runs = index.same(opref, values)
             if any(r.id in linked for r in runs) or _done_elsewhere(index, opref, values, since):
                 continue
-            if any(r.status in ("running", "pending") for r in runs):
+            if any(r.status in Status.UNFINISHED for r in runs):
                 busy = True
                 break
         if not busy:
@@ -467,26 +533,28 @@ def _tally(
     batch: Run, trials: list[dict], opref: OpRef, opts: SweepOptions, skipped: int, state: SweepState, optimizer: str
 ) -> SweepResult:
     """Count outcomes from the run directories (the truth), not from Luigi's view."""
-    from luigi_guild.store import index as runindex
+    from luigi_guild.store import query
 
-    linked: dict[tuple, list[str]] = {}
+    linked: dict[str, list[tuple[dict[str, Any], str]]] = {}
     for name in os.listdir(batch.path):
         path = os.path.join(batch.path, name)
         if name.startswith(".") or not os.path.islink(path):
             continue
         run = Run(name, os.path.realpath(path))
-        linked.setdefault(runindex.flags_key(run.flags), []).append(run.status)
-    index = runindex.shared_index()
+        run_flags = run.flags
+        linked.setdefault(equality_text(run_flags), []).append((run_flags, run.status))
+    index = query.shared_index()
     index.refresh()
     ran = failed = not_run = 0
     for values in trials:
-        statuses = linked.get(runindex.flags_key(values))
-        if statuses:
-            status = statuses.pop()
+        bucket = linked.get(equality_text(values), [])
+        hit = next((i for i in range(len(bucket) - 1, -1, -1) if flags_equal(bucket[i][0], values)), None)
+        if hit is not None:
+            _flags, status = bucket.pop(hit)
             ran += 1
-            if status not in AVAILABLE_STATUSES:
+            if status not in Status.AVAILABLE:
                 failed += 1
-        elif opts.needed and index.matches(opref, values):
+        elif opts.needed and index.needed(opref, values):
             continue
         elif not _done_elsewhere(index, opref, values, batch.timestamp):
             not_run += 1

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from luigi_guild.model.flags import canonical
+from luigi_guild.model.flagid import canonical
+from luigi_guild.model.status import Status
 from luigi_guild.model.opref import OpRef
-from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run
+from luigi_guild.store.rundir import Run
 
 
 class NeededRunTarget:
@@ -26,9 +27,9 @@ class NeededRunTarget:
 
     def matches(self) -> list[Run]:
         """Matching runs, newest first."""
-        from luigi_guild.store import index as runindex
+        from luigi_guild.store import query
 
-        return runindex.needed_matches(self.opref, self.flags, self.root)
+        return query.needed(self.opref, self.flags, self.root)
 
     def exists(self) -> bool:
         return bool(self.matches())
@@ -51,7 +52,7 @@ class RunTarget:
     def exists(self) -> bool:
         import os
 
-        return os.path.isdir(self.run.path) and self.run.status in AVAILABLE_STATUSES
+        return os.path.isdir(self.run.path) and self.run.status in Status.AVAILABLE
 
 
 
@@ -70,9 +71,9 @@ class OpRunTarget:
         return "OpRunTarget(%s)" % self.opref.display
 
     def latest(self) -> Run | None:
-        from luigi_guild.run import deps
+        from luigi_guild.store import query
 
-        return deps.latest_op_run(self.opref, self.root)
+        return query.latest_of_operation(self.opref, self.root)
 
     def exists(self) -> bool:
         return self.latest() is not None

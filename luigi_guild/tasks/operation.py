@@ -8,8 +8,11 @@ from typing import Any
 
 import luigi
 
-from luigi_guild.model import flags as flagslib
-from luigi_guild.run import launch
+from luigi_guild.model.flagid import canonical, param_text
+from luigi_guild.store import query
+from luigi_guild.run import pipeline
+from luigi_guild.run.pipeline import RunOptions
+from luigi_guild.run.plan import RunPlan, plan_new
 from luigi_guild.store.rundir import Run
 from luigi_guild.targets.runs import NeededRunTarget, OpRunTarget, RunTarget
 
@@ -26,7 +29,7 @@ class FlagsParameter(luigi.Parameter):
             x = json.loads(x) if x else {}
         if not isinstance(x, dict):
             raise ValueError("flags must be a mapping, got %r" % (x,))
-        return flagslib.canonical_json(dict(x))
+        return param_text(dict(x))
 
     def parse(self, x: str) -> str:
         return self.normalize(x)
@@ -52,7 +55,7 @@ class OperationTask(luigi.Task):
     def of(cls, operation: str, flags: dict[str, Any] | None = None, project_dir: str | None = None, **kw: Any):
         """A task with flags resolved (defaults filled, types coerced) and an absolute project dir."""
         project_dir = os.path.abspath(project_dir or os.getcwd())
-        plan = launch.plan_new(operation, cwd=project_dir, values=dict(flags or {}))
+        plan = plan_new(operation, cwd=project_dir, values=dict(flags or {}))
         return cls(operation=operation, flags=plan.flags, project_dir=project_dir, **kw)
 
     # ------------------------------------------------------------ planning
@@ -61,18 +64,19 @@ class OperationTask(luigi.Task):
     def flag_values(self) -> dict[str, Any]:
         return json.loads(self.flags)
 
-    def plan(self) -> launch.RunPlan:
+    def plan(self) -> RunPlan:
         """The run plan (resolved once per task instance)."""
         cached = self.__dict__.get("_plan")
         if cached is None:
-            cached = launch.plan_new(
+            cached = plan_new(
                 self.operation, cwd=self.project_dir or os.getcwd(), values=self.flag_values
             )
             self.__dict__["_plan"] = cached
         return cached
 
     def output(self) -> NeededRunTarget:
-        return self.plan().target()
+        plan = self.plan()
+        return NeededRunTarget(plan.opref, plan.flags)
 
     def requires(self) -> list["OperationTask"]:
         """The operations a guild.yml operation ``requires`` (latest run of each, any flags)."""
@@ -95,12 +99,8 @@ class OperationTask(luigi.Task):
 
     def _matches(self) -> list[Run]:
         """Needed matches from the process-wide run index (refreshed only when runs were added)."""
-        from luigi_guild.store import index as runindex
-
         plan = self.plan()
-        index = runindex.shared_index()
-        index.refresh()
-        return index.matches(plan.opref, plan.flags)
+        return query.shared_index().needed(plan.opref, plan.flags)
 
     # ------------------------------------------------------------- running
 
@@ -126,7 +126,7 @@ class OperationTask(luigi.Task):
         select: dict[str, list[str]] = {}
         for req, up in deps.upstream_opdefs(opdef):
             for run in runs:
-                if req.select and deps.same_operation(run.opref, up.opref):
+                if req.select and run.opref.same_operation(up.opref):
                     select[run.id] = list(req.select)
         return select
 
@@ -138,19 +138,13 @@ class OperationTask(luigi.Task):
         plan = self.plan()
         plan.upstream = self.upstream_runs()
         plan.upstream_select = self._upstream_select(plan.upstream)
-        if self.needed:
-            with launch.claim_needed(plan) as matches:
-                if matches or self.already_done():
-                    self.__dict__["_ran_ok"] = True
-                    return
-                run = launch.create_run(plan)
-                status = launch.start(run, plan, echo=self.echo_output())
-        else:
-            run = launch.create_run(plan)
-            status = launch.start(run, plan, echo=self.echo_output())
-        self.__dict__["_run"] = run
-        if status != 0:
-            raise RuntimeError("run %s (%s) failed with exit status %s" % (run.id, plan.op_name, status))
+        opts = RunOptions(needed=self.needed, echo=self.echo_output(), already_done=lambda _plan: self.already_done())
+        outcome = pipeline.execute(plan, opts)
+        if outcome.run is not None:
+            self.__dict__["_run"] = outcome.run
+        if not outcome.ok:
+            assert outcome.run is not None
+            raise RuntimeError("run %s (%s) failed with exit status %s" % (outcome.run.id, plan.op_name, outcome.exit_status))
         self.__dict__["_ran_ok"] = True
 
     def echo_output(self) -> bool:
@@ -165,7 +159,7 @@ class OperationTask(luigi.Task):
 
 def up_defaults(opdef) -> dict[str, Any]:
     """An upstream operation's default flag values, canonical."""
-    return flagslib.canonical({name: fd.default for name, fd in opdef.flags.items()})
+    return canonical({name: fd.default for name, fd in opdef.flags.items()})
 
 
 class RequiredOperationTask(OperationTask):

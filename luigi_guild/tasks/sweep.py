@@ -7,7 +7,8 @@ from typing import Any
 
 import luigi
 
-from luigi_guild.run import launch
+from luigi_guild.run import pipeline
+from luigi_guild.run.plan import RunPlan, plan_new
 from luigi_guild.sweeps import driver as sweeps
 from luigi_guild.store.rundir import Run
 from luigi_guild.tasks.operation import FlagsParameter, OperationTask
@@ -49,11 +50,11 @@ class TrialTask(OperationTask):
     quiet = luigi.BoolParameter(default=False, significant=False)
     force_flags = luigi.BoolParameter(default=False, significant=False)
 
-    def plan(self) -> launch.RunPlan:
+    def plan(self) -> RunPlan:
         cached = self.__dict__.get("_plan")
         if cached is None:
             project_dir = self.project_dir or os.getcwd()
-            cached = launch.plan_new(
+            cached = plan_new(
                 self.operation,
                 cwd=project_dir,
                 opdef=_opdef_for(self.operation, project_dir),
@@ -69,35 +70,18 @@ class TrialTask(OperationTask):
         return not self.quiet
 
     def run(self) -> None:
-        from luigi_guild.run import process as runner
-
         state = sweeps.state_for(self.batch) if self.batch else None
         if state is not None and state.stopped:
             raise TrialStopped("sweep stopped")
         plan = self.plan()
         plan.upstream = self.upstream_runs()
         plan.upstream_select = self._upstream_select(plan.upstream)
-        with launch.claim(plan):
-            if self.already_done():
-                self.__dict__["_ran_ok"] = True
-                return
-            run = launch.create_run(plan)
-            if self.batch and os.path.isdir(self.batch):
-                sweeps.link_trial(self.batch, run)
-            sweeps._log("Running trial %s: %s (%s)" % (run.id, plan.op_name, sweeps.flags_desc(plan.flags)))
-            interrupts = len(runner.interrupts)
-            status = launch.start(run, plan, echo=self.echo_output())
-        self.__dict__["_run"] = run
-        ok = status == 0
-        if state is not None:
-            if len(runner.interrupts) > interrupts:
-                state.request_stop(runner.interrupts[-1])
-            elif not ok and state.fail_fast:
-                state.request_stop(-1)
-            state.record(ok)
-        if not ok:
-            sweeps._log_warning("Trial %s failed with exit status %s" % (run.id, status))
-            raise RuntimeError("trial %s failed with exit status %s" % (run.id, status))
+        outcome = pipeline.execute(plan, sweeps.trial_options(self.batch, self.needed, self.quiet))
+        if outcome.run is not None:
+            self.__dict__["_run"] = outcome.run
+        if not outcome.ok:
+            assert outcome.run is not None
+            raise RuntimeError("trial %s failed with exit status %s" % (outcome.run.id, outcome.exit_status))
         self.__dict__["_ran_ok"] = True
 
     @property
@@ -128,7 +112,7 @@ class SweepTask(luigi.WrapperTask):
 
             project_dir = os.path.abspath(self.project_dir or os.getcwd())
             opdef = _opdef_for(self.operation, project_dir)
-            plan = launch.plan_new(self.operation, cwd=project_dir, opdef=opdef, values=json.loads(self.flags))
+            plan = plan_new(self.operation, cwd=project_dir, opdef=opdef, values=json.loads(self.flags))
             spec = sweeps.SweepSpec(self.optimizer, self.max_trials, self.random_seed)
             _opt, cached, _seed = sweeps.plan_trials(plan, spec)
             self.__dict__["_trials"] = cached

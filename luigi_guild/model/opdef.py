@@ -1,0 +1,154 @@
+"""Operation definitions as data: what an operation is, its ``op`` attr and its command line.
+
+No I/O: :mod:`luigi_guild.project` builds these from scripts and guild.yml;
+the run layer turns them into command lines with :func:`build_cmd`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from luigi_guild.model.flags import FlagDef
+from luigi_guild.model.opref import OpRef
+
+@dataclass
+class Requirement:
+    """One ``requires`` entry naming an upstream operation."""
+
+    opspec: str
+    name: str
+    select: list[str] = field(default_factory=list)
+
+
+
+FLAG_ARGS_MARKER = "__flag_args__"
+
+
+@dataclass
+class OpDef:
+    """A resolved operation: identity, flags and how to start it."""
+
+    opref: OpRef
+    project_dir: str
+    flags: dict[str, FlagDef]
+    flags_dest: str = "globals"
+    main: str | None = None
+    exec_: str | None = None
+    label_template: str | None = None
+    requires: list[Requirement] = field(default_factory=list)
+    sourcecode: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.opref.display
+
+    def cmd_template(self) -> list[str]:
+        """The command with ``__flag_args__`` standing for the flag arguments."""
+        if self.exec_:
+            import shlex
+
+            parts = []
+            for part in shlex.split(self.exec_):
+                if part == "${flag_args}":
+                    parts.append(FLAG_ARGS_MARKER)
+                elif part == "${python_exe}":
+                    parts.append("${python_exe}")
+                else:
+                    parts.append(part)
+            return parts
+        import shlex
+
+        main = shlex.split(self.main or "") or [""]
+        return ["${python_exe}", "-um", "luigi_guild.op_main", *main, FLAG_ARGS_MARKER]
+
+    def op_attr(self) -> dict[str, Any]:
+        """The ``op`` attr: everything needed to restart the run without the project."""
+        cmd_flags = {}
+        for name, fd in self.flags.items():
+            entry = {}
+            if fd.arg_name:
+                entry["arg-name"] = fd.arg_name
+            if fd.arg_switch is not None:
+                entry["arg-switch"] = fd.arg_switch
+            if fd.type:
+                entry["type"] = fd.type
+            if entry:
+                cmd_flags[name] = entry
+        attr: dict[str, Any] = {
+            "op-cmd": {
+                "cmd-args": self.cmd_template(),
+                "cmd-env": {"FLAGS_DEST": self.flags_dest, **self.env},
+                "cmd-flags": cmd_flags,
+                "flags-dest": self.flags_dest,
+            },
+            "sourcecode": {"dest": ".", "root": self.project_dir},
+        }
+        if self.label_template:
+            attr["label-template"] = self.label_template
+        return attr
+
+
+# ------------------------------------------------------------ command lines
+
+
+def flag_args(flags: dict[str, Any], dest: str, cmd_flags: dict[str, dict] | None = None) -> list[str]:
+    """Flag values as ``--name value`` arguments for the operation's process."""
+    cmd_flags = cmd_flags or {}
+    args: list[str] = []
+    for name in sorted(flags):
+        val = flags[name]
+        spec = cmd_flags.get(name, {})
+        arg_name = spec.get("arg-name") or name
+        if dest == "globals":
+            args.extend(["--" + arg_name, json.dumps(val)])
+            continue
+        if val is None:
+            continue
+        switch = spec.get("arg-switch")
+        if switch is not None:
+            if val == switch:
+                args.append("--" + arg_name)
+            continue
+        if isinstance(val, bool):
+            args.extend(["--" + arg_name, "1" if val else ""])
+        elif isinstance(val, float):
+            args.extend(["--" + arg_name, repr(val)])
+        else:
+            args.extend(["--" + arg_name, str(val)])
+    return args
+
+
+def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
+    """The argv to run, from an ``op`` attr and flag values."""
+    op_cmd = op_attr.get("op-cmd") or {}
+    dest = op_cmd.get("flags-dest", "globals")
+    fargs = flag_args(flags, dest, op_cmd.get("cmd-flags"))
+    cmd: list[str] = []
+    for part in op_cmd.get("cmd-args") or []:
+        if part == FLAG_ARGS_MARKER:
+            cmd.extend(fargs)
+        else:
+            cmd.append(_resolve_refs(part.replace("${python_exe}", sys.executable), flags))
+    return cmd
+
+
+_REF_RE = None
+
+
+def _resolve_refs(part: str, flags: dict[str, Any]) -> str:
+    """Replace ``${name}`` references to flags in one command part (others stay as written)."""
+    if "${" not in part:
+        return part
+    import re
+
+    from luigi_guild.model.flags import env_val
+
+    global _REF_RE
+    if _REF_RE is None:
+        _REF_RE = re.compile(r"\$\{([^}]+)\}")
+    return _REF_RE.sub(lambda m: env_val(flags[m.group(1)]) if m.group(1) in flags else m.group(0), part)

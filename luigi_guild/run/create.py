@@ -1,0 +1,192 @@
+"""Creating run directories: new runs (atomically, under a hidden name), restarts and staging.
+
+A run is assembled under ``.tmp-<id>-<random>`` and renamed into place last,
+so an interrupted creation never leaves a listed run behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shlex
+import time
+
+from luigi_guild.model import home
+from luigi_guild.model.errors import GuildError
+from luigi_guild.run.plan import RunPlan
+from luigi_guild.run.process import child_env
+from luigi_guild.store.rundir import Run, marker_alive, now_us, write_file_atomic
+
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def check_run_id(run_id: str) -> None:
+    """Refuse ids that are not a plain directory name."""
+    if not _RUN_ID_RE.match(run_id) or run_id in (".", ".."):
+        raise GuildError("invalid run ID '%s': use letters, digits, '_', '.', '+' or '-'" % run_id)
+
+
+def new_run_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, the way Guild names runs; no ``uuid`` import."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return b.hex()
+
+
+def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
+    """Create the run directory (``PENDING``, attrs, source) atomically; returns the run.
+
+    The directory is assembled under a hidden temporary name and renamed into
+    place last, so an interrupted creation never leaves a listed run behind.
+    """
+    runs_root = home.runs_dir()
+    if run_id is not None:
+        check_run_id(run_id)
+    run_id = run_id or new_run_id()
+    final = os.path.join(runs_root, run_id)
+    if os.path.lexists(final):
+        raise GuildError("a run with ID '%s' already exists" % run_id)
+    try:
+        os.makedirs(runs_root, exist_ok=True)
+        clean_stale_tmp(runs_root)
+        tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, os.urandom(4).hex()))
+        os.makedirs(os.path.join(tmp, ".guild", "attrs"))
+    except OSError as e:
+        raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
+    try:
+        run = Run(run_id, tmp)
+        run.mark_pending()
+        _write_init_attrs(run, plan)
+        if plan.project_dir and os.path.isdir(plan.project_dir):
+            from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
+
+            run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, tmp))
+        if plan.upstream:
+            from luigi_guild.run import deps
+
+            run.write_attr("deps", deps.link_upstream(plan.upstream, tmp, plan.upstream_select))
+        run.write_opref(plan.opref)
+        os.rename(tmp, final)
+    except BaseException as e:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise GuildError("a run with ID '%s' already exists" % run_id) from None
+        if isinstance(e, OSError):
+            raise GuildError("cannot create run %s: %s" % (run_id, e.strerror or e)) from None
+        raise
+    run = Run(run_id, final)
+    return run
+
+
+# A run being created lives under this hidden prefix until it is renamed.
+TMP_PREFIX = ".tmp-"
+# Age after which a leftover creation dir whose creator is gone is removed.
+STALE_TMP_AGE = 60.0
+# Age after which a leftover creation dir with no readable creator is removed.
+STALE_TMP_AGE_UNKNOWN = 24 * 3600.0
+
+
+def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
+    """Remove creation dirs left by interrupted creations; returns the names removed.
+
+    Only old ones go: a dir whose ``PENDING`` names a process that is gone
+    and is older than a minute, or one with no readable creator older than a
+    day. A creation in progress is never touched.
+    """
+    import shutil
+
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = [n for n in os.listdir(runs_root) if n.startswith(TMP_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(runs_root, name)
+        try:
+            age = now - os.lstat(path).st_mtime
+        except OSError:
+            continue  # renamed into place (or removed) since the listing
+        try:
+            with open(os.path.join(path, ".guild", "PENDING"), "rb") as f:
+                marker: bytes | None = f.read(128)
+        except FileNotFoundError:
+            marker = None
+        except OSError:
+            continue
+        if marker:
+            stale = age > STALE_TMP_AGE and not marker_alive(marker)
+        else:
+            stale = age > STALE_TMP_AGE_UNKNOWN
+        if stale and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def _write_init_attrs(run: Run, plan: RunPlan) -> None:
+    import getpass
+    import platform
+
+    run.write_attr("id", run.id)
+    run.write_attr("initialized", now_us())
+    run.write_attr("flags", plan.flags)
+    run.write_attr("user_flags", plan.user_flags)
+    if plan.label:
+        run.write_attr("label", plan.label)
+    if plan.tags:
+        run.write_attr("tags", plan.tags)
+    run.write_attr("cmd", plan.cmd())
+    run.write_attr("op", plan.op_attr)
+    run.write_attr("run_params", plan.run_params)
+    run.write_attr("host", os.uname().nodename)  # what socket.gethostname() returns
+    run.write_attr("user", getpass.getuser())
+    uname = os.uname()
+    run.write_attr(
+        "platform",
+        {
+            "architecture": uname.machine,
+            "cpus": os.cpu_count(),
+            "python_version": platform.python_version(),
+            "uname": " ".join(uname),
+        },
+    )
+
+
+def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
+    run.mark_pending()
+    run.remove("STAGED")
+    run.write_attr("flags", plan.flags)
+    run.write_attr("user_flags", plan.user_flags)
+    if plan.label:
+        run.write_attr("label", plan.label)
+    else:
+        run.del_attr("label")
+    run.write_attr("cmd", plan.cmd())
+    run.write_attr("run_params", plan.run_params)
+    run.del_attr("exit_status")
+    run.del_attr("stopped")
+
+
+def stage(run: Run, plan: RunPlan) -> None:
+    """Finish a created run as ``staged``: ``ENV`` written, ready for ``--start``."""
+    env = child_env(run, plan)
+    lines = sorted("export %s=%s" % (k, shlex.quote(v)) for k, v in env.items() if k not in ("PWD", "_"))
+    write_file_atomic(run.guild_path("ENV"), "\n".join(lines) + "\n")
+    run.write_attr("started", now_us())
+    run.touch("STAGED")
+    run.remove("PENDING")
+
+
+def prepare_restart_run(plan: RunPlan) -> Run:
+    """Rewrite a restart run's attrs for a new start; returns the run."""
+    assert plan.restart is not None
+    try:
+        _rewrite_for_restart(plan.restart, plan)
+    except OSError as e:
+        raise GuildError("cannot restart run %s: %s" % (plan.restart.id, e.strerror or e)) from None
+    return plan.restart

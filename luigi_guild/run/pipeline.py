@@ -1,0 +1,84 @@
+"""The run pipeline: the one way a planned run is executed (needed check -> claim -> create -> start -> finish).
+
+The CLI, Luigi operation tasks, sweep trials and remotes all call
+:func:`execute`; what differs between them is data (:class:`RunOptions`)
+and a few hooks, never the order of the steps or the claim protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from luigi_guild.model.outcome import Outcome, OutcomeKind
+from luigi_guild.run import claim, create, process
+from luigi_guild.run.plan import RunPlan, restart_needed
+from luigi_guild.store.rundir import Run
+
+
+@dataclass
+class RunOptions:
+    """How to execute a plan; the hooks let callers add their own steps at fixed points."""
+
+    # Skip when a completed or terminated run has equal flags (``--needed``), under the claim.
+    needed: bool = False
+    # Take the claim even without ``needed`` (sweep trials: ``already_done`` decides).
+    claim: bool = False
+    stage: bool = False
+    run_id: str | None = None
+    echo: bool = True
+    background: bool = False
+    pidfile: str | None = None
+    # After the needed check, before anything is created (resolve upstream runs, confirm).
+    prepare: Callable[[RunPlan], None] | None = None
+    # Under the claim: True when the run is already done by other means (skip it).
+    already_done: Callable[[RunPlan], bool] | None = None
+    # Once the run directory exists, before it starts (link a trial to its batch, log).
+    on_created: Callable[[Run, RunPlan], None] | None = None
+    # After a run started here has stopped (record a trial's result).
+    on_finished: Callable[[Outcome], None] | None = None
+
+
+def execute(plan: RunPlan, opts: RunOptions | None = None) -> Outcome:
+    """Execute ``plan``: skip, stage, start in the background, or run here and wait."""
+    opts = opts or RunOptions()
+    if plan.restart is not None:
+        if opts.needed and not restart_needed(plan):
+            return Outcome(OutcomeKind.UNCHANGED, run=plan.restart)
+        if opts.prepare is not None:
+            opts.prepare(plan)
+        return _launch(create.prepare_restart_run(plan), plan, opts)
+    if opts.needed:
+        with claim.claim_needed(plan) as matches:
+            if matches:
+                return Outcome(OutcomeKind.SKIPPED, matches=matches)
+            return _create_and_launch(plan, opts)
+    if opts.claim:
+        with claim.claim(plan):
+            return _create_and_launch(plan, opts)
+    return _create_and_launch(plan, opts)
+
+
+def _create_and_launch(plan: RunPlan, opts: RunOptions) -> Outcome:
+    if opts.already_done is not None and opts.already_done(plan):
+        return Outcome(OutcomeKind.SKIPPED)
+    if opts.prepare is not None:
+        opts.prepare(plan)
+    return _launch(create.create_run(plan, opts.run_id), plan, opts)
+
+
+def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
+    if opts.on_created is not None:
+        opts.on_created(run, plan)
+    if opts.stage:
+        create.stage(run, plan)
+        return Outcome(OutcomeKind.STAGED, run=run)
+    if opts.background:
+        from luigi_guild.run.background import start_detached
+
+        start_detached(run, lambda: process.start(run, plan, echo=False), opts.pidfile)
+        return Outcome(OutcomeKind.STARTED, run=run)
+    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo))
+    if opts.on_finished is not None:
+        opts.on_finished(outcome)
+    return outcome

@@ -1,0 +1,180 @@
+"""Run plans: what to run (operation, flags, label, command) before anything is created.
+
+A :class:`RunPlan` is made for a new run (:func:`plan_new`) or a restart
+(:func:`plan_restart`); the run pipeline (:mod:`luigi_guild.run.pipeline`)
+executes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from luigi_guild.model import flags as flagslib
+from luigi_guild.model.errors import GuildError, RunningRunError
+from luigi_guild.model.flagid import canonical, flags_equal
+from luigi_guild.model.opdef import OpDef, build_cmd
+from luigi_guild.model.opref import OpRef
+from luigi_guild.model.status import Status
+from luigi_guild.project import operations, scripts
+from luigi_guild.store.rundir import Run
+
+
+@dataclass
+class RunPlan:
+    """Everything needed to create or restart one run."""
+
+    opref: OpRef
+    op_attr: dict[str, Any]
+    flags: dict[str, Any]
+    user_flags: dict[str, Any]
+    label: str
+    project_dir: str | None
+    tags: list[str] = field(default_factory=list)
+    restart: Run | None = None
+    run_params: dict[str, Any] = field(default_factory=dict)
+    opdef: OpDef | None = None
+    upstream: list[Run] = field(default_factory=list)
+    upstream_select: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def op_name(self) -> str:
+        return self.opref.display
+
+    def cmd(self) -> list[str]:
+        return build_cmd(self.op_attr, self.flags)
+
+
+# ----------------------------------------------------------------- planning
+
+
+def _label(template: str | None, explicit: str | None, flags: dict[str, Any], tags: list[str]) -> str:
+    label = explicit if explicit is not None else flagslib.render_label(template, flags)
+    if tags and explicit is None:
+        label = " ".join(tags + ([label] if label else []))
+    return label
+
+
+def plan_new(
+    opspec: str | None,
+    assigns: dict[str, str] | None = None,
+    force_flags: bool = False,
+    cwd: str | None = None,
+    label: str | None = None,
+    tags: list[str] | None = None,
+    opdef: OpDef | None = None,
+    values: dict[str, Any] | None = None,
+) -> RunPlan:
+    """Plan a new run of ``opspec`` with ``NAME=VAL`` assigns (CLI) or Python ``values`` (API)."""
+    opdef = opdef or operations.resolve(opspec, cwd)
+    if values is not None:
+        given = list(values)
+        values = flagslib.resolve_values(opdef.flags, values, force_flags=force_flags, op_name=opdef.name)
+    else:
+        given = list(assigns or {})
+        values = flagslib.resolve_flags(opdef.flags, assigns or {}, force_flags=force_flags, op_name=opdef.name)
+    user_flags = {k: values[k] for k in sorted(given)}
+    tags = list(tags or [])
+    return RunPlan(
+        opref=opdef.opref,
+        op_attr=opdef.op_attr(),
+        flags=values,
+        user_flags=user_flags,
+        label=_label(opdef.label_template, label, values, tags),
+        project_dir=opdef.project_dir,
+        tags=tags,
+        run_params={"label": label, "force_flags": force_flags},
+        opdef=opdef,
+    )
+
+
+def plan_restart(
+    spec: str, assigns: dict[str, str], force_flags: bool = False, label: str | None = None
+) -> RunPlan:
+    """Plan a restart of run ``spec`` with flags overlaid by ``assigns``.
+
+    Refuses a running run. Flag types come from the operation's definition
+    when it still resolves; otherwise values decode by their look.
+    """
+    from luigi_guild.store import query
+
+    run = query.find_run(spec, "run")
+    if run.status == Status.RUNNING:
+        raise RunningRunError(
+            "cannot restart run %s because it's running" % run.id,
+            hint="Use 'guild stop %s' to stop it first and try again." % run.id,
+        )
+    op_attr = run.get("op")
+    if not isinstance(op_attr, dict) or not isinstance(op_attr.get("op-cmd"), dict):
+        raise GuildError("cannot restart run %s: its 'op' attribute is missing or invalid" % run.id)
+    try:
+        opref = run.opref
+    except (OSError, ValueError):
+        raise GuildError("cannot restart run %s: its opref is invalid" % run.id) from None
+    if run.read_raw_attr("flags") is not None and not isinstance(run.get("flags"), dict):
+        raise GuildError("cannot restart run %s: its 'flags' attribute is not a mapping" % run.id)
+    flagdefs: dict[str, flagslib.FlagDef] = {}
+    if assigns:
+        flagdefs = _flagdefs_for(opref, run)
+    base = run.flags
+    for name, fd in flagdefs.items():
+        base.setdefault(name, fd.default)
+    values = flagslib.resolve_flags(flagdefs, assigns, base=base, force_flags=force_flags, op_name=opref.display)
+    params = run.get("run_params") or {}
+    old_label = params.get("label") if isinstance(params, dict) else None
+    tags = run.get("tags") or []
+    explicit = label if label is not None else old_label
+    new_label = _label(op_attr.get("label-template"), explicit, values, list(tags) if explicit is None else [])
+    user_flags = dict(run.get("user_flags") or {})
+    user_flags.update({k: values[k] for k in assigns})
+    return RunPlan(
+        opref=opref,
+        op_attr=op_attr,
+        flags=values,
+        user_flags=canonical(user_flags),
+        label=new_label,
+        project_dir=opref.project_dir,
+        tags=list(tags),
+        restart=run,
+        run_params={"label": explicit, "force_flags": force_flags},
+    )
+
+
+def _flagdefs_for(opref: OpRef, run: Run) -> dict[str, flagslib.FlagDef]:
+    try:
+        if opref.pkg_type == "script":
+            return scripts.script_op(os.path.join(opref.pkg_name, opref.op_name)).flags
+        if opref.pkg_type == "guildfile":
+            from luigi_guild.project import guildfile
+
+            opdef = guildfile.find_op(opref.pkg_name, "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name)
+            if opdef is not None:
+                return opdef.flags
+    except GuildError:
+        pass
+    return {}
+
+
+def restart_needed(plan: RunPlan) -> bool:
+    """``--restart --needed``: whether the run must start again (not available, or flags changed)."""
+    run = plan.restart
+    assert run is not None
+    return not (run.status in Status.AVAILABLE and flags_equal(run.flags, plan.flags))
+
+
+def print_cmd(plan: RunPlan) -> str:
+    return " ".join(shlex.quote(a) for a in plan.cmd())
+
+
+
+def as_package(plan: RunPlan, package: str) -> RunPlan:
+    """Record the run as made from an installed package (``NAME`` or ``NAME==VERSION``).
+
+    Remote runs use this: the project is shipped to the remote as a package,
+    and runs there show as ``<package>/<op>``.
+    """
+    name, _, version = package.partition("==")
+    plan.opref = OpRef("package", name, version, plan.opref.model_name, plan.opref.op_name)
+    return plan
