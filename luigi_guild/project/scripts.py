@@ -127,7 +127,7 @@ def argparse_flags(path: str) -> dict[str, FlagDef]:
             raise GuildError("cannot read flags from %s: the script failed before parsing its arguments" % os.path.basename(path)) from None
         try:
             os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-            from luigi_guild.store.rundir import write_file_atomic
+            from luigi_guild.model.atomic import write_file_atomic
 
             write_file_atomic(cache_path, json.dumps({"stamp": stamp, "flags": data}))
         except OSError:

@@ -321,7 +321,7 @@ def _excludes(ids: Sequence[str]) -> list[str]:
 
 def _install_run(src: str, dest: str, running_on: Optional[str]) -> None:
     """Move a pulled run from ``src`` to ``dest`` (merging into an existing copy)."""
-    from luigi_guild.store.rundir import write_file_atomic
+    from luigi_guild.model.atomic import write_file_atomic
 
     for name in ("LOCK", "LOCK.remote"):
         _remove(os.path.join(src, ".guild", name))

@@ -16,7 +16,8 @@ from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.run.process import child_env
-from luigi_guild.store.rundir import Run, marker_alive, now_us, write_file_atomic
+from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.store.rundir import Run, marker_alive, now_us
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 

@@ -20,7 +20,8 @@ import time
 from luigi_guild.model import exitcodes, home
 from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
-from luigi_guild.store.rundir import Run, now_us, process_marker, write_file_atomic
+from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.store.rundir import Run, now_us, process_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+from luigi_guild.model.atomic import write_file_atomic
 from luigi_guild.model.opref import OpRef
 from luigi_guild.model.status import Status, status_of_exit
 
@@ -137,22 +138,6 @@ def marker_alive(raw: bytes) -> bool:
     if ident[1].decode("ascii", "replace") != boot_id():
         return False
     return proc_start_time(pid) == start
-
-
-def write_file_atomic(path: str, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file and a rename."""
-    tmp = os.path.join(os.path.dirname(path), ".tmp-" + os.urandom(6).hex())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # Sentinel files whose presence the status rules look at.

@@ -226,7 +226,7 @@ def create_batch_run(proto_opref: OpRef, flags: dict[str, Any], optimizer: str, 
     from luigi_guild.run import create
     from luigi_guild.run import process as runner
     from luigi_guild.run.plan import RunPlan
-    from luigi_guild.store.rundir import write_file_atomic
+    from luigi_guild.model.atomic import write_file_atomic
 
     plan = RunPlan(
         opref=batch_opref(optimizer),
