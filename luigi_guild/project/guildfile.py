@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from luigi_guild.model.errors import GuildError

@@ -36,223 +36,46 @@ from __future__ import annotations
 
 import marshal
 import os
-import sys
 import time
 
 from luigi_guild.model import home
 from luigi_guild.model.flagid import flags_equal, needed_key
 from luigi_guild.model.opref import OpRef
 from luigi_guild.model.status import Status
-from luigi_guild.store.rundir import _MISSING, SENTINELS, Run, decode_attr
+from luigi_guild.store.indexfile import (
+    ALL_FILES,
+    B_ATTRS,
+    B_FILES,
+    B_OPREF,
+    B_REMOTE,
+    B_SENTINELS,
+    F_FLAGS,
+    G_DIR,
+    H_FLAGS,
+    H_GUILD,
+    H_KEY,
+    H_SETTLED,
+    H_TS,
+    NEEDED_FILES,
+    ORDER_FILES,
+    RACY_NS,
+    SHOW_FILES,
+    _FILES,
+    _FLAGS_ONLY,
+    _G_ONLY,
+    _MAGIC,
+    _body_ok,
+    _head_ok,
+    _read_index,
+    _stamp,
+    index_path,
+    read_entry,
+)
+from luigi_guild.store.rundir import Run
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable
-
-INDEX_VERSION = 2
-# Stamps younger than this (ns) when read are re-checked next time.
-RACY_NS = 3_000_000_000
-_MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
-
-# Files whose stamps an entry keeps, relative to the run dir.
-_FILES = (
-    ".guild/opref",
-    ".guild/attrs/started",
-    ".guild/attrs/initialized",
-    ".guild/attrs/label",
-    ".guild/attrs/exit_status",
-    ".guild/attrs/flags",
-)
-F_OPREF, F_STARTED, F_INITIALIZED, F_LABEL, F_EXIT_STATUS, F_FLAGS = range(len(_FILES))
-_ATTR_FILES = ((F_STARTED, "started"), (F_INITIALIZED, "initialized"), (F_LABEL, "label"),
-               (F_EXIT_STATUS, "exit_status"), (F_FLAGS, "flags"))
-
-G_DIR = -1  # the ``.guild/`` directory's stamp
-
-# Which stamps each use checks.
-ORDER_FILES = (G_DIR,)  # sentinels and opref come and go there at every start and finish
-SHOW_FILES = (G_DIR, F_LABEL, F_EXIT_STATUS)  # the two attrs rewritten in place after a run ends
-NEEDED_FILES = (F_FLAGS,)  # a run that does not match can only start to by its flags changing
-ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
-_G_ONLY = frozenset(ORDER_FILES)
-_FLAGS_ONLY = frozenset(NEEDED_FILES)
-
-# An entry is a small head, enough to order runs, and a body with the values.
-# The file keeps heads and bodies in two sections: a default listing loads
-# only the heads; the bodies section loads when a value is first needed, and
-# each body (marshalled on its own) is decoded only when its run is used.
-H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY = range(5)
-B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
-_HEADER_LEN = len(_MAGIC) + 32
-
-
-def _stamp(path: str) -> int | None:
-    """A number that changes whenever ``path``'s mtime, ctime, inode or size does."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
-
-
-def _read_small(path: str) -> tuple[os.stat_result, str | None] | None:
-    """``(stat, text)`` of file ``path``, the stat taken on the open file before reading.
-
-    None when it does not exist or cannot be opened; text None when it
-    cannot be read or is not UTF-8. Never blocks on a FIFO.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        try:  # an existing file we may not open still has a stamp
-            return os.stat(path), None
-        except OSError:
-            return None
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        os.close(fd)
-        return None
-    try:
-        chunks = []
-        want = st.st_size + 1
-        while True:
-            data = os.read(fd, want)
-            if not data:
-                break
-            chunks.append(data)
-            want = 65536
-        return st, b"".join(chunks).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return st, None
-    finally:
-        os.close(fd)
-
-
-def _timestamp(attrs: dict[str, Any]) -> int:
-    """The sort key, as :attr:`Run.timestamp` computes it."""
-    for name in ("started", "initialized"):
-        val = attrs.get(name)
-        if isinstance(val, int):
-            return val
-    return 0
-
-
-def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] | None:
-    """Read one run directory into an index entry ``(head, body)``; None when it is not a run.
-
-    Stamps are taken before contents, so a file changed in between is read
-    again next time (its stamp no longer matches).
-    """
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    gdir = run_dir + "/.guild"
-    try:
-        gst = os.stat(gdir)
-    except OSError:
-        return None
-    times = [gst.st_mtime_ns, gst.st_ctime_ns]
-    fstamps: list[int | None] = []
-    texts: list[str | None] = []
-    for rel in _FILES:
-        read = _read_small(run_dir + "/" + rel)
-        if read is None:
-            fstamps.append(None)
-            texts.append(None)
-            continue
-        st, text = read
-        times += (st.st_mtime_ns, st.st_ctime_ns)
-        fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
-        texts.append(text)
-    if fstamps[F_OPREF] is None:
-        return None
-    try:
-        names = set(os.listdir(gdir))
-    except OSError:
-        return None
-    sentinels = tuple(n for n in SENTINELS if n in names)
-    remote = None
-    if "LOCK.remote" in names:
-        remote = Run(os.path.basename(run_dir), run_dir).remote
-    opref_line = texts[F_OPREF]
-    attrs: dict[str, Any] = {}
-    for i, name in _ATTR_FILES:
-        text = texts[i]
-        if text is None:
-            continue
-        val = decode_attr(text, _MISSING)
-        if val is not _MISSING:
-            attrs[name] = val
-    settled = now_ns - max(times) > RACY_NS
-    try:
-        marshal.dumps(attrs)
-    except ValueError:  # values marshal cannot store (e.g. YAML dates): never trusted
-        settled = False
-    gstamp = hash((gst.st_mtime_ns, gst.st_ctime_ns, gst.st_ino, gst.st_size))
-    key = needed_key(opref_line, attrs.get("flags"))
-    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key)
-    return head, (tuple(fstamps), opref_line, attrs, sentinels, remote)
-
-
-def _head_ok(h: Any) -> bool:
-    return type(h) is tuple and len(h) == 5 and type(h[H_TS]) is int
-
-
-def _body_ok(b: Any) -> bool:
-    return (
-        type(b) is tuple
-        and len(b) == 5
-        and type(b[B_FILES]) is tuple
-        and len(b[B_FILES]) == len(_FILES)
-        and type(b[B_ATTRS]) is dict
-        and type(b[B_SENTINELS]) is tuple
-    )
-
-
-def index_path(root: str) -> str:
-    """Where the index for runs directory ``root`` lives."""
-    if root == home.runs_dir():
-        return home.cache_dir("runs-index")
-    import zlib
-
-    return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
-
-
-def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, tuple]] | None]:
-    """The heads, and a function that decodes the bodies (None when there are none)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return {}, None
-    import zlib
-
-    try:
-        if len(data) < _HEADER_LEN or not data.startswith(_MAGIC):
-            raise ValueError("not an index")
-        header = data[len(_MAGIC) : _HEADER_LEN]
-        heads_crc, bodies_crc, heads_len = int(header[:8], 16), int(header[8:16], 16), int(header[16:], 16)
-        heads_blob = data[_HEADER_LEN : _HEADER_LEN + heads_len]
-        if len(heads_blob) != heads_len or zlib.crc32(heads_blob) != heads_crc:
-            raise ValueError("damaged")
-        loaded = marshal.loads(heads_blob)
-        if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
-            raise ValueError("another root")
-    except (ValueError, EOFError, TypeError):
-        return {}, None
-    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc)
-
-
-def _decode_bodies(blob: bytes, crc: int) -> dict[str, bytes]:
-    """The bodies section: each run's body still marshalled, decoded when first used."""
-    import zlib
-
-    if not blob or zlib.crc32(blob) != crc:
-        return {}
-    try:
-        bodies = marshal.loads(blob)
-    except (ValueError, EOFError, TypeError):
-        return {}
-    return bodies if type(bodies) is dict else {}
+    from typing import Any, Iterable
 
 
 class RunIndex:
