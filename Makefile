@@ -28,6 +28,7 @@ demo: install
 	  $(CURDIR)/$(BIN)/python pipeline.py
 
 test: test-deps
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 bench: install

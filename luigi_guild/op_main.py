@@ -12,6 +12,7 @@ import ast
 import os
 import sys
 import types
+from typing import Callable
 
 
 def _find_module(name: str) -> str:
@@ -99,11 +100,11 @@ def main() -> None:
             tree = ast.parse(f.read(), filename=path)
         code = compile(_without_first_assigns(tree, set(flags)), path, "exec")
         sys.argv = [path]
-        module = types.ModuleType("__main__")
-        module.__file__ = path
-        module.__dict__.update(flags)
-        sys.modules["__main__"] = module
-        _run_user_code(lambda: exec(code, module.__dict__), path)
+        main_module = types.ModuleType("__main__")
+        main_module.__file__ = path
+        main_module.__dict__.update(flags)
+        sys.modules["__main__"] = main_module
+        _run_user_code(lambda: exec(code, main_module.__dict__), path)
     else:
         import runpy
 
@@ -111,7 +112,7 @@ def main() -> None:
         _run_user_code(lambda: runpy.run_path(path, run_name="__main__"), path)
 
 
-def _run_user_code(fn, path: str) -> None:
+def _run_user_code(fn: Callable[[], object], path: str) -> None:
     """Run the script; an uncaught error prints a traceback that starts in the script."""
     try:
         fn()

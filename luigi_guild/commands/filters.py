@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import click
 
@@ -101,7 +101,7 @@ def one_run(kw: dict[str, Any], spec: str | None, cmd: str) -> Run:
     return runstore.select_one(runs, spec, cmd)
 
 
-def _dedup(vals) -> list[str]:
+def _dedup(vals: Iterable[str]) -> list[str]:
     out: list[str] = []
     for v in vals:
         if v not in out:

@@ -58,7 +58,7 @@ def label(
     note(("Cleared label for %d run(s)" if clear else "Labeled %d run(s)") % len(selected))
 
 
-def _preview(set_, prepend, append, remove, clear) -> str:
+def _preview(set_: str | None, prepend: str | None, append: str | None, remove: tuple[str, ...], clear: bool) -> str:
     if set_ is not None:
         return "You are about to label the following runs with '%s':" % set_
     if prepend is not None:

@@ -17,6 +17,7 @@ from luigi_guild.run.pipeline import RunOptions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.model.opdef import OpDef
     from luigi_guild.sweeps.driver import SweepOptions, SweepSpec
 
 
@@ -322,7 +323,7 @@ def _run_remote(
         raise SystemExit(code)
 
 
-def _remote_opdef(opspec: str | None):
+def _remote_opdef(opspec: str | None) -> OpDef:
     """The guild.yml operation to run remotely; scripts are refused."""
     import os
 

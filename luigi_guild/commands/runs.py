@@ -23,17 +23,16 @@ _OTHER_MODULES = {"stop": ("stop", "stop"), "label": ("label", "label"), "tag": 
 
 def list_options(f: Callable) -> Callable:
     """Options shared by ``guild runs`` and ``guild runs list``."""
-    for opt in reversed(
-        [
-            click.option("-a", "--all", "all_", is_flag=True, help="Show all runs."),
-            click.option("-m", "--more", count=True, help="Show 20 more runs (repeat for more)."),
-            click.option("-n", "--limit", type=int, metavar="N", help="Show at most N runs."),
-            click.option("-s", "--simplified", is_flag=True, help="Show only index, operation, status and label."),
-            click.option("--json", "json_", is_flag=True, help="Print runs as a JSON list (always all runs)."),
-            click.option("-d", "--deleted", is_flag=True, help="Show deleted runs (the trash)."),
-            remote_option,
-        ]
-    ):
+    options: list[Callable[[Callable], Callable]] = [
+        click.option("-a", "--all", "all_", is_flag=True, help="Show all runs."),
+        click.option("-m", "--more", count=True, help="Show 20 more runs (repeat for more)."),
+        click.option("-n", "--limit", type=int, metavar="N", help="Show at most N runs."),
+        click.option("-s", "--simplified", is_flag=True, help="Show only index, operation, status and label."),
+        click.option("--json", "json_", is_flag=True, help="Print runs as a JSON list (always all runs)."),
+        click.option("-d", "--deleted", is_flag=True, help="Show deleted runs (the trash)."),
+        remote_option,
+    ]
+    for opt in reversed(options):
         f = opt(f)
     return filter_options(f)
 

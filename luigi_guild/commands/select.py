@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from luigi_guild.store import query as runstore
 from luigi_guild.commands.filters import filter_options, pop_filter
 from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 
 @click.command("select")
@@ -19,7 +22,13 @@ from luigi_guild.model.errors import GuildError
 @remote_option
 @filter_options
 def select(
-    runs: tuple[str, ...], short_id: bool, path: bool, attr: str | None, all_: bool, remote: str | None, **kw
+    runs: tuple[str, ...],
+    short_id: bool,
+    path: bool,
+    attr: str | None,
+    all_: bool,
+    remote: str | None,
+    **kw: Any,
 ) -> None:
     """Select a run and print its id.
 
@@ -38,7 +47,7 @@ def select(
         click.echo(_format(run, short_id, path, attr))
 
 
-def _format(run, short_id: bool, path: bool, attr: str | None) -> str:
+def _format(run: Run, short_id: bool, path: bool, attr: str | None) -> str:
     if attr:
         special = {
             "id": run.id,

@@ -11,6 +11,7 @@ import click
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter
 from luigi_guild.commands.remote_opt import given_args, remote_option
 from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 
 @click.command("watch")
@@ -36,6 +37,7 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
         return
 
     wait_pid = None
+    chosen: Run | None
     if pid is not None:
         chosen, wait_pid = _run_for_pid(pid)
     elif run is None:
@@ -47,6 +49,7 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
             )
     else:
         chosen = one_run(kw, run, "watch")
+    assert chosen is not None
     if os.environ.get("NO_WATCHING_MSG") != "1":
         sys.stderr.write("Watching run %s\n" % chosen.id)
         sys.stderr.flush()
@@ -54,9 +57,8 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
     sys.stderr.write("Run %s stopped with a status of '%s'\n" % (chosen.id, status))
 
 
-def _run_for_pid(spec: str):
+def _run_for_pid(spec: str) -> tuple[Run, int]:
     from luigi_guild.store import query as runstore
-    from luigi_guild.store.rundir import Run
 
     if spec.isdigit():
         pid = int(spec)

@@ -104,9 +104,9 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     A value written as a YAML list (``[1, 2]``) decodes to a list whatever the
     type: lists make sweeps, and their items are each coerced.
     """
-    ftype = flagdef.type if flagdef else None
-    if ftype is None:
+    if flagdef is None or flagdef.type is None:
         return decode_untyped(raw)
+    ftype = flagdef.type
     if _is_function(raw):
         return raw
     if _is_sequence_text(raw) and raw.startswith("["):

@@ -11,6 +11,7 @@ import argparse
 import json
 import runpy
 import sys
+from typing import NoReturn
 
 _TYPES = {str: "string", int: "int", float: "float", bool: "boolean"}
 
@@ -28,7 +29,7 @@ def _flag_defs(parser: argparse.ArgumentParser) -> dict:
         elif isinstance(action, argparse._StoreFalseAction):
             spec.update({"type": "boolean", "default": bool(action.default), "arg-switch": False})
         elif isinstance(action, argparse._StoreAction):
-            ftype = _TYPES.get(action.type) if action.type else None
+            ftype = _TYPES.get(action.type) if action.type else None  # type: ignore[call-overload]
             default = action.default
             if ftype is None and isinstance(default, (int, float)) and not isinstance(default, bool):
                 ftype = "number"
@@ -53,7 +54,7 @@ def _flag_defs(parser: argparse.ArgumentParser) -> dict:
 def main() -> None:
     script = sys.argv[1]
 
-    def intercept(self: argparse.ArgumentParser, args=None, namespace=None):
+    def intercept(self: argparse.ArgumentParser, args: object = None, namespace: object = None) -> NoReturn:
         sys.stdout.write("\n" + json.dumps(_flag_defs(self)) + "\n")
         sys.stdout.flush()
         raise SystemExit(0)

@@ -101,7 +101,7 @@ def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
     import shutil
 
     now = time.time() if now is None else now
-    removed = []
+    removed: list[str] = []
     try:
         names = [n for n in os.listdir(runs_root) if n.startswith(TMP_PREFIX)]
     except OSError:

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import time
+from typing import IO, Callable
 
 from luigi_guild.model import exitcodes, home
 from luigi_guild.model import flags as flagslib
@@ -35,7 +36,7 @@ interrupts: list[int] = []
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int):
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     """A preexec function: the child gets SIGTERM when its parent dies."""
 
     def preexec() -> None:  # pragma: no cover - runs in the child
@@ -186,7 +187,8 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
 
 def _pump(proc: subprocess.Popen, sink: _OutputSink) -> None:
     sel = selectors.DefaultSelector()
-    streams = [(proc.stdout, 0)]
+    assert proc.stdout is not None
+    streams: list[tuple[IO[bytes], int]] = [(proc.stdout, 0)]
     if proc.stderr is not None:
         streams.append((proc.stderr, 1))
     for f, stream in streams:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from luigi_guild.store.rundir import Run, pid_alive
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import psutil
+
 CHILD_GRACE = 5.0
 DEFAULT_TIMEOUT = 30.0
 
@@ -86,7 +90,7 @@ def _signal(procs: list, method: str) -> None:
             pass
 
 
-def _really_alive(p) -> bool:
+def _really_alive(p: psutil.Process) -> bool:
     return pid_alive(p.pid)
 
 

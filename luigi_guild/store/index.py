@@ -210,13 +210,11 @@ class RunIndex:
             raw = self._raw_bodies.pop(name, None)
             if raw is not None:
                 try:
-                    body = marshal.loads(raw)
+                    decoded = marshal.loads(raw)
                 except (ValueError, EOFError, TypeError):
-                    body = None
-                if _body_ok(body):
-                    self._bodies[name] = body
-                else:
-                    body = None
+                    decoded = None
+                if _body_ok(decoded):
+                    body = self._bodies[name] = decoded
         return body
 
     def _load_bodies(self) -> None:

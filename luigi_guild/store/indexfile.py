@@ -187,7 +187,7 @@ def index_path(root: str) -> str:
     return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
 
 
-def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, tuple]] | None]:
+def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None]:
     """The heads, and a function that decodes the bodies (None when there are none)."""
     try:
         with open(path, "rb") as f:

@@ -9,6 +9,7 @@ from typing import Any
 import luigi
 
 from luigi_guild.model.flagid import canonical, param_text
+from luigi_guild.model.opdef import OpDef
 from luigi_guild.store import query
 from luigi_guild.run import pipeline
 from luigi_guild.run.pipeline import RunOptions
@@ -52,7 +53,9 @@ class OperationTask(luigi.Task):
     needed = luigi.BoolParameter(default=True, description="Skip when a matching run exists")
 
     @classmethod
-    def of(cls, operation: str, flags: dict[str, Any] | None = None, project_dir: str | None = None, **kw: Any):
+    def of(
+        cls, operation: str, flags: dict[str, Any] | None = None, project_dir: str | None = None, **kw: Any
+    ) -> OperationTask:
         """A task with flags resolved (defaults filled, types coerced) and an absolute project dir."""
         project_dir = os.path.abspath(project_dir or os.getcwd())
         plan = plan_new(operation, cwd=project_dir, values=dict(flags or {}))
@@ -157,7 +160,7 @@ class OperationTask(luigi.Task):
         return self.__dict__.get("_run")
 
 
-def up_defaults(opdef) -> dict[str, Any]:
+def up_defaults(opdef: OpDef) -> dict[str, Any]:
     """An upstream operation's default flag values, canonical."""
     return canonical({name: fd.default for name, fd in opdef.flags.items()})
 
