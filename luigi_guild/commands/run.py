@@ -112,16 +112,18 @@ def run(
     start_opts = _StartOpts(quiet=quiet, background=background or bool(pidfile), pidfile=pidfile)
     sched_opts = {"scheduler_host": scheduler_host, "scheduler_port": scheduler_port}
     if plan.restart is None:
-        from luigi_guild.sweeps import driver as sweeps
+        from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
-        if sweeps.is_sweep(plan.flags, batch_files, optimizer):
+        if is_sweep(plan.flags, batch_files, optimizer):
+            from luigi_guild.sweeps import driver as sweeps
+
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
             if build_deps:
                 _build_deps(plan, **sched_opts)
             _sweep(
                 plan,
-                sweeps.SweepSpec(optimizer, max_trials, random_seed, batch_files),
+                SweepSpec(optimizer, max_trials, random_seed, batch_files),
                 sweeps.SweepOptions(
                     needed=needed,
                     fail_on_trial_error=fail_on_trial_error,

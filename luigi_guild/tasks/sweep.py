@@ -9,6 +9,8 @@ import luigi
 
 from luigi_guild.run import launch
 from luigi_guild.sweeps import driver as sweeps
+from luigi_guild.sweeps.batch import link_trial
+from luigi_guild.sweeps.trials import SweepSpec, flags_desc
 from luigi_guild.store.rundir import Run
 from luigi_guild.tasks.operation import FlagsParameter, OperationTask
 
@@ -83,8 +85,8 @@ class TrialTask(OperationTask):
                 return
             run = launch.create_run(plan)
             if self.batch and os.path.isdir(self.batch):
-                sweeps.link_trial(self.batch, run)
-            sweeps._log("Running trial %s: %s (%s)" % (run.id, plan.op_name, sweeps.flags_desc(plan.flags)))
+                link_trial(self.batch, run)
+            sweeps._log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
             interrupts = len(runner.interrupts)
             status = launch.start(run, plan, echo=self.echo_output())
         self.__dict__["_run"] = run
@@ -129,7 +131,7 @@ class SweepTask(luigi.WrapperTask):
             project_dir = os.path.abspath(self.project_dir or os.getcwd())
             opdef = _opdef_for(self.operation, project_dir)
             plan = launch.plan_new(self.operation, cwd=project_dir, opdef=opdef, values=json.loads(self.flags))
-            spec = sweeps.SweepSpec(self.optimizer, self.max_trials, self.random_seed)
+            spec = SweepSpec(self.optimizer, self.max_trials, self.random_seed)
             _opt, cached, _seed = sweeps.plan_trials(plan, spec)
             self.__dict__["_trials"] = cached
         return cached
