@@ -1,8 +1,9 @@
 """The sweep driver: plans a sweep's trials, runs them as Luigi tasks and counts their outcomes.
 
-A sweep is recorded as a batch run (``<op>+`` or ``<op>+random``, see
-:mod:`luigi_guild.sweeps.batch`) whose trials are ordinary runs of the
-operation. Trials are Luigi tasks (:class:`luigi_guild.tasks.sweep.TrialTask`),
+Trials come from an optimizer (:mod:`luigi_guild.sweeps.optimizers`), all
+of them up front. A sweep is recorded as a batch run (``<op>+`` or
+``<op>+random``, see :mod:`luigi_guild.sweeps.batch`) whose trials are
+ordinary runs of the operation. Trials are Luigi tasks (:class:`luigi_guild.tasks.sweep.TrialTask`),
 handed to Luigi in chunks so that scheduling cost grows linearly with the
 number of trials; ``--needed`` is answered from one run index built per sweep.
 
@@ -21,43 +22,10 @@ from luigi_guild.model.errors import GuildError
 from luigi_guild.model.opref import OpRef
 from luigi_guild.store.rundir import AVAILABLE_STATUSES, Run
 from luigi_guild.sweeps.batch import create_batch_run, finish_batch_run
-from luigi_guild.sweeps.trials import SweepSpec, flags_desc, grid, is_function, random_trials, read_batch_file
+from luigi_guild.sweeps.optimizers import trial_values
+from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
-DEFAULT_RANDOM_TRIALS = 20
 CHUNK_SIZE = 100
-
-
-# ------------------------------------------------------------------ trials
-
-
-def trial_values(flags: dict[str, Any], spec: SweepSpec) -> tuple[str, list[dict[str, Any]], int | None]:
-    """(optimizer, raw trial flag values, seed used) for ``flags`` (which may hold lists/functions)."""
-    import random
-
-    if spec.max_trials is not None and spec.max_trials < 1:
-        raise GuildError("invalid --max-trials %d: expected a positive number" % spec.max_trials)
-    bases: list[dict[str, Any]] = [{}]
-    if spec.batch_files:
-        bases = []
-        for path in spec.batch_files:
-            bases.extend(read_batch_file(path))
-    optimizer = spec.resolved_optimizer(flags)
-    seed = spec.random_seed
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    trials: list[dict[str, Any]] = []
-    for base in bases:
-        merged = dict(flags)
-        merged.update(base)
-        if optimizer == "random":
-            count = spec.max_trials or DEFAULT_RANDOM_TRIALS
-            trials.extend(random_trials(merged, count, seed + len(trials)))
-        else:
-            trials.extend(grid(merged))
-    if optimizer == "grid" and spec.max_trials is not None and len(trials) > spec.max_trials:
-        picked = sorted(random.Random(seed).sample(range(len(trials)), spec.max_trials))
-        trials = [trials[i] for i in picked]
-    return optimizer, trials, seed
 
 
 # ------------------------------------------------------ shared sweep state

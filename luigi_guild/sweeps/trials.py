@@ -22,8 +22,7 @@ from luigi_guild.model.errors import GuildError
 
 if TYPE_CHECKING:
     import random
-
-OPTIMIZERS = ("grid", "random")
+    from collections.abc import Iterator
 
 _FUNC_RE = re.compile(r"^\s*([a-zA-Z_]\w*)?\[([^\]:]*):([^\]:]*)(?::([^\]]*))?\]\s*$")
 
@@ -46,9 +45,19 @@ def flags_desc(flags: dict[str, Any]) -> str:
 
 def grid(flags: dict[str, Any]) -> list[dict[str, Any]]:
     """The cartesian product of list values: by flag name, then value order."""
+    return list(iter_grid(flags))
+
+
+def iter_grid(flags: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """:func:`grid`, one trial at a time."""
     names = sorted(flags)
     axes = [flags[n] if isinstance(flags[n], list) else [flags[n]] for n in names]
-    return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
+    return (dict(zip(names, combo)) for combo in itertools.product(*axes))
+
+
+def grid_size(flags: dict[str, Any]) -> int:
+    """``len(grid(flags))``, without making the trials."""
+    return math.prod(len(v) if isinstance(v, list) else 1 for v in flags.values())
 
 
 def _number(text: str, func: str) -> int | float:
@@ -88,10 +97,17 @@ def sample(val: Any, rng: random.Random) -> Any:
 
 def random_trials(flags: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
     """``count`` trials sampled with ``random.Random(seed)``, flags in name order."""
+    return list(iter_random_trials(flags, count, seed))
+
+
+def iter_random_trials(flags: dict[str, Any], count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """:func:`random_trials`, one trial at a time (each sampled when it is asked for)."""
     import random  # here, not at the top: a plain `guild run` checks is_sweep and should not pay for it
 
     rng = random.Random(seed)
-    return [{n: sample(flags[n], rng) for n in sorted(flags)} for _ in range(count)]
+    names = sorted(flags)
+    for _ in range(count):
+        yield {n: sample(flags[n], rng) for n in names}
 
 
 def read_batch_file(path: str) -> list[dict[str, Any]]:
@@ -143,23 +159,9 @@ def read_batch_file(path: str) -> list[dict[str, Any]]:
 
 @dataclass
 class SweepSpec:
-    """How trials are generated."""
+    """How trials are generated: ``optimizer`` is a name (see :mod:`luigi_guild.sweeps.optimizers`)."""
 
     optimizer: str | None = None
     max_trials: int | None = None
     random_seed: int | None = None
     batch_files: list[str] = field(default_factory=list)
-
-    def resolved_optimizer(self, flags: dict[str, Any]) -> str:
-        opt = self.optimizer
-        if opt in (None, "+", "grid"):
-            if any(is_function(v) for v in flags.values()):
-                if opt is None or opt == "+":
-                    return "random"
-                raise GuildError("grid search cannot sample flag functions; use --optimizer random")
-            return "grid"
-        if opt not in OPTIMIZERS:
-            raise GuildError(
-                "unsupported optimizer '%s'" % opt, hint="Supported optimizers: %s." % ", ".join(OPTIMIZERS)
-            )
-        return opt
