@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from luigi_guild.sweeps import driver as sweeps
+from luigi_guild.sweeps import trials as triallib
 from luigi_guild.model.errors import GuildError
 from pipelines_fixtures import guild, guild_env, project, runs, trial_runs
 
@@ -78,15 +78,15 @@ def test_random_search_fixed_seed_repeats(tmp_path):
 
 
 def test_random_trials_unit():
-    a = sweeps.random_trials({"x": "[0:1]", "n": "[1:3]", "k": 5}, 50, seed=1)
-    assert a == sweeps.random_trials({"x": "[0:1]", "n": "[1:3]", "k": 5}, 50, seed=1)
+    a = triallib.random_trials({"x": "[0:1]", "n": "[1:3]", "k": 5}, 50, seed=1)
+    assert a == triallib.random_trials({"x": "[0:1]", "n": "[1:3]", "k": 5}, 50, seed=1)
     assert all(0 <= t["x"] <= 1 and t["n"] in (1, 2, 3) and t["k"] == 5 for t in a)
     assert {t["n"] for t in a} == {1, 2, 3}
     with pytest.raises(GuildError, match="unsupported flag function 'normal'"):
-        sweeps.random_trials({"x": "normal[0:1]"}, 1, seed=1)
+        triallib.random_trials({"x": "normal[0:1]"}, 1, seed=1)
     with pytest.raises(GuildError, match="greater than 0"):
-        sweeps.random_trials({"x": "loguniform[0:1]"}, 1, seed=1)
-    assert sweeps.grid({"b": [1, 2], "a": ["x", "y"], "c": 0}) == [
+        triallib.random_trials({"x": "loguniform[0:1]"}, 1, seed=1)
+    assert triallib.grid({"b": [1, 2], "a": ["x", "y"], "c": 0}) == [
         {"a": "x", "b": 1, "c": 0},
         {"a": "x", "b": 2, "c": 0},
         {"a": "y", "b": 1, "c": 0},

@@ -18,7 +18,8 @@ from luigi_guild.run.pipeline import RunOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef
-    from luigi_guild.sweeps.driver import SweepOptions, SweepSpec
+    from luigi_guild.sweeps.driver import SweepOptions
+    from luigi_guild.sweeps.trials import SweepSpec
 
 
 @click.command("run", context_settings={"ignore_unknown_options": False})
@@ -118,16 +119,18 @@ def run(
         if package:
             planlib.as_package(plan, package)
     if plan.restart is None:
-        from luigi_guild.sweeps import driver as sweeps
+        from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
-        if sweeps.is_sweep(plan.flags, batch_files, optimizer):
+        if is_sweep(plan.flags, batch_files, optimizer):
+            from luigi_guild.sweeps import driver as sweeps
+
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
             if build_deps:
                 _build_deps(plan, scheduler_host, scheduler_port)
             _sweep(
                 plan,
-                sweeps.SweepSpec(optimizer, max_trials, random_seed, batch_files),
+                SweepSpec(optimizer, max_trials, random_seed, batch_files),
                 sweeps.SweepOptions(
                     needed=needed,
                     fail_on_trial_error=fail_on_trial_error,

@@ -1,27 +1,23 @@
-"""Sweeps: trials from list values (grid), flag functions (random search) and batch files.
+"""The sweep driver: plans a sweep's trials, hands them to an executor and counts their outcomes.
 
-A sweep is recorded as a batch run (``<op>+`` or ``<op>+random``) whose
-trials are ordinary runs of the operation. Trials are jobs handed to
-an executor (:mod:`luigi_guild.run.executors`; the CLI uses Luigi's) in
-chunks, so that scheduling cost grows linearly with the number of trials;
-``--needed`` is answered from one process-wide run index.
+Trials come from an optimizer (:mod:`luigi_guild.sweeps.optimizers`), all
+of them up front. A sweep is recorded as a batch run (``<op>+`` or
+``<op>+random``, see :mod:`luigi_guild.sweeps.batch`) whose trials are
+ordinary runs of the operation, handed as jobs to an executor
+(:mod:`luigi_guild.run.executors`; the CLI uses Luigi's) in chunks, so that
+scheduling cost grows linearly with the number of trials; ``--needed`` is
+answered from one process-wide run index.
 
 Importing this module does not import Luigi.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
 import os
-import re
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from luigi_guild import __version__
-from luigi_guild.model import home
 from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.opref import OpRef
@@ -31,248 +27,16 @@ from luigi_guild.model.status import Status
 from luigi_guild.run.executors import Executor, InlineExecutor, Job
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
-from luigi_guild.store.rundir import Run, now_us
+from luigi_guild.store.rundir import Run
+from luigi_guild.sweeps.batch import create_batch_run, finish_batch_run, link_trial
+from luigi_guild.sweeps.optimizers import trial_values
+from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
-if TYPE_CHECKING:
-    import random
-
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.store.index import RunIndex
 
-OPTIMIZERS = ("grid", "random")
-DEFAULT_RANDOM_TRIALS = 20
 CHUNK_SIZE = 100
-
-_FUNC_RE = re.compile(r"^\s*([a-zA-Z_]\w*)?\[([^\]:]*):([^\]:]*)(?::([^\]]*))?\]\s*$")
-
-
-# ------------------------------------------------------------------ trials
-
-
-def is_function(val: Any) -> bool:
-    return isinstance(val, str) and bool(_FUNC_RE.match(val))
-
-
-def is_sweep(flags: dict[str, Any], batch_files: list[str] | None = None, optimizer: str | None = None) -> bool:
-    """Whether these flag values (or options) make a batch of trials rather than one run."""
-    if batch_files or optimizer:
-        return True
-    return any(isinstance(v, list) or is_function(v) for v in flags.values())
-
-
-def flags_desc(flags: dict[str, Any]) -> str:
-    """``name=val`` pairs of non-null flags, sorted, comma-separated (trial log lines)."""
-    return ", ".join("%s=%s" % (k, flagslib.format_val(flags[k])) for k in sorted(flags) if flags[k] is not None)
-
-
-def grid(flags: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cartesian product of list values: by flag name, then value order."""
-    names = sorted(flags)
-    axes = [flags[n] if isinstance(flags[n], list) else [flags[n]] for n in names]
-    return [dict(zip(names, combo)) for combo in itertools.product(*axes)]
-
-
-def _number(text: str, func: str) -> int | float:
-    text = text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise GuildError("invalid flag function %s: '%s' is not a number" % (func, text)) from None
-
-
-def sample(val: Any, rng: random.Random) -> Any:
-    """One random value for a flag: a function is sampled, a list picked from, a scalar kept."""
-    if isinstance(val, list):
-        return rng.choice(val) if val else None
-    if not is_function(val):
-        return val
-    m = _FUNC_RE.match(val)
-    assert m is not None
-    name = (m.group(1) or "uniform").lower()
-    low, high = _number(m.group(2), val), _number(m.group(3), val)
-    if low > high:
-        raise GuildError("invalid flag function %s: lower bound is greater than upper bound" % val)
-    if name == "uniform":
-        if isinstance(low, int) and isinstance(high, int):
-            return rng.randint(low, high)
-        return rng.uniform(low, high)
-    if name == "loguniform":
-        if low <= 0:
-            raise GuildError("invalid flag function %s: loguniform bounds must be greater than 0" % val)
-        return math.exp(rng.uniform(math.log(low), math.log(high)))
-    raise GuildError("unsupported flag function '%s' in %s" % (name, val), hint="Use [a:b], uniform[a:b] or loguniform[a:b].")
-
-
-def random_trials(flags: dict[str, Any], count: int, seed: int) -> list[dict[str, Any]]:
-    """``count`` trials sampled with ``random.Random(seed)``, flags in name order."""
-    import random  # here, not at the top: a plain `guild run` checks is_sweep and should not pay for it
-
-    rng = random.Random(seed)
-    return [{n: sample(flags[n], rng) for n in sorted(flags)} for _ in range(count)]
-
-
-def read_batch_file(path: str) -> list[dict[str, Any]]:
-    """Trials from a CSV (header = flag names), YAML or JSON file (a list of mappings)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise GuildError("cannot read batch file %s: %s" % (path, e.strerror)) from None
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".csv":
-        import csv
-
-        reader = csv.reader(text.splitlines())
-        rows = list(reader)
-        if not rows:
-            return []
-        header = [h.strip() for h in rows[0]]
-        trials = []
-        for row in rows[1:]:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise GuildError(
-                    "invalid batch file %s: row %d has %d values, expected %d"
-                    % (path, len(trials) + 2, len(row), len(header))
-                )
-            trials.append({h: flagslib.decode_untyped(cell.strip()) for h, cell in zip(header, row)})
-        return trials
-    if ext in (".yml", ".yaml", ".json"):
-        try:
-            if ext == ".json":
-                data = json.loads(text)
-            else:
-                import yaml
-
-                data = yaml.safe_load(text)
-        except Exception as e:
-            raise GuildError("invalid batch file %s: %s" % (path, str(e).splitlines()[0])) from None
-        if isinstance(data, dict):
-            data = [data]
-        if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
-            raise GuildError("invalid batch file %s: expected a list of flag mappings" % path)
-        return [dict(t) for t in data]
-    raise GuildError("unsupported batch file %s: use .csv, .yaml, .yml or .json" % path)
-
-
-@dataclass
-class SweepSpec:
-    """How trials are generated."""
-
-    optimizer: str | None = None
-    max_trials: int | None = None
-    random_seed: int | None = None
-    batch_files: list[str] = field(default_factory=list)
-
-    def resolved_optimizer(self, flags: dict[str, Any]) -> str:
-        opt = self.optimizer
-        if opt in (None, "+", "grid"):
-            if any(is_function(v) for v in flags.values()):
-                if opt is None or opt == "+":
-                    return "random"
-                raise GuildError("grid search cannot sample flag functions; use --optimizer random")
-            return "grid"
-        if opt not in OPTIMIZERS:
-            raise GuildError(
-                "unsupported optimizer '%s'" % opt, hint="Supported optimizers: %s." % ", ".join(OPTIMIZERS)
-            )
-        return opt
-
-
-def trial_values(flags: dict[str, Any], spec: SweepSpec) -> tuple[str, list[dict[str, Any]], int | None]:
-    """(optimizer, raw trial flag values, seed used) for ``flags`` (which may hold lists/functions)."""
-    import random
-
-    if spec.max_trials is not None and spec.max_trials < 1:
-        raise GuildError("invalid --max-trials %d: expected a positive number" % spec.max_trials)
-    bases: list[dict[str, Any]] = [{}]
-    if spec.batch_files:
-        bases = []
-        for path in spec.batch_files:
-            bases.extend(read_batch_file(path))
-    optimizer = spec.resolved_optimizer(flags)
-    seed = spec.random_seed
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    trials: list[dict[str, Any]] = []
-    for base in bases:
-        merged = dict(flags)
-        merged.update(base)
-        if optimizer == "random":
-            count = spec.max_trials or DEFAULT_RANDOM_TRIALS
-            trials.extend(random_trials(merged, count, seed + len(trials)))
-        else:
-            trials.extend(grid(merged))
-    if optimizer == "grid" and spec.max_trials is not None and len(trials) > spec.max_trials:
-        picked = sorted(random.Random(seed).sample(range(len(trials)), spec.max_trials))
-        trials = [trials[i] for i in picked]
-    return optimizer, trials, seed
-
-
-# ------------------------------------------------------------- batch runs
-
-
-def batch_opref(optimizer: str) -> OpRef:
-    """Opref of a batch run: ``builtin:guildai <version> '' +`` (grid) or ``... random``."""
-    return OpRef("builtin", "guildai", __version__, "", "+" if optimizer == "grid" else optimizer)
-
-
-def create_batch_run(proto_opref: OpRef, flags: dict[str, Any], optimizer: str, attrs: dict[str, Any]) -> Run:
-    """Create and start (LOCK = this process) the batch run for a sweep."""
-    from luigi_guild.run import create
-    from luigi_guild.run import process as runner
-    from luigi_guild.run.plan import RunPlan
-    from luigi_guild.model.atomic import write_file_atomic
-
-    plan = RunPlan(
-        opref=batch_opref(optimizer),
-        op_attr={"optimizer": optimizer},
-        flags=flags,
-        user_flags=flags,
-        label="",
-        project_dir=None,
-        run_params={"optimizer": optimizer},
-    )
-    run = create.create_run(plan)
-    proto = os.path.join(run.path, ".guild", "proto", ".guild")
-    os.makedirs(os.path.join(proto, "attrs"), exist_ok=True)
-    write_file_atomic(os.path.join(proto, "opref"), proto_opref.encode())
-    proto_run = Run(run.id + "-proto", os.path.dirname(proto))
-    proto_run.write_attr("flags", flags)
-    for name, val in attrs.items():
-        run.write_attr(name, val)
-    run.write_attr("started", now_us())
-    runner.write_lock(run, os.getpid())
-    run.remove("PENDING")
-    return run
-
-
-def finish_batch_run(run: Run, exit_status: int, keep: bool) -> None:
-    """Record the batch's exit status; move it to the trash when it succeeded and ``keep`` is false."""
-    run.write_attr("exit_status", exit_status)
-    run.write_attr("stopped", now_us())
-    run.remove("LOCK")
-    if exit_status == 0 and not keep:
-        trash = home.trash_runs_dir()
-        os.makedirs(trash, exist_ok=True)
-        dest = os.path.join(trash, run.id)
-        if os.path.lexists(dest):
-            import shutil
-
-            shutil.rmtree(dest, ignore_errors=True)
-        os.rename(run.path, dest)
-
-
-def link_trial(batch_dir: str, run: Run) -> None:
-    """``<batch>/<trial id>`` -> ``../<trial id>``, as Guild links trials."""
-    link = os.path.join(batch_dir, run.id)
-    if not os.path.lexists(link):
-        os.symlink(os.path.join("..", run.id), link)
-
 
 # ------------------------------------------------------ shared sweep state
 

@@ -10,6 +10,7 @@ import luigi
 from luigi_guild.run import pipeline
 from luigi_guild.run.plan import RunPlan, plan_new
 from luigi_guild.sweeps import driver as sweeps
+from luigi_guild.sweeps.trials import SweepSpec
 from luigi_guild.store.rundir import Run
 from luigi_guild.tasks.operation import FlagsParameter, OperationTask
 
@@ -113,7 +114,7 @@ class SweepTask(luigi.WrapperTask):
             project_dir = os.path.abspath(self.project_dir or os.getcwd())
             opdef = _opdef_for(self.operation, project_dir)
             plan = plan_new(self.operation, cwd=project_dir, opdef=opdef, values=json.loads(self.flags))
-            spec = sweeps.SweepSpec(self.optimizer, self.max_trials, self.random_seed)
+            spec = SweepSpec(self.optimizer, self.max_trials, self.random_seed)
             _opt, cached, _seed = sweeps.plan_trials(plan, spec)
             self.__dict__["_trials"] = cached
         return cached
