@@ -167,3 +167,19 @@ def test_the_contract_test_sees_a_violation(tmp_path, monkeypatch):
     assert "luigi_guild.run.b" in graph["luigi_guild.model.a"]
     assert "luigi_guild.model.a" in graph["luigi_guild.run.b"]
     assert _layer("luigi_guild.run.b") > _layer("luigi_guild.model.a")
+
+
+def module_lines() -> list[str]:
+    """README's architecture list: one line per module, its docstring's first line."""
+    lines = []
+    for path in sorted(PKG.rglob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        lines.append("- `%s`: %s" % (path.relative_to(PKG.parent), doc.strip().splitlines()[0] if doc.strip() else ""))
+    return lines
+
+
+def test_readme_architecture_lists_every_module_with_its_docstring_line():
+    readme = (PKG.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1]
+    missing = [line for line in module_lines() if line not in section.splitlines()]
+    assert missing == [], "update README's architecture section:\n" + "\n".join(missing)

@@ -1,4 +1,4 @@
-"""Flags: definitions, ``NAME=VAL`` parsing, coercion, canonical form and labels."""
+"""Flags: definitions, ``NAME=VAL`` parsing, coercion, formatting and labels."""
 
 from __future__ import annotations
 
