@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from luigi_guild.store.rundir import Run
+from luigi_guild.model import exitcodes
 from luigi_guild.model.table import format_table, format_timestamp
+from luigi_guild.store.rundir import Run
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -85,9 +86,6 @@ def confirm(prompt: str, default: bool = True, yes: bool = False) -> bool:
             return False
 
 
-ABORTED = 4
-
-
 def preview_and_confirm(
     runs: list[Run], preview: str, prompt: str, yes: bool, default: bool
 ) -> None:
@@ -100,7 +98,7 @@ def preview_and_confirm(
     sys.stderr.write(preview + "\n")
     echo_table(run_rows(runs, numbered=False), indent="  ", err=True)
     if not confirm(prompt.format(count=len(runs)), default=default):
-        raise SystemExit(ABORTED)
+        raise SystemExit(exitcodes.ABORTED)
 
 
 def nothing_to(msg: str) -> None:

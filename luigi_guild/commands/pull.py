@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 import click
 
-from luigi_guild.commands.common import ABORTED, confirm, echo_table
+from luigi_guild.commands.common import confirm, echo_table
+from luigi_guild.model import exitcodes
 
 
 @click.command("pull")
@@ -38,4 +39,4 @@ def _confirm(msg: str, rows: list[list[str]], yes: bool) -> None:
     sys.stderr.write(msg + "\n")
     echo_table(rows, indent="  ", err=True)
     if not confirm("Continue?", default=True):
-        raise SystemExit(ABORTED)
+        raise SystemExit(exitcodes.ABORTED)

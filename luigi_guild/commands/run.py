@@ -248,7 +248,7 @@ def _sweep(
         lines.append("  (%d trials)" % len(trials))
         click.echo("\n".join(lines), err=True)
         if not confirm("Continue?", default=True):
-            raise SystemExit(0)
+            raise SystemExit(exitcodes.OK)
     if plan.opdef is not None and plan.opdef.requires:
         from luigi_guild.run import deps
 
@@ -307,7 +307,7 @@ def _run_remote(
         if not yes:
             click.echo("You are about to start %s on %s" % (restart, remote), err=True)
             if not confirm("Continue?", default=True):
-                raise SystemExit(0)
+                raise SystemExit(exitcodes.OK)
     else:
         opdef = _remote_opdef(opspec)
         plan = planlib.plan_new(opspec, assigns, force_flags=force_flags, label=label, tags=list(tags), opdef=opdef)
@@ -316,7 +316,7 @@ def _run_remote(
             lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
             click.echo("\n".join(lines), err=True)
             if not confirm("Continue?", default=True):
-                raise SystemExit(0)
+                raise SystemExit(exitcodes.OK)
         from luigi_guild.remote import package as packagelib
 
         click.echo("Building package", err=True)
@@ -361,4 +361,4 @@ def _confirm(plan: planlib.RunPlan, action: str, yes: bool) -> None:
     lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
     click.echo("\n".join(lines), err=True)
     if not confirm("Continue?", default=True):
-        raise SystemExit(0)
+        raise SystemExit(exitcodes.OK)

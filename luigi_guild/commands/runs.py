@@ -153,7 +153,8 @@ def _delete(runs: tuple[str, ...], permanent: bool, yes: bool, remote: str | Non
 
 def _stop_before_delete(selected: list, yes: bool) -> None:
     from luigi_guild.run import stop as stopper
-    from luigi_guild.commands.common import ABORTED, confirm
+    from luigi_guild.commands.common import confirm
+    from luigi_guild.model import exitcodes
 
     running = [r for r in selected if stopper.stoppable(r)]
     if not running:
@@ -161,7 +162,7 @@ def _stop_before_delete(selected: list, yes: bool) -> None:
     if not yes:
         note("WARNING: One or more runs are still running and will be stopped before being deleted.")
         if not confirm("Really delete these runs?", default=False):
-            raise SystemExit(ABORTED)
+            raise SystemExit(exitcodes.ABORTED)
     for run in running:
         note("Stopping %s (pid %s)" % (run.id, run.lock_pid()))
         result = stopper.stop_run(run, force=True, timeout=10)

@@ -269,14 +269,22 @@ def resolve_values(
 # ---------------------------------------------------------------- formatting
 
 
-def format_val(val: Any) -> str:
-    """A flag value as labels and argv show it."""
+def _keyword(val: Any, none: str = "null") -> str | None:
+    """``yes``/``no`` for booleans, ``none`` for None; None for every other value."""
     if val is True:
         return "yes"
     if val is False:
         return "no"
     if val is None:
-        return "null"
+        return none
+    return None
+
+
+def format_val(val: Any) -> str:
+    """A flag value as labels and argv show it."""
+    word = _keyword(val)
+    if word is not None:
+        return word
     if isinstance(val, float):
         return _format_float(val)
     if isinstance(val, int):
@@ -344,12 +352,9 @@ def render_label(template: str | None, flags: dict[str, Any]) -> str:
 
 def encode_arg(val: Any) -> str:
     """A flag value for a command line, decodable by :func:`decode_untyped` to an equal value."""
-    if val is True:
-        return "yes"
-    if val is False:
-        return "no"
-    if val is None:
-        return "null"
+    word = _keyword(val)
+    if word is not None:
+        return word
     if isinstance(val, float):
         return repr(val)
     if isinstance(val, int):
@@ -401,12 +406,9 @@ def _yaml_quote(s: str) -> str:
 
 def env_val(val: Any) -> str:
     """A flag value for ``FLAG_<NAME>`` environment variables."""
-    if val is True:
-        return "yes"
-    if val is False:
-        return "no"
-    if val is None:
-        return ""
+    word = _keyword(val, none="")
+    if word is not None:
+        return word
     if isinstance(val, float):
         return repr(val)
     return str(val)

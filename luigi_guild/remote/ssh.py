@@ -32,7 +32,7 @@ import time
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import IO, Iterable, Mapping, Optional, Sequence
+from typing import IO, Any, Iterable, Mapping, Optional, Sequence
 
 import fabric
 import invoke
@@ -422,7 +422,7 @@ class RemoteHost:
                 err_stream=sys.stderr if stream else None,
             )
         except invoke.exceptions.CommandTimedOut:
-            raise self._error("command timed out after %g seconds" % timeout) from None
+            raise self._error("command timed out after %g seconds" % (timeout or 0)) from None
         except invoke.exceptions.ThreadException as e:
             errs = [t.value for t in e.exceptions]
             raise self._error("connection lost: %s" % "; ".join(_one_line(x) for x in errs)) from None
@@ -669,7 +669,7 @@ def _extract_tar(fileobj: IO[bytes], dest: str, patterns: Sequence[str]) -> None
     written through a symlink; device files are skipped.
     """
     dest_real = os.path.realpath(dest)
-    extract_kw = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+    extract_kw: dict[str, Any] = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
     dirs: list[tuple[tarfile.TarInfo, str]] = []
     with _NoChownTarFile.open(fileobj=fileobj, mode="r:gz") as tar:
         for m in tar:

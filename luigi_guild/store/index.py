@@ -75,7 +75,7 @@ from luigi_guild.store.rundir import Run
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from typing import Any, Iterable, Iterator
 
 
 class RunIndex:
@@ -178,7 +178,7 @@ class RunIndex:
         return self._reread(name)
 
     def _reread(self, name: str) -> tuple | None:
-        read = read_entry(self.root + "/" + name)
+        read = read_entry(self.root + "/" + name, None, RACY_NS)
         self._checked[name] = None
         if read is None:
             self._bodies.pop(name, None)
@@ -254,15 +254,16 @@ class RunIndex:
 
     # ------------------------------------------------------------ queries
 
-    def ids(self) -> list[str]:
-        """Every run's id, newest first (by ``started``, else ``initialized``, then id)."""
-        keyed = []
+    def _fast_checked(self, rel: str, slot: int, mark: frozenset[int]) -> Iterator[tuple[str, tuple | None]]:
+        """Each run's name, with its head when the one stamp ``rel`` (head slot ``slot``) of a settled
+        entry still matches (recorded as checked ``mark``), else with None: the caller then takes
+        the slow path for that run. The hot loop of listings and ``--needed``, kept inline.
+        """
         heads = self._heads
         checked = self._checked
         prefix = self.root + "/"
         for name in self._names:
             head = heads.get(name)
-            # the common case inline: a settled entry whose .guild/ stamp still matches
             if (
                 head is not None
                 and name not in checked
@@ -272,14 +273,21 @@ class RunIndex:
                 and type(head[H_TS]) is int
             ):
                 try:
-                    st = os.stat(prefix + name + "/.guild")
+                    st = os.stat(prefix + name + rel)
                 except OSError:
                     st = None
-                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[H_GUILD]:
-                    checked[name] = _G_ONLY
-                    keyed.append((head[H_TS], name))
+                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[slot]:
+                    checked[name] = mark
+                    yield name, head
                     continue
-            head = self.entry(name)
+            yield name, None
+
+    def ids(self) -> list[str]:
+        """Every run's id, newest first (by ``started``, else ``initialized``, then id)."""
+        keyed = []
+        for name, head in self._fast_checked("/.guild", H_GUILD, _G_ONLY):
+            if head is None:
+                head = self.entry(name)
             if head is not None:
                 keyed.append((head[H_TS], name))
         keyed.sort(reverse=True)
@@ -355,31 +363,13 @@ class RunIndex:
         return [Run(name, self.root + "/" + name) for _, name in found]
 
     def _first_candidates(self, key: int | None) -> list[str]:
-        """Runs whose key may match ``key``, each run's ``flags`` stamp checked (the hot loop, inline)."""
+        """Runs whose key may match ``key``, each run's ``flags`` stamp checked."""
         found = []
-        heads = self._heads
-        checked = self._checked
-        prefix = self.root + "/"
-        suffix = "/" + _FILES[F_FLAGS]
-        for name in self._names:
-            head = heads.get(name)
-            if (
-                head is not None
-                and name not in checked
-                and type(head) is tuple
-                and len(head) == 5
-                and head[H_SETTLED] is True
-                and type(head[H_TS]) is int
-            ):
-                try:
-                    st = os.stat(prefix + name + suffix)
-                except OSError:
-                    st = None
-                if st is not None and hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) == head[H_FLAGS]:
-                    checked[name] = _FLAGS_ONLY
-                    if key is None or head[H_KEY] == key or head[H_KEY] is None:
-                        found.append(name)
-                    continue
+        for name, head in self._fast_checked("/" + _FILES[F_FLAGS], H_FLAGS, _FLAGS_ONLY):
+            if head is not None:
+                if key is None or head[H_KEY] == key or head[H_KEY] is None:
+                    found.append(name)
+                continue
             k = self._key_of(name)
             if k is not False and (key is None or k == key or k is None):
                 found.append(name)

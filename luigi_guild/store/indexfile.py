@@ -108,8 +108,12 @@ def _timestamp(attrs: dict[str, Any]) -> int:
     return 0
 
 
-def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] | None:
+def read_entry(
+    run_dir: str, now_ns: int | None = None, racy_ns: int = RACY_NS
+) -> tuple[tuple, tuple] | None:
     """Read one run directory into an index entry ``(head, body)``; None when it is not a run.
+
+    An entry is settled (trusted later) only when no file it read is younger than ``racy_ns``.
 
     Stamps are taken before contents, so a file changed in between is read
     again next time (its stamp no longer matches).
@@ -152,7 +156,7 @@ def read_entry(run_dir: str, now_ns: int | None = None) -> tuple[tuple, tuple] |
         val = decode_attr(text, _MISSING)
         if val is not _MISSING:
             attrs[name] = val
-    settled = now_ns - max(times) > RACY_NS
+    settled = now_ns - max(times) > racy_ns
     try:
         marshal.dumps(attrs)
     except ValueError:  # values marshal cannot store (e.g. YAML dates): never trusted

@@ -20,9 +20,20 @@ from luigi_guild.store.rundir import Run
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 
 if TYPE_CHECKING:
-    from typing import Any, Iterable
+    from typing import Any, Iterable, Protocol, TypeVar
 
     from luigi_guild.model.opref import OpRef
+
+    class _Selectable(Protocol):
+        """What selection by RUN spec needs of a run (local runs and remote listings alike)."""
+
+        @property
+        def id(self) -> str: ...
+
+        @property
+        def short_id(self) -> str: ...
+
+    R = TypeVar("R", bound=_Selectable)
     from luigi_guild.store.filters import RunFilter
 
 
@@ -54,12 +65,12 @@ def sort_runs(runs: Iterable[Run]) -> list[Run]:
     return [t[2] for t in keyed]
 
 
-def select(runs: list[Run], specs: Iterable[str], cmd: str = "runs") -> list[Run]:
+def select(runs: list[R], specs: Iterable[str], cmd: str = "runs") -> list[R]:
     """Runs picked by ``specs`` from ``runs`` (already filtered and sorted), in list order.
 
     A spec is a 1-based index, a ``START:END`` slice, a full run id or an id prefix.
     """
-    picked: dict[str, Run] = {}
+    picked: dict[str, R] = {}
     for spec in specs:
         for run in _select_spec(runs, spec, cmd):
             picked.setdefault(run.id, run)
@@ -79,7 +90,7 @@ def select_one(runs: list[Run], spec: str | None, cmd: str = "runs") -> Run:
     return matches[0]
 
 
-def _select_spec(runs: list[Run], spec: str, cmd: str) -> list[Run]:
+def _select_spec(runs: list[R], spec: str, cmd: str) -> list[R]:
     if ":" in spec:
         start_s, _, end_s = spec.partition(":")
         try:
@@ -111,7 +122,7 @@ def not_found(spec: str, cmd: str) -> RunNotFound:
     )
 
 
-def _ambiguous(spec: str, matches: list[Run]) -> GuildError:
+def _ambiguous(spec: str, matches: list[R]) -> GuildError:
     return GuildError(
         "'%s' matches multiple runs:\n%s" % (spec, "\n".join("  %s" % r.short_id for r in matches))
     )
