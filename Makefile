@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 # every `guild` call ~10 ms of imports at interpreter start.
 EDITABLE := -e . --config-settings editable_mode=compat
 
+GUILDAI_VENV := benchmarks/.guildai-venv
+
 .PHONY: install test-deps demo test bench clean
 
 $(BIN)/python:
@@ -22,6 +24,13 @@ test-deps: $(BIN)/python
 	  else echo "openssh-server missing: remote tests will be skipped"; fi; \
 	fi
 	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(MAKE) --no-print-directory $(GUILDAI_VENV)/bin/guild
+
+# Real guildai 0.9.0 for interop tests and benchmarks (its pkg_resources needs setuptools < 81).
+# A failed install is not fatal: the interop tests then skip and say why.
+$(GUILDAI_VENV)/bin/guild:
+	@$(PYTHON) -m venv $(GUILDAI_VENV) && $(GUILDAI_VENV)/bin/python -m pip install -q 'setuptools<81' guildai==0.9.0 \
+	  || echo "guildai 0.9.0 could not be installed: interop tests will be skipped"
 
 demo: install
 	cd examples/pipeline && PATH="$(CURDIR)/$(BIN):$$PATH" GUILD_HOME="$${GUILD_HOME:-$(CURDIR)/.demo-home}" \

@@ -1,5 +1,6 @@
-"""Shared pytest configuration: Markdown doc tests (``mdtest.py``) and a real sshd (``sshd.py``)."""
+"""Shared pytest configuration: Markdown doc tests (``mdtest.py``), a real sshd (``sshd.py``), guildai (``guildai.py``)."""
 
+from guildai import guildai  # noqa: F401  (fixture: guildai 0.9.0 for interop tests)
 from sshd import *  # noqa: F401,F403  (fixtures: sshd_server, guild_uat_remote)
 
 pytest_plugins = ["mdtest", "pytester"]
