@@ -15,6 +15,7 @@ def remotes() -> None:
     ($GUILD_CONFIG, ./guild-config.yml, $GUILD_HOME/config.yml or
     ~/.guild/config.yml). Columns: name, type, host, description.
     """
+    from luigi_guild.remote.base import location_of
     from luigi_guild.remote.config import list_remotes
 
-    echo_table([[r.name, r.type, r.host, r.description] for r in list_remotes()])
+    echo_table([[r.name, r.type, r.host, r.description] for r in list_remotes(location=location_of)])

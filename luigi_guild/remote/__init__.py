@@ -1,5 +1,9 @@
-"""Remotes: named SSH hosts from the user config, reached over Fabric.
+"""Remotes: named places to run operations and copy runs to and from, defined in the user config.
 
-``config`` only needs PyYAML. ``ssh`` imports Fabric/Paramiko and must be
-imported lazily, only by commands that actually talk to a remote.
+:mod:`.base` is the interface the commands use (``remote_for(name)``) and the
+registry of kinds. Importing this package registers the built-in kind
+``ssh`` (another machine, over Fabric). None of this imports Fabric:
+:mod:`.ssh` does, and only the ``ssh`` kind imports it, only when it connects.
 """
+
+from luigi_guild.remote import ssh_kind  # noqa: F401  (register the built-in kinds)
