@@ -69,15 +69,16 @@ class Echo(base.Remote):
 
 
 def test_builtin_kinds_are_registered() -> None:
-    assert base.kinds() == ["ssh"]
+    assert base.kinds() == ["local", "ssh"]
     assert base.kind_class("ssh").kind == "ssh"  # type: ignore[union-attr]
+    assert base.kind_class("local").kind == "local"  # type: ignore[union-attr]
     assert base.kind_class("nope") is None
 
 
 def test_register_and_remote_for(tmp_path: Path) -> None:
     assert base.register("echo")(Echo) is Echo
     assert Echo.kind == "echo"
-    assert base.kinds() == ["echo", "ssh"]
+    assert base.kinds() == ["echo", "local", "ssh"]
     path = write_config(
         tmp_path,
         """\
@@ -119,9 +120,14 @@ def test_ssh_kind_validates_its_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "section, message",
     [
-        ("type: ec2", "remote r has unsupported type 'ec2' (supported: ssh)"),
+        ("type: ec2", "remote r has unsupported type 'ec2' (supported: local, ssh)"),
         ("host: h", "remote r is missing required config: type"),
         ("type: ssh", "remote r is missing required config: host"),
+        ("type: local", "remote r is missing required config: guild-home"),
+        (
+            "type: local\n    guild-home: x\n    guild: g\n    venv-path: v",
+            "remote r: set venv-path or guild, not both",
+        ),
     ],
 )
 def test_remote_for_errors(tmp_path: Path, section: str, message: str) -> None:
@@ -141,6 +147,7 @@ def test_undefined_remote(tmp_path: Path) -> None:
 
 def test_location_column(tmp_path: Path) -> None:
     assert base.location_of("ssh", {"host": "h"}) == "h"
+    assert base.location_of("local", {"guild-home": "~/other", "host": "ignored"}) == "~/other"
     assert base.location_of("ec2", {"host": "h"}) == "h"  # unknown kinds show their host
     assert base.location_of("ec2", {}) == ""
 
@@ -151,4 +158,4 @@ def test_unknown_type_on_the_command_line(tmp_path: Path) -> None:
     for args in (["runs", "-r", "cloud"], ["pull", "cloud", "-y"], ["watch", "-r", "cloud"]):
         p = subprocess.run([sys.executable, "-m", "luigi_guild", *args], capture_output=True, text=True, env=env)
         assert (p.returncode, p.stdout) == (1, ""), args
-        assert p.stderr == "guild: remote cloud has unsupported type 'ec2' (supported: ssh)\n", args
+        assert p.stderr == "guild: remote cloud has unsupported type 'ec2' (supported: local, ssh)\n", args

@@ -17,11 +17,12 @@ import os
 import shutil
 import stat
 import tarfile
-from typing import IO, Any, Optional, Sequence
+import tempfile
+from typing import IO, Any, Iterable, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
 
-__all__ = ["check_member", "extract_tar", "is_excluded", "write_tar"]
+__all__ = ["check_member", "copy_tree", "extract_tar", "is_excluded", "write_tar"]
 
 
 class _NoChownTarFile(tarfile.TarFile):
@@ -178,3 +179,24 @@ def extract_tar(fileobj: IO[bytes], dest: str, patterns: Sequence[str], compress
             tar.chmod(m, target)
             tar.utime(m, target)
 
+
+def copy_tree(
+    src: str,
+    dest: str,
+    exclude: Iterable[str] = (),
+    members: Optional[Sequence[str]] = None,
+) -> None:
+    """Copy the contents of directory ``src`` into ``dest`` (created if needed) on this host.
+
+    The same rules as an archive sent to another host: an uncompressed tar
+    of ``src`` (``exclude`` globs and ``members`` as for :func:`write_tar`)
+    unpacked with :func:`extract_tar`. Existing files in ``dest`` are
+    overwritten, none are deleted.
+    """
+    patterns = list(exclude)
+    member_list = [check_member(m) for m in members] if members is not None else None
+    with tempfile.TemporaryFile() as f:
+        write_tar(f, src, patterns, member_list, compress=False)
+        f.seek(0)
+        os.makedirs(dest, exist_ok=True)
+        extract_tar(f, dest, patterns, compressed=False)

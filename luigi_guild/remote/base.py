@@ -6,8 +6,9 @@ A remote kind is a subclass of :class:`Remote` registered under a name with
 returns an instance of its kind (validated, not yet connected). Commands
 use only this interface, never a kind's own modules.
 
-The built-in kind, ``ssh`` (:mod:`luigi_guild.remote.ssh_kind`), registers
-when the package :mod:`luigi_guild.remote` is imported.
+The built-in kinds, ``ssh`` (:mod:`luigi_guild.remote.ssh_kind`) and
+``local`` (:mod:`luigi_guild.remote.local_kind`), register when the package
+:mod:`luigi_guild.remote` is imported.
 
 Nothing here connects anywhere or imports Fabric.
 """
