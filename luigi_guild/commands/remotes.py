@@ -13,8 +13,8 @@ def remotes() -> None:
 
     Remotes are defined under 'remotes' in the user config file
     ($GUILD_CONFIG, ./guild-config.yml, $GUILD_HOME/config.yml or
-    ~/.guild/config.yml). Columns: name, type, where (an ssh remote's host,
-    a local remote's guild-home), description.
+    ~/.guild/config.yml). Columns: name, type, host (for a local remote,
+    its guild-home), description.
     """
     from luigi_guild.remote.base import location_of
     from luigi_guild.remote.config import list_remotes
