@@ -24,12 +24,12 @@ def pull(remote: str, runs: tuple[str, ...], yes: bool) -> None:
     running on REMOTE is marked with `.guild/LOCK.remote` and lists as
     `running (REMOTE)` until a later pull copies it finished.
     """
-    from luigi_guild.remote import actions
+    from luigi_guild.remote.base import remote_for, remote_rows
 
     def preview(msg: str, selected: Sequence[Any]) -> None:
-        _confirm(msg, actions.remote_rows(selected), yes)
+        _confirm(msg, remote_rows(selected), yes)
 
-    actions.pull(remote, runs, confirm=preview)
+    remote_for(remote).pull(runs, confirm=preview)
 
 
 def _confirm(msg: str, rows: list[list[str]], yes: bool) -> None:

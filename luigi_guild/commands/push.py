@@ -23,11 +23,14 @@ def push(remote: str, runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
     START:END slice; without RUN, all runs that pass the filters are copied.
     Lock files are not copied.
     """
-    from luigi_guild.remote import actions
+    from luigi_guild.remote.base import remote_for
 
     selected = selected_runs(kw, runs, [":"], "push")
+    if not selected:  # before the remote's config is read, as always
+        click.echo("Nothing to copy.", err=True)
+        return
 
     def preview(msg: str, chosen: Sequence[Any]) -> None:
         _confirm(msg, run_rows(chosen, numbered=False), yes)
 
-    actions.push(remote, selected, confirm=preview)
+    remote_for(remote).push(selected, confirm=preview)

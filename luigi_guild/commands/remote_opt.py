@@ -2,8 +2,9 @@
 
 A command that takes ``-r REMOTE`` rebuilds its own arguments from what click
 parsed (every option given on the command line, minus ``-r``) and forwards
-them to the remote. Nothing here imports Fabric: that happens only once a
-remote is actually used.
+them to the remote through :class:`luigi_guild.remote.base.Remote`, whatever
+its kind. Nothing here imports Fabric: that happens only once an SSH remote
+is actually used.
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ def forward(
     merge_stderr: bool = False,
 ) -> None:
     """Run ``guild COMMAND <given args>`` on ``remote`` and exit with its exit code."""
-    from luigi_guild.remote import actions
+    from luigi_guild.remote.base import remote_for
 
-    code = actions.forward(remote, [*command, *given_args(ctx)], env=env, merge_stderr=merge_stderr)
+    code = remote_for(remote).forward([*command, *given_args(ctx)], env=env, merge_stderr=merge_stderr)
     sys.stdout.flush()
     if code:
         raise SystemExit(code)

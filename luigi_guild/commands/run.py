@@ -285,12 +285,10 @@ def _run_remote(
     force_flags: bool,
 ) -> None:
     """``guild run ... -r REMOTE``: check locally, ship the project, run and watch remotely."""
-    from luigi_guild.remote import actions
-    from luigi_guild.remote import config as remote_config
+    from luigi_guild.remote.base import RemoteRunRequest, remote_for
 
-    remote_config.remote_config(remote)  # an undefined remote fails before anything else
-    req = actions.RemoteRunRequest(
-        remote=remote,
+    target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+    req = RemoteRunRequest(
         opspec=opspec,
         flag_args=flag_args,
         restart=restart,
@@ -321,7 +319,7 @@ def _run_remote(
 
         click.echo("Building package", err=True)
         req.package = packagelib.build(plan.project_dir or ".")
-    code = actions.run(req)
+    code = target.run(req)
     if code:
         raise SystemExit(code)
 

@@ -29,9 +29,9 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
     from luigi_guild.run import follow as watchlib
 
     if remote:
-        from luigi_guild.remote import actions
+        from luigi_guild.remote.base import remote_for
 
-        code = actions.watch(remote, given_args(click.get_current_context()))
+        code = remote_for(remote).watch(given_args(click.get_current_context()))
         if code:
             raise SystemExit(code)
         return

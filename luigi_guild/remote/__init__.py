@@ -1,5 +1,10 @@
-"""Remotes: named SSH hosts from the user config, reached over Fabric.
+"""Remotes: named places to run operations and copy runs to and from, defined in the user config.
 
-``config`` only needs PyYAML. ``ssh`` imports Fabric/Paramiko and must be
-imported lazily, only by commands that actually talk to a remote.
+:mod:`.base` is the interface the commands use (``remote_for(name)``) and the
+registry of kinds. Importing this package registers the built-in kinds:
+``ssh`` (another machine, over Fabric) and ``local`` (a second Guild home on
+this host). None of this imports Fabric: :mod:`.ssh` does, and only the
+``ssh`` kind imports it, only when it connects.
 """
+
+from luigi_guild.remote import local_kind, ssh_kind  # noqa: F401  (register the built-in kinds)

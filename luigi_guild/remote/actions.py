@@ -1,30 +1,32 @@
-"""What ``-r REMOTE`` does: run, forward commands, pull and push runs over SSH.
+"""What ``-r REMOTE`` does on a remote that is another Guild home: run, forward commands, list, pull, push.
 
-The remote's own ``guild`` (this program, installed in the remote's venv)
-does the work on the remote side; this module ships projects and runs there,
-forwards commands and copies run directories back and forth as archives.
-Every remote command line is built by :class:`~luigi_guild.remote.ssh.RemoteHost`
-with each argument quoted.
+:class:`GuildHomeRemote` implements :class:`~luigi_guild.remote.base.Remote`
+once for every kind whose far side is a Guild home with this program's
+``guild`` in it (``ssh``, ``local``). A kind only says how to reach that home
+(:meth:`GuildHomeRemote.open`, a :class:`~luigi_guild.remote.host.GuildHost`);
+the rest is here: the project is shipped as a package and the run started
+detached with the remote's own ``guild run --background``, then watched; runs
+are listed with ``guild runs list --json``; run directories are copied as
+archives (lock files excluded) and installed locally without half-copies.
 
-Imports Fabric (through :mod:`luigi_guild.remote.ssh`) only when a function
-here actually connects.
+Imports nothing that connects: a kind's ``open`` does that.
 """
 
 from __future__ import annotations
 
+import abc
 import os
 import posixpath
 import shutil
 import sys
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
+from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
 
 if TYPE_CHECKING:  # pragma: no cover
-    from luigi_guild.remote.package import Package
-    from luigi_guild.remote.ssh import RemoteHost
+    from luigi_guild.remote.host import GuildHost
     from luigi_guild.store.rundir import Run
 
 # Never copied between hosts: lock files (a run's liveness belongs to the host
@@ -32,124 +34,138 @@ if TYPE_CHECKING:  # pragma: no cover
 RUN_EXCLUDES = (".guild/LOCK*", ".guild/job-packages")
 
 
-def connect(name: str) -> "RemoteHost":
-    """A (lazily connecting) host for configured remote ``name``."""
-    from luigi_guild.remote.config import remote_config
-    from luigi_guild.remote.ssh import RemoteHost
+class GuildHomeRemote(Remote):
+    """A remote whose far side is a Guild home run by its own ``guild``; kinds provide :meth:`open`."""
 
-    return RemoteHost(remote_config(name))
+    @abc.abstractmethod
+    def open(self) -> "GuildHost":
+        """A host for this remote (connecting when entered as a context manager)."""
 
+    # -------------------------------------------------------------- forward
 
-def _note(msg: str) -> None:
-    sys.stdout.flush()
-    sys.stderr.write(msg + "\n")
-    sys.stderr.flush()
+    def forward(
+        self,
+        args: Sequence[str],
+        env: Optional[Mapping[str, str]] = None,
+        merge_stderr: bool = False,
+        stdin: bool = True,
+    ) -> int:
+        sys.stdout.flush()
+        with self.open() as host:
+            result = host.run(list(args), env=env, stream=True, merge_stderr=merge_stderr, stdin=stdin)
+        return result.exit_code
 
+    def watch(self, args: Sequence[str]) -> int:
+        try:
+            return self.forward(["watch", *args], merge_stderr=True, stdin=False)
+        except KeyboardInterrupt:
+            _note("Stopped watching remote run")
+            return 0
 
-def _out(msg: str) -> None:
-    sys.stdout.write(msg + "\n")
-    sys.stdout.flush()
+    # ------------------------------------------------------------------ run
 
+    def run(self, req: RemoteRunRequest) -> int:
+        """Ship the project, start the run detached on the remote and (unless ``no_wait``) watch it.
 
-# ------------------------------------------------------------------ forward
-
-
-def forward(
-    name: str,
-    args: Sequence[str],
-    env: Optional[Mapping[str, str]] = None,
-    merge_stderr: bool = False,
-    stdin: bool = True,
-) -> int:
-    """Run ``guild ARGS`` on remote ``name``, streaming its output; returns its exit code.
-
-    With ``stdin``, local input reaches the remote command (its confirmation prompts).
-    """
-    sys.stdout.flush()
-    with connect(name) as host:
-        result = host.run(list(args), env=env, stream=True, merge_stderr=merge_stderr, stdin=stdin)
-    return result.exit_code
-
-
-def watch(name: str, args: Sequence[str]) -> int:
-    """``guild watch ARGS`` on the remote; Ctrl-C detaches without stopping the run."""
-    try:
-        return forward(name, ["watch", *args], merge_stderr=True, stdin=False)
-    except KeyboardInterrupt:
-        _note("Stopped watching remote run")
+        Returns the local exit code: 0 once a watched run has stopped, whatever
+        its status (the status line says how it ended).
+        """
+        name = self.name
+        run_id = req.restart or uuid.uuid4().hex
+        with self.open() as host:
+            if req.package is not None:
+                _note("Copying package to %s" % name)
+                host.put_archive(
+                    req.package.project_dir,
+                    posixpath.join(host.guild_home, req.package.remote_dir),
+                    members=list(req.package.files),
+                )
+            if req.restart:
+                _note("%s %s on %s" % ("Staging" if req.stage else "Restarting", run_id, name))
+            else:
+                _note("%s %s on %s as %s" % ("Staging" if req.stage else "Starting", req.opspec, name, run_id))
+            result = host.run(remote_run_args(req, run_id), in_guild_home=True)
+            if result.exit_code != 0:
+                _echo_captured(result.stdout, result.stderr)
+                raise SystemExit(result.exit_code)
+            if req.needed and result.stdout.startswith("Skipping"):
+                _echo_captured(result.stdout, result.stderr)
+                return 0
+            if req.stage:
+                _out("%s staged on %s as %s" % (req.opspec or run_id, name, run_id))
+                _out("To start the operation, use 'guild run -r %s --start %s'" % (name, run_id))
+                return 0
+            if req.no_wait:
+                _out("%s is running on %s" % (run_id, name))
+                _out("To watch use 'guild watch %s -r %s'" % (run_id, name))
+                return 0
+            sys.stdout.flush()
+            try:
+                watched = host.run(["watch", run_id], env={"NO_WATCHING_MSG": "1"}, stream=True, merge_stderr=True)
+            except KeyboardInterrupt:
+                _note("Detached from remote run %s (still running)" % run_id)
+                _note("To re-attach use 'guild watch %s -r %s'" % (run_id, name))
+                return 0
+        if watched.exit_code != 0:
+            raise GuildError(
+                "cannot watch run %s on %s" % (run_id, name),
+                hint="Try 'guild runs info %s -r %s' to check it." % (run_id[:8], name),
+            )
         return 0
 
+    # ------------------------------------------------------------ runs, pull, push
 
-# ---------------------------------------------------------------------- run
+    def list_runs(self) -> list[RemoteRun]:
+        with self.open() as host:
+            return list_runs(host)
 
+    def pull(self, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
+        from luigi_guild.store import query as runstore
 
-@dataclass
-class RemoteRunRequest:
-    """A ``guild run ... -r REMOTE`` as the remote's ``guild run`` should receive it."""
+        with self.open() as host:
+            runs = list_runs(host)
+            selected = runs
+            if specs:
+                # select() is typed for local runs but only uses .id, which RemoteRun has too.
+                selected = runstore.select(runs, list(specs), "pull")  # type: ignore[arg-type, assignment]
+            if not selected:
+                _note("Nothing to copy.")
+                return 0
+            if confirm is not None:
+                confirm("You are about to copy (pull) the following runs from %s:" % self.name, selected)
+            fetch_runs(host, selected)
+        return len(selected)
 
-    remote: str
-    opspec: Optional[str]
-    flag_args: list[str]
-    package: Optional["Package"] = None
-    restart: Optional[str] = None
-    needed: bool = False
-    stage: bool = False
-    no_wait: bool = False
-    label: Optional[str] = None
-    tags: list[str] = field(default_factory=list)
-    force_flags: bool = False
+    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
+        from luigi_guild.model import home
 
-
-def run(req: RemoteRunRequest) -> int:
-    """Ship the project, start the run detached on the remote and (unless ``no_wait``) watch it.
-
-    Returns the local exit code: 0 once a watched run has stopped, whatever its
-    status (the status line says how it ended).
-    """
-    run_id = req.restart or uuid.uuid4().hex
-    with connect(req.remote) as host:
-        if req.package is not None:
-            _note("Copying package to %s" % req.remote)
+        if not runs:
+            _note("Nothing to copy.")
+            return 0
+        if confirm is not None:
+            confirm("You are about to copy (push) the following runs to %s:" % self.name, runs)
+        with self.open() as host:
+            for r in runs:
+                _note("Copying %s" % r.id)
+            ids = [r.id for r in runs]
             host.put_archive(
-                req.package.project_dir,
-                posixpath.join(host.config.guild_home, req.package.remote_dir),
-                members=list(req.package.files),
+                home.runs_dir(),
+                posixpath.join(host.guild_home, "runs"),
+                exclude=run_excludes(ids),
+                members=ids,
             )
-        if req.restart:
-            _note("%s %s on %s" % ("Staging" if req.stage else "Restarting", run_id, req.remote))
-        else:
-            _note("%s %s on %s as %s" % ("Staging" if req.stage else "Starting", req.opspec, req.remote, run_id))
-        result = host.run(_remote_run_args(req, run_id), in_guild_home=True)
-        if result.exit_code != 0:
-            _echo_captured(result.stdout, result.stderr)
-            raise SystemExit(result.exit_code)
-        if req.needed and result.stdout.startswith("Skipping"):
-            _echo_captured(result.stdout, result.stderr)
-            return 0
-        if req.stage:
-            _out("%s staged on %s as %s" % (req.opspec or run_id, req.remote, run_id))
-            _out("To start the operation, use 'guild run -r %s --start %s'" % (req.remote, run_id))
-            return 0
-        if req.no_wait:
-            _out("%s is running on %s" % (run_id, req.remote))
-            _out("To watch use 'guild watch %s -r %s'" % (run_id, req.remote))
-            return 0
-        sys.stdout.flush()
-        try:
-            watched = host.run(["watch", run_id], env={"NO_WATCHING_MSG": "1"}, stream=True, merge_stderr=True)
-        except KeyboardInterrupt:
-            _note("Detached from remote run %s (still running)" % run_id)
-            _note("To re-attach use 'guild watch %s -r %s'" % (run_id, req.remote))
-            return 0
-    if watched.exit_code != 0:
-        raise GuildError(
-            "cannot watch run %s on %s" % (run_id, req.remote),
-            hint="Try 'guild runs info %s -r %s' to check it." % (run_id[:8], req.remote),
-        )
-    return 0
+        return len(runs)
 
 
-def _remote_run_args(req: RemoteRunRequest, run_id: str) -> list[str]:
+def connect(name: str) -> "GuildHost":
+    """A (not yet entered) host for configured remote ``name``, which must be a Guild home."""
+    remote = remote_for(name)
+    if not isinstance(remote, GuildHomeRemote):
+        raise GuildError("remote %s: type %s does not reach a Guild home" % (name, remote.kind))
+    return remote.open()
+
+
+def remote_run_args(req: RemoteRunRequest, run_id: str) -> list[str]:
     """Arguments for the remote ``guild run`` (run in the remote Guild home)."""
     args = ["run", "--yes", "--quiet"]
     if not req.stage:
@@ -175,57 +191,8 @@ def _remote_run_args(req: RemoteRunRequest, run_id: str) -> list[str]:
     return args
 
 
-def _echo_captured(stdout: str, stderr: str) -> None:
-    if stdout:
-        sys.stdout.write(stdout if stdout.endswith("\n") else stdout + "\n")
-        sys.stdout.flush()
-    if stderr:
-        sys.stderr.write(stderr if stderr.endswith("\n") else stderr + "\n")
-        sys.stderr.flush()
-
-
-# --------------------------------------------------------------- remote runs
-
-
-@dataclass
-class RemoteRun:
-    """A run as the remote lists it (``guild runs list --json``)."""
-
-    data: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return str(self.data.get("id") or "")
-
-    @property
-    def short_id(self) -> str:
-        return self.id[:8]
-
-    @property
-    def status(self) -> str:
-        return str(self.data.get("status") or "")
-
-    @property
-    def op_name(self) -> str:
-        from luigi_guild.model.opref import OpRef
-
-        try:
-            return OpRef.parse(str(self.data.get("opref") or "")).display
-        except ValueError:
-            return ""
-
-    @property
-    def label(self) -> str:
-        return str(self.data.get("label") or "")
-
-    @property
-    def started(self) -> Optional[int]:
-        val = self.data.get("started")
-        return val if isinstance(val, int) else None
-
-
-def list_runs(host: "RemoteHost") -> list[RemoteRun]:
-    """The remote's runs, newest first (one remote command)."""
+def list_runs(host: "GuildHost") -> list[RemoteRun]:
+    """The host's runs, newest first (one ``guild runs list --json`` there)."""
     import json
 
     result = host.run(["runs", "list", "--json"], check=True)
@@ -250,45 +217,12 @@ def _check_run_id(remote: str, run_id: str) -> None:
         raise GuildError("remote %s listed an invalid run ID %r" % (remote, run_id)) from None
 
 
-def remote_rows(runs: Sequence[RemoteRun]) -> list[list[str]]:
-    """Preview rows ``[shortid]  op  started  status  label`` for remote runs."""
-    from luigi_guild.model.table import format_timestamp
-
-    return [["[%s]" % r.short_id, r.op_name, format_timestamp(r.started), r.status, r.label] for r in runs]
-
-
-# --------------------------------------------------------------------- pull
-
-
-Confirm = Callable[[str, Sequence[Any]], None]
-
-
-def pull(name: str, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
-    """Copy remote runs (``specs`` select them; default all) into the local Guild home.
-
-    ``confirm(preview, runs)`` is called with the selected :class:`RemoteRun`
-    list before copying (it may exit). Returns the number of runs copied.
-    """
-    from luigi_guild.store import query as runstore
-
-    with connect(name) as host:
-        runs = list_runs(host)
-        selected = runstore.select(runs, list(specs), "pull") if specs else runs
-        if not selected:
-            _note("Nothing to copy.")
-            return 0
-        if confirm is not None:
-            confirm("You are about to copy (pull) the following runs from %s:" % name, selected)
-        fetch_runs(host, selected)
-    return len(selected)
-
-
-def fetch_runs(host: "RemoteHost", runs: Sequence[RemoteRun]) -> None:
-    """Copy ``runs`` from the remote in one archive, then put each in place.
+def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
+    """Copy ``runs`` from the host in one archive, then put each in place.
 
     The archive is unpacked in a hidden temporary directory beside the local
     runs, so a failed transfer leaves no half-copied run behind. A run the
-    remote lists as running gets ``.guild/LOCK.remote`` (the remote's name);
+    host lists as running gets ``.guild/LOCK.remote`` (the remote's name);
     any other pulled run loses it.
     """
     from luigi_guild.model import home
@@ -300,9 +234,9 @@ def fetch_runs(host: "RemoteHost", runs: Sequence[RemoteRun]) -> None:
         for r in runs:
             _note("Copying %s" % r.id)
         host.get_archive(
-            posixpath.join(host.config.guild_home, "runs"),
+            posixpath.join(host.guild_home, "runs"),
             tmp,
-            exclude=_excludes([r.id for r in runs]),
+            exclude=run_excludes([r.id for r in runs]),
             members=[r.id for r in runs],
         )
         for r in runs:
@@ -315,7 +249,8 @@ def fetch_runs(host: "RemoteHost", runs: Sequence[RemoteRun]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _excludes(ids: Sequence[str]) -> list[str]:
+def run_excludes(ids: Sequence[str]) -> list[str]:
+    """Archive exclude patterns for copying the runs ``ids`` (relative to a runs directory)."""
     return ["%s/%s" % (run_id, pat) for run_id in ids for pat in RUN_EXCLUDES]
 
 
@@ -359,29 +294,21 @@ def _remove(path: str) -> None:
         pass
 
 
-# --------------------------------------------------------------------- push
+def _note(msg: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
 
 
-def push(name: str, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
-    """Copy local ``runs`` to the remote's Guild home; returns how many.
+def _out(msg: str) -> None:
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
 
-    ``confirm(preview, runs)`` is called before copying (it may exit).
-    """
-    from luigi_guild.model import home
 
-    if not runs:
-        _note("Nothing to copy.")
-        return 0
-    if confirm is not None:
-        confirm("You are about to copy (push) the following runs to %s:" % name, runs)
-    with connect(name) as host:
-        for r in runs:
-            _note("Copying %s" % r.id)
-        ids = [r.id for r in runs]
-        host.put_archive(
-            home.runs_dir(),
-            posixpath.join(host.config.guild_home, "runs"),
-            exclude=_excludes(ids),
-            members=ids,
-        )
-    return len(runs)
+def _echo_captured(stdout: str, stderr: str) -> None:
+    if stdout:
+        sys.stdout.write(stdout if stdout.endswith("\n") else stdout + "\n")
+        sys.stdout.flush()
+    if stderr:
+        sys.stderr.write(stderr if stderr.endswith("\n") else stderr + "\n")
+        sys.stderr.flush()

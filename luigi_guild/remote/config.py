@@ -1,8 +1,12 @@
-"""Remote definitions read from the user config (``remotes:`` section).
+"""Remote definitions read from the user config (``remotes:`` section), and the ``ssh`` kind's settings.
 
 The user config is the first existing file of
 :func:`luigi_guild.model.home.user_config_paths` (``$GUILD_CONFIG``,
 ``./guild-config.yml``, ``$GUILD_HOME/config.yml``, ``~/.guild/config.yml``).
+:func:`remote_sections` gives every remote's section with ``extends``
+applied; each kind (:mod:`luigi_guild.remote.base`) validates its own.
+:func:`remote_config` / :func:`parse_remote` are the ``ssh`` kind's
+validation, giving a :class:`RemoteConfig`.
 
 Example::
 
@@ -26,11 +30,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
 
+# The types :func:`parse_remote` validates (the ``ssh`` kind's settings).
 SUPPORTED_TYPES = ("ssh",)
 
 REMOTES_HINT = "Show remotes by running 'guild remotes' or 'guild remotes --help' for more information."
@@ -72,7 +77,11 @@ class RemoteConfig:
 
 @dataclass(frozen=True)
 class RemoteSummary:
-    """One row of ``guild remotes``: fields as configured, unvalidated."""
+    """One row of ``guild remotes``: fields as configured, unvalidated.
+
+    ``host`` is where the remote is: its ``host`` setting, or what its kind
+    shows instead (see :func:`list_remotes`).
+    """
 
     name: str
     type: str
@@ -93,7 +102,7 @@ def load_user_config(path: Optional[str] = None) -> tuple[dict[str, Any], Option
     path = path or user_config_path()
     if path is None:
         return {}, None
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -143,22 +152,28 @@ def _resolve_extends(name: str, sections: dict[str, dict[str, Any]], seen: tuple
     return resolved
 
 
-def list_remotes(path: Optional[str] = None) -> list[RemoteSummary]:
-    """Configured remotes sorted by name, as written (any type)."""
+def list_remotes(
+    path: Optional[str] = None, location: Optional[Callable[[str, Mapping[str, Any]], str]] = None
+) -> list[RemoteSummary]:
+    """Configured remotes sorted by name, as written (any type).
+
+    ``location(type, section)`` gives the where-column of a remote (default:
+    its ``host`` setting).
+    """
     sections, _ = remote_sections(path)
     return [
         RemoteSummary(
             name=name,
-            type=_str(section.get("type")),
-            host=_str(section.get("host")),
-            description=_str(section.get("description")).strip().split("\n")[0],
+            type=as_str(section.get("type")),
+            host=location(as_str(section.get("type")), section) if location else as_str(section.get("host")),
+            description=as_str(section.get("description")).strip().split("\n")[0],
         )
         for name, section in sorted(sections.items())
     ]
 
 
 def remote_config(name: str, path: Optional[str] = None) -> RemoteConfig:
-    """The validated config of remote ``name``.
+    """The validated config of ``ssh`` remote ``name``.
 
     Raises GuildError for an undefined remote, an unsupported type or a
     missing/invalid field.
@@ -170,8 +185,8 @@ def remote_config(name: str, path: Optional[str] = None) -> RemoteConfig:
     return parse_remote(name, section, path)
 
 
-def parse_remote(name: str, section: dict[str, Any], config_path: Optional[str] = None) -> RemoteConfig:
-    """Validate one resolved ``remotes:`` entry."""
+def parse_remote(name: str, section: Mapping[str, Any], config_path: Optional[str] = None) -> RemoteConfig:
+    """Validate one resolved ``remotes:`` entry of type ``ssh``."""
     rtype = section.get("type")
     if rtype is None:
         raise GuildError("remote %s is missing required config: type" % name)
@@ -183,10 +198,10 @@ def parse_remote(name: str, section: dict[str, Any], config_path: Optional[str] 
     host = section.get("host")
     if host is None or str(host).strip() == "":
         raise GuildError("remote %s is missing required config: host" % name)
-    config_dir = os.path.dirname(os.path.abspath(config_path)) if config_path else os.getcwd()
+    base_dir = config_dir(config_path)
 
-    venv_path = _opt_str(section.get("venv-path", section.get("guild-env")))
-    guild_home = _opt_str(section.get("guild-home"))
+    venv_path = opt_str(section.get("venv-path", section.get("guild-env")))
+    guild_home = opt_str(section.get("guild-home"))
     if guild_home is None:
         guild_home = (venv_path.rstrip("/") + "/.guild") if venv_path else ".guild"
 
@@ -194,16 +209,16 @@ def parse_remote(name: str, section: dict[str, Any], config_path: Optional[str] 
         name=name,
         type=rtype,
         host=str(host).strip(),
-        user=_opt_str(section.get("user")),
+        user=opt_str(section.get("user")),
         port=_port(name, section.get("port")),
-        private_key=_local_path(section.get("private-key"), config_dir),
+        private_key=local_path(section.get("private-key"), base_dir),
         connect_timeout=_timeout(name, section.get("connect-timeout")),
-        proxy=_opt_str(section.get("proxy")),
+        proxy=opt_str(section.get("proxy")),
         venv_path=venv_path,
-        venv_activate=_opt_str(section.get("venv-activate")),
+        venv_activate=opt_str(section.get("venv-activate")),
         guild_home=guild_home,
-        description=_str(section.get("description")),
-        known_hosts=_local_path(section.get("known-hosts"), config_dir),
+        description=as_str(section.get("description")),
+        known_hosts=local_path(section.get("known-hosts"), base_dir),
         host_key_check=_bool(name, "host-key-check", section.get("host-key-check", True)),
         config_path=config_path,
     )
@@ -218,11 +233,17 @@ def default_known_hosts() -> str:
     return os.path.join(os.path.expanduser("~"), ".ssh", "known_hosts")
 
 
-def _local_path(val: Any, config_dir: str) -> Optional[str]:
+def config_dir(config_path: Optional[str]) -> str:
+    """The directory relative local paths in a config are taken from (cwd without a config file)."""
+    return os.path.dirname(os.path.abspath(config_path)) if config_path else os.getcwd()
+
+
+def local_path(val: Any, base_dir: str) -> Optional[str]:
+    """A local path setting: ``~`` expanded, relative to ``base_dir``, normalised; None when unset."""
     if val is None or str(val) == "":
         return None
     path = os.path.expanduser(str(val))
-    return os.path.normpath(os.path.join(config_dir, path))
+    return os.path.normpath(os.path.join(base_dir, path))
 
 
 def _port(name: str, val: Any) -> Optional[int]:
@@ -260,14 +281,16 @@ def _bool(name: str, key: str, val: Any) -> bool:
     raise GuildError("remote %s: invalid %s %r (use yes or no)" % (name, key, val))
 
 
-def _opt_str(val: Any) -> Optional[str]:
+def opt_str(val: Any) -> Optional[str]:
+    """A setting as a string, None when unset or empty."""
     if val is None:
         return None
     s = str(val)
     return s if s != "" else None
 
 
-def _str(val: Any) -> str:
+def as_str(val: Any) -> str:
+    """A setting as a string, ``""`` when unset."""
     return "" if val is None else str(val)
 
 

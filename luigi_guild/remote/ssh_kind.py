@@ -1,0 +1,38 @@
+"""The ``ssh`` remote kind: a Guild home on another machine, reached over SSH with Fabric.
+
+Settings are validated by :func:`luigi_guild.remote.config.parse_remote`;
+the host is :class:`luigi_guild.remote.ssh.RemoteHost`, imported (with
+Fabric) only when the remote is actually used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+from luigi_guild.remote.actions import GuildHomeRemote
+from luigi_guild.remote.base import register
+from luigi_guild.remote.config import RemoteConfig, parse_remote
+
+if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.remote.host import GuildHost
+
+
+@register("ssh")
+class SshRemote(GuildHomeRemote):
+    """A remote host with this program installed, its runs in its own Guild home."""
+
+    def __init__(self, config: RemoteConfig) -> None:
+        super().__init__(config.name)
+        self.config = config
+
+    @classmethod
+    def from_config(cls, name: str, section: Mapping[str, Any], config_path: Optional[str]) -> "SshRemote":
+        return cls(parse_remote(name, section, config_path))
+
+    def describe(self) -> str:
+        return "ssh %s, Guild home %s" % (self.config.address, self.config.guild_home)
+
+    def open(self) -> "GuildHost":
+        from luigi_guild.remote.ssh import RemoteHost
+
+        return RemoteHost(self.config)
