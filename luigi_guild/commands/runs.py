@@ -14,6 +14,7 @@ from luigi_guild.commands.common import echo_table, note, nothing_to, preview_an
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter, selected_runs
 from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.model.errors import GuildError
+from luigi_guild.store.rundir import Run
 
 DEFAULT_LIMIT = 20
 
@@ -191,50 +192,65 @@ runs.add_command(_rm_command("rm"))
 runs.add_command(_rm_command("delete"))
 
 
-@runs.command("restore")
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@filter_options
-def restore(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
-    """Restore deleted runs from the trash.
+def _trash_command(name: str, help_text: str, preview: str, prompt: str, default: bool, done: str) -> click.Command:
+    """``runs restore`` and ``runs purge``: select deleted runs, confirm, act, say what was done."""
 
-    RUN selects from the deleted runs (`guild runs list --deleted`); without
-    RUN, all deleted runs that pass the filters are restored.
-    """
-    from luigi_guild.store import trash
+    @click.command(name, help=help_text)
+    @click.argument("runs", metavar="[RUN...]", nargs=-1)
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    @filter_options
+    def cmd(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
+        from luigi_guild.store import trash
 
-    selected = selected_runs(kw, runs, [":"], "runs restore", deleted=True)
-    if not selected:
-        nothing_to("Nothing to restore.")
-        return
-    preview_and_confirm(selected, "You are about to restore the following runs:", "Restore {count} run(s)?", yes, True)
-    note("Restored %d run(s)" % trash.restore_runs(selected))
+        act = trash.restore_runs if name == "restore" else trash.purge_runs
+        _from_trash(kw, runs, yes, name, preview, prompt, default, lambda sel: done % act(sel))
+
+    return cmd
 
 
-@runs.command("purge")
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@filter_options
-def purge(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
-    """Permanently delete runs from the trash.
-
-    RUN selects from the deleted runs (`guild runs list --deleted`); without
-    RUN, all deleted runs that pass the filters are purged.
-    """
-    from luigi_guild.store import trash
-
-    selected = selected_runs(kw, runs, [":"], "runs purge", deleted=True)
-    if not selected:
-        nothing_to("Nothing to purge.")
-        return
-    preview_and_confirm(
-        selected,
+_FROM_TRASH_HELP = (
+    "\n\nRUN selects from the deleted runs (`guild runs list --deleted`); without RUN, all deleted runs"
+    " that pass the filters are %s."
+)
+runs.add_command(
+    _trash_command(
+        "restore",
+        "Restore deleted runs from the trash." + _FROM_TRASH_HELP % "restored",
+        "You are about to restore the following runs:",
+        "Restore {count} run(s)?",
+        True,
+        "Restored %d run(s)",
+    )
+)
+runs.add_command(
+    _trash_command(
+        "purge",
+        "Permanently delete runs from the trash." + _FROM_TRASH_HELP % "purged",
         "WARNING: You are about to permanently delete the following runs:",
         "Permanently delete {count} run(s)?",
-        yes,
         False,
+        "Permanently deleted %d run(s)",
     )
-    note("Permanently deleted %d run(s)" % trash.purge_runs(selected))
+)
+
+
+def _from_trash(
+    kw: dict[str, Any],
+    runs: tuple[str, ...],
+    yes: bool,
+    verb: str,
+    preview: str,
+    prompt: str,
+    default: bool,
+    act: Callable[[list[Run]], str],
+) -> None:
+    """Select deleted runs, confirm, act on them and say what was done."""
+    selected = selected_runs(kw, runs, [":"], "runs " + verb, deleted=True)
+    if not selected:
+        nothing_to("Nothing to %s." % verb)
+        return
+    preview_and_confirm(selected, preview, prompt, yes, default)
+    note(act(selected))
 
 
 @runs.command("info")

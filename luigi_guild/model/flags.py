@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flagid import canonical
@@ -280,18 +280,28 @@ def _keyword(val: Any, none: str = "null") -> str | None:
     return None
 
 
-def format_val(val: Any) -> str:
-    """A flag value as labels and argv show it."""
+def _flag_text(
+    val: Any, float_text: Callable[[float], str], item_text: Callable[[Any], str], string_text: Callable[[str], str]
+) -> str:
+    """A flag value as text: keywords and ints one way, floats, list items and strings as the caller says."""
     word = _keyword(val)
     if word is not None:
         return word
     if isinstance(val, float):
-        return _format_float(val)
+        return float_text(val)
     if isinstance(val, int):
         return str(val)
     if isinstance(val, list):
-        return "[%s]" % ", ".join(format_val(v) for v in val)
-    s = str(val)
+        return "[%s]" % ", ".join(item_text(v) for v in val)
+    return string_text(str(val))
+
+
+def format_val(val: Any) -> str:
+    """A flag value as labels and argv show it."""
+    return _flag_text(val, _format_float, format_val, _shown_string)
+
+
+def _shown_string(s: str) -> str:
     if s == "" or " " in s or not s.isprintable() or _would_decode_as_other(s):
         return repr(s)  # repr also keeps newlines and control chars out of labels
     return s
@@ -352,16 +362,14 @@ def render_label(template: str | None, flags: dict[str, Any]) -> str:
 
 def encode_arg(val: Any) -> str:
     """A flag value for a command line, decodable by :func:`decode_untyped` to an equal value."""
-    word = _keyword(val)
-    if word is not None:
-        return word
-    if isinstance(val, float):
-        return repr(val)
-    if isinstance(val, int):
-        return str(val)
-    if isinstance(val, list):
-        return "[%s]" % ", ".join(_yaml_quote(v) if isinstance(v, str) else _list_item(v) for v in val)
-    s = str(val)
+    return _flag_text(val, repr, _encoded_item, _encoded_string)
+
+
+def _encoded_item(val: Any) -> str:
+    return _yaml_quote(val) if isinstance(val, str) else _list_item(val)
+
+
+def _encoded_string(s: str) -> str:
     if _would_decode_as_other(s) or s[:1] in ("'", '"', "[", "{"):
         return _yaml_quote(s)
     return s
