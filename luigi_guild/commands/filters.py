@@ -10,14 +10,8 @@ from luigi_guild.store import filters as runfilter
 from luigi_guild.store import query as runstore
 from luigi_guild.store.rundir import Run
 
-_STATUS_OPTS = [
-    ("running", "r"),
-    ("completed", "c"),
-    ("error", "e"),
-    ("terminated", "t"),
-    ("pending", "p"),
-    ("staged", "s"),
-]
+# (status, -S letter) in the order options are listed.
+_STATUS_OPTS = [(str(status), char) for char, status in runfilter.STATUS_CHARS.items()]
 
 FILTER_PARAMS = (
     ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "status_chars"]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
+from luigi_guild.model.status import Status
 
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.remote.host import GuildHost
@@ -244,7 +245,7 @@ def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
             if not os.path.isdir(os.path.join(src, ".guild")):
                 _note("Run %s is no longer on %s" % (r.id, host.name))
                 continue
-            _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == "running" else None)
+            _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -6,6 +6,7 @@ import time
 from typing import BinaryIO, Callable
 
 from luigi_guild.store.rundir import Run, pid_alive
+from luigi_guild.model.status import Status
 
 POLL = 0.1
 EXIT_STATUS_WAIT = 5.0
@@ -15,7 +16,7 @@ STALE_LOCK_WAIT = 1.0
 def latest_running(runs: list[Run]) -> Run | None:
     """The newest run that is running locally (not on a remote)."""
     for run in runs:
-        if not run.remote and run.status == "running":
+        if not run.remote and run.status == Status.RUNNING:
             return run
     return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from luigi_guild.store.rundir import Run, pid_alive
+from luigi_guild.model.status import Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,7 +36,7 @@ def stoppable(run: Run) -> bool:
     if run.remote:
         return False
     pid = run.lock_pid()
-    return pid is not None and pid_alive(pid) and run.status == "running"
+    return pid is not None and pid_alive(pid) and run.status == Status.RUNNING
 
 
 def stop_run(run: Run, force: bool = False, timeout: float = DEFAULT_TIMEOUT) -> StopResult:

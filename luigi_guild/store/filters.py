@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from luigi_guild.model.errors import GuildError
+from luigi_guild.model.status import Status
 from luigi_guild.store.rundir import Run
 
-STATUSES = ("completed", "error", "pending", "running", "staged", "terminated")
 
 # ``-S`` letters: -Sr running, -Sc completed, -Se error, -St terminated, -Sp pending, -Ss staged.
 STATUS_CHARS = {
-    "r": "running",
-    "c": "completed",
-    "e": "error",
-    "t": "terminated",
-    "p": "pending",
-    "s": "staged",
+    "r": Status.RUNNING,
+    "c": Status.COMPLETED,
+    "e": Status.ERROR,
+    "t": Status.TERMINATED,
+    "p": Status.PENDING,
+    "s": Status.STAGED,
 }
 
 
@@ -47,7 +47,7 @@ class RunFilter:
 
 def parse_status_chars(chars: Iterable[str], cmd: str = "runs") -> set[str]:
     """Statuses named by ``-S`` letters; an unknown letter is an error."""
-    statuses = set()
+    statuses: set[str] = set()
     for group in chars:
         for c in group:
             status = STATUS_CHARS.get(c)

@@ -8,6 +8,7 @@ from typing import Any
 
 from luigi_guild.store.rundir import Run
 from luigi_guild.model.table import format_timestamp
+from luigi_guild.model.status import Status
 
 JSON_ATTRS = ("exit_status", "cmd", "comments", "marked", "label", "started", "status", "stopped", "tags")
 
@@ -35,7 +36,7 @@ def info_items(run: Run) -> list[tuple[str, Any]]:
     except (OSError, ValueError):
         project = ""
     exit_status = run.get("exit_status")
-    pid = run.lock_pid() if run.status == "running" else None
+    pid = run.lock_pid() if run.status == Status.RUNNING else None
     return [
         ("id", run.id),
         ("operation", run.op_name),
