@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from luigi_guild.model.outcome import Outcome, OutcomeKind
-from luigi_guild.run import claim, create, process
+from luigi_guild.run import create, process
 from luigi_guild.run.plan import RunPlan, restart_needed
 from luigi_guild.store.rundir import Run
 
@@ -48,6 +48,9 @@ def execute(plan: RunPlan, opts: RunOptions | None = None) -> Outcome:
         if opts.prepare is not None:
             opts.prepare(plan)
         return _launch(create.prepare_restart_run(plan), plan, opts)
+    if opts.needed or opts.claim:
+        # Claims read the run index: loaded only by the starts that take one.
+        from luigi_guild.run import claim
     if opts.needed:
         with claim.claim_needed(plan) as matches:
             if matches:
