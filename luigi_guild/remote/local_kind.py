@@ -176,16 +176,10 @@ def _is_executable(path: str) -> bool:
 
 
 @register("local")
-class LocalRemote(GuildHomeRemote):
+class LocalRemote(GuildHomeRemote[LocalConfig]):
     """A second Guild home on this host: runs there are started, listed and copied like on an SSH remote."""
 
-    def __init__(self, config: LocalConfig) -> None:
-        super().__init__(config.name)
-        self.config = config
-
-    @classmethod
-    def from_config(cls, name: str, section: Mapping[str, Any], config_path: Optional[str]) -> "LocalRemote":
-        return cls(parse_local(name, section, config_path))
+    parse_config = staticmethod(parse_local)
 
     @classmethod
     def location(cls, section: Mapping[str, Any]) -> str:
