@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Optional, Sel
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
-
 from luigi_guild.remote.host import HostConfig
 
 if TYPE_CHECKING:  # pragma: no cover
