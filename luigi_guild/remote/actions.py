@@ -20,26 +20,46 @@ import posixpath
 import shutil
 import sys
 import uuid
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Optional, Sequence, TypeVar
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
 from luigi_guild.model.status import Status
+from luigi_guild.remote.host import HostConfig
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Self  # Python 3.11+: annotations only
+
     from luigi_guild.remote.host import GuildHost
     from luigi_guild.store.rundir import Run
+
+_C = TypeVar("_C", bound=HostConfig)
 
 # Never copied between hosts: lock files (a run's liveness belongs to the host
 # it runs on) and Guild's per-run job package directory.
 RUN_EXCLUDES = (".guild/LOCK*", ".guild/job-packages")
 
 
-class GuildHomeRemote(Remote):
-    """A remote whose far side is a Guild home run by its own ``guild``; kinds provide :meth:`open`."""
+class GuildHomeRemote(Remote, Generic[_C]):
+    """A remote whose far side is a Guild home run by its own ``guild``.
+
+    A kind provides :meth:`open` and its config parser :attr:`parse_config`
+    (``parse_config = staticmethod(parse_KIND)``).
+    """
+
+    parse_config: Callable[[str, Mapping[str, Any], Optional[str]], _C]
+    """The kind's validation of a resolved config section into its config (name and Guild home at least)."""
+
+    def __init__(self, config: _C) -> None:
+        super().__init__(config.name)
+        self.config = config
+
+    @classmethod
+    def from_config(cls, name: str, section: Mapping[str, Any], config_path: Optional[str]) -> Self:
+        return cls(cls.parse_config(name, section, config_path))
 
     @abc.abstractmethod
-    def open(self) -> "GuildHost":
+    def open(self) -> "GuildHost[_C]":
         """A host for this remote (connecting when entered as a context manager)."""
 
     # -------------------------------------------------------------- forward
@@ -158,7 +178,7 @@ class GuildHomeRemote(Remote):
         return len(runs)
 
 
-def connect(name: str) -> "GuildHost":
+def connect(name: str) -> "GuildHost[Any]":
     """A (not yet entered) host for configured remote ``name``, which must be a Guild home."""
     remote = remote_for(name)
     if not isinstance(remote, GuildHomeRemote):

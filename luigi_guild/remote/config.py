@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypeVar, Union
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
@@ -41,6 +41,9 @@ SUPPORTED_TYPES = ("ssh",)
 REMOTES_HINT = "Show remotes by running 'guild remotes' or 'guild remotes --help' for more information."
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
+
+_N = TypeVar("_N", int, float)
+_D = TypeVar("_D")
 
 
 @dataclass(frozen=True)
@@ -246,28 +249,27 @@ def local_path(val: Any, base_dir: str) -> Optional[str]:
     return os.path.normpath(os.path.join(base_dir, path))
 
 
-def _port(name: str, val: Any) -> Optional[int]:
+def _number(
+    name: str, key: str, val: Any, kind: Callable[[Any], _N], bad: Callable[[_N], bool], default: _D
+) -> Union[_N, _D]:
+    """Setting ``key`` read as ``kind`` (``default`` when unset); one that does not read, or is ``bad``, is refused."""
     if val is None or val == "":
-        return None
+        return default
     try:
-        port = int(val)
+        n = kind(val)
     except (TypeError, ValueError):
-        port = -1
-    if not 0 < port < 65536:
-        raise GuildError("remote %s: invalid port %r" % (name, val))
-    return port
+        n = kind(-1)
+    if bad(n):
+        raise GuildError("remote %s: invalid %s %r" % (name, key, val))
+    return n
+
+
+def _port(name: str, val: Any) -> Optional[int]:
+    return _number(name, "port", val, int, lambda p: not 0 < p < 65536, None)
 
 
 def _timeout(name: str, val: Any) -> float:
-    if val is None or val == "":
-        return DEFAULT_CONNECT_TIMEOUT
-    try:
-        t = float(val)
-    except (TypeError, ValueError):
-        t = -1.0
-    if t <= 0:
-        raise GuildError("remote %s: invalid connect-timeout %r" % (name, val))
-    return t
+    return _number(name, "connect-timeout", val, float, lambda t: t <= 0, DEFAULT_CONNECT_TIMEOUT)
 
 
 def _bool(name: str, key: str, val: Any) -> bool:

@@ -31,13 +31,13 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.actions import GuildHomeRemote
 from luigi_guild.remote.base import register
 from luigi_guild.remote.config import as_str, config_dir, local_path, opt_str
-from luigi_guild.remote.host import RemoteResult, last_line, strerror
+from luigi_guild.remote.host import Direction, GuildCall, GuildHost, Members, RemoteResult, strerror
 
 
 @dataclass(frozen=True)
@@ -74,32 +74,16 @@ def parse_local(name: str, section: Mapping[str, Any], config_path: Optional[str
     )
 
 
-class LocalHome:
+class LocalHome(GuildHost[LocalConfig]):
     """Another Guild home on this host as a :class:`~luigi_guild.remote.host.GuildHost`."""
 
     def __init__(self, config: LocalConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self._command: Optional[list[str]] = None
 
-    @property
-    def name(self) -> str:
-        """The remote's name from the config."""
-        return self.config.name
-
-    @property
-    def guild_home(self) -> str:
-        """The other Guild home (absolute)."""
-        return self.config.guild_home
-
-    def _error(self, message: str, exit_code: int = 1) -> GuildError:
-        return GuildError("remote %s: %s" % (self.name, message), exit_code=exit_code)
-
-    def __enter__(self) -> "LocalHome":
+    def connect(self) -> None:
+        """Check the home and find its ``guild`` (see :meth:`check`)."""
         self.check()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
     def check(self) -> list[str]:
         """Check the home and find its ``guild``: the command line that runs it (raises when unusable)."""
@@ -142,83 +126,45 @@ class LocalHome:
         env.update({key: str(val) for key, val in (extra or {}).items()})
         return env
 
-    def run(
-        self,
-        args: Sequence[str],
-        env: Optional[Mapping[str, str]] = None,
-        stream: bool = False,
-        timeout: Optional[float] = None,
-        check: bool = False,
-        in_guild_home: bool = False,
-        merge_stderr: bool = False,
-        stdin: bool = False,
-    ) -> RemoteResult:
+    def _run(self, args: Sequence[str], call: GuildCall) -> RemoteResult:
         """Run ``guild ARGS`` with ``GUILD_HOME`` set to the other home.
 
         ``stream`` lets it write straight to this process's stdout and stderr
-        (its output is then not captured). A non-zero exit is returned, or
-        raised when ``check``.
+        (its output is then not captured).
         """
         command = self.check() + [str(a) for a in args]
-        capture = None if stream else subprocess.PIPE
+        capture = None if call.stream else subprocess.PIPE
         sys.stdout.flush()
         sys.stderr.flush()
         try:
             proc = subprocess.run(
                 command,
-                env=self._env(env),
-                cwd=self.guild_home if in_guild_home else None,
-                stdin=None if stdin else subprocess.DEVNULL,
+                env=self._env(call.env),
+                cwd=self.guild_home if call.in_guild_home else None,
+                stdin=None if call.stdin else subprocess.DEVNULL,
                 stdout=capture,
-                stderr=subprocess.STDOUT if merge_stderr else capture,
-                timeout=timeout,
+                stderr=subprocess.STDOUT if call.merge_stderr else capture,
+                timeout=call.timeout,
                 encoding="utf-8",
                 errors="replace",
             )
         except subprocess.TimeoutExpired:
-            raise self._error("command timed out after %g seconds" % (timeout or 0)) from None
+            raise self._error("command timed out after %g seconds" % (call.timeout or 0)) from None
         except OSError as e:
             raise self._error("cannot run %s: %s" % (command[0], strerror(e))) from None
-        result = RemoteResult(exit_code=proc.returncode, stdout=proc.stdout or "", stderr=proc.stderr or "")
-        if check and result.exit_code != 0:
-            cmd = args[0] if args else ""
-            raise self._error(
-                "'guild %s' failed with exit code %d%s" % (cmd, result.exit_code, last_line(result.stderr)),
-                exit_code=result.exit_code if result.exit_code > 0 else 1,
-            )
-        return result
+        return RemoteResult(exit_code=proc.returncode, stdout=proc.stdout or "", stderr=proc.stderr or "")
 
-    def put_archive(
-        self,
-        local_dir: str,
-        remote_dir: str,
-        exclude: Iterable[str] = (),
-        members: Optional[Sequence[str]] = None,
-    ) -> None:
-        """Copy the contents of ``local_dir`` into ``remote_dir`` (a path in the other home)."""
-        self.check()
-        if not os.path.isdir(local_dir):
-            raise GuildError("%s is not a directory" % local_dir)
-        self._copy(local_dir, remote_dir, exclude, members)
-
-    def get_archive(
-        self,
-        remote_dir: str,
-        local_dir: str,
-        exclude: Iterable[str] = (),
-        members: Optional[Sequence[str]] = None,
-    ) -> None:
-        """Copy the contents of ``remote_dir`` (a path in the other home) into ``local_dir``."""
-        self.check()
-        if not os.path.isdir(remote_dir):
-            raise self._error("directory %s does not exist" % remote_dir)
-        self._copy(remote_dir, local_dir, exclude, members)
-
-    def _copy(self, src: str, dest: str, exclude: Iterable[str], members: Optional[Sequence[str]]) -> None:
+    def _copy_tree(self, direction: Direction, src: str, dest: str, exclude: list[str], members: Members) -> None:
+        """Copy with :func:`luigi_guild.remote.archive.copy_tree` (paths in the other home are its own)."""
         import tarfile
 
         from luigi_guild.remote.archive import copy_tree
 
+        self.check()
+        if not os.path.isdir(src):
+            if direction == "put":
+                raise GuildError("%s is not a directory" % src)
+            raise self._error("directory %s does not exist" % src)
         try:
             copy_tree(src, dest, exclude=exclude, members=members)
         except (OSError, tarfile.TarError) as e:
@@ -230,16 +176,10 @@ def _is_executable(path: str) -> bool:
 
 
 @register("local")
-class LocalRemote(GuildHomeRemote):
+class LocalRemote(GuildHomeRemote[LocalConfig]):
     """A second Guild home on this host: runs there are started, listed and copied like on an SSH remote."""
 
-    def __init__(self, config: LocalConfig) -> None:
-        super().__init__(config.name)
-        self.config = config
-
-    @classmethod
-    def from_config(cls, name: str, section: Mapping[str, Any], config_path: Optional[str]) -> "LocalRemote":
-        return cls(parse_local(name, section, config_path))
+    parse_config = staticmethod(parse_local)
 
     @classmethod
     def location(cls, section: Mapping[str, Any]) -> str:

@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 import zlib
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import fabric  # type: ignore[import-untyped]
 import invoke
@@ -34,8 +34,8 @@ import paramiko  # type: ignore[import-untyped]
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.archive import check_member, extract_tar, is_excluded, write_tar
 from luigi_guild.remote.config import RemoteConfig
-from luigi_guild.remote.host import RemoteResult, last_line, one_line, strerror
-from luigi_guild.remote.sshconnect import known_hosts_path, open_connection, remote_error
+from luigi_guild.remote.host import Direction, GuildCall, GuildHost, Members, RemoteResult, last_line, one_line, strerror
+from luigi_guild.remote.sshconnect import known_hosts_path, open_connection
 
 # ``is_excluded`` and ``RemoteResult`` are part of this module's interface too.
 __all__ = ["EXIT_GUILD_NOT_FOUND", "RemoteHost", "RemoteResult", "is_excluded", "sh_path"]
@@ -81,45 +81,25 @@ def _sftp_path(path: str) -> Optional[str]:
     return path
 
 
-class RemoteHost:
+class RemoteHost(GuildHost[RemoteConfig]):
     """A connection to one configured SSH remote.
 
     Connects lazily on first use (or on ``with RemoteHost(cfg) as host``).
+    Its :attr:`guild_home` is as configured (``~`` and relative: from the
+    remote $HOME).
     """
 
     def __init__(self, config: RemoteConfig):
-        self.config = config
+        super().__init__(config)
         self._conn: Optional[fabric.Connection] = None
         self._sftp: Optional[paramiko.SFTPClient] = None
-
-    # ------------------------------------------------------------------ naming
-
-    @property
-    def name(self) -> str:
-        """The remote's name from the config."""
-        return self.config.name
-
-    @property
-    def guild_home(self) -> str:
-        """The remote Guild home as configured (``~`` and relative: from the remote $HOME)."""
-        return self.config.guild_home
 
     @property
     def known_hosts_path(self) -> str:
         """The known-hosts file this remote checks and records host keys in."""
         return known_hosts_path(self.config)
 
-    def _error(self, message: str, exit_code: int = 1) -> GuildError:
-        return remote_error(self.config, message, exit_code)
-
     # -------------------------------------------------------------- connection
-
-    def __enter__(self) -> "RemoteHost":
-        self.connect()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def connect(self) -> None:
         """Open the SSH connection (no-op when already open)."""
@@ -155,20 +135,17 @@ class RemoteHost:
 
     # ---------------------------------------------------------------- commands
 
-    def guild_script(
-        self,
-        args: Sequence[str],
-        env: Optional[Mapping[str, str]] = None,
-        in_guild_home: bool = False,
-        merge_stderr: bool = False,
-    ) -> str:
+    def guild_script(self, args: Sequence[str], call: Optional[GuildCall] = None, **options: Any) -> str:
         """The remote shell script that runs ``guild ARGS`` (every value quoted).
 
-        ``in_guild_home`` runs it with the remote Guild home (created if
+        ``call`` (default: ``GuildCall(**options)``) gives ``env``, exported
+        there; ``in_guild_home`` runs it with the remote Guild home (created if
         needed) as the working directory, so relative paths in ARGS are
         relative to it. ``merge_stderr`` sends the command's stderr to its
         stdout so that both arrive in the order they were written.
         """
+        if call is None:
+            call = GuildCall(**options)
         c = self.config
         lines = ["set -e"]
         if c.venv_activate:
@@ -179,49 +156,32 @@ class RemoteHost:
             lines.append(". %s" % activate)
         lines.append("export COLUMNS=%d" % shutil.get_terminal_size().columns)
         lines.append("export GUILD_HOME=%s" % sh_path(c.guild_home))
-        for key, val in (env or {}).items():
+        for key, val in (call.env or {}).items():
             if not _ENV_NAME.match(key):
                 raise ValueError("invalid environment variable name: %r" % key)
             lines.append("export %s=%s" % (key, shlex.quote(str(val))))
         lines.append("command -v guild >/dev/null 2>&1 || exit %d" % EXIT_GUILD_NOT_FOUND)
-        if in_guild_home:
+        if call.in_guild_home:
             lines.append('mkdir -p "$GUILD_HOME" && cd "$GUILD_HOME"')
-        redirect = " 2>&1" if merge_stderr else ""
+        redirect = " 2>&1" if call.merge_stderr else ""
         lines.append("exec guild" + "".join(" " + shlex.quote(str(a)) for a in args) + redirect)
         return "\n".join(lines)
 
-    def run(
-        self,
-        args: Sequence[str],
-        env: Optional[Mapping[str, str]] = None,
-        stream: bool = False,
-        timeout: Optional[float] = None,
-        check: bool = False,
-        in_guild_home: bool = False,
-        merge_stderr: bool = False,
-        stdin: bool = False,
-    ) -> RemoteResult:
+    def _run(self, args: Sequence[str], call: GuildCall) -> RemoteResult:
         """Run ``guild ARGS`` on the remote with its venv and GUILD_HOME.
 
         ``stream`` copies remote stdout/stderr to the local ones as it arrives
         (output is captured either way). A missing venv or ``guild`` raises
-        GuildError; other non-zero exits are returned, or raised when ``check``.
-        ``in_guild_home`` and ``merge_stderr``: see :meth:`guild_script`.
-        ``stdin`` forwards the local stdin (answers to the remote's prompts).
+        GuildError. ``in_guild_home`` and ``merge_stderr``: see
+        :meth:`guild_script`. ``stdin`` forwards the local stdin (answers to
+        the remote's prompts).
         """
-        script = self.guild_script(args, env, in_guild_home, merge_stderr)
-        result = self._exec(script, stream, timeout, stdin)
+        result = self._exec(self.guild_script(args, call), call.stream, call.timeout, call.stdin)
         if result.exit_code == EXIT_GUILD_NOT_FOUND:
             detail = " (check venv-path %s)" % self.config.venv_path if self.config.venv_path else (
                 " (check venv-activate)" if self.config.venv_activate else " (check venv-path)"
             )
             raise self._error("guild command not found%s" % detail)
-        if check and result.exit_code != 0:
-            cmd = args[0] if args else ""
-            raise self._error(
-                "'guild %s' failed with exit code %d%s" % (cmd, result.exit_code, last_line(result.stderr)),
-                exit_code=result.exit_code if result.exit_code > 0 else 1,
-            )
         return result
 
     def run_shell(
@@ -312,23 +272,19 @@ class RemoteHost:
         except (OSError, GuildError):
             pass
 
-    def put_archive(
-        self,
-        local_dir: str,
-        remote_dir: str,
-        exclude: Iterable[str] = (),
-        members: Optional[Sequence[str]] = None,
-    ) -> None:
+    def _copy_tree(self, direction: Direction, src: str, dest: str, exclude: list[str], members: Members) -> None:
+        if direction == "put":
+            self._put(src, dest, exclude, members)
+        else:
+            self._get(src, dest, exclude, members)
+
+    def _put(self, local_dir: str, remote_dir: str, patterns: list[str], members: Members) -> None:
         """Copy the contents of ``local_dir`` into ``remote_dir`` (created if needed).
 
         Files travel as one gzip'd tar over SFTP and are unpacked with the
-        remote ``tar`` (one remote command). ``exclude`` holds glob patterns
-        matched against paths relative to ``local_dir`` (``*`` matches ``/``);
-        a matching directory is skipped whole. ``members`` limits the copy to
-        those relative paths (files, or directories copied whole). Existing
-        remote files are overwritten, none are deleted.
+        remote ``tar`` (one remote command). ``members``: files, or
+        directories copied whole.
         """
-        patterns = list(exclude)
         if not os.path.isdir(local_dir):
             raise GuildError("%s is not a directory" % local_dir)
         member_list = [check_member(m) for m in members] if members is not None else None
@@ -347,34 +303,20 @@ class RemoteHost:
                 raise self._error("cannot upload archive: %s" % strerror(e)) from None
         target = sh_path(remote_dir)
         q_tmp = shlex.quote(tmp)
-        result = self.run_shell(
-            "mkdir -p %s && tar -xzf %s --no-same-owner -C %s; rc=$?; rm -f %s; exit $rc"
-            % (target, q_tmp, target, q_tmp),
-            check=False,
+        script = "mkdir -p %s && tar -xzf %s --no-same-owner -C %s; rc=$?; rm -f %s; exit $rc" % (
+            target, q_tmp, target, q_tmp
         )
-        if result.exit_code != 0:
-            raise self._error(
-                "cannot unpack into %s: exit code %d%s" % (remote_dir, result.exit_code, last_line(result.stderr))
-            )
+        self._tar_there(script, "unpack into", remote_dir)
 
-    def get_archive(
-        self,
-        remote_dir: str,
-        local_dir: str,
-        exclude: Iterable[str] = (),
-        members: Optional[Sequence[str]] = None,
-    ) -> None:
+    def _get(self, remote_dir: str, local_dir: str, patterns: list[str], members: Members) -> None:
         """Copy the contents of ``remote_dir`` into ``local_dir`` (created if needed).
 
         The remote ``tar`` packs the directory (one remote command, honouring
-        ``exclude``: glob patterns relative to ``remote_dir``), the archive
-        comes back over SFTP and is unpacked locally; members that would land
-        outside ``local_dir`` are refused. ``members`` limits the copy to
-        those relative paths (missing ones are skipped). Files that change
-        while they are packed (a running run's output) are copied as read.
-        Existing local files are overwritten, none are deleted.
+        the exclude ``patterns``), the archive comes back over SFTP and is
+        unpacked locally; members that would land outside ``local_dir`` are
+        refused. Missing ``members`` are skipped. Files that change while they
+        are packed (a running run's output) are copied as read.
         """
-        patterns = list(exclude)
         sftp = self._sftp_client()
         source = sh_path(remote_dir)
         tmp = self._remote_tmp_path()
@@ -394,13 +336,7 @@ class RemoteHost:
                 "[ $rc -le 1 ] || { rm -f %s; exit $rc; }" % q_tmp,
             ]
         )
-        result = self.run_shell(script, check=False)
-        if result.exit_code == _EXIT_NO_DIR:
-            raise self._error("directory %s does not exist" % remote_dir)
-        if result.exit_code != 0:
-            raise self._error(
-                "cannot archive %s: exit code %d%s" % (remote_dir, result.exit_code, last_line(result.stderr))
-            )
+        self._tar_there(script, "archive", remote_dir, exit_no_dir=_EXIT_NO_DIR)
         try:
             with tempfile.TemporaryFile() as f:
                 try:
@@ -415,3 +351,13 @@ class RemoteHost:
                     raise self._error("bad archive from %s: %s" % (remote_dir, one_line(e))) from None
         finally:
             self._sftp_remove(tmp)
+
+    def _tar_there(self, script: str, doing: str, remote_dir: str, exit_no_dir: Optional[int] = None) -> None:
+        """Run a remote ``tar`` script; a failure raises ``cannot DOING REMOTE_DIR: exit code N: ...``."""
+        result = self.run_shell(script, check=False)
+        if exit_no_dir is not None and result.exit_code == exit_no_dir:
+            raise self._error("directory %s does not exist" % remote_dir)
+        if result.exit_code != 0:
+            raise self._error(
+                "cannot %s %s: exit code %d%s" % (doing, remote_dir, result.exit_code, last_line(result.stderr))
+            )

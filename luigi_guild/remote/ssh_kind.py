@@ -7,7 +7,7 @@ Fabric) only when the remote is actually used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from typing import TYPE_CHECKING
 
 from luigi_guild.remote.actions import GuildHomeRemote
 from luigi_guild.remote.base import register
@@ -18,21 +18,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @register("ssh")
-class SshRemote(GuildHomeRemote):
+class SshRemote(GuildHomeRemote[RemoteConfig]):
     """A remote host with this program installed, its runs in its own Guild home."""
 
-    def __init__(self, config: RemoteConfig) -> None:
-        super().__init__(config.name)
-        self.config = config
-
-    @classmethod
-    def from_config(cls, name: str, section: Mapping[str, Any], config_path: Optional[str]) -> "SshRemote":
-        return cls(parse_remote(name, section, config_path))
+    parse_config = staticmethod(parse_remote)
 
     def describe(self) -> str:
         return "ssh %s, Guild home %s" % (self.config.address, self.config.guild_home)
 
-    def open(self) -> "GuildHost":
+    def open(self) -> "GuildHost[RemoteConfig]":
         from luigi_guild.remote.ssh import RemoteHost
 
         return RemoteHost(self.config)
