@@ -12,7 +12,11 @@ import ast
 import os
 import sys
 import types
-from typing import Callable
+# Not typing.TYPE_CHECKING: importing typing would cost every run's start-up (mypy
+# reads a module-level TYPE_CHECKING constant the same way).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _find_module(name: str) -> str:
