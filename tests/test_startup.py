@@ -89,6 +89,26 @@ def test_plain_run_imports_no_yaml_luigi_or_fabric(tmp_path):
             assert yaml.safe_load(f), name  # written by our YAML writer, read by PyYAML
 
 
+def test_run_child_imports_nothing_beyond_the_script(tmp_path):
+    """The child that runs a script (``op_main``) starts as cheaply as the script itself would."""
+    script = tmp_path / "echo.py"
+    script.write_text("x = 1.0\nprint(x)\n")
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['op_main', 'echo', '--x', '2.5']\n"
+        "try:\n"
+        "    runpy.run_module('luigi_guild.op_main', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write('LOADED=%%s\\n' %% ','.join(sorted({m.split('.')[0] for m in sys.modules} & %r)))\n"
+        % (HEAVY | LISTING_AVOIDS,)
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert proc.stdout == "2.5\n"
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED=")][-1]
+    assert line == "LOADED="
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="abnoyesYESNOtrufalsNuLl_./-019:= ", min_size=1, max_size=8))
 def test_plain_word_shortcut_agrees_with_yaml(s):
