@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 EDITABLE := -e . --config-settings editable_mode=compat
 
 GUILDAI_VENV := benchmarks/.guildai-venv
+# Real parts the tests drive: sshd (remotes), Chromium (the web view), Slurm + munge (the slurm remote).
+APT_PACKAGES := openssh-server chromium chromium-driver slurm-wlm munge
 
 .PHONY: install test-deps demo test bench clean
 
@@ -18,10 +20,11 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install -q $(EDITABLE)
 
 test-deps: $(BIN)/python
-	@if [ ! -x /usr/sbin/sshd ]; then \
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server; \
-	  else echo "openssh-server missing: remote tests will be skipped"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing (their tests will be skipped)"; fi; \
 	fi
 	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	$(MAKE) --no-print-directory $(GUILDAI_VENV)/bin/guild
