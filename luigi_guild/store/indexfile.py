@@ -13,7 +13,7 @@ import time
 
 from luigi_guild.model import home
 from luigi_guild.model.flagid import needed_key
-from luigi_guild.store.rundir import _MISSING, SENTINELS, Run, decode_attr
+from luigi_guild.store.rundir import _MISSING, SENTINELS, Run, decode_attr, read_run_file
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 INDEX_VERSION = 2
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
+# A larger index file is damage (10,000 runs take about 5 MB): it is ignored and rebuilt.
+MAX_INDEX_BYTES = 1 << 28
 _MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
 
 # Files whose stamps an entry keeps, relative to the run dir.
@@ -65,38 +67,21 @@ def _stamp(path: str) -> int | None:
     return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
 
 
-def _read_small(path: str) -> tuple[os.stat_result, str | None] | None:
-    """``(stat, text)`` of file ``path``, the stat taken on the open file before reading.
+def _read_small(path: str, dir_fd: int | None = None) -> tuple[os.stat_result, str | None] | None:
+    """``(stat, text)`` of run file ``path`` (see :func:`read_run_file`), the stat taken before reading.
 
-    None when it does not exist or cannot be opened; text None when it
-    cannot be read or is not UTF-8. Never blocks on a FIFO.
+    None when it does not exist; text None when it is damaged or not UTF-8.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        try:  # an existing file we may not open still has a stamp
-            return os.stat(path), None
-        except OSError:
-            return None
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        os.close(fd)
+    read = read_run_file(path, dir_fd=dir_fd)
+    if read is None:
         return None
-    try:
-        chunks = []
-        want = st.st_size + 1
-        while True:
-            data = os.read(fd, want)
-            if not data:
-                break
-            chunks.append(data)
-            want = 65536
-        return st, b"".join(chunks).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+    st, data = read
+    if data is None:
         return st, None
-    finally:
-        os.close(fd)
+    try:
+        return st, data.decode("utf-8")
+    except UnicodeDecodeError:
+        return st, None
 
 
 def _timestamp(attrs: dict[str, Any]) -> int:
@@ -193,11 +178,10 @@ def index_path(root: str) -> str:
 
 def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None]:
     """The heads, and a function that decodes the bodies (None when there are none)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+    read = read_run_file(path, MAX_INDEX_BYTES)
+    if read is None or read[1] is None:  # missing, or damaged: rebuilt
         return {}, None
+    data = read[1]
     import zlib
 
     try:

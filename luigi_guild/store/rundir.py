@@ -6,7 +6,9 @@ the files every time it is asked for.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 
 from luigi_guild.model.atomic import write_file_atomic
@@ -23,6 +25,184 @@ _PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", 
 _MISSING = object()
 
 
+# The most a run file read for its value (attrs, opref, markers) may hold: anything
+# larger is damage, and reads as unreadable instead of filling memory.
+MAX_RUN_FILE = 1 << 20
+# Longer integers than this are damage (Python refuses to parse over 4300 digits).
+_MAX_INT_DIGITS = 64
+
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+class NotRegular(OSError):
+    """A run file that is not a regular file (a FIFO, a device, a directory, a link)."""
+
+
+def open_regular(path: str, dir_fd: int | None = None) -> int:
+    """An fd on regular file ``path``, opened without following a final link and never blocking.
+
+    Raises :class:`NotRegular` when ``path`` is a link, FIFO, device or
+    directory (nothing is read from it), else the ``OSError`` of the open.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a link, a socket, a directory
+            raise NotRegular(e.errno, "not a regular file", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegular(errno.EINVAL, "not a regular file", path)
+    return fd
+
+
+def read_run_file(path: str, limit: int = MAX_RUN_FILE, dir_fd: int | None = None) -> tuple[os.stat_result, bytes | None] | None:
+    """``(stat, bytes)`` of a run file, the one way run files are read for their values.
+
+    None when it does not exist. The bytes are None when it exists but is not a
+    regular file (a link, FIFO, device, directory), holds more than ``limit``
+    bytes or cannot be read: damage reads as unreadable, never blocks and
+    never fills memory. The stat is taken on the opened file (``lstat`` for
+    one that was not opened), before reading.
+    """
+    try:
+        fd = open_regular(path, dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        try:  # an existing file we may not open still has a stamp
+            return os.stat(path, dir_fd=dir_fd, follow_symlinks=False), None
+        except OSError:
+            return None
+    try:
+        st = os.fstat(fd)
+        if st.st_size > limit:
+            return st, None
+        chunks = []
+        want = st.st_size + 1
+        got = 0
+        while True:
+            data = os.read(fd, want)
+            if not data:
+                break
+            got += len(data)
+            if got > limit:  # grew while being read
+                return st, None
+            chunks.append(data)
+            want = 65536
+        return st, b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+class Outside(OSError):
+    """A path that leads (through ``..`` or a link) out of the directories it may use."""
+
+
+_MAX_LINK_HOPS = 40
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_beneath(root: str, rel: str, link_roots: tuple[str, ...] = ()) -> int:
+    """An fd on regular file ``rel`` under directory ``root``, never leaving it at open time.
+
+    Each part of ``rel`` is opened relative to the directory fd before it,
+    without following links, so swapping a part for a link while this runs
+    cannot lead outside (no check-then-open race). A link is followed only
+    when its target lies inside ``root`` or one of ``link_roots`` (for
+    example Guild home's runs, where pipeline links point); the walk then
+    goes on from that root's fd. Raises :class:`Outside` for a path or link
+    that leaves them, :class:`NotRegular` for a FIFO, device or socket,
+    ``IsADirectoryError``, ``FileNotFoundError`` and other ``OSError``.
+    """
+    roots = [os.path.normpath(os.path.abspath(r)) for r in (root,) + link_roots]
+    parts = _parts_inside(os.path.normpath(os.path.join(roots[0], rel)), roots[0])
+    if parts is None:
+        raise Outside(errno.EACCES, "outside the run directory", rel)
+    where = roots[0]
+    cur = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    hops = 0
+    try:
+        i = 0
+        while True:
+            if not parts:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+            name = parts[i]
+            last = i == len(parts) - 1
+            try:
+                fd = os.open(name, _READ_FLAGS if last else _DIR_FLAGS, dir_fd=cur)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO):
+                    raise
+                try:
+                    target = os.readlink(name, dir_fd=cur)
+                except OSError:
+                    if e.errno == errno.ENXIO:
+                        raise NotRegular(e.errno, "not a regular file", rel) from None
+                    raise e from None
+                hops += 1
+                if hops > _MAX_LINK_HOPS:
+                    raise OSError(errno.ELOOP, "Too many levels of symbolic links", rel) from None
+                dest = os.path.normpath(os.path.join(where, target))
+                for r in roots:
+                    inside = _parts_inside(dest, r)
+                    if inside is not None:
+                        break
+                else:
+                    raise Outside(errno.EACCES, "outside the run directory", rel) from None
+                os.close(cur)
+                cur = -1
+                where = r
+                cur = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                parts = inside + parts[i + 1 :]
+                i = 0
+                continue
+            if not last:
+                os.close(cur)
+                cur = fd
+                where = os.path.join(where, name)
+                i += 1
+                continue
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                return fd
+            os.close(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+            raise NotRegular(errno.EINVAL, "not a regular file", rel)
+    finally:
+        if cur >= 0:
+            os.close(cur)
+
+
+def _parts_inside(path: str, root: str) -> list[str] | None:
+    """``path``'s parts below ``root`` (both normalised), or None when it is not inside."""
+    if path == root:
+        return []
+    prefix = root.rstrip("/") + "/"
+    if not path.startswith(prefix):
+        return None
+    return path[len(prefix) :].split("/")
+
+
+def read_run_text(path: str, limit: int = MAX_RUN_FILE) -> str | None:
+    """A run file's UTF-8 text; None when missing, unreadable (see :func:`read_run_file`) or not UTF-8."""
+    read = read_run_file(path, limit)
+    if read is None or read[1] is None:
+        return None
+    try:
+        return read[1].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _is_plain_int(s: str) -> bool:
     """Whether ``s`` is a decimal integer YAML reads as that same int (no leading zeros)."""
     digits = s[1:] if s[:1] == "-" else s
@@ -30,9 +210,14 @@ def _is_plain_int(s: str) -> bool:
 
 
 def decode_attr(text: str, default: Any = None) -> Any:
-    """An attr file's text decoded (YAML; plain integers without loading YAML), or ``default``."""
-    if _is_plain_int(text.strip()):
-        return int(text)
+    """An attr file's text decoded (YAML; plain integers without loading YAML), or ``default``.
+
+    Damaged text (an integer of thousands of digits, YAML that does not
+    load, a document that expands past :data:`yamlutil.MAX_NODES`) gives ``default``.
+    """
+    stripped = text.strip()
+    if _is_plain_int(stripped):
+        return int(stripped) if len(stripped) <= _MAX_INT_DIGITS else default
     from luigi_guild.model import yamlutil
 
     try:
@@ -140,6 +325,30 @@ def marker_alive(raw: bytes) -> bool:
     return proc_start_time(pid) == start
 
 
+def remote_name(raw: bytes | None) -> str | None:
+    """The remote a ``LOCK.remote`` file's content names: None when empty, ``?`` when damaged."""
+    if raw is None:
+        return "?"
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return "?"
+    name = text.split(":", 1)[0]
+    if not name:
+        return None
+    return name if name.isprintable() else "?"
+
+
+def _read_text_or_raise(path: str) -> str:
+    """A run file's UTF-8 text; ``OSError``/``ValueError`` when missing or damaged."""
+    read = read_run_file(path)
+    if read is None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+    if read[1] is None:
+        raise NotRegular(errno.EINVAL, "not a readable regular file", path)
+    return read[1].decode("utf-8")  # UnicodeDecodeError is a ValueError
+
+
 # Sentinel files whose presence the status rules look at.
 SENTINELS = ("LOCK.remote", "PENDING", "STAGED", "LOCK")
 
@@ -207,8 +416,7 @@ class Run:
     @property
     def opref(self) -> OpRef:
         if self._opref is None:
-            with open(self.guild_path("opref")) as f:
-                self._opref = OpRef.parse(f.read())
+            self._opref = OpRef.parse(_read_text_or_raise(self.guild_path("opref")))
         return self._opref
 
     def write_opref(self, opref: OpRef) -> None:
@@ -228,8 +436,7 @@ class Run:
             return "?"
         if opref.pkg_type == "builtin" and opref.pkg_name == "guildai":
             try:
-                with open(self.guild_path("proto", ".guild", "opref")) as f:
-                    proto = OpRef.parse(f.read()).display
+                proto = OpRef.parse(_read_text_or_raise(self.guild_path("proto", ".guild", "opref"))).display
             except (OSError, ValueError):
                 return opref.display
             return proto + ("+" if opref.op_name == "+" else "+" + opref.op_name)
@@ -244,20 +451,19 @@ class Run:
             if val is _MISSING:
                 return default
             return dict(val) if isinstance(val, dict) else val
-        try:
-            with open(self.attr_path(name), encoding="utf-8") as f:
-                text = f.read()
-        except (FileNotFoundError, NotADirectoryError):
-            return default
-        return decode_attr(text, default)
+        text = read_run_text(self.attr_path(name))
+        return default if text is None else decode_attr(text, default)
 
     def read_raw_attr(self, name: str) -> str | None:
-        """The attr file's text, or None when missing."""
-        try:
-            with open(self.attr_path(name), encoding="utf-8") as f:
-                return f.read()
-        except FileNotFoundError:
+        """The attr file's text; None when missing, and ``""`` when it exists but is damaged
+        (not a regular file, too large, not UTF-8)."""
+        read = read_run_file(self.attr_path(name))
+        if read is None:
             return None
+        try:
+            return "" if read[1] is None else read[1].decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
 
     def write_attr(self, name: str, value: Any) -> None:
         """Write attr ``name`` atomically as a YAML document."""
@@ -305,21 +511,16 @@ class Run:
         """The remote a pulled run is running on (content of ``LOCK.remote``)."""
         if self._sentinels is not None:
             return self._remote if "LOCK.remote" in self._sentinels else None
-        try:
-            with open(self.guild_path("LOCK.remote")) as f:
-                text = f.read().strip()
-        except FileNotFoundError:
+        read = read_run_file(self.guild_path("LOCK.remote"), 4096)
+        if read is None:
             return None
-        return text.split(":", 1)[0] or None
+        return remote_name(read[1])
 
     def _read_marker(self, name: str) -> bytes | None:
-        try:
-            with open(self.guild_path(name), "rb") as f:
-                return f.read(128)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        read = read_run_file(self.guild_path(name), 4096)
+        if read is None:
             return None
-        except OSError:
-            return b""
+        return read[1] or b""
 
     def lock_pid(self) -> int | None:
         """The pid recorded in ``.guild/LOCK`` (read as Guild reads it), or None."""
