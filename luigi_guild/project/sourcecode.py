@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 
 MAX_FILE_SIZE = 1024 * 1024
 MAX_FILES = 100
@@ -17,8 +18,11 @@ def _is_venv(path: str) -> bool:
     )
 
 
-def source_files(root: str) -> list[str]:
-    """Relative paths of files to copy: no dot-dirs, venvs, build output or files over 1 MiB."""
+def source_files(root: str, warn: bool = False) -> list[str]:
+    """Relative paths of files to copy: no dot-dirs, venvs, build output or files over 1 MiB.
+
+    At most :data:`MAX_FILES`; with ``warn``, says on stderr when more were found.
+    """
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
@@ -38,16 +42,21 @@ def source_files(root: str) -> list[str]:
                     continue
             except OSError:
                 continue
-            found.append(os.path.relpath(path, root))
             if len(found) >= MAX_FILES:
+                if warn:
+                    sys.stderr.write(
+                        "WARNING: %s has more than %d source files: only the first %d are copied "
+                        "(name the files to copy under 'sourcecode' in guild.yml)\n" % (root, MAX_FILES, MAX_FILES)
+                    )
                 return found
+            found.append(os.path.relpath(path, root))
     return found
 
 
 def copy_source(root: str, dest: str) -> str:
     """Copy source files from ``root`` to ``dest``; returns their md5 digest."""
     digest = hashlib.md5()
-    for rel in source_files(root):
+    for rel in source_files(root, warn=True):
         src = os.path.join(root, rel)
         dst = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -8,6 +8,7 @@ the flags' identity (:func:`luigi_guild.model.flagid.claim_key`), held with
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from typing import Iterator
 
@@ -20,12 +21,16 @@ from luigi_guild.store import query
 from luigi_guild.store.rundir import Run
 
 
-def _open_claim(plan: RunPlan) -> int:
+def _open_claim(plan: RunPlan) -> int | None:
+    """The claim's lock file, open; None on a read-only Guild home (where no run can be made,
+    so there is nothing to take turns for: a match still skips, a miss fails to create)."""
     lock_dir = home.locks_dir()
     try:
         os.makedirs(lock_dir, exist_ok=True)
         return os.open(os.path.join(lock_dir, "needed-" + claim_key(plan.opref, plan.flags)), os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return None
         raise GuildError("cannot lock %s in %s: %s" % (plan.op_name, lock_dir, e.strerror or e)) from None
 
 
@@ -39,6 +44,9 @@ def claim(plan: RunPlan) -> Iterator[None]:
     import fcntl
 
     fd = _open_claim(plan)
+    if fd is None:
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -65,6 +73,9 @@ def claim_needed(plan: RunPlan) -> Iterator[list[Run]]:
     import fcntl
 
     fd = _open_claim(plan)
+    if fd is None:
+        yield query.needed(plan.opref, plan.flags)
+        return
     try:
         before: set[str] | None = None
         try:

@@ -21,7 +21,7 @@ from typing import IO, Callable
 from luigi_guild.model import exitcodes, home
 from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
-from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.model.atomic import remove_stale_temps, write_file_atomic
 from luigi_guild.store.rundir import Run, now_us, process_marker
 
 TYPE_CHECKING = False
@@ -250,6 +250,8 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
 def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
+    for sub in ("attrs", ""):  # left by a writer killed mid-write (a restart's earlier life)
+        remove_stale_temps(run.guild_path(sub))
     try:
         run.write_attr("started", now_us())
         run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})

@@ -87,6 +87,8 @@ def select_one(runs: list[Run], spec: str | None, cmd: str = "runs") -> Run:
     matches = _select_spec(runs, spec, cmd)
     if len(matches) > 1:
         raise _ambiguous(spec, matches)
+    if not matches:  # an empty slice such as ':0'
+        raise not_found(spec, cmd)
     return matches[0]
 
 
