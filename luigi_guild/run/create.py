@@ -16,7 +16,6 @@ from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.run.process import child_env
-from luigi_guild.model.atomic import write_file_atomic
 from luigi_guild.store.rundir import Run, marker_alive, now_us
 
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -178,7 +177,7 @@ def stage(run: Run, plan: RunPlan) -> None:
     """Finish a created run as ``staged``: ``ENV`` written, ready for ``--start``."""
     env = child_env(run, plan)
     lines = sorted("export %s=%s" % (k, shlex.quote(v)) for k, v in env.items() if k not in ("PWD", "_"))
-    write_file_atomic(run.guild_path("ENV"), "\n".join(lines) + "\n")
+    run.write_file(".guild/ENV", "\n".join(lines) + "\n")
     run.write_attr("started", now_us())
     run.touch("STAGED")
     run.remove("PENDING")

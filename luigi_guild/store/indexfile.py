@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 INDEX_VERSION = 2
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 # A larger index file is damage (10,000 runs take about 5 MB): it is ignored and rebuilt.
 MAX_INDEX_BYTES = 1 << 28
 _MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
@@ -105,29 +106,47 @@ def read_entry(
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     gdir = run_dir + "/.guild"
+    # Files are opened relative to ``.guild`` and ``attrs`` opened without
+    # following links: a run whose ``.guild`` is a link is not a run, one whose
+    # ``attrs`` is a link has no attrs (nothing outside the run is read).
     try:
-        gst = os.stat(gdir)
+        gfd = os.open(gdir, _DIR_FLAGS)
     except OSError:
         return None
-    times = [gst.st_mtime_ns, gst.st_ctime_ns]
-    fstamps: list[int | None] = []
-    texts: list[str | None] = []
-    for rel in _FILES:
-        read = _read_small(run_dir + "/" + rel)
-        if read is None:
-            fstamps.append(None)
-            texts.append(None)
-            continue
-        st, text = read
-        times += (st.st_mtime_ns, st.st_ctime_ns)
-        fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
-        texts.append(text)
-    if fstamps[F_OPREF] is None:
-        return None
     try:
-        names = set(os.listdir(gdir))
+        gst = os.fstat(gfd)
+        try:
+            afd: int | None = os.open("attrs", _DIR_FLAGS, dir_fd=gfd)
+        except OSError:
+            afd = None
+        try:
+            times = [gst.st_mtime_ns, gst.st_ctime_ns]
+            fstamps: list[int | None] = []
+            texts: list[str | None] = []
+            for rel in _FILES:
+                in_attrs = rel.startswith(".guild/attrs/")
+                if in_attrs and afd is None:
+                    read = None
+                else:
+                    read = _read_small(rel.rsplit("/", 1)[1], afd if in_attrs else gfd)
+                if read is None:
+                    fstamps.append(None)
+                    texts.append(None)
+                    continue
+                st, text = read
+                times += (st.st_mtime_ns, st.st_ctime_ns)
+                fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
+                texts.append(text)
+        finally:
+            if afd is not None:
+                os.close(afd)
+        if fstamps[F_OPREF] is None:
+            return None
+        names = set(os.listdir(gfd))
     except OSError:
         return None
+    finally:
+        os.close(gfd)
     sentinels = tuple(n for n in SENTINELS if n in names)
     remote = None
     if "LOCK.remote" in names:

@@ -11,7 +11,7 @@ import os
 import stat
 import time
 
-from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.model.atomic import create_replacing, write_file_atomic
 from luigi_guild.model.opref import OpRef
 from luigi_guild.model.status import Status, status_of_exit
 
@@ -79,6 +79,11 @@ def read_run_file(path: str, limit: int = MAX_RUN_FILE, dir_fd: int | None = Non
             return os.stat(path, dir_fd=dir_fd, follow_symlinks=False), None
         except OSError:
             return None
+    return _read_fd(fd, limit)
+
+
+def _read_fd(fd: int, limit: int) -> tuple[os.stat_result, bytes | None] | None:
+    """``(stat, bytes)`` of open regular file ``fd`` (closed here); bytes None when over ``limit``."""
     try:
         st = os.fstat(fd)
         if st.st_size > limit:
@@ -190,6 +195,24 @@ def _parts_inside(path: str, root: str) -> list[str] | None:
     if not path.startswith(prefix):
         return None
     return path[len(prefix) :].split("/")
+
+
+def read_beneath(root: str, rel: str, limit: int = MAX_RUN_FILE) -> tuple[bool, bytes | None]:
+    """``(exists, bytes)`` of file ``rel`` of run directory ``root``, opened beneath it.
+
+    Like :func:`read_run_file`, and every part of ``rel`` is opened without
+    following links that leave ``root`` (:func:`open_beneath`): a run's
+    ``.guild`` or ``attrs`` swapped for a link elsewhere reads as damaged
+    (exists, bytes None), never as the files it points to.
+    """
+    try:
+        fd = open_beneath(root, rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return False, None
+    except OSError:
+        return True, None
+    read = _read_fd(fd, limit)
+    return (False, None) if read is None else (True, read[1])
 
 
 def read_run_text(path: str, limit: int = MAX_RUN_FILE) -> str | None:
@@ -339,14 +362,14 @@ def remote_name(raw: bytes | None) -> str | None:
     return name if name.isprintable() else "?"
 
 
-def _read_text_or_raise(path: str) -> str:
-    """A run file's UTF-8 text; ``OSError``/``ValueError`` when missing or damaged."""
-    read = read_run_file(path)
-    if read is None:
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-    if read[1] is None:
-        raise NotRegular(errno.EINVAL, "not a readable regular file", path)
-    return read[1].decode("utf-8")  # UnicodeDecodeError is a ValueError
+def _read_text_or_raise(root: str, rel: str) -> str:
+    """Run file ``rel``'s UTF-8 text; ``OSError``/``ValueError`` when missing or damaged."""
+    exists, data = read_beneath(root, rel)
+    if not exists:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", rel)
+    if data is None:
+        raise NotRegular(errno.EINVAL, "not a readable regular file", rel)
+    return data.decode("utf-8")  # UnicodeDecodeError is a ValueError
 
 
 # Sentinel files whose presence the status rules look at.
@@ -416,11 +439,37 @@ class Run:
     @property
     def opref(self) -> OpRef:
         if self._opref is None:
-            self._opref = OpRef.parse(_read_text_or_raise(self.guild_path("opref")))
+            self._opref = OpRef.parse(_read_text_or_raise(self.path, ".guild/opref"))
         return self._opref
 
+    def open_dir(self, rel: str) -> int:
+        """An fd on directory ``rel`` of the run (``.guild``, ``.guild/attrs``), no part of it a link.
+
+        Files are written relative to it, so a run whose ``.guild`` or
+        ``attrs`` was swapped for a link never has files written elsewhere.
+        """
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in rel.split("/"):
+                sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = sub
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def write_file(self, rel: str, data: str | bytes) -> None:
+        """Write run file ``rel`` (under ``.guild``) atomically, never through a link."""
+        dirname, name = rel.rsplit("/", 1)
+        fd = self.open_dir(dirname)
+        try:
+            write_file_atomic(name, data, dir_fd=fd)
+        finally:
+            os.close(fd)
+
     def write_opref(self, opref: OpRef) -> None:
-        write_file_atomic(self.guild_path("opref"), opref.encode())
+        self.write_file(".guild/opref", opref.encode())
         self._opref = opref
 
     @property
@@ -436,7 +485,7 @@ class Run:
             return "?"
         if opref.pkg_type == "builtin" and opref.pkg_name == "guildai":
             try:
-                proto = OpRef.parse(_read_text_or_raise(self.guild_path("proto", ".guild", "opref"))).display
+                proto = OpRef.parse(_read_text_or_raise(self.path, ".guild/proto/.guild/opref")).display
             except (OSError, ValueError):
                 return opref.display
             return proto + ("+" if opref.op_name == "+" else "+" + opref.op_name)
@@ -451,17 +500,23 @@ class Run:
             if val is _MISSING:
                 return default
             return dict(val) if isinstance(val, dict) else val
-        text = read_run_text(self.attr_path(name))
-        return default if text is None else decode_attr(text, default)
+        data = read_beneath(self.path, ".guild/attrs/" + name)[1]
+        if data is None:
+            return default
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return default
+        return decode_attr(text, default)
 
     def read_raw_attr(self, name: str) -> str | None:
         """The attr file's text; None when missing, and ``""`` when it exists but is damaged
         (not a regular file, too large, not UTF-8)."""
-        read = read_run_file(self.attr_path(name))
-        if read is None:
+        exists, data = read_beneath(self.path, ".guild/attrs/" + name)
+        if not exists:
             return None
         try:
-            return "" if read[1] is None else read[1].decode("utf-8")
+            return "" if data is None else data.decode("utf-8")
         except UnicodeDecodeError:
             return ""
 
@@ -469,7 +524,7 @@ class Run:
         """Write attr ``name`` atomically as a YAML document."""
         from luigi_guild.model import yamlutil
 
-        write_file_atomic(self.attr_path(name), yamlutil.encode(value) + "\n")
+        self.write_file(".guild/attrs/" + name, yamlutil.encode(value) + "\n")
 
     def del_attr(self, name: str) -> None:
         try:
@@ -491,12 +546,20 @@ class Run:
         return os.path.exists(self.guild_path(name))
 
     def touch(self, name: str) -> None:
-        with open(self.guild_path(name), "a"):
-            pass
+        """Create sentinel ``name`` in ``.guild`` if missing (a link there is replaced, never followed)."""
+        fd = self.open_dir(".guild")
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(create_replacing(name, fd))
+        except FileNotFoundError:
+            os.close(create_replacing(name, fd))
+        finally:
+            os.close(fd)
 
     def mark_pending(self) -> None:
         """Write ``PENDING`` naming this process, so a crash before start reads ``error``."""
-        write_file_atomic(self.guild_path("PENDING"), process_marker(os.getpid()))
+        self.write_file(".guild/PENDING", process_marker(os.getpid()))
 
     def remove(self, name: str) -> None:
         try:
@@ -511,16 +574,12 @@ class Run:
         """The remote a pulled run is running on (content of ``LOCK.remote``)."""
         if self._sentinels is not None:
             return self._remote if "LOCK.remote" in self._sentinels else None
-        read = read_run_file(self.guild_path("LOCK.remote"), 4096)
-        if read is None:
-            return None
-        return remote_name(read[1])
+        exists, data = read_beneath(self.path, ".guild/LOCK.remote", 4096)
+        return remote_name(data) if exists else None
 
     def _read_marker(self, name: str) -> bytes | None:
-        read = read_run_file(self.guild_path(name), 4096)
-        if read is None:
-            return None
-        return read[1] or b""
+        exists, data = read_beneath(self.path, ".guild/" + name, 4096)
+        return (data or b"") if exists else None
 
     def lock_pid(self) -> int | None:
         """The pid recorded in ``.guild/LOCK`` (read as Guild reads it), or None."""
