@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
 
 import luigi
 
-from luigi_guild.model.flagid import canonical, param_text
+from luigi_guild.model.flagid import canonical, dep_flag_name, param_text
 from luigi_guild.model.opdef import OpDef
-from luigi_guild.store import query
-from luigi_guild.run import pipeline
+from luigi_guild.model.opref import OpRef
+from luigi_guild.run import deps, pipeline
 from luigi_guild.run.pipeline import RunOptions
-from luigi_guild.run.plan import RunPlan, plan_new
+from luigi_guild.run.plan import RunPlan, Upstream, plan_new
+from luigi_guild.store import query
 from luigi_guild.store.rundir import Run
-from luigi_guild.targets.runs import NeededRunTarget, OpRunTarget, RunTarget
+from luigi_guild.targets.runs import OperationTarget, OpRunTarget
 
 
 class FlagsParameter(luigi.Parameter):
@@ -77,14 +79,19 @@ class OperationTask(luigi.Task):
             self.__dict__["_plan"] = cached
         return cached
 
-    def output(self) -> NeededRunTarget:
-        plan = self.plan()
-        return NeededRunTarget(plan.opref, plan.flags)
+    def output(self) -> OperationTarget:
+        """The newest run matching this task's request, its upstream runs included."""
+        return OperationTarget(self._request)
+
+    def _request(self) -> tuple[OpRef, dict[str, Any]] | None:
+        try:
+            plan = self.resolved_plan()
+        except deps.DependencyError:
+            return None
+        return plan.opref, plan.flags
 
     def requires(self) -> list["OperationTask"]:
         """The operations a guild.yml operation ``requires`` (latest run of each, any flags)."""
-        from luigi_guild.run import deps
-
         opdef = self.plan().opdef
         if opdef is None or not opdef.requires:
             return []
@@ -93,55 +100,48 @@ class OperationTask(luigi.Task):
             for _req, up in deps.upstream_opdefs(opdef)
         ]
 
+    def resolved_plan(self) -> RunPlan:
+        """The plan with its upstream runs chosen now and their ids in its flags.
+
+        guild.yml ``requires`` entries take the run their flag names, else the
+        latest completed or terminated run; operation tasks returned by
+        :meth:`requires` give the run behind their output. Raises
+        ``DependencyError`` while one is missing.
+        """
+        base = self.plan()
+        plan = dataclasses.replace(base, flags=dict(base.flags), upstream=[])
+        deps.resolve(plan)
+        chosen = []
+        for task in luigi.task.flatten(self.requires()):
+            if not isinstance(task, OperationTask) or isinstance(task, RequiredOperationTask):
+                continue
+            run = task.output().latest()
+            if run is None:
+                raise deps.DependencyError("no completed or terminated run of %s (required by %s)" % (task, self))
+            up = task.plan().opref
+            uri = "operation:" + up.op_name
+            flag = dep_flag_name(uri, declared=base.flags)
+            chosen.append((flag, Upstream(run, uri, uri)))
+        if chosen:
+            deps.record(plan, chosen)
+        return plan
+
     def complete(self) -> bool:
         if self.__dict__.get("_ran_ok"):
             return True
         if not self.needed:
             return False
-        return bool(self._matches())
-
-    def _matches(self) -> list[Run]:
-        """Needed matches from the process-wide run index (refreshed only when runs were added)."""
-        plan = self.plan()
-        return query.shared_index().needed(plan.opref, plan.flags)
+        return self.output().exists()
 
     # ------------------------------------------------------------- running
 
-    def upstream_runs(self) -> list[Run]:
-        """Runs behind this task's inputs (latest matching run of each)."""
-        runs: list[Run] = []
-        for target in luigi.task.flatten(self.input()):
-            if isinstance(target, (NeededRunTarget, OpRunTarget)):
-                run = target.latest()
-                if run is not None:
-                    runs.append(run)
-            elif isinstance(target, RunTarget):
-                runs.append(target.run)
-        return runs
-
-    def _upstream_select(self, runs: list[Run]) -> dict[str, list[str]]:
-        """``select`` patterns of guild.yml ``requires`` entries, by upstream run id."""
-        from luigi_guild.run import deps
-
-        opdef = self.plan().opdef
-        if opdef is None or not opdef.requires:
-            return {}
-        select: dict[str, list[str]] = {}
-        for req, up in deps.upstream_opdefs(opdef):
-            for run in runs:
-                if req.select and run.opref.same_operation(up.opref):
-                    select[run.id] = list(req.select)
-        return select
-
-    def already_done(self) -> bool:
+    def already_done(self, plan: RunPlan) -> bool:
         """Checked while holding the claim: whether another worker made the run meanwhile."""
-        return self.needed and bool(self._matches())
+        return self.needed and bool(query.shared_index().needed(plan.opref, plan.flags))
 
     def run(self) -> None:
-        plan = self.plan()
-        plan.upstream = self.upstream_runs()
-        plan.upstream_select = self._upstream_select(plan.upstream)
-        opts = RunOptions(needed=self.needed, echo=self.echo_output(), already_done=lambda _plan: self.already_done())
+        plan = self.resolved_plan()
+        opts = RunOptions(needed=self.needed, echo=self.echo_output(), already_done=self.already_done)
         outcome = pipeline.execute(plan, opts)
         if outcome.run is not None:
             self.__dict__["_run"] = outcome.run
@@ -180,5 +180,5 @@ class RequiredOperationTask(OperationTask):
             return True
         return self.output().exists()
 
-    def already_done(self) -> bool:
+    def already_done(self, plan: RunPlan) -> bool:
         return self.output().exists()

@@ -74,9 +74,7 @@ class TrialTask(OperationTask):
         state = sweeps.state_for(self.batch) if self.batch else None
         if state is not None and state.stopped:
             raise TrialStopped("sweep stopped")
-        plan = self.plan()
-        plan.upstream = self.upstream_runs()
-        plan.upstream_select = self._upstream_select(plan.upstream)
+        plan = self.resolved_plan()
         outcome = pipeline.execute(plan, sweeps.trial_options(self.batch, self.needed, self.quiet))
         if outcome.run is not None:
             self.__dict__["_run"] = outcome.run
