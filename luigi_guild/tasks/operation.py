@@ -16,7 +16,7 @@ from luigi_guild.run import deps, pipeline
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan, Upstream, plan_new
 from luigi_guild.store import query
-from luigi_guild.store.rundir import Run
+from luigi_guild.store.rundir import Run, now_us
 from luigi_guild.targets.runs import OperationTarget, OpRunTarget
 
 
@@ -41,6 +41,38 @@ class FlagsParameter(luigi.Parameter):
         return self.normalize(x)
 
 
+class RunFailed(RuntimeError):
+    """A run made by a task failed: the message names the run and ends with the last lines of its output.
+
+    Luigi shows the message in its summary, in luigid's error view and in
+    its error e-mails, so the cause travels with the failure.
+    """
+
+    TAIL_LINES = 20
+
+    def __init__(self, run: Run, op_name: str, exit_status: Any, what: str = "run"):
+        self.run = run
+        self.exit_status = exit_status
+        self.tail = output_tail(run, self.TAIL_LINES)
+        msg = "%s %s (%s) failed with exit status %s" % (what, run.id, op_name, exit_status)
+        if self.tail:
+            msg += "; last lines of its output:\n" + "\n".join(self.tail)
+        super().__init__(msg)
+
+
+def output_tail(run: Run, lines: int) -> list[str]:
+    """The last ``lines`` lines of a run's ``.guild/output`` (empty when there is none)."""
+    try:
+        with open(run.guild_path("output"), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
 class OperationTask(luigi.Task):
     """Run ``operation`` (a script or guild.yml operation) with ``flags``.
 
@@ -53,6 +85,10 @@ class OperationTask(luigi.Task):
     flags = FlagsParameter(default="{}", description="Flag values (mapping)")
     project_dir = luigi.Parameter(default="", description="Directory the operation is resolved in")
     needed = luigi.BoolParameter(default=True, description="Skip when a matching run exists")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__["_built_us"] = now_us()
 
     @classmethod
     def of(
@@ -147,7 +183,7 @@ class OperationTask(luigi.Task):
             self.__dict__["_run"] = outcome.run
         if not outcome.ok:
             assert outcome.run is not None
-            raise RuntimeError("run %s (%s) failed with exit status %s" % (outcome.run.id, plan.op_name, outcome.exit_status))
+            raise RunFailed(outcome.run, plan.op_name, outcome.exit_status)
         self.__dict__["_ran_ok"] = True
 
     def echo_output(self) -> bool:
@@ -156,8 +192,20 @@ class OperationTask(luigi.Task):
 
     @property
     def last_run(self) -> Run | None:
-        """The run this task instance created, if any."""
-        return self.__dict__.get("_run")
+        """The run this task made, if any.
+
+        With ``workers > 1`` Luigi runs the task in a child process; the
+        parent then sees the newest matching run started since this task
+        object was built.
+        """
+        run = self.__dict__.get("_run")
+        if run is not None:
+            return run
+        built = self.__dict__.get("_built_us")
+        latest = self.output().latest()
+        if latest is not None and built is not None and latest.timestamp >= built:
+            return latest
+        return None
 
 
 def up_defaults(opdef: OpDef) -> dict[str, Any]:

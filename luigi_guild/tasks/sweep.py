@@ -12,7 +12,7 @@ from luigi_guild.run.plan import RunPlan, plan_new
 from luigi_guild.sweeps import driver as sweeps
 from luigi_guild.sweeps.trials import SweepSpec
 from luigi_guild.store.rundir import Run
-from luigi_guild.tasks.operation import FlagsParameter, OperationTask
+from luigi_guild.tasks.operation import FlagsParameter, OperationTask, RunFailed
 
 _opdefs: dict[tuple[str, str], Any] = {}
 
@@ -80,7 +80,7 @@ class TrialTask(OperationTask):
             self.__dict__["_run"] = outcome.run
         if not outcome.ok:
             assert outcome.run is not None
-            raise RuntimeError("trial %s failed with exit status %s" % (outcome.run.id, outcome.exit_status))
+            raise RunFailed(outcome.run, plan.op_name, outcome.exit_status, what="trial")
         self.__dict__["_ran_ok"] = True
 
     @property

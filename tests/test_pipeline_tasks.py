@@ -1,0 +1,168 @@
+"""Pipelines in Python: upstream runs in the identity of operation tasks, failures with their cause."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import run_dirs, write_project
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(REPO, "examples", "pipeline")
+
+PREPARE_PY = """\
+size = 3
+with open("data.txt", "w") as f:
+    f.write("%d\\n" % size)
+print("prepared", size)
+"""
+TRAIN_PY = """\
+lr = 0.1
+with open("data.txt") as f:
+    size = int(f.read())
+with open("model.txt", "w") as f:
+    f.write("%s\\n" % (size * lr))
+print("trained", size, lr)
+"""
+EVALUATE_PY = """\
+with open("model.txt") as f:
+    model = float(f.read())
+print("accuracy", model)
+"""
+BROKEN_PY = """\
+import sys
+for i in range(30):
+    print("line", i)
+print("cannot read the data set", file=sys.stderr)
+sys.exit(3)
+"""
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = str(tmp_path / "home")
+    monkeypatch.setenv("GUILD_HOME", path)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    return write_project(
+        str(tmp_path / "proj"),
+        {"prepare.py": PREPARE_PY, "train.py": TRAIN_PY, "evaluate.py": EVALUATE_PY, "broken.py": BROKEN_PY},
+    )
+
+
+def _example(home: str, *args: str) -> str:
+    env = dict(os.environ, GUILD_HOME=home)
+    proc = subprocess.run([sys.executable, "pipeline.py", *args], cwd=EXAMPLE, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_example_size_change_prepares_and_trains_again(home):
+    first = _example(home, "--size", "10")
+    assert "prepared 10 samples" in first and "loss:" in first
+    second = _example(home, "--size", "50")
+    assert "prepared 50 samples" in second and "loss:" in second
+    assert "train.py: run" in second and "ran now" in second.split("train.py: run")[1]
+    assert len(run_dirs(home)) == 4
+    third = _example(home, "--size", "10")  # both size-10 runs exist: nothing runs
+    assert "prepared" not in third and "loss:" not in third
+    assert third.count("already done") == 2
+    assert len(run_dirs(home)) == 4
+
+
+def _tasks(project: str):
+    import luigi
+
+    from luigi_guild.tasks import OperationTask
+
+    class Prepare(OperationTask):
+        pass
+
+    class Train(OperationTask):
+        size = luigi.IntParameter()
+
+        def requires(self):
+            return Prepare.of("prepare.py", {"size": self.size}, project_dir=project)
+
+    class Evaluate(OperationTask):
+        size = luigi.IntParameter()
+        lr = luigi.FloatParameter()
+
+        def requires(self):
+            return Train.of("train.py", {"lr": self.lr}, project_dir=project, size=self.size)
+
+    return Prepare, Train, Evaluate
+
+
+def test_evaluate_over_different_train_runs_are_different_runs(project, home):
+    import luigi
+
+    from luigi_guild.store import query
+
+    _Prepare, _Train, Evaluate = _tasks(project)
+    evals = [Evaluate.of("evaluate.py", project_dir=project, size=4, lr=lr) for lr in (0.1, 0.2, 0.3)]
+    assert luigi.build(evals, local_scheduler=True, log_level="ERROR") is True
+    runs = query.list_runs(os.path.join(home, "runs"))
+    by_op: dict[str, list] = {}
+    for run in runs:
+        by_op.setdefault(run.op_name, []).append(run)
+    assert len(by_op["prepare.py"]) == 1 and len(by_op["train.py"]) == 3 and len(by_op["evaluate.py"]) == 3
+    trains = {r.id for r in by_op["train.py"]}
+    assert {r.flags["operation:train.py"] for r in by_op["evaluate.py"]} == trains
+    for ev in evals:
+        out = ev.output()
+        assert out.run.flags["operation:train.py"] == ev.requires().output().run.id
+        with out.open("model.txt") as f:
+            model = float(f.read())
+        assert open(os.path.join(out.path, ".guild", "output")).read() == "accuracy %s\n" % model
+    assert sorted(float(open(os.path.join(e.output().path, "model.txt")).read()) for e in evals) == [0.4, 0.8, 4 * 0.3]
+    # A second build finds all seven runs.
+    assert luigi.build(evals, local_scheduler=True, log_level="ERROR") is True
+    assert len(run_dirs(home)) == 7
+
+
+def test_failure_names_run_and_ends_with_output(project, home):
+    import luigi
+
+    from luigi_guild.tasks import OperationTask
+    from luigi_guild.tasks.operation import RunFailed
+
+    seen: list[BaseException] = []
+
+    class Broken(OperationTask):
+        def on_failure(self, exception):
+            seen.append(exception)
+            return super().on_failure(exception)
+
+    task = Broken.of("broken.py", project_dir=project)
+    assert luigi.build([task], local_scheduler=True, log_level="CRITICAL") is False
+    (exc,) = seen
+    assert isinstance(exc, RunFailed)
+    run_id = run_dirs(home)[0]
+    lines = str(exc).splitlines()
+    assert lines[0] == "run %s (broken.py) failed with exit status 3; last lines of its output:" % run_id
+    assert lines[1:] == ["line %d" % i for i in range(11, 30)] + ["cannot read the data set"]
+
+
+def test_last_run_with_two_workers(project, home):
+    script = textwrap.dedent(
+        """
+        import sys, luigi
+        from luigi_guild.tasks import OperationTask
+        tasks = [OperationTask.of("prepare.py", {"size": n}, project_dir=sys.argv[1]) for n in (1, 2)]
+        assert luigi.build(tasks, local_scheduler=True, workers=2, log_level="ERROR")
+        print(sorted(t.last_run.flags["size"] for t in tasks))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script, project], env=dict(os.environ, GUILD_HOME=home),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[1, 2]"
