@@ -166,3 +166,140 @@ def test_last_run_with_two_workers(project, home):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "[1, 2]"
+
+
+# ------------------------------------------------------------ typed tasks
+
+TYPED_MODULE = """\
+import os
+
+import luigi
+from luigi.util import requires
+
+from luigi_guild.tasks import OperationTask, operation_task
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Prepare(OperationTask):
+    operation = "prepare.py"
+    project_dir = HERE
+    size = luigi.IntParameter(default=3)
+
+
+@requires(Prepare)
+class Train(OperationTask):
+    operation = "train.py"
+    project_dir = HERE
+    lr = luigi.FloatParameter(default=0.1)
+
+
+Evaluate = operation_task("evaluate.py", project_dir=HERE)
+GenTrain = operation_task("train.py", project_dir=HERE, name="GenTrain")
+"""
+
+
+@pytest.fixture
+def typed(project, monkeypatch):
+    with open(os.path.join(project, "typed_tasks.py"), "w") as f:
+        f.write(TYPED_MODULE)
+    monkeypatch.syspath_prepend(project)
+    import importlib
+
+    import typed_tasks
+
+    return importlib.reload(typed_tasks)
+
+
+def _luigi(project: str, home: str, *args: str) -> subprocess.CompletedProcess:
+    exe = os.path.join(os.path.dirname(sys.executable), "luigi")
+    env = dict(os.environ, GUILD_HOME=home, PYTHONPATH=project)
+    args += ("--local-scheduler", "--log-level", "WARNING", "--retcode-task-failed", "1")
+    return subprocess.run([exe, "--module", "typed_tasks", *args],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_luigi_command_line_runs_typed_tasks(project, home, typed):
+    r = _luigi(project, home, "Train", "--lr", "0.2", "--size", "4")
+    assert r.returncode == 0, r.stderr
+    assert "prepared 4" in r.stdout and "trained 4 0.2" in r.stdout
+    r = _luigi(project, home, "GenTrain", "--lr", "0.5")  # generated class; upstream from the last build
+    assert r.returncode == 1  # train.py alone has no data.txt: the failure names its cause
+    assert "FileNotFoundError" in r.stderr and "failed with exit status 1; last lines of its output" in r.stderr
+    from luigi_guild.store import query
+
+    runs = query.list_runs(os.path.join(home, "runs"))
+    assert [(r.op_name, r.status) for r in runs] == [("train.py", "error"), ("train.py", "completed"),
+                                                     ("prepare.py", "completed")]
+    assert runs[1].flags == {"lr": 0.2, "operation:prepare.py": runs[2].id}
+    assert runs[0].flags == {"lr": 0.5}
+    r = _luigi(project, home, "Train", "--lr", "abc")
+    assert r.returncode != 0 and "ValueError" in r.stderr  # Luigi's own FloatParameter parses the text
+    r = _luigi(project, home, "Evaluate", "--help")
+    assert r.returncode == 0
+
+
+def test_requires_composes_and_one_run_has_one_task_id(project, home, typed):
+    import luigi
+
+    from luigi_guild.tasks import OperationTask
+
+    train = typed.Train(lr=0.2, size=5)
+    assert train.requires() == typed.Prepare(size=5)
+    assert train.requires().param_kwargs["size"] == 5
+    # However it is built, one request is one task (one id).
+    same = [typed.Train(lr=0.2, size=5), typed.Train(lr="0.2", size="5"), typed.Train.of(flags={"lr": 0.2}, size=5)]
+    assert {t.task_id for t in same} == {train.task_id}
+    generic = [
+        OperationTask(operation="train.py", flags={"lr": 0.2}, project_dir=project),
+        OperationTask.of("train.py", {"lr": 0.2}, project_dir=project),
+        OperationTask(operation="train.py", flags='{"lr": 0.2}', project_dir=os.path.relpath(project)),
+    ]
+    assert len({t.task_id for t in generic}) == 1
+    gen = typed.GenTrain(lr=0.2)
+    assert gen.lr == 0.2 and typed.GenTrain().lr == 0.1
+    assert luigi.build([train], local_scheduler=True, log_level="ERROR") is True
+    out = train.output()
+    assert out.run.flags == {"lr": 0.2, "operation:prepare.py": train.requires().output().run.id}
+    assert out.run.status == "completed" and out.path == out.run.path
+    with out.open("model.txt") as f:
+        assert float(f.read()) == 1.0
+    model = out.file("model.txt")
+    assert model.exists() and model.path == os.path.join(out.path, "model.txt")
+    assert isinstance(model, luigi.Target) and isinstance(out, luigi.Target)
+    with pytest.raises(ValueError):
+        out.file("../x")
+
+
+def test_bad_flag_fails_at_construction(project, home, typed):
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.tasks import OperationTask
+
+    with pytest.raises(GuildError) as e:
+        typed.Train(lr="abc")
+    assert str(e.value) == "invalid value abc for lr: expected a number"
+    with pytest.raises(GuildError, match="^unsupported flag 'nope' for train.py$"):
+        OperationTask(operation="train.py", flags={"nope": 1}, project_dir=project)
+    with pytest.raises(GuildError, match="^cannot find operation missing.py$"):
+        OperationTask(operation="missing.py", project_dir=project)
+    assert os.listdir(home) == [] if os.path.isdir(home) else True
+
+
+def test_task_ids_differ_per_guild_home(project, tmp_path, monkeypatch, typed):
+    monkeypatch.setenv("GUILD_HOME", str(tmp_path / "a"))
+    a = typed.Train(lr=0.3).task_id
+    typed.Train.clear_instance_cache()
+    monkeypatch.setenv("GUILD_HOME", str(tmp_path / "b"))
+    assert typed.Train(lr=0.3).task_id != a
+
+
+def test_sweep_task_from_luigi_command_line(project, home):
+    exe = os.path.join(os.path.dirname(sys.executable), "luigi")
+    r = subprocess.run(
+        [exe, "--module", "luigi_guild.tasks", "SweepTask", "--operation", "prepare.py", "--flags",
+         '{"size": [1, 2]}', "--project-dir", project, "--local-scheduler", "--log-level", "WARNING"],
+        env=dict(os.environ, GUILD_HOME=home), capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "prepared 1" in r.stdout and "prepared 2" in r.stdout
+    assert len(run_dirs(home)) == 2

@@ -14,18 +14,11 @@ from luigi_guild.sweeps.trials import SweepSpec
 from luigi_guild.store.rundir import Run
 from luigi_guild.tasks.operation import FlagsParameter, OperationTask, RunFailed
 
-_opdefs: dict[tuple[str, str], Any] = {}
-
-
 def _opdef_for(operation: str, project_dir: str) -> Any:
     """Resolve an operation once per process (trials of a sweep share it)."""
     from luigi_guild.project import operations
 
-    key = (operation, project_dir)
-    opdef = _opdefs.get(key)
-    if opdef is None:
-        opdef = _opdefs[key] = operations.resolve(operation, project_dir)
-    return opdef
+    return operations.resolve_cached(operation, project_dir)
 
 
 class TrialStopped(RuntimeError):
