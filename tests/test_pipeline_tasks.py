@@ -303,3 +303,32 @@ def test_sweep_task_from_luigi_command_line(project, home):
     assert r.returncode == 0, r.stderr
     assert "prepared 1" in r.stdout and "prepared 2" in r.stdout
     assert len(run_dirs(home)) == 2
+
+
+SLOW_LINES_PY = """\
+import sys
+import time
+
+x = 1
+for i in range(6):
+    sys.stdout.write("trial %s " % x)
+    sys.stdout.flush()
+    time.sleep(0.03)
+    sys.stdout.write("line %d end\\n" % i)
+    sys.stdout.flush()
+sys.stdout.write("no newline at the end %s" % x)
+"""
+
+
+def test_workers_relay_whole_lines(tmp_path):
+    import re
+
+    from helpers import guild
+
+    home = str(tmp_path / "home")
+    proj = write_project(str(tmp_path / "slow"), {"slow.py": SLOW_LINES_PY})
+    r = guild("run", "slow.py", "x=[1,2,3,4]", "--workers", "2", "-y", cwd=proj, home=home, timeout=120)
+    assert r.exit_code == 0, r.err
+    lines = [line for line in r.out.splitlines() if line.strip()]
+    assert len(lines) == 4 * 7, r.out
+    assert all(re.fullmatch(r"trial \d line \d end|no newline at the end \d", line) for line in lines), r.out

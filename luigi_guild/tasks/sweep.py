@@ -43,6 +43,7 @@ class TrialTask(OperationTask):
     tags = luigi.ListParameter(default=(), significant=False)
     quiet = luigi.BoolParameter(default=False, significant=False)
     force_flags = luigi.BoolParameter(default=False, significant=False)
+    whole_lines = luigi.BoolParameter(default=False, significant=False, description="Echo whole lines only")
 
     def plan(self) -> RunPlan:
         cached = self.__dict__.get("_plan")
@@ -68,7 +69,7 @@ class TrialTask(OperationTask):
         if state is not None and state.stopped:
             raise TrialStopped("sweep stopped")
         plan = self.resolved_plan()
-        outcome = pipeline.execute(plan, sweeps.trial_options(self.batch, self.needed, self.quiet))
+        outcome = pipeline.execute(plan, sweeps.trial_options(self.batch, self.needed, self.quiet, self.whole_lines))
         if outcome.run is not None:
             self.__dict__["_run"] = outcome.run
         if not outcome.ok:
