@@ -166,6 +166,15 @@ def needed(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list
     return found
 
 
+def needed_for_new_run(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
+    """What makes a new ``guild run --needed`` skip: runs of ``opref`` with equal flags that are
+    completed, terminated, running or staged, newest first (Guild ignores error and pending runs)."""
+    index = RunIndex.load(root)
+    found = index.same(opref, flags, Status.NEEDED_MATCH)
+    index.save()
+    return found
+
+
 def needed_many(queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None) -> list[list[Run]]:
     """:func:`needed` for many (opref, flags) pairs with one pass over the runs."""
     index = RunIndex.load(root)

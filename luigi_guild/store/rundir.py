@@ -599,6 +599,14 @@ class Run:
         return not marker_alive(raw)
 
     @property
+    def starting(self) -> bool:
+        """Whether a live process is creating or starting this run (``PENDING`` names it)."""
+        raw = self._read_marker("PENDING")
+        if not raw or marker_pid(raw) is None or len(raw[10:].split()) < 2:
+            return False
+        return marker_alive(raw)
+
+    @property
     def status(self) -> Status:
         """Guild's status inference: LOCK.remote > PENDING > STAGED > exit_status > live LOCK pid > error."""
         if self.has("LOCK.remote"):
