@@ -20,7 +20,8 @@ Fixtures:
 
 ``slurm_remote`` (function)
     A user config defining remote ``cluster`` (``type: slurm``, no host:
-    Slurm's commands run here) with a fresh shared Guild home; sets
+    Slurm's commands run here) with a fresh shared Guild home, and
+    ``cluster-held`` (the same, jobs submitted with ``--hold``); sets
     ``GUILD_CONFIG`` and ``SLURM_CONF`` in ``os.environ`` for the duration
     and yields them for doc tests that build their own environment.
 
@@ -165,6 +166,8 @@ def write_slurm_config(workdir: Path, node: str, cpus: int, memory_mb: int, port
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core",
         "ReturnToService=2",
+        # sbatch refuses jobs over a partition's limits instead of queueing them forever.
+        "EnforcePartLimits=ALL",
         # Finished jobs stay visible to squeue/scontrol for this long (no slurmdbd here).
         "MinJobAge=600",
         # A job over its time limit is signalled at once and killed 2 s later.
@@ -257,7 +260,7 @@ def _logs(cluster: SlurmCluster) -> str:
 def write_slurm_remote_config(
     cluster: SlurmCluster, directory: Path, name: str = "cluster", **overrides: object
 ) -> Path:
-    """Write ``directory/config.yml`` defining Slurm remote ``name`` (shared home ``directory/shared-home``).
+    """Write ``directory/config.yml`` defining Slurm remotes ``name`` and ``NAME-held`` (shared home ``directory/shared-home``).
 
     ``overrides`` are extra/replacement keys (``_`` read as ``-``; ``None`` removes a key).
     """
@@ -283,8 +286,10 @@ def write_slurm_remote_config(
             section.pop(key, None)
         else:
             section[key] = val
+    # The same cluster and home, but every job is submitted held: it stays pending until released.
+    held = dict(section, description="Jobs held on submission", **{"sbatch-options": ["--hold"]})
     path = directory / "config.yml"
-    path.write_text(yaml.safe_dump({"remotes": {name: section}}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"remotes": {name: section, name + "-held": held}}, sort_keys=False))
     return path
 
 

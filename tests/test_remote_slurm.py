@@ -33,3 +33,183 @@ def test_fixture_cluster_refuses_unknown_partition(slurm_cluster: SlurmCluster) 
     res = slurm_cluster.command("sbatch", "-p", "no-such-partition", "--wrap", "true")
     assert res.returncode != 0
     assert "Invalid partition" in res.stderr
+
+
+# ------------------------------------------------------------ config and scripts (no cluster)
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Optional  # noqa: E402
+
+import pytest  # noqa: E402
+
+from luigi_guild.model.errors import GuildError  # noqa: E402
+from luigi_guild.remote import slurm  # noqa: E402
+from luigi_guild.remote.slurm_kind import parse_slurm  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parent / "samples" / "projects"
+PROJECT = SAMPLES / "remote-slurm"
+
+
+def test_config_without_host_runs_here(tmp_path: Path) -> None:
+    cfg = parse_slurm(
+        "c",
+        {"type": "slurm", "guild-home": "shared", "partition": "gpu", "time": "1:00:00", "cpus": 4, "mem": "8G",
+         "sbatch-options": ["--gres=gpu:1", "--account=a b"]},
+        str(tmp_path / "config.yml"),
+    )
+    assert cfg.ssh is None
+    assert cfg.guild_home == str(tmp_path / "shared")
+    assert cfg.settings.sbatch_args() == [
+        "--partition=gpu", "--time=1:00:00", "--cpus-per-task=4", "--mem=8G", "--gres=gpu:1", "--account=a b"
+    ]
+
+
+def test_config_with_host_goes_over_ssh(tmp_path: Path) -> None:
+    cfg = parse_slurm(
+        "c",
+        {"type": "slurm", "host": "login", "user": "u", "port": 2222, "guild-home": "/shared/g", "venv-path": "/shared/env"},
+        None,
+    )
+    assert cfg.ssh is not None and cfg.ssh.address == "u@login:2222"
+    assert cfg.ssh.guild_home == "/shared/g" and cfg.ssh.venv_path == "/shared/env"
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({}, "remote c is missing required config: guild-home"),
+        ({"guild-home": "g", "cpus": 0}, "remote c: invalid cpus 0 (a whole number, 1 or more)"),
+        ({"guild-home": "g", "cpus": "many"}, "remote c: invalid cpus 'many' (a whole number, 1 or more)"),
+        ({"guild-home": "g", "sbatch-options": {"a": 1}}, "remote c: sbatch-options must be a list of sbatch arguments"),
+        ({"guild-home": "g", "sbatch-options": ["hold"]}, "remote c: invalid sbatch option 'hold' (options start with '-')"),
+        ({"guild-home": "g", "host": "h"}, "remote c: guild-home must be an absolute path on the cluster (got g)"),
+        ({"guild-home": "/g", "host": "h", "port": "x"}, "remote c: invalid port 'x'"),
+    ],
+)
+def test_bad_config(section: dict, message: str) -> None:
+    with pytest.raises(GuildError) as e:
+        parse_slurm("c", dict(section, type="slurm"), None)
+    assert str(e.value) == message
+
+
+def test_operation_overrides() -> None:
+    base = slurm.read_settings("remote c", {"partition": "debug", "time": "10", "cpus": 2})
+    op = slurm.read_settings("operation nap", {"time": "1", "partition": "short"}, base)
+    assert op.sbatch_args() == ["--partition=short", "--time=1", "--cpus-per-task=2"]
+    with pytest.raises(GuildError, match="operation nap: unknown slurm setting gpus"):
+        slurm.read_settings("operation nap", {"gpus": 1}, base)
+
+
+def test_job_script_quotes_paths_and_picks_array_task(tmp_path: Path) -> None:
+    home = tmp_path / "it's a $HOME; `x`"
+    ids = ["a" * 32, "b" * 32]
+    for rid in ids:
+        (home / "runs" / rid / ".guild").mkdir(parents=True)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "guild"  # stands in for guild: records how it was called
+    fake.write_text('#!/bin/sh\necho "guild $* in $(pwd) home $GUILD_HOME"\n')
+    fake.chmod(0o755)
+    script = slurm.job_script(str(home), ids, None, None)
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]), SLURM_ARRAY_TASK_ID="1", SLURM_JOB_ID="7")
+    p = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    out = (home / "runs" / ids[1] / ".guild" / slurm.JOB_OUTPUT).read_text()
+    assert "guild run --yes --restart %s in %s home %s" % (ids[1], home, home) in out
+    assert not (home / "runs" / ids[0] / ".guild" / slurm.JOB_OUTPUT).exists()
+    env["SLURM_ARRAY_TASK_ID"] = "5"
+    assert subprocess.run(["sh", "-c", script], env=env, capture_output=True).returncode == 2
+
+
+def _tracked(staged: bool = False, exit_status: Optional[int] = None, state: str = "") -> slurm.TrackedRun:
+    return slurm.TrackedRun("r1", "9", staged, exit_status, state)
+
+
+@pytest.mark.parametrize(
+    "tracked, job, exit_status, removes_staged",
+    [
+        (_tracked(staged=True), slurm.JobState("9", "CANCELLED"), -15, True),  # cancelled while queued
+        (_tracked(exit_status=-15), slurm.JobState("9", "CANCELLED"), None, False),  # the run recorded it
+        (_tracked(exit_status=-15), slurm.JobState("9", "TIMEOUT", "TimeLimit"), 143, False),
+        (_tracked(), slurm.JobState("9", "OUT_OF_MEMORY", "OutOfMemory"), 143, False),
+        (_tracked(exit_status=0), slurm.JobState("9", "COMPLETED"), None, False),
+        (_tracked(exit_status=3), slurm.JobState("9", "FAILED", "NonZeroExitCode"), None, False),
+    ],
+)
+def test_settle_plan(tracked: slurm.TrackedRun, job: slurm.JobState, exit_status: Optional[int], removes_staged: bool) -> None:
+    plan = slurm.settle_plan("/h", [tracked], {"9": job}, 5)
+    attrs = "/h/runs/r1/.guild/attrs/"
+    assert plan.files[attrs + "slurm_state"] == "'%s'\n" % job.describe()
+    assert plan.files.get(attrs + "exit_status") == (None if exit_status is None else "%d\n" % exit_status)
+    assert ("/h/runs/r1/.guild/STAGED" in plan.remove) == removes_staged
+    assert "/h/runs/r1/.guild/SLURM_FINAL" in plan.files
+
+
+def test_settle_plan_pending_job_is_only_described() -> None:
+    plan = slurm.settle_plan("/h", [_tracked(staged=True)], {"9": slurm.JobState("9", "PENDING", "JobHeldUser")}, 5)
+    assert plan.files == {"/h/runs/r1/.guild/attrs/slurm_state": "'PENDING (JobHeldUser)'\n"}
+    assert not plan.remove
+
+
+# ------------------------------------------------------------ bad input against the cluster
+
+
+def _guild(*args: str, env: dict, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "luigi_guild", *args], cwd=cwd, env=dict(os.environ, **env),
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def _config(tmp_path: Path, cluster: SlurmCluster, **section: Any) -> dict:
+    import yaml
+
+    shared = tmp_path / "shared"
+    shared.mkdir(exist_ok=True)
+    base = {"type": "slurm", "guild-home": str(shared), "venv-path": sys.prefix}
+    base.update({k.replace("_", "-"): v for k, v in section.items()})
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump({"remotes": {"c": base}}))
+    return {"GUILD_CONFIG": str(path), "GUILD_HOME": str(tmp_path / "home"), **cluster.env}
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"partition": "nope"}, "guild: remote c: unknown Slurm partition 'nope' (partitions: debug, short)\n"),
+        (
+            {"partition": "short", "time": "30"},
+            "guild: remote c: sbatch refused the job: Batch job submission failed: "
+            "Requested time limit is invalid (missing or exceeds some limit)\n",
+        ),
+        (
+            {"sbatch-options": ["--no-such-option"]},
+            "guild: remote c: sbatch refused the job: unrecognized option '--no-such-option'\n",
+        ),
+    ],
+)
+def test_bad_input_leaves_no_run(slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, message: str) -> None:
+    env = _config(tmp_path, slurm_cluster, **section)
+    p = _guild("run", "train", "-r", "c", "-y", env=env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.splitlines()[-1] + "\n" == message
+    assert "Traceback" not in p.stderr
+    runs = tmp_path / "shared" / "runs"
+    assert not runs.exists() or os.listdir(runs) == []
+
+
+def test_slurm_not_reachable(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    conf = tmp_path / "down.conf"
+    text = slurm_cluster.conf.read_text()
+    import re
+
+    conf.write_text(re.sub(r"(?m)^SlurmctldPort=\d+", "SlurmctldPort=1", text))
+    env = _config(tmp_path, slurm_cluster, slurm_conf=str(conf))
+    p = _guild("run", "train", "-r", "c", "-y", env=env)
+    assert p.returncode == 1
+    assert p.stderr.splitlines()[-1].startswith("guild: remote c: cannot reach Slurm: ")
+    assert "Unable to contact slurm controller" in p.stderr
+    assert not (tmp_path / "shared" / "runs").exists()
