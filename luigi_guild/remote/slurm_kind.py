@@ -184,11 +184,22 @@ class SlurmSite:
             self.sh(slurm.remove_runs_script(self.config.guild_home, run_ids))
 
     def wait_started(self, run_id: str) -> Optional[slurm.JobState]:
-        """Wait while the run's job is pending; returns its state (None when Slurm no longer knows it)."""
+        """Wait while the run's job is queued and the run not yet started by it.
+
+        Returns the job's state (None when Slurm no longer knows it).
+        """
+        staged = shlex.quote(posixpath.join(slurm.run_dir(self.config.guild_home, run_id), ".guild", "STAGED"))
+        said = False
+        started = time.monotonic()
         while True:
             st = self.settle().get(run_id)
-            if st is None or not st.pending:
+            if st is None or st.final:
                 return st
+            if not st.pending and self.sh("[ ! -e %s ]" % staged).exit_code == 0:
+                return st
+            if st.pending and not said and time.monotonic() - started > 3:  # say so when it is a wait
+                _note("Waiting for Slurm to start job %s (%s)" % (st.job_id, st.describe()))
+                said = True
             time.sleep(POLL_SECONDS)
 
 
@@ -266,8 +277,8 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
                 continue
             else:
                 select_args.append(a)
-        if not any(not a.startswith("-") for a in select_args):
-            select_args = ["--running", "--staged", *select_args]
+        if not select_args:  # like 'guild stop' without RUN: every run still running, or queued
+            select_args = ["--running", "--staged"]
         res = site.host.run(["select", "--all", *select_args])
         if res.exit_code != 0:
             return None
