@@ -213,3 +213,56 @@ def test_slurm_not_reachable(slurm_cluster: SlurmCluster, tmp_path: Path) -> Non
     assert p.stderr.splitlines()[-1].startswith("guild: remote c: cannot reach Slurm: ")
     assert "Unable to contact slurm controller" in p.stderr
     assert not (tmp_path / "shared" / "runs").exists()
+
+
+# ------------------------------------------------------------ through SSH (host set)
+
+
+def test_run_through_ssh_login_host(slurm_cluster: SlurmCluster, sshd_server: Any, tmp_path: Path) -> None:
+    """With ``host``, Slurm's commands and the shared home are reached over the SSH remote's connection."""
+    import yaml
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(sshd_server.known_hosts_line())
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    section = {
+        "type": "slurm",
+        "host": sshd_server.host,
+        "port": sshd_server.port,
+        "user": sshd_server.user,
+        "private-key": str(sshd_server.client_key),
+        "known-hosts": str(known_hosts),
+        "guild-home": str(shared),
+        "venv-path": sys.prefix,
+        "slurm-conf": str(slurm_cluster.conf),
+        "partition": "debug",
+    }
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"remotes": {"login": section}}))
+    # Not in this process's environment: the SSH session must get it from slurm-conf.
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    env.update(GUILD_CONFIG=str(config), GUILD_HOME=str(tmp_path / "home"))
+
+    def guild(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "luigi_guild", *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    p = guild("run", "train", "lr=0.4", "-r", "login", "-y")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "lr=0.4 loss=0.7143" in p.stdout and "job yes" in p.stdout
+    assert "queued on login as Slurm job" in p.stdout
+    runs = os.listdir(shared / "runs")
+    assert len(runs) == 1
+    attrs = shared / "runs" / runs[0] / ".guild" / "attrs"
+    assert (attrs / "slurm_state").read_text().strip() == "'COMPLETED'"
+    assert (shared / "runs" / runs[0] / ".guild" / "slurm-job.sh").read_text().startswith("#!/bin/sh\n")
+    p = guild("runs", "info", "-r", "login")
+    assert "status: completed" in p.stdout and "slurm_state: COMPLETED" in p.stdout, p.stdout + p.stderr
+    p = guild("pull", "login", "-y")
+    assert p.returncode == 0, p.stderr
+    assert os.listdir(tmp_path / "home" / "runs") == runs
+    p = guild("run", "train", "-r", "login", "-y", "--needed")
+    assert "Skipping because the following runs match" not in p.stdout  # lr=0.1 never ran
+    assert p.returncode == 0, p.stderr

@@ -276,23 +276,6 @@ def parse_sacct(stdout: str) -> dict[str, JobState]:
     return jobs
 
 
-def job_states(sh: Shell, job_ids: Sequence[str]) -> dict[str, JobState]:
-    """What Slurm says about ``job_ids``: squeue first, then sacct for those it has forgotten.
-
-    Raises a one-line error when Slurm cannot be asked at all.
-    """
-    res = sh(squeue_script())
-    if res.exit_code != 0:
-        raise GuildError("cannot reach Slurm: %s" % sbatch_error(res.stderr or res.stdout))
-    jobs = parse_squeue(res.stdout)
-    missing = [j for j in job_ids if j not in jobs]
-    if missing:
-        res = sh(sacct_script(missing))
-        if res.exit_code == 0:
-            jobs.update({k: v for k, v in parse_sacct(res.stdout).items() if k in missing})
-    return {j: jobs[j] for j in job_ids if j in jobs}
-
-
 # ------------------------------------------------------------------ settling
 
 
@@ -323,6 +306,38 @@ def tracked_runs_script(guild_home: str) -> str:
             "done",
         ]
     )
+
+
+TRACKED_MARK = "--tracked-runs--"
+
+
+def settle_script(guild_home: str) -> str:
+    """Slurm's view of this user's jobs, then the tracked runs as they are *after* it (nothing when none).
+
+    Reading the runs after Slurm answered matters: a job Slurm reports over
+    has no process left that could still change its run.
+    """
+    listing = tracked_runs_script(guild_home).replace("\n", "\n  ")
+    return "\n".join(
+        [
+            "tracked() {",
+            "  " + listing,
+            "}",
+            'first=$(tracked)',
+            '[ -n "$first" ] || exit 0',
+            squeue_script() + " || exit $?",
+            "echo %s" % TRACKED_MARK,
+            "tracked",
+        ]
+    )
+
+
+def parse_settle(stdout: str) -> tuple[dict[str, JobState], list[TrackedRun]]:
+    """(jobs squeue listed, tracked runs) from :func:`settle_script`'s output."""
+    head, sep, tail = stdout.partition(TRACKED_MARK + "\n")
+    if not sep:
+        return {}, []
+    return parse_squeue(head), parse_tracked(tail)
 
 
 def parse_tracked(stdout: str) -> list[TrackedRun]:

@@ -161,16 +161,17 @@ class SlurmSite:
     def settle(self) -> dict[str, slurm.JobState]:
         """Write Slurm's view into the runs it still tracks; returns their job states by run id."""
         home = self.config.guild_home
-        res = self.sh(slurm.tracked_runs_script(home))
+        res = self.sh(slurm.settle_script(home))
         if res.exit_code != 0:
-            raise self.error("cannot read the shared home %s%s" % (home, last_line(res.stderr)))
-        tracked = slurm.parse_tracked(res.stdout)
+            raise self.error("cannot reach Slurm: %s" % slurm.sbatch_error(res.stderr or res.stdout))
+        states, tracked = slurm.parse_settle(res.stdout)
         if not tracked:
             return {}
-        try:
-            states = slurm.job_states(self.sh, [r.job_id for r in tracked])
-        except GuildError as e:
-            raise self.error(str(e)) from None
+        missing = [r.job_id for r in tracked if r.job_id not in states]
+        if missing:  # forgotten by squeue: ask accounting, if the cluster keeps it
+            acct = self.sh(slurm.sacct_script(missing))
+            if acct.exit_code == 0:
+                states.update({k: v for k, v in slurm.parse_sacct(acct.stdout).items() if k in missing})
         plan = slurm.settle_plan(home, tracked, states, int(time.time() * 1_000_000))
         script = plan.script()
         if script:
