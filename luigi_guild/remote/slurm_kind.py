@@ -314,37 +314,57 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
 
     def run(self, req: RemoteRunRequest) -> int:
         """Stage the run (each trial of a sweep) on the shared home and submit it as a Slurm job (array)."""
-        name = self.name
-        settings = self._job_settings(req)
-        trials = self._trial_flag_args(req)
         with self.open() as host:
             site = SlurmSite(self.config, host)
-            site.check_slurm(settings.partition)
-            if req.package is not None:
-                _note("Copying package to %s" % name)
-                host.put_archive(
-                    req.package.project_dir,
-                    posixpath.join(host.guild_home, req.package.remote_dir),
-                    members=list(req.package.files),
-                )
-            staged = self._stage(site, req, trials)
-            if not staged:
-                return 0
-            if req.stage:
-                for rid in staged:
-                    _out("%s staged on %s as %s" % (req.opspec or rid, name, rid))
-                return 0
-            job = self._submit(site, req, settings, staged)
-            if len(staged) == 1:
-                _out("%s queued on %s as Slurm job %s" % (staged[0], name, job))
-            else:
-                _out("%d trials queued on %s as Slurm job array %s" % (len(staged), name, job))
-            if req.no_wait:
-                _out("To watch use 'guild watch %s -r %s'" % (staged[0], name))
+            staged = self._submit_with(site, req)
+            if not staged or req.stage or req.no_wait:
                 return 0
             for rid in staged:
                 self._follow(site, rid)
         return 0
+
+    def submit(self, req: RemoteRunRequest) -> list[str]:
+        """Stage and submit ``req`` without following it; the ids of the runs queued (none when ``--needed`` skipped all)."""
+        with self.open() as host:
+            return self._submit_with(SlurmSite(self.config, host), req)
+
+    def settle(self) -> dict[str, slurm.JobState]:
+        """Write Slurm's view into the shared home's runs (see :meth:`SlurmSite.settle`)."""
+        with self.open() as host:
+            return SlurmSite(self.config, host).settle()
+
+    def local_home(self) -> Optional[str]:
+        """The shared Guild home as a path on this machine, or None when it is reached over SSH."""
+        return self.config.guild_home if self.config.ssh is None else None
+
+    def _submit_with(self, site: SlurmSite, req: RemoteRunRequest) -> list[str]:
+        name = self.name
+        host = site.host
+        settings = self._job_settings(req)
+        trials = self._trial_flag_args(req)
+        site.check_slurm(settings.partition)
+        if req.package is not None:
+            _note("Copying package to %s" % name)
+            host.put_archive(
+                req.package.project_dir,
+                posixpath.join(host.guild_home, req.package.remote_dir),
+                members=list(req.package.files),
+            )
+        staged = self._stage(site, req, trials)
+        if not staged:
+            return []
+        if req.stage:
+            for rid in staged:
+                _out("%s staged on %s as %s" % (req.opspec or rid, name, rid))
+            return staged
+        job = self._submit(site, req, settings, staged)
+        if len(staged) == 1:
+            _out("%s queued on %s as Slurm job %s" % (staged[0], name, job))
+        else:
+            _out("%d trials queued on %s as Slurm job array %s" % (len(staged), name, job))
+        if req.no_wait:
+            _out("To watch use 'guild watch %s -r %s'" % (staged[0], name))
+        return staged
 
     def _job_settings(self, req: RemoteRunRequest) -> slurm.JobSettings:
         settings = self.config.settings
