@@ -266,3 +266,22 @@ def test_run_through_ssh_login_host(slurm_cluster: SlurmCluster, sshd_server: An
     p = guild("run", "train", "-r", "login", "-y", "--needed")
     assert "Skipping because the following runs match" not in p.stdout  # lr=0.1 never ran
     assert p.returncode == 0, p.stderr
+
+
+def test_running_on_another_node_reads_running_there() -> None:
+    running = slurm.JobState("9", "RUNNING", "None", "", "node7")
+    plan = slurm.settle_plan("/h", [_tracked()], {"9": running}, 5, here="login1", remote="cluster")
+    assert plan.files["/h/runs/r1/.guild/LOCK.remote"] == "cluster\n"
+    same = slurm.settle_plan("/h", [_tracked()], {"9": running}, 5, here="node7", remote="cluster")
+    assert "/h/runs/r1/.guild/LOCK.remote" not in same.files
+    done = slurm.settle_plan("/h", [_tracked(exit_status=0)], {"9": slurm.JobState("9", "COMPLETED")}, 5, "login1")
+    assert "/h/runs/r1/.guild/LOCK.remote" in done.remove
+
+
+def test_parse_settle() -> None:
+    out = "9|RUNNING|None|node7\n10_1|PENDING|Priority|\n%s login1\nr1\t'9'\t0\t\t'PENDING'\n" % slurm.TRACKED_MARK
+    states, tracked, here = slurm.parse_settle(out)
+    assert states["9"].nodes == "node7" and states["10_1"].describe() == "PENDING (Priority)"
+    assert here == "login1"
+    assert tracked == [slurm.TrackedRun("r1", "9", False, None, "PENDING")]
+    assert slurm.parse_settle("") == ({}, [], "")

@@ -227,6 +227,7 @@ class JobState:
     state: str
     reason: str = ""
     exit_code: str = ""
+    nodes: str = ""
 
     @property
     def final(self) -> bool:
@@ -243,7 +244,7 @@ class JobState:
         return self.state
 
 
-SQUEUE_FORMAT = "%i|%T|%r"
+SQUEUE_FORMAT = "%i|%T|%r|%N"
 
 
 def squeue_script() -> str:
@@ -256,7 +257,8 @@ def parse_squeue(stdout: str) -> dict[str, JobState]:
     for line in stdout.splitlines():
         parts = line.strip().split("|")
         if len(parts) >= 2 and _JOB_ID.match(parts[0]):
-            jobs[parts[0]] = JobState(parts[0], parts[1].strip(), parts[2].strip() if len(parts) > 2 else "")
+            reason = parts[2].strip() if len(parts) > 2 else ""
+            jobs[parts[0]] = JobState(parts[0], parts[1].strip(), reason, "", parts[3].strip() if len(parts) > 3 else "")
     return jobs
 
 
@@ -326,18 +328,19 @@ def settle_script(guild_home: str) -> str:
             'first=$(tracked)',
             '[ -n "$first" ] || exit 0',
             squeue_script() + " || exit $?",
-            "echo %s" % TRACKED_MARK,
+            'echo "%s $(hostname -s)"' % TRACKED_MARK,
             "tracked",
         ]
     )
 
 
-def parse_settle(stdout: str) -> tuple[dict[str, JobState], list[TrackedRun]]:
-    """(jobs squeue listed, tracked runs) from :func:`settle_script`'s output."""
-    head, sep, tail = stdout.partition(TRACKED_MARK + "\n")
+def parse_settle(stdout: str) -> tuple[dict[str, JobState], list[TrackedRun], str]:
+    """(jobs squeue listed, tracked runs, the short host name it ran on) from :func:`settle_script`'s output."""
+    head, sep, tail = stdout.partition(TRACKED_MARK + " ")
     if not sep:
-        return {}, []
-    return parse_squeue(head), parse_tracked(tail)
+        return {}, [], ""
+    host, _, tail = tail.partition("\n")
+    return parse_squeue(head), parse_tracked(tail), host.strip()
 
 
 def parse_tracked(stdout: str) -> list[TrackedRun]:
@@ -371,8 +374,20 @@ class Settlement:
         return "\n".join(lines)
 
 
-def settle_plan(guild_home: str, runs: Sequence[TrackedRun], states: Mapping[str, JobState], now_us: int) -> Settlement:
-    """What to write so each run reads Slurm's state; final states are recorded once."""
+def settle_plan(
+    guild_home: str,
+    runs: Sequence[TrackedRun],
+    states: Mapping[str, JobState],
+    now_us: int,
+    here: str = "",
+    remote: str = "slurm",
+) -> Settlement:
+    """What to write so each run reads Slurm's view; final states are recorded once.
+
+    A run whose job runs on another node than ``here`` (where the shared home
+    is read) gets ``.guild/LOCK.remote`` naming ``remote``: its ``LOCK`` pid
+    cannot be checked from here, so it reads ``running (REMOTE)`` until the job ends.
+    """
     out = Settlement()
     for r in runs:
         st = states.get(r.job_id)
@@ -383,8 +398,12 @@ def settle_plan(guild_home: str, runs: Sequence[TrackedRun], states: Mapping[str
         desc = st.describe()
         if desc != r.state:
             out.files[posixpath.join(attrs, STATE_ATTR)] = _yaml_str(desc) + "\n"
+        lock_remote = posixpath.join(guild_dir, "LOCK.remote")
         if not st.final:
+            if st.state == "RUNNING" and not r.staged and st.nodes and here and st.nodes != here:
+                out.files[lock_remote] = remote + "\n"
             continue
+        out.remove.append(lock_remote)
         out.ended[r.run_id] = st
         exit_status: Optional[int] = None
         if r.staged:  # the job never started the run

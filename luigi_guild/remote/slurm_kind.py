@@ -164,7 +164,7 @@ class SlurmSite:
         res = self.sh(slurm.settle_script(home))
         if res.exit_code != 0:
             raise self.error("cannot reach Slurm: %s" % slurm.sbatch_error(res.stderr or res.stdout))
-        states, tracked = slurm.parse_settle(res.stdout)
+        states, tracked, here = slurm.parse_settle(res.stdout)
         if not tracked:
             return {}
         missing = [r.job_id for r in tracked if r.job_id not in states]
@@ -172,7 +172,7 @@ class SlurmSite:
             acct = self.sh(slurm.sacct_script(missing))
             if acct.exit_code == 0:
                 states.update({k: v for k, v in slurm.parse_sacct(acct.stdout).items() if k in missing})
-        plan = slurm.settle_plan(home, tracked, states, int(time.time() * 1_000_000))
+        plan = slurm.settle_plan(home, tracked, states, int(time.time() * 1_000_000), here, self.name)
         script = plan.script()
         if script:
             out = self.sh(script)
