@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--workers", type=int, default=1, metavar="N", show_default=True, help="Run up to N trials at once.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the sweep at the first failed trial.")
 @click.option("--keep-batch", is_flag=True, help="Keep the batch run of a successful sweep.")
+@click.option("--print-trials", is_flag=True, help="Show the trials a sweep would run and exit.")
+@click.option("--save-trials", metavar="PATH", help="Save a sweep's trials to PATH (.csv, .json or no extension) and exit.")
 @click.option(
     "--build-deps", is_flag=True, help="Run required operations that have no completed run first (via Luigi)."
 )
@@ -73,6 +75,8 @@ def run(
     workers: int = 1,
     fail_on_trial_error: bool = False,
     keep_batch: bool = False,
+    print_trials: bool = False,
+    save_trials: str | None = None,
     build_deps: bool = False,
     scheduler_host: str | None = None,
     scheduler_port: int | None = None,
@@ -126,6 +130,9 @@ def run(
 
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
+            if print_trials or save_trials:
+                _show_trials(plan, SweepSpec(optimizer, max_trials, random_seed, batch_files), force_flags, save_trials)
+                return
             if build_deps:
                 _build_deps(plan, scheduler_host, scheduler_port)
             _sweep(
@@ -146,6 +153,10 @@ def run(
                 scheduler_port,
             )
             return
+    if print_trials:
+        raise GuildError("cannot print trials for a non-batch operation")
+    if save_trials:
+        raise GuildError("cannot save trials for a non-batch operation")
     if print_cmd:
         click.echo(planlib.print_cmd(plan))
         return
@@ -229,6 +240,33 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
+def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save_path: str | None) -> None:
+    """``--print-trials`` (a table on stdout) or ``--save-trials PATH``: nothing is run or kept."""
+    from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.sweeps import trials as triallib
+
+    if save_path:
+        triallib.check_trials_path(save_path)
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    if save_path:
+        click.echo("Saving trials to %s" % save_path)
+        triallib.save_trials(save_path, trials)
+    else:
+        echo_table(triallib.trial_table(trials))
+
+
+def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int) -> list[str]:
+    """What a sweep will do, as Guild says it before asking to continue."""
+    if optimizer == "grid":
+        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+    elif optimizer == "random":
+        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+    else:
+        head = "You are about to run %s with %s optimizer (%d trial%s)" % (
+            plan.op_name, optimizer, count, "" if count == 1 else "s")
+    return [head] + ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+
+
 def _sweep(
     plan: planlib.RunPlan,
     spec: SweepSpec,
@@ -243,10 +281,7 @@ def _sweep(
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
     if not yes:
-        lines = ["You are about to run %s%s" % (plan.op_name, " with %s optimizer" % optimizer if optimizer == "random" else "")]
-        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
-        lines.append("  (%d trials)" % len(trials))
-        click.echo("\n".join(lines), err=True)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, len(trials))), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     if plan.opdef is not None and plan.opdef.requires:

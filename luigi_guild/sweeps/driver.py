@@ -167,7 +167,7 @@ def run_sweep(
                     executor.execute(jobs)
                     jobs.clear()
 
-            for values in chunk:
+            for n, values in enumerate(chunk, start):
                 if opts.needed and index.needed(plan.opref, values):
                     flush()
                     if state.stopped:
@@ -175,7 +175,7 @@ def run_sweep(
                     skipped += 1
                     _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
                     continue
-                jobs.append(_trial_job(plan, operation, values, batch, opts))
+                jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
     except BaseException:
         finish_batch_run(batch, 1, keep=True)
@@ -188,8 +188,12 @@ def run_sweep(
     return result
 
 
-def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions) -> Job:
-    """One trial as a job: its own plan, and the options every trial runs with."""
+def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions, n: int) -> Job:
+    """Trial ``n`` as a job: its own plan, and the options every trial runs with.
+
+    Without ``--needed`` the job's key holds the trial's number, so trials
+    with equal flags (``x=[1,2,1]``, a random draw that repeats) each run.
+    """
     from luigi_guild.run.plan import plan_new
 
     opdef = plan.opdef
@@ -208,7 +212,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
         operation=operation,
         project_dir=opdef.project_dir,
         batch=batch.path,
-        extra={"needed": opts.needed, "run_key": "" if opts.needed else batch.id, "label": opts.label, "tags": list(opts.tags),
+        extra={"needed": opts.needed, "run_key": "" if opts.needed else "%s:%d" % (batch.id, n), "label": opts.label, "tags": list(opts.tags),
                "quiet": opts.quiet, "force_flags": opts.force_flags},
     )
 
