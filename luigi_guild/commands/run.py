@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--workers", type=int, default=1, metavar="N", show_default=True, help="Run up to N trials at once.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the sweep at the first failed trial.")
 @click.option("--keep-batch", is_flag=True, help="Keep the batch run of a successful sweep.")
+@click.option("--stage-trials", is_flag=True, help="Stage each trial of a sweep instead of running it (start them with a queue).")
 @click.option("--print-trials", is_flag=True, help="Show the trials a sweep would run and exit.")
 @click.option("--save-trials", metavar="PATH", help="Save a sweep's trials to PATH (.csv, .json or no extension) and exit.")
 @click.option(
@@ -75,6 +76,7 @@ def run(
     workers: int = 1,
     fail_on_trial_error: bool = False,
     keep_batch: bool = False,
+    stage_trials: bool = False,
     print_trials: bool = False,
     save_trials: str | None = None,
     build_deps: bool = False,
@@ -110,6 +112,15 @@ def run(
         return
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
+    if not restart and opspec is not None and "=" not in opspec:
+        from luigi_guild.sweeps import queue as queuelib
+
+        if queuelib.is_queue(opspec):
+            if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
+                raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
+                                 "--stage-trials, --print-trials, --save-trials or --needed")
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            return
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -147,12 +158,15 @@ def run(
                     label=label,
                     tags=list(tags),
                     force_flags=force_flags,
+                    stage_trials=stage_trials,
                 ),
                 yes,
                 scheduler_host,
                 scheduler_port,
             )
             return
+    if stage_trials:
+        raise GuildError("cannot stage trials for a non-batch operation")
     if print_trials:
         raise GuildError("cannot print trials for a non-batch operation")
     if save_trials:
@@ -238,6 +252,38 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             raise deps.DependencyError(
                 "run failed because a dependency was not met: %s did not complete" % ", ".join(failed)
             )
+
+
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+    import os
+
+    from luigi_guild.sweeps import queue as queuelib
+
+    if not yes:
+        lines = ["You are about to run queue"]
+        lines += ["  %s: %s" % (k, "unspecified" if v is None else flagslib.format_val(v)) for k, v in flags.items()]
+        click.echo("\n".join(lines), err=True)
+        if not confirm("Continue?", default=True):
+            raise SystemExit(exitcodes.OK)
+    run = queuelib.create_queue_run(flags)
+    if not background:
+        queuelib.Queue(run, flags).serve()
+        return
+    from luigi_guild.run.background import start_detached
+
+    def serve_detached() -> int:
+        # The detached child's output goes to the queue run's own output file.
+        fd = os.open(run.guild_path("output"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        return queuelib.Queue(run, flags).serve()
+
+    start_detached(run, serve_detached, pidfile)
+    if not quiet:
+        suffix = " (pidfile %s)" % pidfile if pidfile else ""
+        click.echo("queue started in background as %s%s" % (run.id, suffix))
 
 
 def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save_path: str | None) -> None:

@@ -97,6 +97,7 @@ class SweepOptions:
     label: str | None = None
     tags: list[str] = field(default_factory=list)
     force_flags: bool = False
+    stage_trials: bool = False
     chunk_size: int = CHUNK_SIZE
 
 
@@ -146,7 +147,11 @@ def run_sweep(
     attrs: dict[str, Any] = {"max_trials": len(trials)}
     if optimizer == "random":
         attrs["random_seed"] = seed
+    if opts.stage_trials:
+        attrs["stage_trials"] = True
     batch = create_batch_run(plan.opref, plan.flags, optimizer, attrs)
+    if opts.stage_trials:
+        return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
     if isinstance(executor, InlineExecutor):
@@ -186,6 +191,29 @@ def run_sweep(
     ok = not result.failed and not result.not_run and not result.interrupted
     finish_batch_run(batch, 0 if ok else 1, keep=opts.keep_batch)
     return result
+
+
+def _stage_trials(plan: Any, trials: list[dict[str, Any]], batch: Run, opts: SweepOptions, optimizer: str) -> SweepResult:
+    """``--stage-trials``: each trial becomes a staged run (linked to the batch); nothing starts."""
+    from luigi_guild.run import pipeline
+
+    operation = plan.opdef.name if plan.opdef.opref.pkg_type == "guildfile" else plan.opdef.opref.op_name
+    staged = 0
+    try:
+        for n, values in enumerate(trials):
+            job = _trial_job(plan, operation, values, batch, opts, n)
+
+            def on_created(run: Run, trial_plan: RunPlan) -> None:
+                link_trial(batch.path, run)
+                _log("Staging trial %s: %s (%s)" % (run.id, trial_plan.op_name, flags_desc(trial_plan.flags)))
+
+            pipeline.execute(job.plan, RunOptions(stage=True, on_created=on_created))
+            staged += 1
+    except BaseException:
+        finish_batch_run(batch, 1, keep=True)
+        raise
+    finish_batch_run(batch, 0, keep=opts.keep_batch)
+    return SweepResult(len(trials), staged, 0, 0, 0, 0, batch, optimizer)
 
 
 def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions, n: int) -> Job:
