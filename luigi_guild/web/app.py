@@ -50,7 +50,7 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
         return run
 
     async def runs(request: Request) -> Response:
-        return _json([viewdata.run_row(r) for r in source.runs()])
+        return _json([viewdata.table_row(r) for r in source.runs()])
 
     async def run_detail(request: Request) -> Response:
         return _json(viewdata.run_detail(run_or_404(request)))

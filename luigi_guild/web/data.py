@@ -100,6 +100,13 @@ def run_row(run: Run) -> dict[str, Any]:
     }
 
 
+def table_row(run: Run) -> dict[str, Any]:
+    """:func:`run_row` as the runs table shows it: without system scalars (``sys/...``), as ``guild compare``."""
+    row = run_row(run)
+    row["scalars"] = {k: v for k, v in row["scalars"].items() if not k.split("#")[-1].startswith("sys/")}
+    return row
+
+
 def format_duration(started: int | None, stopped: int | None, running: bool = False) -> str:
     """``H:MM:SS`` from start to stop (to now while running), '' when unknown."""
     if started is None:

@@ -152,7 +152,7 @@ const Charts = {
   async refresh(force) {
     if (typeof uPlot === "undefined") return;
     const byId = Object.fromEntries(state.rows.map((r) => [r.id, r]));
-    const ids = [...state.selected].filter((id) => byId[id]);
+    const ids = state.rows.map((r) => r.id).filter((id) => state.selected.has(id));  // table order, newest first
     for (const id of ids) {
       const status = byId[id].status;
       // A finished run's series is fetched once; a running one's on every refresh.
