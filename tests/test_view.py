@@ -134,6 +134,8 @@ def test_read_only_and_files_stay_inside_the_run(home, tmp_path):
             assert status == 403, path
             assert b"do not serve" not in body and b"root:" not in body
         assert view.request("/api/runs/%s/preview/escape.txt" % ids[1])[0] == 403
+        listed = [f["path"] for f in view.json("/api/runs/" + ids[1])["files"]]
+        assert listed == ["notes.txt", "pipe", "plots/a.png", "upstream.txt"]  # the links out are not listed
         assert view.request("/api/runs/..%2F..%2Fetc/output")[0] == 404
         # A link into another run (how upstream files are linked) is a file of Guild home's runs.
         assert view.request(base + "upstream.txt")[2] == b"1.0 2 a\n"
@@ -158,6 +160,15 @@ def test_survives_broken_runs_and_corrupt_files(home):
         f.write("- 1\n- [2]\n")
     os.remove(os.path.join(broken, ".guild", "output"))
     os.mkdir(os.path.join(broken, ".guild", "output"))  # unreadable as a file
+    with open(os.path.join(broken, ".guild", "events.out.tfevents.1.host.1.0"), "wb") as f:
+        f.write(b"\x00garbage" * 50)
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(os.path.join(runs_dir, ids[2], "logs"))
+    writer.add_scalar("loss", 0.5, 3)
+    writer.close()
+    with open(os.path.join(runs_dir, ids[2], "logs", "events.out.tfevents.9.host.1.0"), "wb") as f:
+        f.write(b"\x00garbage" * 50)  # a corrupt file beside a good one
     bare = os.path.join(runs_dir, "c" * 32, ".guild")
     os.makedirs(bare)
     with open(os.path.join(bare, "opref"), "w") as f:
@@ -167,6 +178,9 @@ def test_survives_broken_runs_and_corrupt_files(home):
         assert set(rows) == set(ids) | {"c" * 32}
         assert (rows["c" * 32]["operation"], rows["c" * 32]["status"]) == ("?", "error")
         assert rows[ids[0]]["flags"] == {} and rows[ids[0]]["started"] == ""
+        assert rows[ids[0]]["scalars"] == {}
+        assert rows[ids[2]]["scalars"] == {"logs#loss": {"value": 0.5, "step": 3}}
+        assert view.json("/api/runs/%s/scalars" % ids[2]) == {"logs#loss": [[3, 0.5]]}
         detail = view.json("/api/runs/" + ids[0])
         assert detail["deps"] == [] and detail["id"] == ids[0]
         assert view.json("/api/runs/%s/output" % ids[0])["text"] == ""

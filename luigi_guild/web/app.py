@@ -39,6 +39,9 @@ _FILE_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options":
 def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = None) -> Starlette:
     """The view app over the runs ``source`` names.
 
+    Endpoints are plain functions: Starlette runs them in its thread pool, so
+    reading run files never blocks the server's event loop.
+
     ``allowed_hosts`` limits the ``Host`` header (a page on another site
     cannot reach a loopback-bound view through DNS rebinding); None allows any.
     """
@@ -49,13 +52,13 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
             raise _NotFound("no run %s" % request.path_params["run_id"])
         return run
 
-    async def runs(request: Request) -> Response:
+    def runs(request: Request) -> Response:
         return _json([viewdata.table_row(r) for r in source.runs()])
 
-    async def run_detail(request: Request) -> Response:
+    def run_detail(request: Request) -> Response:
         return _json(viewdata.run_detail(run_or_404(request)))
 
-    async def run_scalars(request: Request) -> Response:
+    def run_scalars(request: Request) -> Response:
         run = run_or_404(request)
         try:
             series = runscalars.series(run)
@@ -63,7 +66,7 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
             series = {}
         return _json({tag: [[s, v] for s, v in points] for tag, points in series.items()})
 
-    async def run_output(request: Request) -> Response:
+    def run_output(request: Request) -> Response:
         run = run_or_404(request)
         try:
             offset = int(request.query_params.get("offset", "0"))
@@ -71,7 +74,7 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
             return _error(400, "offset must be a number")
         return _json(viewdata.read_output(run, offset))
 
-    async def run_file(request: Request) -> Response:
+    def run_file(request: Request) -> Response:
         f, size, media = _open(run_or_404(request), request.path_params["path"])
         headers = dict(_FILE_HEADERS, **{"Content-Length": str(size)})
         if request.query_params.get("download"):
@@ -81,7 +84,7 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
             media = "text/plain; charset=utf-8"  # shown as text, never run as a page
         return StreamingResponse(_chunks(f, size), media_type=media, headers=headers)
 
-    async def run_preview(request: Request) -> Response:
+    def run_preview(request: Request) -> Response:
         f, size, _ = _open(run_or_404(request), request.path_params["path"])
         with f:
             head = f.read(PREVIEW_LIMIT)
@@ -89,13 +92,13 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
             return _json({"text": None, "size": size})
         return _json({"text": head.decode("utf-8", "replace"), "size": size, "truncated": size > len(head)})
 
-    async def config(request: Request) -> Response:
+    def config(request: Request) -> Response:
         return _json({"cwd": os.getcwd(), "version": __version__})
 
-    async def index_page(request: Request) -> Response:
+    def index_page(request: Request) -> Response:
         return FileResponse(os.path.join(STATIC_DIR, "index.html"), headers=_NO_STORE)
 
-    async def run_page(request: Request) -> Response:
+    def run_page(request: Request) -> Response:
         return FileResponse(os.path.join(STATIC_DIR, "run.html"), headers=_NO_STORE)
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -181,10 +181,13 @@ def list_files(run: Run) -> list[dict[str, Any]]:
     for rel in paths:
         if rel.endswith("/"):
             continue
+        path = os.path.join(run.path, rel)
         try:
-            st = os.stat(os.path.join(run.path, rel))
+            st = os.stat(path)
         except OSError:
             continue  # a dangling link, or the file went away
+        if os.path.islink(path) and not _allowed(run, os.path.realpath(path)):
+            continue  # a link out of the runs: not listed, and refused if asked for
         out.append({"path": rel, "size": st.st_size, "mtime": int(st.st_mtime * 1000), "kind": file_kind(rel)})
     return out
 
@@ -253,8 +256,7 @@ def open_run_file(run: Run, rel: str) -> tuple[IO[bytes], int, str]:
     try:
         st = os.fstat(fd)
         real = os.readlink("/proc/self/fd/%d" % fd) if os.path.isdir("/proc/self/fd") else os.path.realpath(path)
-        roots = [os.path.realpath(run.path), os.path.realpath(home.runs_dir())]
-        if not stat.S_ISREG(st.st_mode) or not any(real.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+        if not stat.S_ISREG(st.st_mode) or not _allowed(run, real):
             raise FileRefused(rel)
         f = os.fdopen(fd, "rb")
     except BaseException as e:
@@ -264,6 +266,12 @@ def open_run_file(run: Run, rel: str) -> tuple[IO[bytes], int, str]:
         raise
     media = mimetypes.guess_type(rel)[0] or "application/octet-stream"
     return f, st.st_size, media
+
+
+def _allowed(run: Run, real: str) -> bool:
+    """Whether the resolved path ``real`` is inside the run directory or Guild home's runs."""
+    roots = [os.path.realpath(run.path), os.path.realpath(home.runs_dir())]
+    return any(real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
 def is_text(head: bytes) -> bool:
