@@ -103,6 +103,9 @@ def test_bad_inputs_are_one_line_errors(home, tmp_path):
         r = guild("view", "-n", "-p", str(port), cwd=str(tmp_path), home=home_dir)
     assert r.exit_code == 1
     assert r.err == "guild: cannot listen on 127.0.0.1:%d: Address already in use\n" % port
+    r = guild("view", "-n", "-h", "no-such-host.invalid", cwd=str(tmp_path), home=home_dir)
+    assert r.exit_code == 1 and r.err.startswith("guild: cannot use host 'no-such-host.invalid': ")
+    assert len(r.err.splitlines()) == 1
     r = guild("view", "-n", "-p", "http", cwd=str(tmp_path), home=home_dir)
     assert r.exit_code == 2 and "Traceback" not in r.err
 

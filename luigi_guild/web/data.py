@@ -29,6 +29,7 @@ from luigi_guild.web import scalars as runscalars
 _OWN_SECTIONS = {"flags", "deps", "env", "user_flags", "run_params"}
 IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 OUTPUT_CHUNK = 256 * 1024
+MAX_FILES = 5000  # a run page lists at most this many files
 
 
 @dataclass
@@ -172,13 +173,15 @@ def _deps(run: Run) -> list[dict[str, Any]]:
 
 
 def list_files(run: Run) -> list[dict[str, Any]]:
-    """The run's files (not ``.guild``): path, size, mtime (ms), and how the page shows them."""
+    """The run's files (not ``.guild``, at most :data:`MAX_FILES`): path, size, mtime (ms), how the page shows them."""
     out = []
     try:
         paths = runfiles.list_files(run)
     except (OSError, GuildError):
         return []
     for rel in paths:
+        if len(out) >= MAX_FILES:
+            break
         if rel.endswith("/"):
             continue
         path = os.path.join(run.path, rel)
