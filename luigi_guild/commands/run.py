@@ -51,6 +51,9 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 @click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
 @click.option("-n", "--no-wait", is_flag=True, help="With --remote: return once the run has started.")
+@click.option(
+    "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
+)
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -78,6 +81,7 @@ def run(
     scheduler_port: int | None = None,
     remote: str | None = None,
     no_wait: bool = False,
+    test_output_scalars: str | None = None,
 ) -> None:
     """Run an operation.
 
@@ -106,6 +110,11 @@ def run(
         return
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
+    if test_output_scalars is not None:
+        if restart:
+            raise GuildError("--test-output-scalars cannot be used with --restart")
+        _test_output_scalars(opspec, project_dir, test_output_scalars)
+        return
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -360,3 +369,38 @@ def _confirm(plan: planlib.RunPlan, action: str, yes: bool) -> None:
     click.echo("\n".join(lines), err=True)
     if not confirm("Continue?", default=True):
         raise SystemExit(exitcodes.OK)
+
+
+def _test_output_scalars(opspec: str | None, project_dir: str | None, path: str) -> None:
+    """Print each input line and what each output-scalar pattern of the operation finds in it."""
+    import os
+
+    from luigi_guild.model import outputscalars
+    from luigi_guild.project import operations
+
+    opdef = operations.resolve(opspec, project_dir)
+    config = opdef.output_scalars
+    if config is False:
+        click.echo("Output scalars disabled, nothing to test", err=True)
+        return
+    if path == "-":
+        if sys.stdin.isatty():
+            click.echo("Type patterns and press Enter to test. Use Ctrl-c or empty line to exit.")
+            lines = iter(lambda: sys.stdin.readline().rstrip("\n"), "")
+            for out in outputscalars.test_lines(lines, config):
+                click.echo(out)
+            return
+        for out in outputscalars.test_lines(sys.stdin, config):
+            click.echo(out)
+        return
+    if not os.path.exists(path):
+        raise GuildError("%s does not exist" % path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read().split(b"\n")
+    except OSError as e:
+        raise GuildError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    if data and data[-1] == b"":
+        data.pop()
+    for out in outputscalars.test_lines(data, config):
+        click.echo(out)

@@ -239,8 +239,30 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=_requirements(path, opname, model, data.get("requires")),
         description=str(data.get("description") or "").strip().split("\n")[0],
+        output_scalars=_output_scalars(path, opname, data),
+        compare=_compare_specs(path, opname, data),
     )
     return opdef
+
+
+def _output_scalars(path: str, opname: str, data: dict) -> Any:
+    from luigi_guild.model.outputscalars import OutputScalarsError, coerce_config
+
+    try:
+        return coerce_config(data.get("output-scalars"))
+    except OutputScalarsError as e:
+        raise _error(path, "operation '%s': %s" % (opname, e)) from None
+
+
+def _compare_specs(path: str, opname: str, data: dict) -> list[str] | None:
+    val = data.get("compare")
+    if val is None:
+        return None
+    if isinstance(val, str):
+        val = [val]
+    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+        raise _error(path, "'compare' for operation '%s' must be a list of column specs" % opname)
+    return list(val)
 
 
 def _main_text(module: str, args: list[str]) -> str:

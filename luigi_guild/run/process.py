@@ -26,6 +26,7 @@ from luigi_guild.store.rundir import Run, now_us, process_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.run.capture import ScalarCapture
     from luigi_guild.run.plan import RunPlan
 
 _SECRET_RE = re.compile(r"password|token|secret", re.IGNORECASE)
@@ -66,7 +67,8 @@ def write_lock(run: Run, pid: int) -> None:
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool):
+    def __init__(self, run: Run, echo: bool, capture: ScalarCapture | None = None):
+        self.capture = capture
         self.out = open(run.guild_path("output"), "wb")
         self.index = open(run.guild_path("output.index"), "wb")
         self.echo = echo
@@ -82,6 +84,8 @@ class _OutputSink:
                 target.flush()
             except (BrokenPipeError, ValueError):
                 self.echo = False
+        if self.capture is not None:
+            self.capture.feed(data, stream)
         if self.error is not None:
             return
         try:
@@ -106,6 +110,8 @@ class _OutputSink:
         self.index.flush()
 
     def close(self) -> None:
+        if self.capture is not None:
+            self.capture.close()
         for f in (self.out, self.index):
             try:
                 f.close()
@@ -113,7 +119,9 @@ class _OutputSink:
                 self.error = self.error or e
 
 
-def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True) -> int:
+def run_process(
+    run: Run, cmd: list[str], env: dict[str, str], echo: bool = True, capture: ScalarCapture | None = None
+) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
     Expects PENDING to be present; it is removed once the LOCK names a live
@@ -123,7 +131,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
     try:
         write_lock(run, os.getpid())
         run.remove("PENDING")
-        sink = _OutputSink(run, echo)
+        sink = _OutputSink(run, echo, capture)
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
@@ -255,4 +263,6 @@ def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
         run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
-    return run_process(run, plan.cmd(), env, echo=echo)
+    from luigi_guild.run.capture import for_plan
+
+    return run_process(run, plan.cmd(), env, echo=echo, capture=for_plan(run.guild_path(), plan.op_attr, plan.flags))

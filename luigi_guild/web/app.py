@@ -53,7 +53,7 @@ def create_app(source: viewdata.RunSource, allowed_hosts: list[str] | None = Non
         return run
 
     def runs(request: Request) -> Response:
-        return _json([viewdata.table_row(r) for r in source.runs()])
+        return _json(viewdata.table_rows(source.runs()))
 
     def run_detail(request: Request) -> Response:
         return _json(viewdata.run_detail(run_or_404(request)))

@@ -79,8 +79,10 @@ def is_batch(run: Run) -> bool:
 # ------------------------------------------------------------------ rows
 
 
-def run_row(run: Run) -> dict[str, Any]:
-    """One run as a row of the runs table: the ``guild compare`` core columns, flags and last scalars."""
+def run_row(run: Run, scalars: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One run: the ``guild compare`` core columns, flags and last scalars (``scalars``, when already read)."""
+    if scalars is None:
+        scalars = runscalars.last_values([run])[run.id]
     started = _int_attr(run, "started")
     stopped = _int_attr(run, "stopped")
     status = _safe(lambda: str(run.status_with_remote), "error")
@@ -97,15 +99,18 @@ def run_row(run: Run) -> dict[str, Any]:
         "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
         "marked": bool(run.get("marked")),
         "flags": json_safe(_safe(lambda: dict(run.flags), {})),
-        "scalars": json_safe(_safe(lambda: runscalars.last_values(run), {})),
+        "scalars": json_safe(scalars),
     }
 
 
-def table_row(run: Run) -> dict[str, Any]:
-    """:func:`run_row` as the runs table shows it: without system scalars (``sys/...``), as ``guild compare``."""
-    row = run_row(run)
-    row["scalars"] = {k: v for k, v in row["scalars"].items() if not k.split("#")[-1].startswith("sys/")}
-    return row
+def table_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """The runs table: :func:`run_row` per run, without system scalars (``sys/...``), as ``guild compare``."""
+    scalars = runscalars.last_values(runs)
+    rows = []
+    for run in runs:
+        shown = {k: v for k, v in scalars.get(run.id, {}).items() if not k.split("#")[-1].startswith("sys/")}
+        rows.append(run_row(run, shown))
+    return rows
 
 
 def format_duration(started: int | None, stopped: int | None, running: bool = False) -> str:
@@ -174,7 +179,7 @@ def _deps(run: Run) -> list[dict[str, Any]]:
 
 def list_files(run: Run) -> list[dict[str, Any]]:
     """The run's files (not ``.guild``, at most :data:`MAX_FILES`): path, size, mtime (ms), how the page shows them."""
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         paths = runfiles.list_files(run)
     except (OSError, GuildError):

@@ -2,35 +2,38 @@
 
 Every scalar the view shows comes through :func:`last_values` (one value per
 key, for the runs table) and :func:`series` (``(step, value)`` points per
-key, for the charts), so the source of scalars can change in this module
-alone. Keys are Guild's display keys: the tag for scalars logged in the run
-directory or ``.guild`` (output scalars), ``prefix#tag`` for a subdirectory.
-
-Until the run store offers a scalar API, this reads the run's TensorBoard
-event files itself, with the ``tensorboard`` package's event file loader
-(imported only here, and only when a run has event files).
+key, for the charts), both over the run store's scalar API
+(:mod:`luigi_guild.store.scalars`: summaries from the scalar index, series
+from the event files). Keys are Guild's display keys: the tag for scalars in
+the run directory or ``.guild`` (output scalars), ``prefix#tag`` otherwise.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any, Iterator
+from typing import Any
 
+from luigi_guild.store import eventfiles
+from luigi_guild.store import scalars as runscalars
 from luigi_guild.store.rundir import Run
 
-EVENTS_MARK = ".tfevents."
 
+def last_values(runs: list[Run]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{run id: {key: {"value": v, "step": s}}}``: each scalar's last value, for many runs at once.
 
-def last_values(run: Run) -> dict[str, dict[str, Any]]:
-    """``{key: {"value": v, "step": s}}``: each scalar's value at its largest step (the latest such event)."""
-    out: dict[str, dict[str, Any]] = {}
-    for key, points in series(run).items():
-        if points:
-            best = points[0]
-            for p in points[1:]:
-                if p[0] >= best[0]:
-                    best = p
-            out[key] = {"value": best[1], "step": best[0]}
+    A key logged in several places keeps the first in Guild's order (the
+    run root, then ``.guild``, then subdirectories), as ``guild compare``
+    picks it. A scalar index that cannot be read gives no scalars, not an error.
+    """
+    try:
+        by_dir = runscalars.for_runs(runs)
+    except Exception:  # a broken cache must not take the page down
+        return {r.id: {} for r in runs}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for run in runs:
+        vals: dict[str, dict[str, Any]] = {}
+        for s in by_dir.get(run.path, []):
+            vals.setdefault(s.key, {"value": s.last_val, "step": s.last_step})
+        out[run.id] = vals
     return out
 
 
@@ -40,59 +43,10 @@ def series(run: Run) -> dict[str, list[tuple[int, float]]]:
     A truncated or corrupt event file gives the points read before the damage.
     """
     out: dict[str, list[tuple[int, float]]] = {}
-    for prefix, path in _event_files(run.path):
-        for tag, step, value in _cached_events(path):
-            key = tag if prefix in ("", ".guild") else "%s#%s" % (prefix, tag)
-            out.setdefault(key, []).append((step, value))
+    owner: dict[str, str] = {}
+    for prefix, dir_path in eventfiles.source_dirs(run.path):
+        for tag, value, step in eventfiles.read_dir(dir_path):
+            key = runscalars.display_key(prefix, tag)
+            if owner.setdefault(key, prefix) == prefix:
+                out.setdefault(key, []).append((step, value))
     return out
-
-
-def _event_files(run_dir: str) -> list[tuple[str, str]]:
-    """``(prefix, file)`` for every event file under ``run_dir`` (links not followed), sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(run_dir):
-        dirnames.sort()
-        rel = os.path.relpath(dirpath, run_dir)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/")
-        for name in sorted(filenames):
-            if EVENTS_MARK in name and not os.path.islink(os.path.join(dirpath, name)):
-                found.append((prefix, os.path.join(dirpath, name)))
-    return sorted(found)
-
-
-# event file -> ((size, mtime_ns), its scalars): the view asks every few seconds; unchanged files are not re-read.
-_CACHE: dict[str, tuple[tuple[int, int], list[tuple[str, int, float]]]] = {}
-
-
-def _cached_events(path: str) -> list[tuple[str, int, float]]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return []
-    stamp = (st.st_size, st.st_mtime_ns)
-    hit = _CACHE.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    events = list(_read_events(path))
-    _CACHE[path] = (stamp, events)
-    return events
-
-
-def _read_events(path: str) -> Iterator[tuple[str, int, float]]:
-    """``(tag, step, value)`` of every scalar in one event file; stops quietly at damage."""
-    try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-        from tensorboard.util import tensor_util
-    except ImportError:
-        return
-    try:
-        for event in EventFileLoader(path).Load():
-            if not event.HasField("summary"):
-                continue
-            for val in event.summary.value:
-                if val.HasField("simple_value"):
-                    yield val.tag, int(event.step), float(val.simple_value)
-                elif val.HasField("tensor") and val.metadata.plugin_data.plugin_name == "scalars":
-                    yield val.tag, int(event.step), float(tensor_util.make_ndarray(val.tensor).item())
-    except Exception:  # a damaged file: keep what was read
-        return
