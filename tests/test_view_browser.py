@@ -109,6 +109,7 @@ SLOW_PY = """\
 import sys, time
 steps = 3
 for i in range(steps):
+    print("step: %d" % i)
     print("loss: %s" % (1.0 / (i + 1)), flush=True)
     print("step %d done" % i, flush=True)
     time.sleep(1.0)
@@ -143,6 +144,10 @@ def test_table_follows_a_running_run_live(browser, home, tmp_path):
             wait_for(lambda: len(table(browser)[1]) == 4 and column(browser, "status")[0] == "running", timeout=30)
             assert "wait_for" in table(browser)[0]
             marker = browser.execute_script("return (window.__marker = 42)")
+            # Its output scalars show up and change as it logs them (loss 1.0, 0.5, then 0.333...).
+            wait_for(lambda: "loss" in table(browser)[0] and column(browser, "loss")[0] in ("1", "0.5"), timeout=30)
+            wait_for(lambda: column(browser, "loss")[0] == "0.333333", timeout=30)
+            assert column(browser, "status")[0] == "running"
             # ...and turns completed when it ends.
             open(gate, "w").close()
             wait_for(lambda: column(browser, "status")[0] == "completed", timeout=30)
