@@ -191,7 +191,8 @@ def test_charts_one_line_per_selected_run(browser, home):
     with ViewServer(home_dir) as view:
         open_page(browser, view.url + "/?poll=500")
         heads, rows = table(browser)
-        assert heads[-2:] == ["loss", "acc"]  # last values as columns, first seen newest run first
+        assert heads[-3:] == ["step", "loss", "acc"]  # as guild compare: step of loss, then last values
+        assert column(browser, "step") == ["0", "3", "2"]
         assert column(browser, "loss") == ["9", "0.75", "0.25"]
         assert column(browser, "acc") == ["", "", "0.699999"]  # cut to 6 decimals as guild compare
         assert browser.find_elements(By.CSS_SELECTOR, "#charts .chart") == []

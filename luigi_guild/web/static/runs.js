@@ -18,23 +18,37 @@ const CORE = [
   { key: "label", label: "label", kind: "core" },
 ];
 
-// Columns as `guild compare` builds them: core, then each run's flags (sorted), then its
-// scalar tags (sorted), the union in first-seen order scanning runs newest first.
+// Columns as `guild compare` builds them: core, then each run's flags (sorted), then `step`
+// (of `loss`, else of its first scalar) when it has scalars, then its scalar keys (sorted); the
+// union in first-seen order scanning runs newest first.
 function buildColumns(rows) {
-  const flags = [], scalars = [];
+  const cols = CORE.slice();
+  const seen = new Set(cols.map((c) => c.key));
+  const add = (key, label, kind) => {
+    if (!seen.has(key)) {
+      seen.add(key);
+      cols.push({ key, label, kind });
+    }
+  };
   for (const r of rows) {
-    for (const f of Object.keys(r.flags || {}).sort()) if (!flags.includes(f)) flags.push(f);
-    for (const t of Object.keys(r.scalars || {}).sort()) if (!scalars.includes(t)) scalars.push(t);
+    for (const f of Object.keys(r.flags || {}).sort()) add("flag:" + f, f, "flag");
+    const tags = Object.keys(r.scalars || {}).sort();
+    if (tags.length) add("step", "step", "scalar");
+    for (const t of tags) add("scalar:" + t, t, "scalar");
   }
-  return CORE.concat(
-    flags.map((f) => ({ key: "flag:" + f, label: f, kind: "flag" })),
-    scalars.map((t) => ({ key: "scalar:" + t, label: t, kind: "scalar" })),
-  );
+  return cols;
+}
+
+function stepOf(row) {
+  const s = row.scalars || {};
+  const key = "loss" in s ? "loss" : Object.keys(s).sort()[0];
+  return key === undefined ? undefined : s[key].step;
 }
 
 function cellValue(row, key) {
   if (key === "run") return row.shortId;
   if (key === "started") return row.startedTs;
+  if (key === "step") return stepOf(row);
   if (key.startsWith("flag:")) return (row.flags || {})[key.slice(5)];
   if (key.startsWith("scalar:")) {
     const s = (row.scalars || {})[key.slice(7)];
