@@ -181,6 +181,15 @@ def find_op(guildfile_path: str, opspec: str | None) -> OpDef | None:
     return _opdef(parsed, *entry)
 
 
+def op_section(guildfile_path: str, opspec: str | None, key: str) -> Any:
+    """The raw value of ``key`` in operation ``opspec``'s definition (None when unset or no such operation).
+
+    For settings this module does not interpret itself (a remote kind's own, like ``slurm:``).
+    """
+    entry = _find_entry(_load(guildfile_path), opspec)
+    return None if entry is None else entry[2].get(key)
+
+
 def _find_entry(parsed: _Parsed, opspec: str | None) -> tuple[str, str, dict] | None:
     if not opspec:
         defaults = [e for e in parsed.ops if _truthy(e[2].get("default"))]
