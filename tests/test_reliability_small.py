@@ -115,3 +115,45 @@ def test_source_copy_limit_warns(tmp_path) -> None:
     small = write_project(str(tmp_path / "small"), {"t.py": SCRIPT})
     res = guild("run", "-y", "t.py", cwd=small, home=home)
     assert res.exit_code == 0 and "WARNING" not in res.err, res.err
+
+
+FILL_PY = """\
+print("filling", flush=True)
+try:
+    with open("big", "wb") as f:
+        while True:
+            f.write(b"x" * 65536)
+            f.flush()
+except OSError as e:
+    print("disk full:", e.strerror, flush=True)
+for i in range(50):
+    print("line", i, "x" * 80, flush=True)
+print("done", flush=True)
+"""
+
+
+def test_full_disk_still_records_exit_status_and_stopped(tmp_path) -> None:
+    """A real full file system (a 1 MiB tmpfs in a private mount namespace), filled by the script."""
+    why = _can_mount()
+    if why:
+        pytest.skip(why)
+    project = write_project(str(tmp_path / "p"), {"fill.py": FILL_PY})
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    script = (
+        'mount -t tmpfs -o size=1m tmpfs "$H" || exit 99; cd "$P"; '
+        '"$PY" -m luigi_guild run -y fill.py > /dev/null; echo "rc=$?"; '
+        '"$PY" -m luigi_guild select -a exit_status; "$PY" -m luigi_guild select -a stopped; '
+        '"$PY" -m luigi_guild runs -s; ls -a "$H"/runs/*/.guild/attrs'
+    )
+    env = dict(os.environ, GUILD_HOME=home, H=home, P=project, PY=sys.executable, COLUMNS="999")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "rc=1", proc.stdout + proc.stderr
+    assert lines[1] == "0", proc.stdout  # the script's exit status, recorded on the full disk
+    assert lines[2].isdigit(), proc.stdout  # stopped
+    assert "completed" in lines[3], proc.stdout
+    assert not [n for n in lines[4:] if n.startswith(".reserved-")], proc.stdout  # set-aside space released
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("guild:")]
+    assert len(errors) == 1 and "exited with status 0 but its output could not be saved: No space left on device" in errors[0]

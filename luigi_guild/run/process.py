@@ -232,6 +232,7 @@ def run_process(
     GuildError when the run directory cannot be written (disk full, read-only).
     """
     try:
+        run.reserve_attrs(_END_ATTRS)
         write_lock(run, os.getpid())
         run.remove("PENDING")
         sink = _OutputSink(run, echo, whole_lines, capture)
@@ -319,10 +320,16 @@ def _pump(proc: subprocess.Popen, sink: _OutputSink) -> None:
     sel.close()
 
 
+# Attrs recorded when the run ends: space for them is set aside at start, so a
+# full disk (filled by the run's output or by the script) cannot lose them.
+_END_ATTRS = ("exit_status", "stopped")
+
+
 def _finish(run: Run, returncode: int) -> None:
     try:
-        run.write_attr("exit_status", returncode)
-        run.write_attr("stopped", now_us())
+        run.write_reserved_attr("exit_status", returncode)
+        run.write_reserved_attr("stopped", now_us())
+        run.drop_reserved(_END_ATTRS)
     except OSError as e:
         # Leave the LOCK: its process is gone, so the run reads ``error``.
         raise GuildError(

@@ -372,6 +372,11 @@ def _read_text_or_raise(root: str, rel: str) -> str:
     return data.decode("utf-8")  # UnicodeDecodeError is a ValueError
 
 
+# Space set aside at start for the attrs a run's end must record (see Run.reserve_attrs).
+RESERVE_PREFIX = ".reserved-"
+RESERVE_BYTES = 4096
+
+
 # Sentinel files whose presence the status rules look at.
 SENTINELS = ("LOCK.remote", "PENDING", "STAGED", "LOCK")
 
@@ -526,6 +531,49 @@ class Run:
 
         self.write_file(".guild/attrs/" + name, yamlutil.encode(value) + "\n")
 
+    def reserve_attrs(self, names: tuple[str, ...]) -> None:
+        """Set aside disk space for attrs ``names`` (hidden ``.reserved-NAME`` files of
+        :data:`RESERVE_BYTES`), so :meth:`write_reserved_attr` can record them on a full disk."""
+        fd = self.open_dir(".guild/attrs")
+        try:
+            for name in names:
+                write_file_atomic(RESERVE_PREFIX + name, b" " * RESERVE_BYTES, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def write_reserved_attr(self, name: str, value: Any) -> None:
+        """:meth:`write_attr`; when that fails (a full disk), the value is written over the
+        space :meth:`reserve_attrs` set aside (no new blocks needed) and renamed into place."""
+        from luigi_guild.model import yamlutil
+
+        data = (yamlutil.encode(value) + "\n").encode("utf-8")
+        try:
+            self.write_attr(name, value)
+            return
+        except OSError as e:
+            error = e
+        if len(data) > RESERVE_BYTES:
+            raise error
+        fd = self.open_dir(".guild/attrs")
+        try:
+            try:
+                f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
+            except OSError:
+                raise error from None
+            try:
+                os.pwrite(f, data, 0)
+                os.ftruncate(f, len(data))
+            finally:
+                os.close(f)
+            os.replace(RESERVE_PREFIX + name, name, src_dir_fd=fd, dst_dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def drop_reserved(self, names: tuple[str, ...]) -> None:
+        """Remove what :meth:`reserve_attrs` set aside and was not used."""
+        for name in names:
+            self.del_attr(RESERVE_PREFIX + name)
+
     def del_attr(self, name: str) -> None:
         try:
             os.remove(self.attr_path(name))
@@ -534,7 +582,7 @@ class Run:
 
     def attr_names(self) -> list[str]:
         try:
-            return sorted(n for n in os.listdir(self.guild_path("attrs")) if not n.startswith(".tmp-"))
+            return sorted(n for n in os.listdir(self.guild_path("attrs")) if not n.startswith("."))
         except FileNotFoundError:
             return []
 
