@@ -390,8 +390,12 @@ class RunIndex:
         """Run ``name``'s head with every stamp checked now.
 
         Until the bodies section is loaded (one ``--needed`` call has few
-        candidates), a candidate is simply read afresh.
+        candidates), a candidate is simply read afresh. From the second query
+        on (sweeps, Luigi builds) the bodies are loaded, so a candidate costs
+        a stat per file instead of reading them.
         """
+        if self._queries > 1 and not self._bodies_loaded:
+            self._load_bodies()
         if self._bodies_loaded or name in self._bodies:
             return self.entry(name, ALL_FILES, fresh=True)
         return self._reread(name)

@@ -214,5 +214,8 @@ def shared_index(root: str | None = None) -> RunIndex:
     root = os.path.abspath(root or home.runs_dir())
     index = _shared.get(root)
     if index is None:
+        import atexit
+
         index = _shared[root] = RunIndex.load(root)
+        atexit.register(index.save)  # what this process read helps the next one (a Luigi build, a listing)
     return index
