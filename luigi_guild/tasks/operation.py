@@ -109,6 +109,11 @@ class OperationTask(luigi.Task):
     project_dir = luigi.Parameter(default="", description="Directory the operation is resolved in")
     needed = luigi.BoolParameter(default=True, description="Skip when a matching run exists")
 
+    # A failed run is not retried by the scheduler (its cause is in its output): with a central
+    # scheduler the task is disabled at once, so keep_alive workers leave instead of waiting for
+    # a retry (luigid's [scheduler] disable_persist says for how long).
+    retry_count = 1
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if isinstance(cls.__dict__.get("operation"), str) and "flags" not in cls.__dict__:
