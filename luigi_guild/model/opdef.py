@@ -64,6 +64,9 @@ class OpDef:
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
+    # guild.yml ``output-scalars`` (coerced: None = defaults, False = off) and ``compare`` specs.
+    output_scalars: Any = None
+    compare: list[str] | None = None
 
     @property
     def name(self) -> str:
@@ -114,6 +117,8 @@ class OpDef:
         }
         if self.label_template:
             attr["label-template"] = self.label_template
+        if self.output_scalars is not None:
+            attr["output-scalars"] = self.output_scalars
         return attr
 
 

@@ -174,6 +174,15 @@ def find_op(guildfile_path: str, opspec: str | None) -> OpDef | None:
     return _opdef(parsed, *entry)
 
 
+def op_section(guildfile_path: str, opspec: str | None, key: str) -> Any:
+    """The raw value of ``key`` in operation ``opspec``'s definition (None when unset or no such operation).
+
+    For settings this module does not interpret itself (a remote kind's own, like ``slurm:``).
+    """
+    entry = _find_entry(_load(guildfile_path), opspec)
+    return None if entry is None else entry[2].get(key)
+
+
 def _find_entry(parsed: _Parsed, opspec: str | None) -> tuple[str, str, dict] | None:
     if not opspec:
         defaults = [e for e in parsed.ops if _truthy(e[2].get("default"))]
@@ -241,8 +250,30 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
+        output_scalars=_output_scalars(path, opname, data),
+        compare=_compare_specs(path, opname, data),
     )
     return opdef
+
+
+def _output_scalars(path: str, opname: str, data: dict) -> Any:
+    from luigi_guild.model.outputscalars import OutputScalarsError, coerce_config
+
+    try:
+        return coerce_config(data.get("output-scalars"))
+    except OutputScalarsError as e:
+        raise _error(path, "operation '%s': %s" % (opname, e)) from None
+
+
+def _compare_specs(path: str, opname: str, data: dict) -> list[str] | None:
+    val = data.get("compare")
+    if val is None:
+        return None
+    if isinstance(val, str):
+        val = [val]
+    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+        raise _error(path, "'compare' for operation '%s' must be a list of column specs" % opname)
+    return list(val)
 
 
 def _main_text(module: str, args: list[str]) -> str:

@@ -26,6 +26,7 @@ from luigi_guild.store.rundir import Run, now_us, process_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.run.capture import ScalarCapture
     from luigi_guild.run.plan import RunPlan
 
 _SECRET_RE = re.compile(r"password|token|secret", re.IGNORECASE)
@@ -66,7 +67,8 @@ def write_lock(run: Run, pid: int) -> None:
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool, whole_lines: bool = False):
+    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
+        self.capture = capture
         self.out = open(run.guild_path("output"), "wb")
         self.index = open(run.guild_path("output.index"), "wb")
         self.echo = echo
@@ -80,6 +82,8 @@ class _OutputSink:
         """Echo ``data`` and save it; a failed save (disk full) stops saving, not the run."""
         if self.echo:
             self._echo(data, stream)
+        if self.capture is not None:
+            self.capture.feed(data, stream)
         if self.error is not None:
             return
         try:
@@ -128,6 +132,8 @@ class _OutputSink:
 
     def close(self) -> None:
         self.flush_pending()
+        if self.capture is not None:
+            self.capture.close()
         for f in (self.out, self.index):
             try:
                 f.close()
@@ -157,7 +163,14 @@ def _pipe_buf() -> int:
     return getattr(select, "PIPE_BUF", 512)
 
 
-def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True, whole_lines: bool = False) -> int:
+def run_process(
+    run: Run,
+    cmd: list[str],
+    env: dict[str, str],
+    echo: bool = True,
+    whole_lines: bool = False,
+    capture: ScalarCapture | None = None,
+) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
     Expects PENDING to be present; it is removed once the LOCK names a live
@@ -167,7 +180,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
     try:
         write_lock(run, os.getpid())
         run.remove("PENDING")
-        sink = _OutputSink(run, echo, whole_lines)
+        sink = _OutputSink(run, echo, whole_lines, capture)
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
@@ -299,4 +312,7 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False)
         run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
-    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines)
+    from luigi_guild.run.capture import for_plan
+
+    capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture)

@@ -31,7 +31,7 @@ class TrialTask(OperationTask):
     The batch, label, tags and output settings are not part of the task id,
     so two processes sweeping the same flags with ``--needed`` share the
     trials' ids and a central scheduler runs each trial once. Without
-    ``--needed`` every sweep runs its trials: ``run_key`` (the batch id)
+    ``--needed`` every sweep runs every trial: ``run_key`` (batch id and trial number)
     keeps their ids apart.
     """
 
