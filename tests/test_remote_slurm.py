@@ -218,7 +218,9 @@ def test_slurm_not_reachable(slurm_cluster: SlurmCluster, tmp_path: Path) -> Non
 # ------------------------------------------------------------ through SSH (host set)
 
 
-def test_run_through_ssh_login_host(slurm_cluster: SlurmCluster, sshd_server: Any, tmp_path: Path) -> None:
+def test_run_through_ssh_login_host(
+    slurm_cluster: SlurmCluster, sshd_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With ``host``, Slurm's commands and the shared home are reached over the SSH remote's connection."""
     import yaml
 
@@ -263,9 +265,15 @@ def test_run_through_ssh_login_host(slurm_cluster: SlurmCluster, sshd_server: An
     p = guild("pull", "login", "-y")
     assert p.returncode == 0, p.stderr
     assert os.listdir(tmp_path / "home" / "runs") == runs
-    p = guild("run", "train", "-r", "login", "-y", "--needed")
-    assert "Skipping because the following runs match" not in p.stdout  # lr=0.1 never ran
-    assert p.returncode == 0, p.stderr
+
+    # The Luigi task's complete() reads the shared home through the same connection.
+    from luigi_guild.tasks.remote import RemoteOperationTask
+
+    for key in ("GUILD_CONFIG", "GUILD_HOME"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    assert RemoteOperationTask.of("train", "login", {"lr": 0.4}, project_dir=str(PROJECT)).complete()
+    assert not RemoteOperationTask.of("train", "login", {"lr": 0.9}, project_dir=str(PROJECT)).complete()
 
 
 def test_running_on_another_node_reads_running_there() -> None:

@@ -50,6 +50,7 @@ from luigi_guild.remote.host import RemoteResult, last_line, strerror
 from luigi_guild.remote.local_kind import LocalConfig, LocalHome
 
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.model.opref import OpRef
     from luigi_guild.remote.host import GuildHost
 
 POLL_SECONDS = 0.5
@@ -336,6 +337,55 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
     def local_home(self) -> Optional[str]:
         """The shared Guild home as a path on this machine, or None when it is reached over SSH."""
         return self.config.guild_home if self.config.ssh is None else None
+
+    def needed_runs(self, opref: "OpRef", flags: Mapping[str, Any]) -> list[str]:
+        """Ids of the shared home's runs of ``opref`` with equal flags, completed or terminated (Guild's ``--needed``).
+
+        Slurm's view is settled first, so a run Slurm killed is not a match.
+        With the home on this machine the run index answers; otherwise the
+        remote's run list and the candidates' ``flags`` attrs are read over SSH.
+        """
+        from luigi_guild.model.flagid import canonical, flags_equal
+        from luigi_guild.model.opref import OpRef
+        from luigi_guild.model.yamlutil import decode
+        from luigi_guild.remote.actions import list_runs
+
+        wanted = canonical(dict(flags))
+        with self.open() as host:
+            site = SlurmSite(self.config, host)
+            site.settle()
+            home = self.local_home()
+            if home is not None:
+                from luigi_guild.store import query
+
+                return [r.id for r in query.needed(opref, wanted, posixpath.join(home, "runs"))]
+            candidates = []
+            for r in list_runs(host):
+                try:
+                    same = OpRef.parse(str(r.data.get("opref") or "")) == opref
+                except ValueError:
+                    same = False
+                if same and r.status in ("completed", "terminated"):
+                    candidates.append(r.id)
+            if not candidates:
+                return []
+            runs_dir = shlex.quote(posixpath.join(self.config.guild_home, "runs"))
+            script = "cd %s || exit 1\nfor r in %s; do echo \"@@ $r\"; cat \"$r/.guild/attrs/flags\" 2>/dev/null; done" % (
+                runs_dir, " ".join(shlex.quote(c) for c in candidates)
+            )
+            res = site.sh(script)
+            if res.exit_code != 0:
+                raise site.error("cannot read runs in %s%s" % (self.config.guild_home, last_line(res.stderr)))
+        found: list[str] = []
+        for block in res.stdout.split("@@ ")[1:]:
+            run_id, _, text = block.partition("\n")
+            try:
+                run_flags = decode(text) if text.strip() else {}
+            except Exception:  # noqa: BLE001 - an unreadable flags attr is no match
+                continue
+            if isinstance(run_flags, dict) and flags_equal(canonical(run_flags), wanted):
+                found.append(run_id.strip())
+        return found
 
     def _submit_with(self, site: SlurmSite, req: RemoteRunRequest) -> list[str]:
         name = self.name
