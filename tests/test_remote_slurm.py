@@ -191,9 +191,12 @@ def _config(tmp_path: Path, cluster: SlurmCluster, **section: Any) -> dict:
         ),
     ],
 )
-def test_bad_input_leaves_no_run(slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, message: str) -> None:
+@pytest.mark.parametrize("flags", [[], ["lr=[0.1,0.2]"]], ids=["run", "sweep"])
+def test_bad_input_leaves_no_run(
+    slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, message: str, flags: list
+) -> None:
     env = _config(tmp_path, slurm_cluster, **section)
-    p = _guild("run", "train", "-r", "c", "-y", env=env)
+    p = _guild("run", "train", *flags, "-r", "c", "-y", env=env)
     assert p.returncode == 1, p.stdout + p.stderr
     assert p.stderr.splitlines()[-1] + "\n" == message
     assert "Traceback" not in p.stderr
