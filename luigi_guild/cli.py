@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("select", "select"),
     "stop": ("stop", "stop"),
     "tag": ("tag", "tag"),
+    "view": ("view", "view"),
     "watch": ("watch", "watch"),
 }
 
