@@ -296,3 +296,19 @@ def test_parse_settle() -> None:
     assert here == "login1"
     assert tracked == [slurm.TrackedRun("r1", "9", False, None, "PENDING")]
     assert slurm.parse_settle("") == ({}, [], "")
+
+
+def test_stage_then_start_by_prefix(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    env = _config(tmp_path, slurm_cluster, partition="debug")
+    p = _guild("run", "train", "lr=0.7", "-r", "c", "-y", "--stage", env=env)
+    assert p.returncode == 0, p.stderr
+    (run_id,) = os.listdir(tmp_path / "shared" / "runs")
+    assert p.stdout == "train staged on c as %s\n" % run_id
+    assert not (tmp_path / "shared" / "runs" / run_id / ".guild" / "attrs" / "slurm_job").exists()
+    p = _guild("run", "-r", "c", "--start", run_id[:8], "-y", env=env)
+    assert p.returncode == 0, p.stderr
+    assert "lr=0.7 loss=0.5882" in p.stdout
+    assert "%s queued on c as Slurm job" % run_id in p.stdout
+    p = _guild("run", "-r", "c", "--start", "../../etc", "-y", env=env)
+    assert p.returncode == 1
+    assert p.stderr == "guild: remote c: could not find a run matching '../../etc'\n", p.stderr

@@ -452,7 +452,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
     def _stage(self, site: SlurmSite, req: RemoteRunRequest, trials: list[list[str]]) -> list[str]:
         """Stage each run on the shared home; returns their ids (trials ``--needed`` skips are left out)."""
         if req.restart:
-            return [req.restart]
+            return [self._resolve_run(site, req.restart)]
         staged: list[str] = []
         for flag_args in trials:
             run_id = uuid.uuid4().hex
@@ -476,6 +476,22 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             staged.append(run_id)
         return staged
 
+    def _resolve_run(self, site: SlurmSite, spec: str) -> str:
+        """The full id of the shared home's run ``spec`` (an id, prefix or index), checked as a plain name."""
+        from luigi_guild.run.create import check_run_id
+
+        result = site.host.run(["select", spec])
+        if result.exit_code != 0:
+            lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+            first = lines[0] if lines else "could not find a run matching '%s'" % spec
+            raise site.error(first[len("guild: "):] if first.startswith("guild: ") else first)
+        run_id = result.stdout.strip()
+        try:
+            check_run_id(run_id)
+        except GuildError:
+            raise site.error("listed an invalid run ID %r" % run_id) from None
+        return run_id
+
     def _submit(self, site: SlurmSite, req: RemoteRunRequest, settings: slurm.JobSettings, run_ids: list[str]) -> str:
         """Write the job script into each run and submit one job (array); undoes the staging on failure."""
         home = self.config.guild_home
@@ -483,6 +499,10 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             script = slurm.job_script(home, run_ids, self._activate(), self.config.slurm_conf)
             paths = {rid: posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.JOB_SCRIPT) for rid in run_ids}
             site.write({p: script for p in paths.values()})
+            # A run submitted again (--start/--restart) is tracked afresh.
+            site.sh("rm -f" + "".join(
+                " " + shlex.quote(posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.FINAL_MARKER)) for rid in run_ids
+            ))
             job_name = "guild-%s" % (req.opspec or "run").replace(":", "-")
             argv = slurm.sbatch_argv(settings, paths[run_ids[0]], home, job_name, len(run_ids))
             res = site.sh(slurm.quote_argv(argv))
