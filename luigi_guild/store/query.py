@@ -87,6 +87,8 @@ def select_one(runs: list[Run], spec: str | None, cmd: str = "runs") -> Run:
     matches = _select_spec(runs, spec, cmd)
     if len(matches) > 1:
         raise _ambiguous(spec, matches)
+    if not matches:  # an empty slice such as ':0'
+        raise not_found(spec, cmd)
     return matches[0]
 
 
@@ -160,6 +162,15 @@ def needed(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list
     """Guild's ``--needed`` matches: runs of ``opref`` with equal flags, completed or terminated, newest first."""
     index = RunIndex.load(root)
     found = index.needed(opref, flags)
+    index.save()
+    return found
+
+
+def needed_for_new_run(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
+    """What makes a new ``guild run --needed`` skip: runs of ``opref`` with equal flags that are
+    completed, terminated, running or staged, newest first (Guild ignores error and pending runs)."""
+    index = RunIndex.load(root)
+    found = index.same(opref, flags, Status.NEEDED_MATCH)
     index.save()
     return found
 
