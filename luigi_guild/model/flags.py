@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from luigi_guild.model import flagseq
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flagid import canonical
 
@@ -30,6 +31,8 @@ class FlagDef:
     description: str = ""
     arg_name: str | None = None
     arg_switch: Any = None
+    # Never passed to the operation's process (the flags that record upstream runs).
+    arg_skip: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -74,6 +77,9 @@ def decode_untyped(s: str) -> Any:
     """
     if s == "":
         return ""
+    seq = expand_sequence(s)
+    if seq is not None:
+        return seq
     num = _number(s)
     if num is not None:
         return s if "_" in s else num
@@ -107,6 +113,9 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     if flagdef is None or flagdef.type is None:
         return decode_untyped(raw)
     ftype = flagdef.type
+    seq = expand_sequence(raw)
+    if seq is not None:
+        return [coerce(item, flagdef) for item in seq]
     if _is_function(raw):
         return raw
     if _is_sequence_text(raw) and raw.startswith("["):
@@ -122,6 +131,18 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     if _is_function(raw):
         return raw
     return coerce(raw, flagdef)
+
+
+_REPEAT_RE = re.compile(r"^\s*(\[[^][]*\])\s*\*\s*(\d+)\s*$")
+
+
+def expand_sequence(s: str) -> list | None:
+    """The list ``s`` stands for when it is a sequence function or a repeated list (``[1,2]*2``), else None."""
+    m = _REPEAT_RE.match(s)
+    if m:
+        items = decode_untyped(m.group(1))
+        return list(items) * int(m.group(2)) if isinstance(items, list) else None
+    return flagseq.expand(s)
 
 
 _FUNCTION_RE = re.compile(r"^([a-zA-Z_]\w*)?\[[^][,\x27\x22]*:[^][,\x27\x22]*\]$")  # no quotes or commas inside
@@ -232,7 +253,10 @@ def resolve_flags(
                 if op_name
                 else None,
             )
-        values[name] = decode_flag_val(raw, flagdef)
+        try:
+            values[name] = decode_flag_val(raw, flagdef)
+        except flagseq.SequenceError as e:
+            raise GuildError("invalid function args in '%s=%s': %s" % (name, raw, e.reason)) from None
     for name, flagdef in flagdefs.items():
         if name in values:
             check_value(values[name], flagdef)

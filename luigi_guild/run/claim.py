@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from typing import Callable, Iterator
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
@@ -86,3 +86,52 @@ def claim_needed(plan: RunPlan) -> Iterator[list[Run]]:
         yield matches
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------ staged runs
+
+
+@contextlib.contextmanager
+def status_lock(timeout: float = 30.0) -> Iterator[bool]:
+    """The home-wide lock (``locks/run-status``) queues hold while they take a staged run.
+
+    Yields whether the lock was acquired within ``timeout`` seconds.
+    """
+    import fcntl
+    import time
+
+    lock_dir = home.locks_dir()
+    os.makedirs(lock_dir, exist_ok=True)
+    fd = os.open(os.path.join(lock_dir, "run-status"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        yield True
+    finally:
+        os.close(fd)
+
+
+def take_staged(runs: list[Run], startable: Callable[[Run], bool] | None = None) -> Run | None:
+    """Take the first of ``runs`` that is still staged (and ``startable``): it is marked pending.
+
+    Call under :func:`status_lock`. ``PENDING`` names this process and reads
+    before ``STAGED``, so no other queue takes the run; a taker that dies
+    leaves it reading ``error``, never started twice.
+    """
+    for listed in runs:
+        run = Run(listed.id, listed.path)  # read afresh: another queue may have taken it
+        if run.status != Status.STAGED:
+            continue
+        if startable is not None and not startable(run):
+            continue
+        run.mark_pending()
+        return run
+    return None
