@@ -198,17 +198,7 @@ def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = 
     digest in the opref is not compared). ``id_prefix`` narrows the choice
     to runs whose id starts with it (the user picked the upstream run).
     """
-    for run in list_runs(root):
-        if not run.id.startswith(id_prefix):
-            continue
-        try:
-            if not run.opref.same_operation(opref):
-                continue
-        except (OSError, ValueError):
-            continue
-        if run.status in Status.AVAILABLE:
-            return run
-    return None
+    return shared_index(root).latest_of_operation(opref, Status.AVAILABLE, id_prefix)
 
 
 _shared: dict[str, RunIndex] = {}
@@ -225,5 +215,8 @@ def shared_index(root: str | None = None) -> RunIndex:
     root = os.path.abspath(root or home.runs_dir())
     index = _shared.get(root)
     if index is None:
+        import atexit
+
         index = _shared[root] = RunIndex.load(root)
+        atexit.register(index.save)  # what this process read helps the next one (a Luigi build, a listing)
     return index
