@@ -200,7 +200,12 @@ def test_charts_one_line_per_selected_run(browser, home):
             browser.execute_script(
                 "document.querySelector(`tr[data-run-id='${arguments[0]}'] input.select-run`).click()", run_id
             )
-        wait_for(lambda: browser.execute_script("return Object.keys(window.viewCharts || {}).sort().join()") == "acc,loss")
+        wait_for(
+            lambda: browser.execute_script(
+                "const c = window.viewCharts || {};"
+                "return Object.keys(c).sort().join() === 'acc,loss' && c.loss.series.length === 3"
+            )
+        )
         # uPlot's series: the x (step) series first, then one line per selected run.
         labels = browser.execute_script("return window.viewCharts.loss.series.slice(1).map((s) => s.label)")
         assert labels == ["%s echo.py" % ids[1][:8], "%s echo.py" % ids[0][:8]]
