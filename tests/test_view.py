@@ -191,3 +191,20 @@ def test_survives_broken_runs_and_corrupt_files(home):
         assert view.request("/api/runs/%s/output?offset=abc" % ids[0])[0] == 400
         assert json.loads(view.request("/api/runs")[2])  # still serving
         assert view.stop()[0] == 0
+
+
+def test_web_stack_stays_in_the_web_face():
+    """Starlette and uvicorn are imported only under ``web/``; ``web/`` reads runs through store and model only."""
+    import test_architecture
+
+    graph, externals = test_architecture._graph()
+    leaks = sorted(m for m, ext in externals.items() if ext & {"starlette", "uvicorn"} and not m.startswith("luigi_guild.web"))
+    reaches = sorted(
+        "%s -> %s" % (m, d)
+        for m, deps in graph.items()
+        if m.startswith("luigi_guild.web")
+        for d in deps
+        if d != "luigi_guild" and d.split(".")[1] not in ("model", "store", "web")
+    )
+    assert (leaks, reaches) == ([], [])
+    assert "starlette" in externals["luigi_guild.web.app"]  # the check sees the imports it guards
