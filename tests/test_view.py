@@ -208,3 +208,34 @@ def test_web_stack_stays_in_the_web_face():
     )
     assert (leaks, reaches) == ([], [])
     assert "starlette" in externals["luigi_guild.web.app"]  # the check sees the imports it guards
+
+
+def test_opens_the_page_in_a_browser_or_says_it_cannot(home, tmp_path):
+    home_dir, _ = home
+    opened = tmp_path / "opened"
+    fake = tmp_path / "fake-browser"
+    fake.write_text("#!/bin/sh\necho \"$1\" > %s\n" % opened)
+    fake.chmod(0o755)
+    import signal
+    import subprocess
+
+    for browser, first in ((str(fake), "Running Guild View at "), ("/bin/false", "Unable to open browser window for Guild View")):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "luigi_guild", "view"],
+            cwd=str(tmp_path),
+            env=dict(os.environ, GUILD_HOME=home_dir, BROWSER=browser, DISPLAY=""),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(first)
+        if browser == "/bin/false":
+            line = proc.stdout.readline()
+        url = line.split(" at ", 1)[1].split()[0]
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0, (browser, proc.communicate())
+        if browser == str(fake):
+            assert opened.read_text().strip() == url
