@@ -191,9 +191,12 @@ def _config(tmp_path: Path, cluster: SlurmCluster, **section: Any) -> dict:
         ),
     ],
 )
-def test_bad_input_leaves_no_run(slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, message: str) -> None:
+@pytest.mark.parametrize("flags", [[], ["lr=[0.1,0.2]"]], ids=["run", "sweep"])
+def test_bad_input_leaves_no_run(
+    slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, message: str, flags: list
+) -> None:
     env = _config(tmp_path, slurm_cluster, **section)
-    p = _guild("run", "train", "-r", "c", "-y", env=env)
+    p = _guild("run", "train", *flags, "-r", "c", "-y", env=env)
     assert p.returncode == 1, p.stdout + p.stderr
     assert p.stderr.splitlines()[-1] + "\n" == message
     assert "Traceback" not in p.stderr
@@ -218,7 +221,9 @@ def test_slurm_not_reachable(slurm_cluster: SlurmCluster, tmp_path: Path) -> Non
 # ------------------------------------------------------------ through SSH (host set)
 
 
-def test_run_through_ssh_login_host(slurm_cluster: SlurmCluster, sshd_server: Any, tmp_path: Path) -> None:
+def test_run_through_ssh_login_host(
+    slurm_cluster: SlurmCluster, sshd_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With ``host``, Slurm's commands and the shared home are reached over the SSH remote's connection."""
     import yaml
 
@@ -263,9 +268,15 @@ def test_run_through_ssh_login_host(slurm_cluster: SlurmCluster, sshd_server: An
     p = guild("pull", "login", "-y")
     assert p.returncode == 0, p.stderr
     assert os.listdir(tmp_path / "home" / "runs") == runs
-    p = guild("run", "train", "-r", "login", "-y", "--needed")
-    assert "Skipping because the following runs match" not in p.stdout  # lr=0.1 never ran
-    assert p.returncode == 0, p.stderr
+
+    # The Luigi task's complete() reads the shared home through the same connection.
+    from luigi_guild.tasks.remote import RemoteOperationTask
+
+    for key in ("GUILD_CONFIG", "GUILD_HOME"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv("SLURM_CONF", raising=False)
+    assert RemoteOperationTask.of("train", "login", {"lr": 0.4}, project_dir=str(PROJECT)).complete()
+    assert not RemoteOperationTask.of("train", "login", {"lr": 0.9}, project_dir=str(PROJECT)).complete()
 
 
 def test_running_on_another_node_reads_running_there() -> None:
@@ -285,3 +296,19 @@ def test_parse_settle() -> None:
     assert here == "login1"
     assert tracked == [slurm.TrackedRun("r1", "9", False, None, "PENDING")]
     assert slurm.parse_settle("") == ({}, [], "")
+
+
+def test_stage_then_start_by_prefix(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    env = _config(tmp_path, slurm_cluster, partition="debug")
+    p = _guild("run", "train", "lr=0.7", "-r", "c", "-y", "--stage", env=env)
+    assert p.returncode == 0, p.stderr
+    (run_id,) = os.listdir(tmp_path / "shared" / "runs")
+    assert p.stdout == "train staged on c as %s\n" % run_id
+    assert not (tmp_path / "shared" / "runs" / run_id / ".guild" / "attrs" / "slurm_job").exists()
+    p = _guild("run", "-r", "c", "--start", run_id[:8], "-y", env=env)
+    assert p.returncode == 0, p.stderr
+    assert "lr=0.7 loss=0.5882" in p.stdout
+    assert "%s queued on c as Slurm job" % run_id in p.stdout
+    p = _guild("run", "-r", "c", "--start", "../../etc", "-y", env=env)
+    assert p.returncode == 1
+    assert p.stderr == "guild: remote c: could not find a run matching '../../etc'\n", p.stderr

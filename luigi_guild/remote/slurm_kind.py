@@ -50,6 +50,7 @@ from luigi_guild.remote.host import RemoteResult, last_line, strerror
 from luigi_guild.remote.local_kind import LocalConfig, LocalHome
 
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.model.opref import OpRef
     from luigi_guild.remote.host import GuildHost
 
 POLL_SECONDS = 0.5
@@ -337,6 +338,55 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
         """The shared Guild home as a path on this machine, or None when it is reached over SSH."""
         return self.config.guild_home if self.config.ssh is None else None
 
+    def needed_runs(self, opref: "OpRef", flags: Mapping[str, Any]) -> list[str]:
+        """Ids of the shared home's runs of ``opref`` with equal flags, completed or terminated (Guild's ``--needed``).
+
+        Slurm's view is settled first, so a run Slurm killed is not a match.
+        With the home on this machine the run index answers; otherwise the
+        remote's run list and the candidates' ``flags`` attrs are read over SSH.
+        """
+        from luigi_guild.model.flagid import canonical, flags_equal
+        from luigi_guild.model.opref import OpRef
+        from luigi_guild.model.yamlutil import decode
+        from luigi_guild.remote.actions import list_runs
+
+        wanted = canonical(dict(flags))
+        with self.open() as host:
+            site = SlurmSite(self.config, host)
+            site.settle()
+            home = self.local_home()
+            if home is not None:
+                from luigi_guild.store import query
+
+                return [r.id for r in query.needed(opref, wanted, posixpath.join(home, "runs"))]
+            candidates = []
+            for r in list_runs(host):
+                try:
+                    same = OpRef.parse(str(r.data.get("opref") or "")) == opref
+                except ValueError:
+                    same = False
+                if same and r.status in ("completed", "terminated"):
+                    candidates.append(r.id)
+            if not candidates:
+                return []
+            runs_dir = shlex.quote(posixpath.join(self.config.guild_home, "runs"))
+            script = "cd %s || exit 1\nfor r in %s; do echo \"@@ $r\"; cat \"$r/.guild/attrs/flags\" 2>/dev/null; done" % (
+                runs_dir, " ".join(shlex.quote(c) for c in candidates)
+            )
+            res = site.sh(script)
+            if res.exit_code != 0:
+                raise site.error("cannot read runs in %s%s" % (self.config.guild_home, last_line(res.stderr)))
+        found: list[str] = []
+        for block in res.stdout.split("@@ ")[1:]:
+            run_id, _, text = block.partition("\n")
+            try:
+                run_flags = decode(text) if text.strip() else {}
+            except Exception:  # noqa: BLE001 - an unreadable flags attr is no match
+                continue
+            if isinstance(run_flags, dict) and flags_equal(canonical(run_flags), wanted):
+                found.append(run_id.strip())
+        return found
+
     def _submit_with(self, site: SlurmSite, req: RemoteRunRequest) -> list[str]:
         name = self.name
         host = site.host
@@ -402,7 +452,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
     def _stage(self, site: SlurmSite, req: RemoteRunRequest, trials: list[list[str]]) -> list[str]:
         """Stage each run on the shared home; returns their ids (trials ``--needed`` skips are left out)."""
         if req.restart:
-            return [req.restart]
+            return [self._resolve_run(site, req.restart)]
         staged: list[str] = []
         for flag_args in trials:
             run_id = uuid.uuid4().hex
@@ -426,6 +476,22 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             staged.append(run_id)
         return staged
 
+    def _resolve_run(self, site: SlurmSite, spec: str) -> str:
+        """The full id of the shared home's run ``spec`` (an id, prefix or index), checked as a plain name."""
+        from luigi_guild.run.create import check_run_id
+
+        result = site.host.run(["select", spec])
+        if result.exit_code != 0:
+            lines = [ln for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+            first = lines[0] if lines else "could not find a run matching '%s'" % spec
+            raise site.error(first[len("guild: "):] if first.startswith("guild: ") else first)
+        run_id = result.stdout.strip()
+        try:
+            check_run_id(run_id)
+        except GuildError:
+            raise site.error("listed an invalid run ID %r" % run_id) from None
+        return run_id
+
     def _submit(self, site: SlurmSite, req: RemoteRunRequest, settings: slurm.JobSettings, run_ids: list[str]) -> str:
         """Write the job script into each run and submit one job (array); undoes the staging on failure."""
         home = self.config.guild_home
@@ -433,6 +499,10 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             script = slurm.job_script(home, run_ids, self._activate(), self.config.slurm_conf)
             paths = {rid: posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.JOB_SCRIPT) for rid in run_ids}
             site.write({p: script for p in paths.values()})
+            # A run submitted again (--start/--restart) is tracked afresh.
+            site.sh("rm -f" + "".join(
+                " " + shlex.quote(posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.FINAL_MARKER)) for rid in run_ids
+            ))
             job_name = "guild-%s" % (req.opspec or "run").replace(":", "-")
             argv = slurm.sbatch_argv(settings, paths[run_ids[0]], home, job_name, len(run_ids))
             res = site.sh(slurm.quote_argv(argv))

@@ -158,6 +158,12 @@ def run_sweep(
         executor.stop = lambda: bool(state.stopped)
     index = query.shared_index()
     skipped = 0
+    from luigi_guild.run import process
+
+    # A signal stops the sweep: no new trials start, the running ones get the
+    # signal (in worker processes too) and end ``terminated``; then we exit 128 + signal.
+    passing_on = process.passing_signals_on(state.request_stop)
+    passing_on.__enter__()
     try:
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
         for start in range(0, len(trials), max(1, opts.chunk_size)):
@@ -183,13 +189,15 @@ def run_sweep(
                 jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
     except BaseException:
-        finish_batch_run(batch, 1, keep=True)
+        finish_batch_run(batch, -state.stopped if state.stopped > 0 else 1, keep=True)
         raise
     finally:
         _states.pop(batch.path, None)
+        passing_on.__exit__(None, None, None)
     result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
     ok = not result.failed and not result.not_run and not result.interrupted
-    finish_batch_run(batch, 0 if ok else 1, keep=opts.keep_batch)
+    # An interrupted sweep's batch reads ``terminated``, as its trials do.
+    finish_batch_run(batch, 0 if ok else -result.interrupted if result.interrupted else 1, keep=opts.keep_batch)
     return result
 
 

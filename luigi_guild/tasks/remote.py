@@ -6,9 +6,8 @@ keeps N jobs in flight. ``complete()`` reads the shared home: it is true when
 a run of the operation (as the remote names it, ``gpkg.anonymous-.../OP``)
 with equal flags is completed or terminated there (Guild's ``--needed``),
 after Slurm's view of its jobs has been written into the runs (a job Slurm
-killed is an ``error``, not a match). The shared home must be visible on
-this machine (a ``slurm`` remote without ``host``, e.g. Luigi running on the
-login node).
+killed is an ``error``, not a match): directly when the shared home is on
+this machine, else over the remote's SSH connection.
 """
 
 from __future__ import annotations
@@ -79,14 +78,7 @@ class RemoteOperationTask(luigi.Task):
             return True
         if not self.needed:
             return False
-        target = self._remote()
-        home = target.local_home()
-        if home is None:
-            raise GuildError("remote %s: complete() reads the shared Guild home, which is not on this machine" % self.remote)
-        target.settle()
-        from luigi_guild.store import query
-
-        return bool(query.needed(self.remote_opref(), self.plan().flags, os.path.join(home, "runs")))
+        return bool(self._remote().needed_runs(self.remote_opref(), self.plan().flags))
 
     def run(self) -> None:
         from luigi_guild.remote import package as packagelib

@@ -44,6 +44,7 @@ class TrialTask(OperationTask):
     quiet = luigi.BoolParameter(default=False, significant=False)
     force_flags = luigi.BoolParameter(default=False, significant=False)
     whole_lines = luigi.BoolParameter(default=False, significant=False, description="Echo whole lines only")
+    retry_count = None  # type: ignore[assignment]  # sweeps keep the scheduler's retry policy
 
     def plan(self) -> RunPlan:
         cached = self.__dict__.get("_plan")
