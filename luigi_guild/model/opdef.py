@@ -42,6 +42,9 @@ class OpDef:
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
+    # guild.yml ``objective:`` and ``optimizer:``/``optimizers:`` as written (checked by the sweeps layer).
+    objective: Any = None
+    optimizers: Any = None
 
     @property
     def name(self) -> str:

@@ -239,6 +239,8 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=_requirements(path, opname, model, data.get("requires")),
         description=str(data.get("description") or "").strip().split("\n")[0],
+        objective=data.get("objective"),
+        optimizers=data.get("optimizers", data.get("optimizer")),
     )
     return opdef
 

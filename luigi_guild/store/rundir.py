@@ -232,7 +232,7 @@ class Run:
                     proto = OpRef.parse(f.read()).display
             except (OSError, ValueError):
                 return opref.display
-            return proto + ("+" if opref.op_name == "+" else "+" + opref.op_name)
+            return proto + ("+" if opref.op_name == "+" else "+" + opref.display)
         return opref.display
 
     # ------------------------------------------------------------------ attrs
