@@ -31,6 +31,8 @@ class FlagDef:
     description: str = ""
     arg_name: str | None = None
     arg_switch: Any = None
+    # Never passed to the operation's process (the flags that record upstream runs).
+    arg_skip: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -260,6 +262,7 @@ def resolve_flags(
             check_value(values[name], flagdef)
         if flagdef.required and values.get(name) is None:
             raise GuildError("missing required flag '%s'" % name)
+    _check_no_nul(values)
     return canonical(values)
 
 
@@ -285,7 +288,16 @@ def resolve_values(
         check_value(resolved.get(name), flagdef)
         if flagdef.required and resolved.get(name) is None:
             raise GuildError("missing required flag '%s'" % name)
+    _check_no_nul(resolved)
     return canonical(resolved)
+
+
+def _check_no_nul(values: dict[str, Any]) -> None:
+    """Refuse a NUL character in a flag value: no command line or environment can carry one."""
+    for name, val in values.items():
+        items = val if isinstance(val, (list, tuple)) else [val]
+        if any(isinstance(v, str) and "\0" in v for v in items):
+            raise GuildError("invalid value for flag '%s': it contains a NUL character" % name)
 
 
 # ---------------------------------------------------------------- formatting

@@ -8,6 +8,7 @@ records ``exit_status`` and ``stopped`` when the child exits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -16,16 +17,17 @@ import struct
 import subprocess
 import sys
 import time
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
 
 from luigi_guild.model import exitcodes, home
 from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError
-from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.model.atomic import create_replacing, remove_stale_temps
 from luigi_guild.store.rundir import Run, now_us, process_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.run.capture import ScalarCapture
     from luigi_guild.run.plan import RunPlan
 
 _SECRET_RE = re.compile(r"password|token|secret", re.IGNORECASE)
@@ -34,6 +36,50 @@ _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Signals this process received and forwarded to a child (sweeps stop on them).
 interrupts: list[int] = []
 _PR_SET_PDEATHSIG = 1
+
+
+@contextlib.contextmanager
+def passing_signals_on(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """While in the block, SIGTERM, SIGINT and SIGHUP do not end this process: each is
+    recorded (:data:`interrupts`), given to ``on_signal`` and passed on to this
+    process's child processes (the workers running a sweep's trials, whose
+    :func:`run_process` passes it to the trial's script in turn).
+
+    The caller then waits for the children as usual, so nothing is left
+    running, and decides the exit code (128 + signal). Outside the main
+    thread this does nothing.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        interrupts.append(signum)
+        on_signal(signum)
+        for pid in _child_pids():
+            try:
+                os.kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    old_handlers = {}
+    for sig in _FORWARDED_SIGNALS:
+        try:
+            old_handlers[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
+
+
+def _child_pids() -> list[int]:
+    """Pids of this process's live children."""
+    import psutil
+
+    try:
+        return [c.pid for c in psutil.Process().children()]
+    except psutil.Error:
+        return []
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
@@ -60,34 +106,67 @@ def write_lock(run: Run, pid: int) -> None:
     Guild reads the first 10 characters as the pid; we also check the start
     time so a pid reused by an unrelated process does not read ``running``.
     """
-    write_file_atomic(run.guild_path("LOCK"), process_marker(pid))
+    run.write_file(".guild/LOCK", process_marker(pid))
 
 
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool):
-        self.out = open(run.guild_path("output"), "wb")
-        self.index = open(run.guild_path("output.index"), "wb")
+    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
+        self.capture = capture
+        # New files replace old output (and any link put in its place): never written through.
+        gfd = run.open_dir(".guild")
+        try:
+            self.out = os.fdopen(create_replacing("output", gfd), "wb")
+            try:
+                self.index = os.fdopen(create_replacing("output.index", gfd), "wb")
+            except BaseException:
+                self.out.close()
+                raise
+        finally:
+            os.close(gfd)
         self.echo = echo
+        # Echo only complete lines, each batch in one write: processes sharing a terminal never split a line.
+        self.whole_lines = whole_lines
+        self.pending = {0: b"", 1: b""}
         self.at_line_start = {0: True, 1: True}
         self.error: OSError | None = None
 
     def write(self, data: bytes, stream: int) -> None:
         """Echo ``data`` and save it; a failed save (disk full) stops saving, not the run."""
         if self.echo:
-            target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
-            try:
-                target.write(data)
-                target.flush()
-            except (BrokenPipeError, ValueError):
-                self.echo = False
+            self._echo(data, stream)
+        if self.capture is not None:
+            self.capture.feed(data, stream)
         if self.error is not None:
             return
         try:
             self._save(data, stream)
         except OSError as e:
             self.error = e
+
+    def _echo(self, data: bytes, stream: int) -> None:
+        target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
+        try:
+            if not self.whole_lines:
+                target.write(data)
+                target.flush()
+                return
+            data = self.pending[stream] + data
+            cut = data.rfind(b"\n") + 1
+            self.pending[stream] = data[cut:]
+            if cut:
+                target.flush()
+                _write_lines(target.fileno(), data[:cut])
+        except (BrokenPipeError, ValueError, OSError):
+            self.echo = False
+
+    def flush_pending(self) -> None:
+        """Echo what is left of an unfinished last line, ended with a newline (only on the terminal)."""
+        for stream, rest in self.pending.items():
+            if rest and self.echo:
+                self.pending[stream] = b""
+                self._echo(rest + b"\n", stream)
 
     def _save(self, data: bytes, stream: int) -> None:
         self.out.write(data)
@@ -106,6 +185,9 @@ class _OutputSink:
         self.index.flush()
 
     def close(self) -> None:
+        self.flush_pending()
+        if self.capture is not None:
+            self.capture.close()
         for f in (self.out, self.index):
             try:
                 f.close()
@@ -113,7 +195,36 @@ class _OutputSink:
                 self.error = self.error or e
 
 
-def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True) -> int:
+def _write_lines(fd: int, data: bytes) -> None:
+    """Write whole lines to ``fd``, at most ``PIPE_BUF`` bytes per call where lines allow (atomic on pipes)."""
+    limit = _pipe_buf()
+    while data:
+        if len(data) <= limit:
+            chunk = data
+        else:
+            cut = data.rfind(b"\n", 0, limit) + 1
+            chunk = data[: cut or len(data)]
+        while chunk:
+            n = os.write(fd, chunk)
+            data = data[n:]
+            chunk = chunk[n:]
+
+
+def _pipe_buf() -> int:
+    """Bytes a single write to a pipe delivers without interleaving (POSIX ``PIPE_BUF``)."""
+    import select
+
+    return getattr(select, "PIPE_BUF", 512)
+
+
+def run_process(
+    run: Run,
+    cmd: list[str],
+    env: dict[str, str],
+    echo: bool = True,
+    whole_lines: bool = False,
+    capture: ScalarCapture | None = None,
+) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
     Expects PENDING to be present; it is removed once the LOCK names a live
@@ -121,9 +232,10 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
     GuildError when the run directory cannot be written (disk full, read-only).
     """
     try:
+        run.reserve_attrs(_END_ATTRS)
         write_lock(run, os.getpid())
         run.remove("PENDING")
-        sink = _OutputSink(run, echo)
+        sink = _OutputSink(run, echo, whole_lines, capture)
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
@@ -208,10 +320,16 @@ def _pump(proc: subprocess.Popen, sink: _OutputSink) -> None:
     sel.close()
 
 
+# Attrs recorded when the run ends: space for them is set aside at start, so a
+# full disk (filled by the run's output or by the script) cannot lose them.
+_END_ATTRS = ("exit_status", "stopped")
+
+
 def _finish(run: Run, returncode: int) -> None:
     try:
-        run.write_attr("exit_status", returncode)
-        run.write_attr("stopped", now_us())
+        run.write_reserved_attr("exit_status", returncode)
+        run.write_reserved_attr("stopped", now_us())
+        run.drop_reserved(_END_ATTRS)
     except OSError as e:
         # Leave the LOCK: its process is gone, so the run reads ``error``.
         raise GuildError(
@@ -247,12 +365,17 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     return env
 
 
-def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
+def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
+    for sub in ("attrs", ""):  # left by a writer killed mid-write (a restart's earlier life)
+        remove_stale_temps(run.guild_path(sub))
     try:
         run.write_attr("started", now_us())
         run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
-    return run_process(run, plan.cmd(), env, echo=echo)
+    from luigi_guild.run.capture import for_plan
+
+    capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture)

@@ -182,6 +182,12 @@ def run_sweep(
         executor.stop = lambda: bool(state.stopped)
     index = query.shared_index()
     skipped = 0
+    from luigi_guild.run import process
+
+    # A signal stops the sweep: no new trials start, the running ones get the
+    # signal (in worker processes too) and end ``terminated``; then we exit 128 + signal.
+    passing_on = process.passing_signals_on(state.request_stop)
+    passing_on.__enter__()
     try:
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
         for start in range(0, len(trials), max(1, opts.chunk_size)):
@@ -207,13 +213,15 @@ def run_sweep(
                 jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
     except BaseException:
-        finish_batch_run(batch, 1, keep=True)
+        finish_batch_run(batch, -state.stopped if state.stopped > 0 else 1, keep=True)
         raise
     finally:
         _states.pop(batch.path, None)
+        passing_on.__exit__(None, None, None)
     result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
     ok = not result.failed and not result.not_run and not result.interrupted
-    finish_batch_run(batch, 0 if ok else 1, keep=opts.keep_batch)
+    # An interrupted sweep's batch reads ``terminated``, as its trials do.
+    finish_batch_run(batch, 0 if ok else -result.interrupted if result.interrupted else 1, keep=opts.keep_batch)
     return result
 
 
@@ -384,7 +392,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
     )
 
 
-def trial_options(batch_dir: str, needed: bool, quiet: bool) -> RunOptions:
+def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool = False) -> RunOptions:
     """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline or in a Luigi worker).
 
     Trials always claim: with ``needed`` a matching run made meanwhile skips
@@ -423,6 +431,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool) -> RunOptions:
     return RunOptions(
         claim=True,
         echo=not quiet,
+        whole_lines=whole_lines,
         already_done=matched if needed else None,
         on_created=on_created,
         on_finished=on_finished,
