@@ -7,9 +7,9 @@ column: ``loss``, ``val#acc``, or with a qualifier ``max acc`` (first, last,
 min, max, avg, total, count; default last). Attr ``objective`` records it as
 Guild does: ``loss``, or ``-acc`` to maximize.
 
-:func:`read_value` is the one place a run's objective is read. Until the
-scalar index lands it reads the run's output for ``key: value`` lines
-(Guild's default output scalars); swap its body for the scalar API then.
+:func:`read_value` is the one place a run's objective is read: through the
+scalar API (:mod:`luigi_guild.store.scalars`), so output scalars and event
+files the script writes both count.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from luigi_guild.store.rundir import Run
 
 QUALIFIERS = ("first", "last", "min", "max", "avg", "total", "count")
 _COL_RE = re.compile(r"^\s*(?:(first|last|min|max|avg|total|count)\s+)?([^\s]+)\s*$")
-# Guild's default output scalar pattern: ``key: number`` on a line of its own.
-_OUTPUT_SCALAR_RE = re.compile(r"^\s*([_a-zA-Z][\w./#-]*)\s*:\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)\s*$")
 
 
 @dataclass(frozen=True)
@@ -87,34 +85,9 @@ def resolve(minimize: str | None, maximize: str | None, opdef_objective: Any = N
 
 
 def read_value(run: Run, objective: Objective) -> float | None:
-    """The run's value of ``objective``'s column, or None when the run never logged it.
+    """The run's value of ``objective``'s column (from its scalars), or None when the run never logged it."""
+    from luigi_guild.store import scalars
 
-    Reads ``key: value`` lines of the run's output (Guild's default output
-    scalars); ``prefix#tag`` columns are matched on the tag.
-    """
-    tag = objective.tag.split("#", 1)[-1]
-    values: list[float] = []
-    try:
-        with open(run.guild_path("output"), encoding="utf-8", errors="replace") as f:
-            for line in f:
-                m = _OUTPUT_SCALAR_RE.match(line)
-                if m and m.group(1) == tag:
-                    values.append(float(m.group(2)))
-    except OSError:
-        return None
-    if not values:
-        return None
-    qual = objective.qualifier
-    if qual == "first":
-        return values[0]
-    if qual == "min":
-        return min(values)
-    if qual == "max":
-        return max(values)
-    if qual == "avg":
-        return sum(values) / len(values)
-    if qual == "total":
-        return sum(values)
-    if qual == "count":
-        return float(len(values))
-    return values[-1]
+    prefix, tag = scalars.split_key(objective.tag)
+    found = scalars.find(scalars.for_run(run), tag, prefix)
+    return None if found is None else float(found.value(objective.qualifier))
