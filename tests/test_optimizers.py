@@ -121,3 +121,28 @@ def test_objective_never_written_stops_after_the_first_trial(tmp_path):
     assert re.match(r"guild: trial \w{32} did not log the objective 'loss'$", lines[-2]), r.out
     assert [r.op_name for r in runs(home)] == ["silent", "silent+skopt:gp"]
     assert [r.status for r in runs(home)] == ["completed", "error"]
+
+
+def test_luigi_optimize_task_result_is_the_best_run(tmp_path, monkeypatch):
+    import luigi
+
+    from luigi_guild.sweeps.objective import Objective, read_value
+    from luigi_guild.tasks.sweep import OptimizeTask
+
+    monkeypatch.setenv("GUILD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SYNC_RUN_OUTPUT", "1")
+    task = OptimizeTask(operation="quad.py", flags={"x": "[-5.0:5.0]", "y": "[-5.0:5.0]"}, project_dir=OPT,
+                        optimizer="gp", max_trials=6, random_seed=1, objective="-score")
+    assert not task.complete() and task.best_run() is None
+    assert luigi.build([task], local_scheduler=True, log_level="WARNING")
+    assert task.complete()
+    trials = [r for r in runs(tmp_path / "home") if r.op_name == "quad.py"]
+    assert len(trials) == 6
+    scores = {r.id: read_value(r, Objective("score")) for r in trials}
+    best = task.best_run()
+    assert best is not None and scores[best.id] == max(scores.values())
+    # A second build finds the batch and runs nothing more.
+    assert luigi.build([OptimizeTask(operation="quad.py", flags={"x": "[-5.0:5.0]", "y": "[-5.0:5.0]"}, project_dir=OPT,
+                                     optimizer="gp", max_trials=6, random_seed=1, objective="-score")],
+                       local_scheduler=True, log_level="WARNING")
+    assert len([r for r in runs(tmp_path / "home") if r.op_name == "quad.py"]) == 6
