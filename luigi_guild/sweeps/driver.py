@@ -55,16 +55,22 @@ class SweepState:
         self.done = ctx.Value("i", 0)
         self.failed = ctx.Value("i", 0)
         self.stop = ctx.Value("i", 0)  # >0: stop starting trials; signal number, or -1 after a failure
+        self.best: float | None = None
+        self.best_label = ""
+        self.best_of = min
 
-    def record(self, ok: bool) -> None:
+    def record(self, ok: bool, objective: tuple[str, float] | None = None) -> None:
+        """Count a finished trial; ``objective`` is (column, value) for sweeps that learn."""
         with self.done.get_lock():
             self.done.value += 1
             if not ok:
                 self.failed.value += 1
             done, failed = self.done.value, self.failed.value
+        if objective is not None:
+            self.best_label = objective[0]
+            self.best = objective[1] if self.best is None else self.best_of(self.best, objective[1])
         if self.progress:
-            sys.stderr.write("trial %d/%d, %d failed\n" % (done, self.total, failed))
-            sys.stderr.flush()
+            _progress_line(done, self.total, failed, self.best_label, self.best)
 
     def request_stop(self, reason: int) -> None:
         with self.stop.get_lock():
@@ -74,6 +80,20 @@ class SweepState:
     @property
     def stopped(self) -> int:
         return self.stop.value
+
+
+def _progress_line(done: int, total: int, failed: int, label: str, best: float | None) -> None:
+    """On a terminal: a bar with trials done/total, failures and the best objective so far (rich)."""
+    from rich.console import Console
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    line = Table.grid(padding=(0, 1))
+    text = "%d/%d trials, %d failed" % (done, total, failed)
+    if best is not None:
+        text += ", best %s %s" % (label, flagslib.format_val(best))
+    line.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), text)
+    Console(file=sys.stderr).print(line)
 
 
 _states: dict[str, SweepState] = {}
@@ -317,6 +337,10 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
                     no_objective.append(run)
                 loss = objective.loss(value) if value is not None else None
                 opt.tell(values, TrialResult(str(status), loss))
+                if value is not None:
+                    state.best_of = max if objective.maximize else min
+                    state.best_label = objective.column
+                    state.best = value if state.best is None else state.best_of(state.best, value)
                 if loss is not None and value is not None and (best is None or loss < best[0]):
                     best = (loss, run, value)
             if best is None and no_objective and len(no_objective) == ran - failed:
