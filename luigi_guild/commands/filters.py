@@ -14,7 +14,8 @@ from luigi_guild.store.rundir import Run
 _STATUS_OPTS = [(str(status), char) for char, status in runfilter.STATUS_CHARS.items()]
 
 FILTER_PARAMS = (
-    ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "status_chars"]
+    ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "filter_comments", "filter_marked"]
+    + ["filter_unmarked", "status_chars"]
     + ["status_%s" % s for s, _ in _STATUS_OPTS]
     + ["not_%s" % s for s, _ in _STATUS_OPTS]
 )
@@ -33,6 +34,12 @@ def filter_options(f: Callable) -> Callable:
         ),
         click.option("-Fu", "--unlabeled", "filter_unlabeled", is_flag=True, help="Filter runs without a label."),
         click.option("-Ft", "--tag", "filter_tags", metavar="TAG", multiple=True, help="Filter runs with TAG."),
+        click.option(
+            "-Fc", "--comment", "filter_comments", metavar="VAL", multiple=True,
+            help="Filter runs with a comment containing VAL (in its text, user or host; any case).",
+        ),
+        click.option("-Fm", "--marked", "filter_marked", is_flag=True, help="Filter marked runs."),
+        click.option("-Fn", "--unmarked", "filter_unmarked", is_flag=True, help="Filter runs that are not marked."),
     ]
     for status, char in _STATUS_OPTS:
         opts.append(
@@ -69,6 +76,9 @@ def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
         tags=list(vals["filter_tags"] or ()),
         status_in=status_in,
         status_out=status_out,
+        marked=bool(vals["filter_marked"]),
+        unmarked=bool(vals["filter_unmarked"]),
+        comments=list(vals["filter_comments"] or ()),
     )
 
 
@@ -82,6 +92,17 @@ def selected_runs(
     """Filter (popping filter options from ``kw``) then select by RUN specs (or ``default``)."""
     run_filter = pop_filter(kw, cmd.split()[0])
     runs = runstore.filtered_runs(run_filter, deleted=deleted)
+    specs = _dedup(specs or default)
+    if specs == [":"]:
+        return runs
+    return runstore.select(runs, specs, cmd)
+
+
+def selected_from(
+    kw: dict[str, Any], runs: list[Run], specs: tuple[str, ...] | list[str], default: list[str], cmd: str
+) -> list[Run]:
+    """Like :func:`selected_runs`, over ``runs`` (e.g. an archive's) instead of Guild home's."""
+    runs = runfilter.apply(runs, pop_filter(kw, cmd.split()[0]))
     specs = _dedup(specs or default)
     if specs == [":"]:
         return runs

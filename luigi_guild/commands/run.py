@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from luigi_guild.commands.completion import complete_run_args, complete_runs
 from luigi_guild.commands.common import confirm, echo_table, run_rows
 from luigi_guild.model import exitcodes
 from luigi_guild.model import flags as flagslib
@@ -23,14 +24,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @click.command("run", context_settings={"ignore_unknown_options": False})
-@click.argument("args", metavar="[OPERATION] [FLAG=VAL...]", nargs=-1)
+@click.argument("args", metavar="[OPERATION] [FLAG=VAL...]", nargs=-1, shell_complete=complete_run_args)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--run-id", metavar="ID", help="Use ID as the run id (and directory name).")
 @click.option("--needed", is_flag=True, help="Run only if no completed or terminated run has the same flags.")
-@click.option("--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.")
+@click.option(
+    "--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.",
+    shell_complete=complete_runs,
+)
 @click.option("--stage", is_flag=True, help="Create the run but do not start it.")
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
+@click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
@@ -60,6 +65,7 @@ def run(
     stage: bool,
     print_cmd: bool,
     label: str | None,
+    comment: str | None,
     tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
@@ -99,7 +105,8 @@ def run(
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
                             (batch_files, "a batch file"), (optimizer, "--optimizer"), (workers != 1, "--workers"),
-                            (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host")):
+                            (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host"),
+                            (comment, "--comment")):
             if given:
                 raise GuildError("%s cannot be used with --remote" % name)
         _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags)
@@ -118,6 +125,7 @@ def run(
         )
         if package:
             planlib.as_package(plan, package)
+    plan.comment = comment
     if plan.restart is None:
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 

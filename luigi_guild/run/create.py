@@ -141,6 +141,7 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
         run.write_attr("label", plan.label)
     if plan.tags:
         run.write_attr("tags", plan.tags)
+    _add_comment(run, plan)
     run.write_attr("cmd", plan.cmd())
     run.write_attr("op", plan.op_attr)
     run.write_attr("run_params", plan.run_params)
@@ -158,6 +159,15 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     )
 
 
+def _add_comment(run: Run, plan: RunPlan) -> None:
+    """The ``--comment`` of ``guild run``, added to the run's comments."""
+    if plan.comment:
+        from luigi_guild.store import meta
+
+        user, host = meta.comment_author()
+        meta.add_comment(run, plan.comment, user, host, now_us())
+
+
 def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
     run.mark_pending()
     run.remove("STAGED")
@@ -167,6 +177,7 @@ def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
         run.write_attr("label", plan.label)
     else:
         run.del_attr("label")
+    _add_comment(run, plan)
     run.write_attr("cmd", plan.cmd())
     run.write_attr("run_params", plan.run_params)
     run.del_attr("exit_status")

@@ -38,6 +38,7 @@ class RunPlan:
     opdef: OpDef | None = None
     upstream: list[Run] = field(default_factory=list)
     upstream_select: dict[str, list[str]] = field(default_factory=dict)
+    comment: str | None = None
 
     @property
     def op_name(self) -> str:

@@ -37,9 +37,15 @@ class RunFilter:
     tags: list[str] = field(default_factory=list)
     status_in: set[str] = field(default_factory=set)
     status_out: set[str] = field(default_factory=set)
+    marked: bool = False
+    unmarked: bool = False
+    comments: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.ops or self.labels or self.unlabeled or self.tags or self.status_in or self.status_out)
+        return not (
+            self.ops or self.labels or self.unlabeled or self.tags or self.status_in or self.status_out
+            or self.marked or self.unmarked or self.comments
+        )
 
     def __call__(self, run: Run) -> bool:
         return matches(run, self)
@@ -100,6 +106,23 @@ def _match_label(want: str, label: str) -> bool:
     return want in label
 
 
+def _match_comment(want: str, run: Run) -> bool:
+    """Whether any comment of ``run`` contains ``want`` in its body, user or host (any case).
+
+    ``-`` selects runs without comments.
+    """
+    comments = run.get("comments")
+    if want == "-":
+        return not comments
+    if not isinstance(comments, list):
+        return False
+    want = want.lower()
+    for c in comments:
+        if isinstance(c, dict) and any(want in str(c.get(k) or "").lower() for k in ("body", "user", "host")):
+            return True
+    return False
+
+
 def matches(run: Run, f: RunFilter) -> bool:
     """Whether ``run`` passes every part of ``f``.
 
@@ -118,6 +141,12 @@ def matches(run: Run, f: RunFilter) -> bool:
         tags = run.get("tags") or []
         if not isinstance(tags, list) or not any(t in tags for t in f.tags):
             return False
+    if f.marked or f.unmarked:
+        marked = bool(run.get("marked"))
+        if (f.marked and not marked) or (f.unmarked and marked):
+            return False
+    if f.comments and not any(_match_comment(want, run) for want in f.comments):
+        return False
     if f.status_in or f.status_out:
         status = run.status
         if f.status_in and status not in f.status_in:

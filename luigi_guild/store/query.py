@@ -50,6 +50,20 @@ def list_runs(root: str | None = None) -> list[Run]:
     return runs
 
 
+def archive_runs(root: str) -> list[Run]:
+    """The runs in an archive directory (``guild export``), newest first, read without the run index."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    runs = [
+        Run(n, os.path.join(root, n))
+        for n in names
+        if not n.startswith(".") and os.path.isfile(os.path.join(root, n, ".guild", "opref"))
+    ]
+    return sort_runs(runs)
+
+
 def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) -> list[Run]:
     """Runs newest first, from the trash when ``deleted``, that pass ``run_filter``."""
     from luigi_guild.store import filters as runfilter
@@ -181,11 +195,13 @@ def same_runs(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> l
 
 
 def latest_of_operation(opref: OpRef, root: str | None = None) -> Run | None:
-    """The newest completed or terminated run of ``opref``'s operation, any flags.
+    """The run a dependency on ``opref``'s operation resolves to: completed or terminated, any flags.
 
-    This is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
+    The newest marked such run (``guild mark``) wins; else the newest. This
+    is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
     digest in the opref is not compared).
     """
+    latest: Run | None = None
     for run in list_runs(root):
         try:
             if not run.opref.same_operation(opref):
@@ -193,8 +209,11 @@ def latest_of_operation(opref: OpRef, root: str | None = None) -> Run | None:
         except (OSError, ValueError):
             continue
         if run.status in Status.AVAILABLE:
-            return run
-    return None
+            if run.get("marked"):
+                return run
+            if latest is None:
+                latest = run
+    return latest
 
 
 _shared: dict[str, RunIndex] = {}
