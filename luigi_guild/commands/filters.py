@@ -15,15 +15,19 @@ _STATUS_OPTS = [(str(status), char) for char, status in runfilter.STATUS_CHARS.i
 
 FILTER_PARAMS = (
     ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "filter_comments", "filter_marked"]
-    + ["filter_unmarked", "status_chars"]
+    + ["filter_unmarked", "filter_exprs", "status_chars"]
     + ["status_%s" % s for s, _ in _STATUS_OPTS]
     + ["not_%s" % s for s, _ in _STATUS_OPTS]
 )
 
 
 def filter_options(f: Callable) -> Callable:
-    """Add ``-Fo``, ``-Fl``, ``-Fu``, ``-Ft``, the status filters and ``-S CHARS`` to a command."""
+    """Add ``-F``, ``-Fo``, ``-Fl``, ``-Fu``, ``-Ft``, ``-Fc``, ``-Fm``, ``-Fn``, the status filters and ``-S``."""
     opts = [
+        click.option(
+            "-F", "--filter", "filter_exprs", metavar="EXPR", multiple=True,
+            help="Filter runs by expression, e.g. \"lr >= 0.01 and status = completed\" (see 'Filter expressions').",
+        ),
         click.option(
             "-Fo", "--operation", "filter_ops", metavar="VAL", multiple=True,
             help="Filter runs by operation: a glob over package/model:op parts, or a regex with ^ or $.",
@@ -79,7 +83,8 @@ def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
         marked=bool(vals["filter_marked"]),
         unmarked=bool(vals["filter_unmarked"]),
         comments=list(vals["filter_comments"] or ()),
-    )
+        exprs=list(vals["filter_exprs"] or ()),
+    ).check()
 
 
 def selected_runs(

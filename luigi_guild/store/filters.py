@@ -1,4 +1,4 @@
-"""Run filters: operation globs, labels, tags and statuses.
+"""Run filters: operation globs, labels, tags, comments, marks, statuses and ``-F`` expressions.
 
 A :class:`RunFilter` is plain data built from command options, so the same
 filter can be applied locally or forwarded to a remote ``guild`` later.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.status import Status
@@ -40,12 +40,31 @@ class RunFilter:
     marked: bool = False
     unmarked: bool = False
     comments: list[str] = field(default_factory=list)
+    exprs: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (
             self.ops or self.labels or self.unlabeled or self.tags or self.status_in or self.status_out
-            or self.marked or self.unmarked or self.comments
+            or self.marked or self.unmarked or self.comments or self.exprs
         )
+
+    def check(self) -> "RunFilter":
+        """Raise the syntax error of the first ``-F`` expression that does not parse; returns self."""
+        for expr in self.exprs:
+            _compiled(expr)
+        return self
+
+
+_EXPR_CACHE: dict[str, Callable[[Run], bool]] = {}
+
+
+def _compiled(expr: str) -> Callable[[Run], bool]:
+    found = _EXPR_CACHE.get(expr)
+    if found is None:
+        from luigi_guild.store import filterexpr
+
+        found = _EXPR_CACHE[expr] = filterexpr.parse(expr)
+    return found
 
     def __call__(self, run: Run) -> bool:
         return matches(run, self)
@@ -152,6 +171,9 @@ def matches(run: Run, f: RunFilter) -> bool:
         if f.status_in and status not in f.status_in:
             return False
         if status in f.status_out:
+            return False
+    for expr in f.exprs:
+        if not _compiled(expr)(run):
             return False
     return True
 
