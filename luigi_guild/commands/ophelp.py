@@ -21,14 +21,19 @@ def flag_lines(opdef: OpDef, indent: str = "  ") -> list[str]:
         elif fd.default is not None:
             desc = (desc + " (default is %s)" % flagslib.format_val(fd.default)).strip()
         rows.append([name, desc])
-        if fd.choices:
-            extra[name] = ["", "Choices:  %s" % ", ".join(flagslib.format_val(c) for c in fd.choices)]
+        shown = fd.extra.get("choice_help")
+        if shown:
+            extra[name] = ["", "Choices:"] + format_table([[c, d] for c, d in shown], "  ") + [""]
+        elif fd.choices:
+            extra[name] = ["", "Choices:  %s" % ", ".join(flagslib.format_val(c) for c in fd.choices), ""]
     lines = ["Flags:"]
     width = max(len(r[0]) for r in rows)
     for (name, desc), line in zip(rows, format_table(rows, indent + "  ")):
         lines.append(line)
         for more in extra.get(name, []):
             lines.append((indent + "  " + " " * (width + 2) + more).rstrip())
+    while lines[-1] == "":
+        lines.pop()
     return lines
 
 
@@ -40,4 +45,16 @@ def operation_lines(opdef: OpDef) -> list[str]:
     flags = flag_lines(opdef, "  ")
     if flags:
         lines += [""] + ["  " + flags[0]] + flags[1:]
+    return lines
+
+
+def help_op_lines(opdef: OpDef) -> list[str]:
+    """``guild run OP --help-op``: usage, description, and the flags."""
+    lines = ["Usage: guild run [OPTIONS] %s [FLAG]..." % opdef.name, ""]
+    if opdef.description:
+        lines += [opdef.description, ""]
+    lines += ["Use 'guild run --help' for a list of options."]
+    flags = flag_lines(opdef, "")
+    if flags:
+        lines += [""] + flags
     return lines

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 )
 @click.option("--stage", is_flag=True, help="Create the run but do not start it.")
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
+@click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
@@ -64,6 +65,7 @@ def run(
     restart: str | None,
     stage: bool,
     print_cmd: bool,
+    help_op: bool,
     label: str | None,
     comment: str | None,
     tags: tuple[str, ...],
@@ -97,6 +99,12 @@ def run(
     its output is shown until it stops unless --no-wait is given.
     """
     opspec, flag_args = _split_args(args, restart)
+    if help_op:
+        from luigi_guild.commands.ophelp import help_op_lines
+        from luigi_guild.project import operations
+
+        click.echo("\n".join(help_op_lines(operations.resolve(opspec, project_dir))))
+        return
     batch_files = [a[1:] for a in flag_args if a.startswith("@")]
     assigns = flagslib.parse_assigns([a for a in flag_args if not a.startswith("@")])
     if workers < 1:

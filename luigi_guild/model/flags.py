@@ -104,6 +104,10 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     A value written as a YAML list (``[1, 2]``) decodes to a list whatever the
     type: lists make sweeps, and their items are each coerced.
     """
+    if flagdef is not None:
+        aliases = flagdef.extra.get("choice_aliases")
+        if aliases and raw in aliases:
+            return aliases[raw]
     if flagdef is None or flagdef.type is None:
         return decode_untyped(raw)
     ftype = flagdef.type
@@ -222,6 +226,7 @@ def resolve_flags(
 ) -> dict[str, Any]:
     """Flag values: defaults (or ``base``) overlaid with decoded ``assigns``, sorted by name."""
     values: dict[str, Any] = dict(base) if base is not None else {n: d.default for n, d in flagdefs.items()}
+    assigns = normalize_aliases(flagdefs, assigns, force_flags)
     for name, raw in assigns.items():
         flagdef = flagdefs.get(name)
         if flagdef is None and not force_flags and not (base is not None and name in base):
@@ -233,12 +238,40 @@ def resolve_flags(
                 else None,
             )
         values[name] = decode_flag_val(raw, flagdef)
+    missing = []
     for name, flagdef in flagdefs.items():
         if name in values:
             check_value(values[name], flagdef)
         if flagdef.required and values.get(name) is None:
-            raise GuildError("missing required flag '%s'" % name)
+            missing.append((name, flagdef.description))
+    if missing:
+        from luigi_guild.model.errors import MissingFlagsError
+
+        raise MissingFlagsError(missing)
     return canonical(values)
+
+
+def normalize_aliases(flagdefs: dict[str, FlagDef], assigns: dict[str, str], force_flags: bool = False) -> dict[str, str]:
+    """``assigns`` with flag aliases (``alias:`` in guild.yml) replaced by flag names.
+
+    Giving a flag both by its alias and by its name is an error.
+    """
+    aliases = {fd.extra["alias"]: name for name, fd in flagdefs.items() if fd.extra.get("alias")}
+    if not aliases:
+        return assigns
+    out: dict[str, str] = {}
+    for name, raw in assigns.items():
+        target = aliases.get(name) if name not in flagdefs else None
+        if target is None:
+            out[name] = raw
+            continue
+        if target in assigns and not force_flags:
+            raise GuildError(
+                "cannot specify both alias '%s' and name for flag '%s'" % (name, target),
+                hint="Use --force-flags to skip this check.",
+            )
+        out.setdefault(target, raw)
+    return out
 
 
 def resolve_values(

@@ -97,17 +97,23 @@ class OpDef:
 
 
 def flag_args(flags: dict[str, Any], dest: str, cmd_flags: dict[str, dict] | None = None) -> list[str]:
-    """Flag values as ``--name value`` arguments for the operation's process."""
+    """Flag values as ``--name value`` arguments for the operation's process.
+
+    Flags whose value is null are left out, as Guild leaves them out: the
+    script keeps its own value.
+    """
     cmd_flags = cmd_flags or {}
     args: list[str] = []
+    if dest.startswith("config:"):
+        return args  # the values are in the run's copy of the config file
     for name in sorted(flags):
         val = flags[name]
+        if val is None:
+            continue
         spec = cmd_flags.get(name, {})
         arg_name = spec.get("arg-name") or name
-        if dest == "globals":
+        if dest == "globals" or dest.startswith("global:"):
             args.extend(["--" + arg_name, json.dumps(val)])
-            continue
-        if val is None:
             continue
         switch = spec.get("arg-switch")
         if switch is not None:

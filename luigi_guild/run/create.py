@@ -64,6 +64,7 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
             from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
 
             run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, tmp))
+        write_config_flags(run, plan)
         if plan.upstream:
             from luigi_guild.run import deps
 
@@ -159,6 +160,20 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     )
 
 
+def write_config_flags(run: Run, plan: RunPlan) -> None:
+    """For ``flags-dest: config:FILE``: the run's copy of FILE with its flag values."""
+    dest = (plan.op_attr.get("op-cmd") or {}).get("flags-dest") or ""
+    if not dest.startswith("config:"):
+        return
+    from luigi_guild.project import configflags
+
+    name = dest[len("config:") :]
+    target = os.path.join(run.path, name)
+    src = target if os.path.exists(target) else os.path.join(plan.project_dir or "", name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    configflags.write(src, target, plan.flags)
+
+
 def _add_comment(run: Run, plan: RunPlan) -> None:
     """The ``--comment`` of ``guild run``, added to the run's comments."""
     if plan.comment:
@@ -178,6 +193,7 @@ def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
     else:
         run.del_attr("label")
     _add_comment(run, plan)
+    write_config_flags(run, plan)
     run.write_attr("cmd", plan.cmd())
     run.write_attr("run_params", plan.run_params)
     run.del_attr("exit_status")

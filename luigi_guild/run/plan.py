@@ -74,8 +74,9 @@ def plan_new(
         given = list(values)
         values = flagslib.resolve_values(opdef.flags, values, force_flags=force_flags, op_name=opdef.name)
     else:
-        given = list(assigns or {})
-        values = flagslib.resolve_flags(opdef.flags, assigns or {}, force_flags=force_flags, op_name=opdef.name)
+        assigns = flagslib.normalize_aliases(opdef.flags, assigns or {}, force_flags)
+        given = list(assigns)
+        values = flagslib.resolve_flags(opdef.flags, assigns, force_flags=force_flags, op_name=opdef.name)
     user_flags = {k: values[k] for k in sorted(given)}
     tags = list(tags or [])
     return RunPlan(
