@@ -17,7 +17,6 @@ FILTER_PARAMS = (
     ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "filter_comments", "filter_marked"]
     + ["filter_unmarked", "filter_exprs", "status_chars"]
     + ["status_%s" % s for s, _ in _STATUS_OPTS]
-    + ["not_%s" % s for s, _ in _STATUS_OPTS]
 )
 
 
@@ -46,14 +45,12 @@ def filter_options(f: Callable) -> Callable:
         click.option("-Fn", "--unmarked", "filter_unmarked", is_flag=True, help="Filter runs that are not marked."),
     ]
     for status, char in _STATUS_OPTS:
+        # One flag pair per status, so the last of `--error`/`--not-error` given wins, as in Guild.
         opts.append(
             click.option(
-                "-S" + char, "--" + status, "status_" + status, is_flag=True,
-                help="Filter %s runs." % status,
+                "-S" + char, "--%s/--not-%s" % (status, status), "status_" + status, default=None,
+                help="Filter %s runs (--not-%s: runs that are not %s)." % (status, status, status),
             )
-        )
-        opts.append(
-            click.option("--not-" + status, "not_" + status, is_flag=True, help="Filter runs that are not %s." % status)
         )
     opts.append(
         click.option(
@@ -70,9 +67,9 @@ def filter_options(f: Callable) -> Callable:
 def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
     """Remove the filter options from ``kw`` and build a :class:`RunFilter`."""
     vals = {name: kw.pop(name, None) for name in FILTER_PARAMS}
+    status_out = {s for s, _ in _STATUS_OPTS if vals["status_" + s] is False}
     status_in = {s for s, _ in _STATUS_OPTS if vals["status_" + s]}
-    status_in |= runfilter.parse_status_chars(vals["status_chars"] or (), cmd)
-    status_out = {s for s, _ in _STATUS_OPTS if vals["not_" + s]}
+    status_in |= runfilter.parse_status_chars(vals["status_chars"] or (), cmd) - status_out
     return runfilter.RunFilter(
         ops=list(vals["filter_ops"] or ()),
         labels=list(vals["filter_labels"] or ()),

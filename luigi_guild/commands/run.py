@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 
 import click
@@ -27,6 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.argument("args", metavar="[OPERATION] [FLAG=VAL...]", nargs=-1, shell_complete=complete_run_args)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--run-id", metavar="ID", help="Use ID as the run id (and directory name).")
+@click.option(
+    "-d", "--run-dir", metavar="DIR",
+    help="Make the run in DIR instead of Guild home (guild runs does not list it).",
+)
 @click.option("--needed", is_flag=True, help="Run only if no completed or terminated run has the same flags.")
 @click.option(
     "--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.",
@@ -40,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
+@click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
 @click.option("-b", "--background", is_flag=True, help="Run in the background; return once it has started.")
 @click.option("--pidfile", metavar="PATH", help="With --background: write the runner's pid to PATH.")
 @click.option("--project-dir", metavar="DIR", hidden=True, help="Resolve OPERATION in DIR instead of the cwd.")
@@ -61,6 +68,7 @@ def run(
     args: tuple[str, ...],
     yes: bool,
     run_id: str | None,
+    run_dir: str | None,
     needed: bool,
     restart: str | None,
     stage: bool,
@@ -71,6 +79,7 @@ def run(
     tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
+    keep_run: bool,
     background: bool,
     pidfile: str | None,
     project_dir: str | None,
@@ -121,6 +130,11 @@ def run(
         return
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
+    if run_dir:
+        for given, name in ((restart, "--restart"), (run_id, "--run-id"), (background or pidfile, "--background"),
+                            (batch_files or optimizer, "a sweep")):
+            if given:
+                raise GuildError("--run-dir cannot be used with %s" % name)
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -140,8 +154,8 @@ def run(
         if is_sweep(plan.flags, batch_files, optimizer):
             from luigi_guild.sweeps import driver as sweeps
 
-            if print_cmd or stage or run_id:
-                raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
+            if print_cmd or stage or run_id or run_dir:
+                raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
             if build_deps:
                 _build_deps(plan, scheduler_host, scheduler_port)
             _sweep(
@@ -175,19 +189,38 @@ def run(
             _resolve_deps(p, build_deps, scheduler_host, scheduler_port)
             _confirm(p, action, yes)
 
+    temp_pidfile = None
+    if background and not pidfile and not stage:
+        # As Guild does: a pidfile in the temp dir, named in the start message; removed when the run ends.
+        import tempfile
+
+        fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
+        os.close(fd)
+        pidfile = temp_pidfile
     opts = RunOptions(
         needed=needed,
         stage=stage,
         run_id=run_id if plan.restart is None else None,
+        run_dir=run_dir,
+        keep_run=keep_run,
         echo=not quiet,
         background=background or bool(pidfile),
         pidfile=pidfile,
         prepare=prepare,
     )
-    _report(pipeline.execute(plan, opts), plan, quiet, pidfile)
+    if run_dir:
+        click.echo("Run directory is '%s' (results will not be visible to Guild)" % run_dir, err=True)
+    try:
+        outcome = pipeline.execute(plan, opts)
+    finally:
+        if temp_pidfile and os.path.exists(temp_pidfile) and os.path.getsize(temp_pidfile) == 0:
+            os.remove(temp_pidfile)  # nothing started (skipped, declined, failed to start)
+    _report(outcome, plan, quiet, pidfile, run_dir)
 
 
-def _report(outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str | None) -> None:
+def _report(
+    outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str | None, run_dir: str | None = None
+) -> None:
     """Say what the pipeline did, as Guild says it; a failed run exits with its code."""
     run = outcome.run
     if outcome.kind == OutcomeKind.SKIPPED:
@@ -196,6 +229,13 @@ def _report(outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str |
         click.echo("Skipping run because flags have not changed (--needed specified)")
     elif outcome.kind == OutcomeKind.STAGED:
         assert run is not None
+        if run_dir:
+            click.echo("%s staged in '%s'" % (plan.op_name, run_dir))
+            click.echo(
+                "To start the operation, use \"(cd %s && source .guild/ENV && %s)\""
+                % (shlex.quote(run_dir), " ".join(shlex.quote(a) for a in plan.cmd()))
+            )
+            return
         click.echo("%s staged as %s" % (plan.op_name, run.id))
         click.echo("To start the operation, use 'guild run --start %s'" % run.id)
     elif outcome.kind == OutcomeKind.STARTED:

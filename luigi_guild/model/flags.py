@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -371,24 +372,44 @@ def default_label(flags: dict[str, Any]) -> str:
 _TEMPLATE_RE = re.compile(r"\$\{([^}|]+)(?:\|([^}]*))?\}")
 
 
-def render_label(template: str | None, flags: dict[str, Any]) -> str:
-    """Render a label template (``${flag}``, ``${flag|%.2f}``, ``${flag|default:x}``, ``${default_label}``)."""
+def render_label(template: str | None, flags: dict[str, Any], default: str | None = None) -> str:
+    """Render a label template: ``${flag}``, ``${default_label}``, and filters after ``|``.
+
+    Filters apply left to right: ``%.2f`` (a Python format), ``default:X``
+    (X when the flag is null or missing), ``basename`` and ``unquote`` (drop
+    surrounding single quotes). ``default`` is the default label (computed
+    from ``flags`` when not given).
+    """
     if not template:
-        return default_label(flags)
+        return default if default is not None else default_label(flags)
 
     def repl(m: re.Match) -> str:
-        name, fmt = m.group(1).strip(), m.group(2)
+        name = m.group(1).strip()
+        filters = m.group(2).split("|") if m.group(2) else []
         if name == "default_label":
-            return default_label(flags)
-        val = flags.get(name)
-        if fmt:
-            if fmt.startswith("default:"):
-                return fmt[8:] if val is None else format_val(val)
-            try:
-                return fmt % val
-            except Exception:  # a bad format (``%c`` of -1, ``%(k)s``...) falls back to the plain value
-                return format_val(val)
-        return "" if val is None else format_val(val)
+            val: Any = default if default is not None else default_label(flags)
+        else:
+            val = flags.get(name)
+        formatted = False
+        for f in filters:
+            fname, _, arg = f.partition(":")
+            if fname.startswith("%"):
+                try:
+                    val, formatted = fname % val, True
+                except (TypeError, ValueError):
+                    pass
+            elif fname == "default":
+                val = arg if val is None else val
+            elif fname == "basename":
+                val = os.path.basename(str(val).rstrip("/")) if val else ""
+            elif fname == "unquote":
+                text = val if isinstance(val, str) else format_val(val) if val is not None else ""
+                val = text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
+            else:
+                val = "#error#"
+        if val is None:
+            return ""
+        return val if formatted or isinstance(val, str) and (filters or name == "default_label") else format_val(val)
 
     return _TEMPLATE_RE.sub(repl, template).strip()
 

@@ -42,6 +42,8 @@ class OpDef:
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
+    delete_on_success: bool = False
+    run_attrs: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -90,6 +92,8 @@ class OpDef:
         }
         if self.label_template:
             attr["label-template"] = self.label_template
+        if self.delete_on_success:
+            attr["delete-on-success"] = True
         return attr
 
 

@@ -274,8 +274,29 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=_requirements(path, opname, model, data.get("requires")),
         description=str(data.get("description") or "").strip().split("\n")[0],
+        delete_on_success=_truthy(data.get("delete-on-success")),
+        run_attrs=_run_attrs(path, opname, data.get("run-attrs")),
     )
     return opdef
+
+
+def _run_attrs(path: str, opname: str, attrs: Any) -> dict:
+    """``run-attrs``: extra attributes written into each run of the operation."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, dict) or not all(isinstance(k, str) and k for k in attrs):
+        raise _error(path, "run-attrs for operation '%s' must be a mapping of attribute names" % opname)
+    reserved = sorted(set(attrs) & _RESERVED_ATTRS)
+    if reserved:
+        raise _error(path, "run-attrs for operation '%s' cannot set '%s'" % (opname, reserved[0]))
+    return dict(attrs)
+
+
+# Attributes the run machinery writes itself.
+_RESERVED_ATTRS = {
+    "id", "initialized", "flags", "user_flags", "label", "tags", "cmd", "op", "run_params", "host", "user",
+    "platform", "started", "stopped", "exit_status", "env", "sourcecode_digest", "deps", "comments", "marked",
+}
 
 
 def _main_text(module: str, args: list[str]) -> str:

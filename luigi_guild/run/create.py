@@ -36,12 +36,16 @@ def new_run_id() -> str:
     return b.hex()
 
 
-def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
+def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = None) -> Run:
     """Create the run directory (``PENDING``, attrs, source) atomically; returns the run.
 
     The directory is assembled under a hidden temporary name and renamed into
     place last, so an interrupted creation never leaves a listed run behind.
+    With ``run_dir`` the run is made in that directory instead (``--run-dir``),
+    outside Guild home; an existing directory is used as it is.
     """
+    if run_dir is not None:
+        return _create_in_dir(plan, os.path.abspath(run_dir))
     runs_root = home.runs_dir()
     if run_id is not None:
         check_run_id(run_id)
@@ -81,6 +85,31 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
             raise GuildError("cannot create run %s: %s" % (run_id, e.strerror or e)) from None
         raise
     run = Run(run_id, final)
+    return run
+
+
+def _create_in_dir(plan: RunPlan, path: str) -> Run:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GuildError("run directory '%s' is not a directory" % path)
+    run = Run.for_dir(path)
+    if run.lock_alive():
+        raise GuildError("run directory '%s' holds a running run" % path)
+    import shutil
+
+    try:
+        shutil.rmtree(run.guild_path(), ignore_errors=True)
+        os.makedirs(run.guild_path("attrs"))
+        run.mark_pending()
+        _write_init_attrs(run, plan)
+        if plan.project_dir and os.path.isdir(plan.project_dir):
+            from luigi_guild.project import sourcecode
+
+            run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, path))
+        write_config_flags(run, plan)
+        run.write_opref(plan.opref)
+    except OSError as e:
+        shutil.rmtree(run.guild_path(), ignore_errors=True)
+        raise GuildError("cannot create run in %s: %s" % (path, e.strerror or e)) from None
     return run
 
 
@@ -143,6 +172,9 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     if plan.tags:
         run.write_attr("tags", plan.tags)
     _add_comment(run, plan)
+    if plan.opdef is not None:
+        for name, val in plan.opdef.run_attrs.items():
+            run.write_attr(name, val)
     run.write_attr("cmd", plan.cmd())
     run.write_attr("op", plan.op_attr)
     run.write_attr("run_params", plan.run_params)

@@ -52,7 +52,10 @@ class RunPlan:
 
 
 def _label(template: str | None, explicit: str | None, flags: dict[str, Any], tags: list[str]) -> str:
-    label = explicit if explicit is not None else flagslib.render_label(template, flags)
+    if explicit is not None:  # --label may be a template too (kept raw in run_params for restarts)
+        label = flagslib.render_label(explicit, flags) if "${" in explicit else explicit
+    else:
+        label = flagslib.render_label(template, flags)
     if tags and explicit is None:
         label = " ".join(tags + ([label] if label else []))
     return label
@@ -120,6 +123,7 @@ def plan_restart(
     flagdefs: dict[str, flagslib.FlagDef] = {}
     if assigns:
         flagdefs = _flagdefs_for(opref, run)
+        assigns = flagslib.normalize_aliases(flagdefs, assigns, force_flags)
     base = run.flags
     for name, fd in flagdefs.items():
         base.setdefault(name, fd.default)

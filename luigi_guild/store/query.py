@@ -130,6 +130,8 @@ def _select_spec(runs: list[R], spec: str, cmd: str) -> list[R]:
 
 
 def not_found(spec: str, cmd: str) -> RunNotFound:
+    if cmd == "run":  # --restart/--start: Guild's shorter hint
+        return RunNotFound("could not find a run matching '%s'" % spec, hint="Try 'guild runs list' for a list.")
     return RunNotFound(
         "could not find a run matching '%s'" % spec,
         hint="Try 'guild runs list' for a list or 'guild %s --help' for more information." % cmd,
@@ -142,10 +144,43 @@ def _ambiguous(spec: str, matches: list[R]) -> GuildError:
     )
 
 
+def marked_or_latest(opspec: str, root: str | None = None) -> Run | None:
+    """The newest marked run of operation ``opspec`` (``op`` or ``model:op``), else its newest run.
+
+    Only completed, running and terminated runs count, as in Guild.
+    """
+    model, sep, op = opspec.rpartition(":")
+    latest: Run | None = None
+    for run in list_runs(root):
+        try:
+            opref = run.opref
+        except (OSError, ValueError):
+            continue
+        if opref.op_name != op or (sep and opref.model_name != model):
+            continue
+        if opref.pkg_type == "builtin":
+            continue
+        if run.status not in (Status.COMPLETED, Status.RUNNING, Status.TERMINATED):
+            continue
+        if run.get("marked"):
+            return run
+        if latest is None:
+            latest = run
+    return latest
+
+
 def find_run(spec: str, cmd: str = "run") -> Run:
-    """A run for ``--restart``/``--start``: a run dir path, else a unique id (prefix)."""
+    """A run for ``--restart``/``--start``: a run dir path, else an operation name, else a unique id (prefix).
+
+    An operation name gives its newest marked run, else its newest run
+    (:func:`marked_or_latest`). Indexes are not accepted, as in Guild.
+    """
     if spec.startswith((".", "/")) and os.path.isdir(os.path.join(spec, ".guild")):
         return Run.for_dir(spec)
+    if spec and not spec.startswith(".") and "/" not in spec:
+        by_op = marked_or_latest(spec)
+        if by_op is not None:
+            return by_op
     root = home.runs_dir()
     if not spec or spec.startswith(".") or "/" in spec:
         raise not_found(spec, cmd)
