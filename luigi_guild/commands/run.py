@@ -64,6 +64,9 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 @click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
 @click.option("-n", "--no-wait", is_flag=True, help="With --remote: return once the run has started.")
+@click.option(
+    "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
+)
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -95,6 +98,7 @@ def run(
     scheduler_port: int | None = None,
     remote: str | None = None,
     no_wait: bool = False,
+    test_output_scalars: str | None = None,
 ) -> None:
     """Run an operation.
 
@@ -135,6 +139,11 @@ def run(
                             (batch_files or optimizer, "a sweep")):
             if given:
                 raise GuildError("--run-dir cannot be used with %s" % name)
+    if test_output_scalars is not None:
+        if restart:
+            raise GuildError("--test-output-scalars cannot be used with --restart")
+        _test_output_scalars(opspec, project_dir, test_output_scalars)
+        return
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -156,8 +165,7 @@ def run(
 
             if print_cmd or stage or run_id or run_dir:
                 raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
-            if build_deps:
-                _build_deps(plan, scheduler_host, scheduler_port)
+            _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
             _sweep(
                 plan,
                 SweepSpec(optimizer, max_trials, random_seed, batch_files),
@@ -181,13 +189,11 @@ def run(
         return
     if plan.restart is not None:
         action = "start %s (%s)" % (plan.restart.id, plan.op_name) if not stage else "stage"
-        prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
     else:
         action = "stage" if stage else "run"
-
-        def prepare(p: planlib.RunPlan) -> None:
-            _resolve_deps(p, build_deps, scheduler_host, scheduler_port)
-            _confirm(p, action, yes)
+        # Upstream runs are part of the run's identity: chosen before the needed check.
+        _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
+    prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
 
     temp_pidfile = None
     if background and not pidfile and not stage:
@@ -259,7 +265,7 @@ def _resolve_deps(
 
     if build_deps:
         _build_deps(plan, scheduler_host, scheduler_port)
-    plan.upstream, plan.upstream_select = deps.resolve_upstream(plan.opdef)
+    deps.resolve(plan)
 
 
 def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:
@@ -305,10 +311,6 @@ def _sweep(
         click.echo("\n".join(lines), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
-    if plan.opdef is not None and plan.opdef.requires:
-        from luigi_guild.run import deps
-
-        deps.resolve_upstream(plan.opdef)
     executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
@@ -416,3 +418,38 @@ def _confirm(plan: planlib.RunPlan, action: str, yes: bool) -> None:
     click.echo("\n".join(lines), err=True)
     if not confirm("Continue?", default=True):
         raise SystemExit(exitcodes.OK)
+
+
+def _test_output_scalars(opspec: str | None, project_dir: str | None, path: str) -> None:
+    """Print each input line and what each output-scalar pattern of the operation finds in it."""
+    import os
+
+    from luigi_guild.model import outputscalars
+    from luigi_guild.project import operations
+
+    opdef = operations.resolve(opspec, project_dir)
+    config = opdef.output_scalars
+    if config is False:
+        click.echo("Output scalars disabled, nothing to test", err=True)
+        return
+    if path == "-":
+        if sys.stdin.isatty():
+            click.echo("Type patterns and press Enter to test. Use Ctrl-c or empty line to exit.")
+            lines = iter(lambda: sys.stdin.readline().rstrip("\n"), "")
+            for out in outputscalars.test_lines(lines, config):
+                click.echo(out)
+            return
+        for out in outputscalars.test_lines(sys.stdin, config):
+            click.echo(out)
+        return
+    if not os.path.exists(path):
+        raise GuildError("%s does not exist" % path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read().split(b"\n")
+    except OSError as e:
+        raise GuildError("cannot read %s: %s" % (path, e.strerror or e)) from None
+    if data and data[-1] == b"":
+        data.pop()
+    for out in outputscalars.test_lines(data, config):
+        click.echo(out)

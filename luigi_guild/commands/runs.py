@@ -106,7 +106,16 @@ def _list(
 
         if all_ or more or limit is not None:
             note("--json option always shows all runs")
-        click.echo(json.dumps([runinfo.json_data(r) for r in runs]))
+        from luigi_guild.store import scalars as scalarstore
+
+        data = [runinfo.json_data(r) for r in runs]
+        summaries = scalarstore.for_runs(runs)
+        for r, d in zip(runs, data):
+            # Guild's list has no scalars: the key is added only for runs that have some.
+            scalars = runinfo.scalars_data(r, scalars=summaries[r.path])
+            if scalars:
+                d["scalars"] = scalars
+        click.echo(json.dumps(data))
         return
     total = len(runs)
     if all_:
@@ -306,9 +315,10 @@ def _from_trash(
 @click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("--json", "json_", is_flag=True, help="Print the information as JSON.")
 @click.option("-c", "--comments", is_flag=True, help="Also show the run's comments.")
+@click.option("-s", "--all-scalars", is_flag=True, help="Show every scalar (system ones too) with its summaries.")
 @remote_option
 @filter_options
-def info(run: str | None, json_: bool, comments: bool, remote: str | None, **kw: Any) -> None:
+def info(run: str | None, json_: bool, comments: bool, all_scalars: bool, remote: str | None, **kw: Any) -> None:
     """Show a run's id, operation, status, times, directory, command, exit status and flags.
 
     The default RUN is the latest run (1) of the filtered list.
@@ -321,7 +331,7 @@ def info(run: str | None, json_: bool, comments: bool, remote: str | None, **kw:
         return
 
     chosen = one_run(kw, run, "runs info")
-    items = runinfo.info_items(chosen)
+    items = runinfo.info_items(chosen, all_scalars)
     if comments:
         from luigi_guild.store import meta as runmeta
 
@@ -334,6 +344,9 @@ def info(run: str | None, json_: bool, comments: bool, remote: str | None, **kw:
         if name == "comments":
             lines.append("comments:")
             lines += _comment_info_lines(val)
+        elif name == "scalars":
+            lines.append("scalars:")
+            lines += _scalar_lines(val, all_scalars)
         elif isinstance(val, list):
             lines.append("%s:" % name)
             lines += ["  - %s" % flagslib.format_val(v) for v in val]
@@ -343,6 +356,19 @@ def info(run: str | None, json_: bool, comments: bool, remote: str | None, **kw:
         else:
             lines.append("%s: %s" % (name, val))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _scalar_lines(scalars: dict[str, Any], all_scalars: bool) -> list[str]:
+    """``runs info`` scalar lines: ``  key: 0.333333 (step 2)`` or, with ``-s``, one line per summary."""
+    lines = []
+    for key, val in scalars.items():
+        if not all_scalars:
+            lines.append("  %s: %f (step %d)" % (key, val[0], val[1]))
+            continue
+        lines.append("  %s:" % key)
+        for qual, (v, n) in val.items():
+            lines.append("    %s: %f (%s %d)" % (qual, v, "count" if qual in ("avg", "total") else "step", n))
+    return lines
 
 
 def _comment_info_lines(comments: list[dict]) -> list[str]:

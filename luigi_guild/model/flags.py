@@ -31,6 +31,8 @@ class FlagDef:
     description: str = ""
     arg_name: str | None = None
     arg_switch: Any = None
+    # Never passed to the operation's process (the flags that record upstream runs).
+    arg_skip: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -396,7 +398,7 @@ def render_label(template: str | None, flags: dict[str, Any], default: str | Non
             if fname.startswith("%"):
                 try:
                     val, formatted = fname % val, True
-                except (TypeError, ValueError):
+                except Exception:  # a bad format (``%c`` of -1, ``%(k)s``...) leaves the value as it is
                     pass
             elif fname == "default":
                 val = arg if val is None else val

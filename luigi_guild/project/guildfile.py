@@ -264,6 +264,8 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
     label = data.get("label")
     if label is not None and not isinstance(label, str):
         raise _error(path, "label for operation '%s' must be a string" % opname)
+    requires = _requirements(path, opname, model, data.get("requires"))
+    _add_dep_flags(flags, requires)
     opdef = OpDef(
         opref=OpRef("guildfile", path, parsed.digest, model, name),
         project_dir=project_dir,
@@ -272,12 +274,34 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         main=_main_text(main_module, main_args) if main_module else None,
         exec_=exec_,
         label_template=label,
-        requires=_requirements(path, opname, model, data.get("requires")),
+        requires=requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
+        output_scalars=_output_scalars(path, opname, data),
+        compare=_compare_specs(path, opname, data),
         delete_on_success=_truthy(data.get("delete-on-success")),
         run_attrs=_run_attrs(path, opname, data.get("run-attrs")),
     )
     return opdef
+
+
+def _output_scalars(path: str, opname: str, data: dict) -> Any:
+    from luigi_guild.model.outputscalars import OutputScalarsError, coerce_config
+
+    try:
+        return coerce_config(data.get("output-scalars"))
+    except OutputScalarsError as e:
+        raise _error(path, "operation '%s': %s" % (opname, e)) from None
+
+
+def _compare_specs(path: str, opname: str, data: dict) -> list[str] | None:
+    val = data.get("compare")
+    if val is None:
+        return None
+    if isinstance(val, str):
+        val = [val]
+    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+        raise _error(path, "'compare' for operation '%s' must be a list of column specs" % opname)
+    return list(val)
 
 
 def _run_attrs(path: str, opname: str, attrs: Any) -> dict:
@@ -504,6 +528,28 @@ def _requirements(path: str, opname: str, model: str, requires: Any) -> list[Req
             select = [select]
         if not isinstance(select, list) or not all(isinstance(s, str) for s in select):
             raise _error(path, "select in requires of operation '%s' must be a pattern or a list" % opname)
-        name = entry.get("name") or entry["operation"]
-        reqs.append(Requirement(opspec=opspec, name=str(name), select=list(select)))
+        names = {}
+        for key in ("name", "flag-name"):
+            val = entry.get(key)
+            if val is not None and (not isinstance(val, str) or not val):
+                raise _error(path, "%s in requires of operation '%s' must be a non-empty string" % (key, opname))
+            names[key] = val
+        reqs.append(
+            Requirement(
+                opspec=opspec,
+                spec=entry["operation"],
+                name=names["name"],
+                select=list(select),
+                flag_name=names["flag-name"],
+            )
+        )
     return reqs
+
+
+def _add_dep_flags(flags: dict[str, FlagDef], reqs: list[Requirement]) -> None:
+    """Give each requirement its flag (a string flag with no default, never passed to the script)."""
+    declared = set(flags)
+    for req in reqs:
+        name = req.flag(declared)
+        if name not in flags:
+            flags[name] = FlagDef(name, type="string", arg_skip=True)

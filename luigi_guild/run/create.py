@@ -17,6 +17,7 @@ from luigi_guild.model.errors import GuildError
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.run.process import child_env
 from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.store import manifest
 from luigi_guild.store.rundir import Run, marker_alive, now_us
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -62,17 +63,7 @@ def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = N
         raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
     try:
         run = Run(run_id, tmp)
-        run.mark_pending()
-        _write_init_attrs(run, plan)
-        if plan.project_dir and os.path.isdir(plan.project_dir):
-            from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
-
-            run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, tmp))
-        write_config_flags(run, plan)
-        if plan.upstream:
-            from luigi_guild.run import deps
-
-            run.write_attr("deps", deps.link_upstream(plan.upstream, tmp, plan.upstream_select))
+        _populate(run, plan)
         run.write_opref(plan.opref)
         os.rename(tmp, final)
     except BaseException as e:
@@ -88,6 +79,28 @@ def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = N
     return run
 
 
+def _populate(run: Run, plan: RunPlan) -> None:
+    """Write a new run's ``PENDING``, attrs, source copy, config flags, upstream links and manifest."""
+    run.mark_pending()
+    _write_init_attrs(run, plan)
+    entries: list[str] = []
+    if plan.project_dir and os.path.isdir(plan.project_dir):
+        from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
+
+        digest, copied = sourcecode.copy_source(plan.project_dir, run.path)
+        run.write_attr("sourcecode_digest", digest)
+        entries = [manifest.line("s", rel, sha1, rel) for rel, sha1 in copied]
+    write_config_flags(run, plan)
+    deps_attr: dict = {}
+    if plan.upstream:
+        from luigi_guild.run import deps
+
+        deps_attr, dep_lines = deps.link_upstream(plan.upstream, run.path)
+        entries += dep_lines
+    run.write_attr("deps", deps_attr)
+    manifest.append(run.path, entries)
+
+
 def _create_in_dir(plan: RunPlan, path: str) -> Run:
     if os.path.exists(path) and not os.path.isdir(path):
         raise GuildError("run directory '%s' is not a directory" % path)
@@ -99,13 +112,7 @@ def _create_in_dir(plan: RunPlan, path: str) -> Run:
     try:
         shutil.rmtree(run.guild_path(), ignore_errors=True)
         os.makedirs(run.guild_path("attrs"))
-        run.mark_pending()
-        _write_init_attrs(run, plan)
-        if plan.project_dir and os.path.isdir(plan.project_dir):
-            from luigi_guild.project import sourcecode
-
-            run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, path))
-        write_config_flags(run, plan)
+        _populate(run, plan)
         run.write_opref(plan.opref)
     except OSError as e:
         shutil.rmtree(run.guild_path(), ignore_errors=True)

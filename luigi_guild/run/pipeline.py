@@ -33,6 +33,8 @@ class RunOptions:
     # Keep the run even when its operation says ``delete-on-success`` (``--keep-run``).
     keep_run: bool = False
     echo: bool = True
+    # Echo complete lines only (several runs share the terminal: sweeps with --workers N).
+    whole_lines: bool = False
     background: bool = False
     pidfile: str | None = None
     # After the needed check, before anything is created (resolve upstream runs, confirm).
@@ -87,7 +89,7 @@ def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
 
         start_detached(run, lambda: process.start(run, plan, echo=False), opts.pidfile)
         return Outcome(OutcomeKind.STARTED, run=run)
-    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo))
+    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo, whole_lines=opts.whole_lines))
     if opts.on_finished is not None:
         opts.on_finished(outcome)
     if outcome.ok and plan.op_attr.get("delete-on-success") and not opts.keep_run and opts.run_dir is None:

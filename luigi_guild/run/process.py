@@ -26,6 +26,7 @@ from luigi_guild.store.rundir import Run, now_us, process_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from luigi_guild.run.capture import ScalarCapture
     from luigi_guild.run.plan import RunPlan
 
 _SECRET_RE = re.compile(r"password|token|secret", re.IGNORECASE)
@@ -66,28 +67,52 @@ def write_lock(run: Run, pid: int) -> None:
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool):
+    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
+        self.capture = capture
         self.out = open(run.guild_path("output"), "wb")
         self.index = open(run.guild_path("output.index"), "wb")
         self.echo = echo
+        # Echo only complete lines, each batch in one write: processes sharing a terminal never split a line.
+        self.whole_lines = whole_lines
+        self.pending = {0: b"", 1: b""}
         self.at_line_start = {0: True, 1: True}
         self.error: OSError | None = None
 
     def write(self, data: bytes, stream: int) -> None:
         """Echo ``data`` and save it; a failed save (disk full) stops saving, not the run."""
         if self.echo:
-            target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
-            try:
-                target.write(data)
-                target.flush()
-            except (BrokenPipeError, ValueError):
-                self.echo = False
+            self._echo(data, stream)
+        if self.capture is not None:
+            self.capture.feed(data, stream)
         if self.error is not None:
             return
         try:
             self._save(data, stream)
         except OSError as e:
             self.error = e
+
+    def _echo(self, data: bytes, stream: int) -> None:
+        target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
+        try:
+            if not self.whole_lines:
+                target.write(data)
+                target.flush()
+                return
+            data = self.pending[stream] + data
+            cut = data.rfind(b"\n") + 1
+            self.pending[stream] = data[cut:]
+            if cut:
+                target.flush()
+                _write_lines(target.fileno(), data[:cut])
+        except (BrokenPipeError, ValueError, OSError):
+            self.echo = False
+
+    def flush_pending(self) -> None:
+        """Echo what is left of an unfinished last line, ended with a newline (only on the terminal)."""
+        for stream, rest in self.pending.items():
+            if rest and self.echo:
+                self.pending[stream] = b""
+                self._echo(rest + b"\n", stream)
 
     def _save(self, data: bytes, stream: int) -> None:
         self.out.write(data)
@@ -106,6 +131,9 @@ class _OutputSink:
         self.index.flush()
 
     def close(self) -> None:
+        self.flush_pending()
+        if self.capture is not None:
+            self.capture.close()
         for f in (self.out, self.index):
             try:
                 f.close()
@@ -113,7 +141,36 @@ class _OutputSink:
                 self.error = self.error or e
 
 
-def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True) -> int:
+def _write_lines(fd: int, data: bytes) -> None:
+    """Write whole lines to ``fd``, at most ``PIPE_BUF`` bytes per call where lines allow (atomic on pipes)."""
+    limit = _pipe_buf()
+    while data:
+        if len(data) <= limit:
+            chunk = data
+        else:
+            cut = data.rfind(b"\n", 0, limit) + 1
+            chunk = data[: cut or len(data)]
+        while chunk:
+            n = os.write(fd, chunk)
+            data = data[n:]
+            chunk = chunk[n:]
+
+
+def _pipe_buf() -> int:
+    """Bytes a single write to a pipe delivers without interleaving (POSIX ``PIPE_BUF``)."""
+    import select
+
+    return getattr(select, "PIPE_BUF", 512)
+
+
+def run_process(
+    run: Run,
+    cmd: list[str],
+    env: dict[str, str],
+    echo: bool = True,
+    whole_lines: bool = False,
+    capture: ScalarCapture | None = None,
+) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
     Expects PENDING to be present; it is removed once the LOCK names a live
@@ -125,7 +182,7 @@ def run_process(run: Run, cmd: list[str], env: dict[str, str], echo: bool = True
     try:
         write_lock(run, os.getpid())
         run.remove("PENDING")
-        sink = _OutputSink(run, echo) if not no_output else None
+        sink = _OutputSink(run, echo, whole_lines, capture) if not no_output else None
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
@@ -260,7 +317,7 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     return env
 
 
-def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
+def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
     try:
@@ -268,4 +325,7 @@ def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
         run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
-    return run_process(run, plan.cmd(), env, echo=echo)
+    from luigi_guild.run.capture import for_plan
+
+    capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture)

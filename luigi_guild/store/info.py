@@ -28,8 +28,42 @@ def json_data(run: Run) -> dict[str, Any]:
     return data
 
 
-def info_items(run: Run) -> list[tuple[str, Any]]:
-    """``guild runs info`` fields in Guild's order: scalars first, then tags, flags."""
+QUALS = ("avg", "first", "last", "max", "min", "total")
+
+
+def scalars_data(run: Run, all_scalars: bool = False, scalars: Any = None) -> dict[str, Any]:
+    """``{key: (last, step)}`` without ``sys/*`` tags; with ``all_scalars`` every key and summary.
+
+    With ``all_scalars`` each key maps to ``{qual: (value, step)}`` for
+    ``avg first last max min total``; ``avg`` and ``total`` carry the count
+    in place of a step.
+    """
+    from luigi_guild.store import scalars as scalarstore
+
+    rows = scalarstore.info_order(scalars if scalars is not None else scalarstore.for_run(run))
+    out: dict[str, Any] = {}
+    for s in rows:
+        if s.is_system and not all_scalars:
+            continue
+        if not all_scalars:
+            out.setdefault(s.key, (s.last_val, s.last_step))
+            continue
+        out.setdefault(
+            s.key,
+            {
+                "avg": (s.avg_val, s.count),
+                "first": (s.first_val, s.first_step),
+                "last": (s.last_val, s.last_step),
+                "max": (s.max_val, s.max_step),
+                "min": (s.min_val, s.min_step),
+                "total": (s.total, s.count),
+            },
+        )
+    return out
+
+
+def info_items(run: Run, all_scalars: bool = False) -> list[tuple[str, Any]]:
+    """``guild runs info`` fields in Guild's order: then tags, flags, scalars."""
     cmd = run.get("cmd")
     try:
         project = run.opref.project_dir or ""
@@ -54,5 +88,5 @@ def info_items(run: Run) -> list[tuple[str, Any]]:
         ("pid", "" if pid is None else pid),
         ("tags", list(run.get("tags") or [])),
         ("flags", dict(run.flags)),
-        ("scalars", {}),
+        ("scalars", scalars_data(run, all_scalars)),
     ]

@@ -229,15 +229,18 @@ def same_runs(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> l
     return found
 
 
-def latest_of_operation(opref: OpRef, root: str | None = None) -> Run | None:
+def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = "") -> Run | None:
     """The run a dependency on ``opref``'s operation resolves to: completed or terminated, any flags.
 
     The newest marked such run (``guild mark``) wins; else the newest. This
     is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
-    digest in the opref is not compared).
+    digest in the opref is not compared). ``id_prefix`` narrows the choice
+    to runs whose id starts with it (the user picked the upstream run).
     """
     latest: Run | None = None
     for run in list_runs(root):
+        if not run.id.startswith(id_prefix):
+            continue
         try:
             if not run.opref.same_operation(opref):
                 continue

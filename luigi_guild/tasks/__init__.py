@@ -2,11 +2,33 @@
 
 import luigi
 
-from luigi_guild.targets import NeededRunTarget, OpRunTarget, RunTarget
-from luigi_guild.tasks.operation import FlagsParameter, OperationTask, RequiredOperationTask
+from luigi_guild.targets import NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
+from luigi_guild.tasks.operation import (
+    FlagsParameter,
+    OperationTask,
+    RequiredOperationTask,
+    RunFailed,
+    operation_task,
+)
+from luigi_guild.tasks.params import BoolFlagParameter, FlagParameter
+from luigi_guild.tasks.sweep import SweepTask, TrialTask
 
-luigi.Target.register(NeededRunTarget)
-luigi.Target.register(RunTarget)
-luigi.Target.register(OpRunTarget)
+for _target in (NeededRunTarget, RunTarget, OpRunTarget, OperationTarget, RunFileTarget):
+    luigi.Target.register(_target)
 
-__all__ = ["FlagsParameter", "OperationTask", "RequiredOperationTask", "NeededRunTarget", "OpRunTarget", "RunTarget"]
+__all__ = [
+    "BoolFlagParameter",
+    "FlagParameter",
+    "FlagsParameter",
+    "NeededRunTarget",
+    "OpRunTarget",
+    "OperationTarget",
+    "OperationTask",
+    "RequiredOperationTask",
+    "RunFailed",
+    "RunFileTarget",
+    "RunTarget",
+    "SweepTask",
+    "TrialTask",
+    "operation_task",
+]

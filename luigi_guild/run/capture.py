@@ -1,0 +1,63 @@
+"""Output-scalar capture: the operation's output lines go through the matcher into an event file.
+
+Runs in the ``guild run`` process, which owns the child's pipes (as in
+Guild): the child imports nothing for it. The event file is created in
+``.guild/`` on the first scalar found, so a run that prints none has none.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+from luigi_guild.model.outputscalars import Matcher
+from luigi_guild.store.eventfiles import EventWriter
+
+
+def _warn(msg: str) -> None:
+    sys.stderr.write("WARNING: %s\n" % msg)
+
+
+class ScalarCapture:
+    """Splits output chunks into lines per stream and writes the scalars they hold."""
+
+    def __init__(self, guild_dir: str, config: Any = None, ignore: Iterable[str] = ()):
+        self.matcher = Matcher(config, ignore, warn=_warn)
+        self.writer = EventWriter(guild_dir)
+        self._partial: dict[int, bytes] = {}
+        self.error: OSError | None = None
+
+    def feed(self, data: bytes, stream: int) -> None:
+        buf = self._partial.get(stream, b"") + data
+        lines = buf.split(b"\n")
+        self._partial[stream] = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        if self.error is not None:
+            return
+        try:
+            for key, val, step in self.matcher.feed(line):
+                self.writer.add_scalar(key, val, step)
+        except OSError as e:  # disk full: stop capturing, not the run
+            self.error = e
+
+    def close(self) -> None:
+        for stream in sorted(self._partial):
+            rest = self._partial[stream]
+            if rest:
+                self._line(rest)
+        self._partial = {}
+        try:
+            self.writer.close()
+        except OSError:
+            pass
+
+
+def for_plan(guild_dir: str, op_attr: dict, flags: dict) -> ScalarCapture | None:
+    """The capture a run's ``op`` attr asks for (``output-scalars: no`` turns it off)."""
+    config = op_attr.get("output-scalars") if isinstance(op_attr, dict) else None
+    if config is False:
+        return None
+    return ScalarCapture(guild_dir, config, ignore=flags)

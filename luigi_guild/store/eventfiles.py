@@ -1,0 +1,215 @@
+"""TensorBoard event files: written for output scalars and read from anywhere in a run directory.
+
+The record framing and the ``Event`` protos come from the ``tensorboard``
+package (its ``RecordWriter`` and ``RawEventFileLoader``), imported only when
+a file is written or read: a run that prints no scalar, and commands that do
+not look at scalars, never load it (nor numpy, which it pulls in).
+
+Files are named and laid out as guildai 0.9.0 lays them: output scalars go to
+``RUN_DIR/.guild/events.out.tfevents.<secs>.<host>.<pid>.<n>``, created on the
+first scalar, every event with ``wall_time`` 0 and flushed at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any, Iterator
+
+EVENTS_MARK = ".tfevents."
+_writer_counter = itertools.count()
+
+
+class EventWriter:
+    """Appends scalar events to one event file in ``logdir``, created on the first scalar."""
+
+    def __init__(self, logdir: str):
+        self.logdir = logdir
+        self.path: str | None = None
+        self._file: Any = None
+        self._records: Any = None
+        self._pb: Any = None
+
+    def _open(self) -> None:
+        import socket
+
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        name = "events.out.tfevents.%010d.%s.%d.%d" % (
+            time.time(),
+            socket.gethostname(),
+            os.getpid(),
+            next(_writer_counter),
+        )
+        self.path = os.path.join(self.logdir, name)
+        self._file = open(self.path, "wb")
+        self._records = RecordWriter(self._file)
+        self._pb = (event_pb2, summary_pb2)
+        self._write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2"))
+
+    def _write(self, event: Any) -> None:
+        self._records.write(event.SerializeToString())
+        self._records.flush()
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if self._file is None:
+            self._open()
+        event_pb2, summary_pb2 = self._pb
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        self._write(event_pb2.Event(wall_time=0.0, step=int(step), summary=summary))
+
+    def close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            finally:
+                self._file = None
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _is_run_dir(path: str) -> bool:
+    return os.path.exists(os.path.join(path, ".guild", "opref"))
+
+
+def source_dirs(run_dir: str, walked: list | None = None) -> list[tuple[str, str]]:
+    """``(prefix, dir)`` for every directory under ``run_dir`` holding an event file.
+
+    The prefix is the directory relative to the run dir with ``/`` separators
+    (``""`` for the root, ``.guild`` for output scalars). A symlinked directory
+    is followed only when it points at a run (batch trials link their runs).
+    ``walked``, when given, gets ``(dir, mtime_ns, inode)`` of every directory read.
+    """
+    out: list[tuple[str, str]] = []
+    stack = [run_dir]
+    while stack:
+        d = stack.pop()
+        try:
+            if walked is not None:
+                st = os.stat(d)
+                walked.append((d, st.st_mtime_ns, st.st_ino))
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        has_events = False
+        subdirs = []
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=True):
+                    if e.is_symlink() and not _is_run_dir(e.path):
+                        continue
+                    subdirs.append(e.path)
+                elif EVENTS_MARK in e.name:
+                    has_events = True
+            except OSError:
+                continue
+        if has_events:
+            rel = os.path.relpath(d, run_dir)
+            out.append(("" if rel == "." else rel.replace(os.sep, "/"), d))
+        stack.extend(sorted(subdirs, reverse=True))
+    out.sort()
+    return out
+
+
+def event_files(dir_path: str) -> list[str]:
+    try:
+        names = sorted(n for n in os.listdir(dir_path) if EVENTS_MARK in n)
+    except OSError:
+        return []
+    return [os.path.join(dir_path, n) for n in names]
+
+
+def dir_stamp(dir_path: str) -> str:
+    """Changes whenever an event file in ``dir_path`` is added, removed or written."""
+    import hashlib
+
+    h = hashlib.md5()
+    for path in event_files(dir_path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        h.update(("%s\n%d\n%d\n" % (path, st.st_size, st.st_mtime_ns)).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+_quiet = False
+
+
+def _quiet_tensorboard() -> None:
+    """The loader logs truncation at debug level and some problems as warnings: keep them off stderr."""
+    global _quiet
+    if not _quiet:
+        import logging
+
+        logging.getLogger("tensorboard").setLevel(logging.ERROR)
+        _quiet = True
+
+
+def read_file(path: str) -> Iterator[tuple[str, float, int]]:
+    """``(tag, value, step)`` for each scalar in one event file, in file order.
+
+    Only complete records with valid checksums are read: a truncated file (one
+    still being written) or a corrupt record ends the file there, so values
+    are missing rather than wrong. Scalars are ``simple_value`` values and
+    single-element float tensors; other summaries are skipped.
+    """
+    _quiet_tensorboard()
+    try:
+        from google.protobuf.message import DecodeError
+        from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+        from tensorboard.compat.proto import event_pb2
+    except ImportError:  # pragma: no cover - tensorboard is a dependency
+        return
+    try:
+        loader = RawEventFileLoader(path)
+        for raw in loader.Load():
+            try:
+                event = event_pb2.Event.FromString(raw)
+            except DecodeError:
+                return
+            if not event.HasField("summary"):
+                continue
+            for val in event.summary.value:
+                f = _scalar_value(val)
+                if f is not None:
+                    yield val.tag, f, int(event.step)
+    except Exception:  # any I/O or decoding failure: the rest of the file is unreadable
+        return
+
+
+_FLOAT_DTYPES = {1: "float", 2: "double", 19: "half"}
+
+
+def _scalar_value(val: Any) -> float | None:
+    kind = val.WhichOneof("value")
+    if kind == "simple_value":
+        return float(val.simple_value)
+    if kind == "tensor":
+        t = val.tensor
+        if t.dtype not in _FLOAT_DTYPES or t.tensor_shape.dim:
+            return None
+        if t.float_val:
+            return float(t.float_val[0])
+        if t.double_val:
+            return float(t.double_val[0])
+        if t.tensor_content:
+            import struct
+
+            fmt = {1: "<f", 2: "<d", 19: "<e"}[t.dtype]
+            try:
+                return float(struct.unpack(fmt, t.tensor_content)[0])
+            except struct.error:
+                return None
+    return None
+
+
+def read_dir(dir_path: str) -> list[tuple[str, float, int]]:
+    """Every scalar of the event files in ``dir_path`` (files in name order)."""
+    out: list[tuple[str, float, int]] = []
+    for path in event_files(dir_path):
+        out.extend(read_file(path))
+    return out

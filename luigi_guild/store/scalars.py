@@ -1,0 +1,135 @@
+"""Scalars of a run: per-tag summaries (first/last/min/max/avg/count/steps) and series for charts.
+
+The public API for everything that reads results (``runs info``, ``compare``,
+``select --min/--max``, optimizers, Luigi targets, the web view). Summaries
+come through the scalar index (:mod:`luigi_guild.store.scalarindex`), so
+unchanged runs never have their event files read again; series are read
+from the event files (:mod:`luigi_guild.store.eventfiles`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+from luigi_guild.store.rundir import Run
+
+RunLike = Union[Run, str]
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """One tag's summary in one source directory of a run."""
+
+    prefix: str
+    tag: str
+    first_val: float
+    first_step: int
+    last_val: float
+    last_step: int
+    min_val: float
+    min_step: int
+    max_val: float
+    max_step: int
+    avg_val: float
+    total: float
+    count: int
+
+    @property
+    def key(self) -> str:
+        """Guild's display key: the tag for output scalars and the run root, else ``prefix#tag``."""
+        return display_key(self.prefix, self.tag)
+
+    @property
+    def is_system(self) -> bool:
+        return is_system(self.tag)
+
+    def value(self, qual: str = "last") -> float | int:
+        """The summary value named ``qual`` (``first last min max avg total count``)."""
+        if qual == "count":
+            return self.count
+        if qual == "total":
+            return self.total
+        return getattr(self, qual + "_val")  # type: ignore[no-any-return]
+
+    def step(self, qual: str = "last") -> int:
+        return getattr(self, qual + "_step")  # type: ignore[no-any-return]
+
+
+def display_key(prefix: str, tag: str) -> str:
+    return tag if prefix in ("", ".guild") else "%s#%s" % (prefix, tag)
+
+
+def is_system(tag: str) -> bool:
+    """Guild's "system scalar": hidden by default in compare columns and ``runs info``."""
+    return tag.startswith("sys/")
+
+
+def _dir(run: RunLike) -> str:
+    return run.path if isinstance(run, Run) else os.path.abspath(run)
+
+
+def for_runs(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
+    """Scalars of each run, keyed by run directory, sorted by (prefix, tag)."""
+    from luigi_guild.store import scalarindex
+
+    dirs = [_dir(r) for r in runs]
+    rows = scalarindex.summaries(dirs)
+    return {d: [Scalar(*row) for row in rows.get(d, [])] for d in dirs}
+
+
+def for_run(run: RunLike) -> list[Scalar]:
+    """Scalars of one run, sorted by (prefix, tag)."""
+    return for_runs([run])[_dir(run)]
+
+
+def find(scalars: list[Scalar], tag: str, prefix: str | None = None) -> Scalar | None:
+    """The scalar Guild's column rules pick for ``tag`` (and ``prefix``, matched as a start).
+
+    Without a prefix, the first row with the tag in (prefix, tag) order, so
+    output scalars (``.guild``) win over subdirectories.
+    """
+    for s in scalars:
+        if s.tag == tag and (prefix is None or s.prefix.startswith(prefix)):
+            return s
+    return None
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """``prefix#tag`` -> (prefix, tag); a plain tag -> (None, tag)."""
+    if "#" in key:
+        prefix, tag = key.split("#", 1)
+        return prefix, tag
+    return None, key
+
+
+def series(run: RunLike, tag: str, prefix: str | None = None) -> list[tuple[int, float]]:
+    """``(step, value)`` of ``tag`` in file order, from the first matching source directory."""
+    from luigi_guild.store import eventfiles
+
+    for src_prefix, d in eventfiles.source_dirs(_dir(run)):
+        if prefix is not None and not src_prefix.startswith(prefix):
+            continue
+        points = [(step, val) for t, val, step in eventfiles.read_dir(d) if t == tag]
+        if points:
+            return points
+    return []
+
+
+def last_values(run: RunLike, include_system: bool = False) -> dict[str, tuple[float, int]]:
+    """``{display key: (last value, last step)}`` (what ``runs info`` shows)."""
+    out: dict[str, tuple[float, int]] = {}
+    for s in _info_order(for_run(run)):
+        if include_system or not s.is_system:
+            out[s.key] = (s.last_val, s.last_step)
+    return out
+
+
+def _info_order(scalars: list[Scalar]) -> list[Scalar]:
+    """Unprefixed keys first, then by (prefix, tag)."""
+    return sorted(scalars, key=lambda s: (s.prefix not in ("", ".guild"), s.prefix, s.tag))
+
+
+def info_order(scalars: list[Scalar]) -> list[Scalar]:
+    return _info_order(scalars)

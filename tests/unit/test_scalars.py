@@ -1,0 +1,169 @@
+"""Output-scalar matching, event files and the scalar index, tested through their public seams."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import pytest
+
+from luigi_guild.model import home
+from luigi_guild.model.outputscalars import Matcher, OutputScalarsError, coerce_config
+from luigi_guild.store import eventfiles, scalarindex, scalars
+
+
+@pytest.fixture()
+def guild_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GUILD_HOME", str(tmp_path / "home"))
+    home.set_guild_home(None)
+    return tmp_path / "home"
+
+
+def _feed(lines, config=None, ignore=()):
+    m = Matcher(config, ignore)
+    out = []
+    for line in lines:
+        out.extend(m.feed(line))
+    return out
+
+
+@pytest.mark.parametrize(
+    "line,want",
+    [
+        ("loss: 0.5", [("loss", 0.5, 0)]),
+        ("loss: 1e-3", [("loss", 0.001, 0)]),
+        ("loss: -2", [("loss", -2.0, 0)]),
+        ("x/y.z: 4", [("x/y.z", 4.0, 0)]),
+        ("acc: 0.5 (valid)", [("acc", 0.5, 0)]),
+        ("loss: 0.5 (7)", [("loss", 0.5, 7)]),
+        ("val_loss: 0.123 (step 10)", [("val_loss", 0.123, 10)]),
+        ("step: 3", []),
+        ("loss:0.5", []),
+        ("loss=0.5", []),
+        ("loss: +2", []),
+        ("loss: nan", []),
+        ("  indented: 5", []),
+        ("val loss: 3", []),
+        ("a: 1 b: 2", []),
+        ("loss: 1.2.3", []),
+        (b"lo\x01ss: 2\r", [("loss", 2.0, 0)]),
+    ],
+)
+def test_default_patterns(line, want):
+    assert _feed([line]) == want
+
+
+def test_step_persists_and_flags_are_ignored_with_defaults_only():
+    got = _feed(["step: 3", "b: 1", "a: 2", "x: 9"], ignore=["x"])
+    assert got == [("b", 1.0, 3), ("a", 2.0, 3)]
+    assert _feed(["x=9"], config=[r"x=(\value)"], ignore=["x"]) == [("", 9.0, 0)]
+
+
+def test_config_forms():
+    assert coerce_config(None) is None
+    assert coerce_config(False) is False
+    assert coerce_config("a") == ["a"]
+    assert coerce_config({"k": "a"}) == [{"k": "a"}]
+    with pytest.raises(OutputScalarsError):
+        coerce_config(12)
+    # Mapping keys apply in sorted order; a one-group pattern takes its key.
+    got = _feed(["v=1 w=2"], config=[{"b": r"w=(\value)", "a": r"v=(\value)"}])
+    assert got == [("a", 1.0, 0), ("b", 2.0, 0)]
+    # A pattern that does not compile is skipped, the others still apply.
+    warnings = []
+    m = Matcher(["(", r"v=(\value)"], warn=warnings.append)
+    assert list(m.feed("v=3")) == [("", 3.0, 0)]
+    assert warnings and "error compiling pattern" in warnings[0]
+
+
+def test_summary_tie_rules():
+    events = [("t", 5.0, 2), ("t", 1.0, 0), ("t", 7.0, 2), ("t", 1.0, 3), ("t", 9.0, 0), ("t", 9.0, 1)]
+    first_val, first_step, last_val, last_step, min_val, min_step, max_val, max_step, avg, total, count = (
+        scalarindex.summarize(events)["t"]
+    )
+    assert (first_val, first_step) == (1.0, 0)  # smallest step, earliest event
+    assert (last_val, last_step) == (1.0, 3)
+    assert (min_val, min_step) == (1.0, 0)  # first seen
+    assert (max_val, max_step) == (9.0, 0)
+    assert (total, count) == (32.0, 6)
+    assert avg == pytest.approx(32.0 / 6)
+
+
+def _run_dir(tmp_path, name="r1"):
+    d = tmp_path / "runs" / name
+    (d / ".guild").mkdir(parents=True)
+    (d / ".guild" / "opref").write_text("script:/x '' '' t.py")
+    return d
+
+
+def _write(d, values, step0=0):
+    w = eventfiles.EventWriter(str(d))
+    for i, v in enumerate(values):
+        w.add_scalar("loss", v, step0 + i)
+    w.close()
+    return w.path
+
+
+def test_index_serves_unchanged_runs_without_reading(guild_home, tmp_path):
+    run = _run_dir(tmp_path)
+    path = _write(run / ".guild", [3.0, 2.0, 1.0])
+    assert scalars.for_run(str(run))[0].last_val == 1.0
+    # Replace the file's bytes keeping its size and mtime: the index must not read it again.
+    st = os.stat(path)
+    with open(path, "r+b") as f:
+        f.write(b"\0" * st.st_size)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert scalars.for_run(str(run))[0].last_val == 1.0
+    # Deleting the index rebuilds it from the files (now unreadable: no values, no error).
+    os.remove(scalarindex.index_path())
+    assert scalars.for_run(str(run)) == []
+
+
+def test_index_sees_growth_new_dirs_and_removal(guild_home, tmp_path):
+    run = _run_dir(tmp_path)
+    _write(run / ".guild", [3.0])
+    assert [(s.key, s.count) for s in scalars.for_run(str(run))] == [("loss", 1)]
+    _write(run / ".guild", [2.0, 1.0], step0=1)  # a restart adds a second file
+    (run / "logs" / "train").mkdir(parents=True)
+    _write(run / "logs" / "train", [5.0])
+    got = [(s.key, s.count, s.last_val) for s in scalars.for_run(str(run))]
+    assert got == [("loss", 3, 1.0), ("logs/train#loss", 1, 5.0)]
+    for name in os.listdir(run / "logs" / "train"):
+        os.remove(run / "logs" / "train" / name)
+    assert [s.key for s in scalars.for_run(str(run))] == ["loss"]
+
+
+def test_corrupt_index_is_rebuilt(guild_home, tmp_path):
+    run = _run_dir(tmp_path)
+    _write(run / ".guild", [4.0])
+    scalars.for_run(str(run))
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(scalarindex.index_path() + suffix):
+            os.remove(scalarindex.index_path() + suffix)
+    with open(scalarindex.index_path(), "wb") as f:
+        f.write(b"not a database at all" * 100)
+    assert scalars.for_run(str(run))[0].last_val == 4.0
+    sqlite3.connect(scalarindex.index_path()).execute("SELECT count(*) FROM scalar").fetchone()
+
+
+def test_file_still_being_written(guild_home, tmp_path):
+    run = _run_dir(tmp_path)
+    w = eventfiles.EventWriter(str(run / ".guild"))
+    w.add_scalar("loss", 1.0, 0)
+    assert w.path is not None
+    with open(w.path, "ab") as f:  # half of a next record, as a writer mid-append leaves it
+        f.write(b"\x20\x00\x00\x00\x00\x00")
+    assert [(s.last_val, s.count) for s in scalars.for_run(str(run))] == [(1.0, 1)]
+    w.close()
+
+
+def test_series_and_find(guild_home, tmp_path):
+    run = _run_dir(tmp_path)
+    _write(run / ".guild", [3.0, 2.0])
+    (run / "logs").mkdir()
+    _write(run / "logs", [9.0])
+    assert scalars.series(str(run), "loss") == [(0, 3.0), (1, 2.0)]
+    assert scalars.series(str(run), "loss", prefix="logs") == [(0, 9.0)]
+    rows = scalars.for_run(str(run))
+    assert scalars.find(rows, "loss").prefix == ".guild"
+    assert scalars.find(rows, "loss", "lo").prefix == "logs"
