@@ -57,6 +57,9 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--workers", type=int, default=1, metavar="N", show_default=True, help="Run up to N trials at once.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the sweep at the first failed trial.")
 @click.option("--keep-batch", is_flag=True, help="Keep the batch run of a successful sweep.")
+@click.option("--stage-trials", is_flag=True, help="Stage each trial of a sweep instead of running it (start them with a queue).")
+@click.option("--print-trials", is_flag=True, help="Show the trials a sweep would run and exit.")
+@click.option("--save-trials", metavar="PATH", help="Save a sweep's trials to PATH (.csv, .json or no extension) and exit.")
 @click.option(
     "--build-deps", is_flag=True, help="Run required operations that have no completed run first (via Luigi)."
 )
@@ -93,6 +96,9 @@ def run(
     workers: int = 1,
     fail_on_trial_error: bool = False,
     keep_batch: bool = False,
+    stage_trials: bool = False,
+    print_trials: bool = False,
+    save_trials: str | None = None,
     build_deps: bool = False,
     scheduler_host: str | None = None,
     scheduler_port: int | None = None,
@@ -144,6 +150,15 @@ def run(
             raise GuildError("--test-output-scalars cannot be used with --restart")
         _test_output_scalars(opspec, project_dir, test_output_scalars)
         return
+    if not restart and opspec is not None and "=" not in opspec:
+        from luigi_guild.sweeps import queue as queuelib
+
+        if queuelib.is_queue(opspec):
+            if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
+                raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
+                                 "--stage-trials, --print-trials, --save-trials or --needed")
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            return
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -165,6 +180,9 @@ def run(
 
             if print_cmd or stage or run_id or run_dir:
                 raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
+            if print_trials or save_trials:
+                _show_trials(plan, SweepSpec(optimizer, max_trials, random_seed, batch_files), force_flags, save_trials)
+                return
             _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
             _sweep(
                 plan,
@@ -178,12 +196,19 @@ def run(
                     label=label,
                     tags=list(tags),
                     force_flags=force_flags,
+                    stage_trials=stage_trials,
                 ),
                 yes,
                 scheduler_host,
                 scheduler_port,
             )
             return
+    if stage_trials:
+        raise GuildError("cannot stage trials for a non-batch operation")
+    if print_trials:
+        raise GuildError("cannot print trials for a non-batch operation")
+    if save_trials:
+        raise GuildError("cannot save trials for a non-batch operation")
     if print_cmd:
         click.echo(planlib.print_cmd(plan))
         return
@@ -291,6 +316,65 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+    import os
+
+    from luigi_guild.sweeps import queue as queuelib
+
+    if not yes:
+        lines = ["You are about to run queue"]
+        lines += ["  %s: %s" % (k, "unspecified" if v is None else flagslib.format_val(v)) for k, v in flags.items()]
+        click.echo("\n".join(lines), err=True)
+        if not confirm("Continue?", default=True):
+            raise SystemExit(exitcodes.OK)
+    run = queuelib.create_queue_run(flags)
+    if not background:
+        queuelib.Queue(run, flags).serve()
+        return
+    from luigi_guild.run.background import start_detached
+
+    def serve_detached() -> int:
+        # The detached child's output goes to the queue run's own output file.
+        fd = os.open(run.guild_path("output"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        return queuelib.Queue(run, flags).serve()
+
+    start_detached(run, serve_detached, pidfile)
+    if not quiet:
+        suffix = " (pidfile %s)" % pidfile if pidfile else ""
+        click.echo("queue started in background as %s%s" % (run.id, suffix))
+
+
+def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save_path: str | None) -> None:
+    """``--print-trials`` (a table on stdout) or ``--save-trials PATH``: nothing is run or kept."""
+    from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.sweeps import trials as triallib
+
+    if save_path:
+        triallib.check_trials_path(save_path)
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    if save_path:
+        click.echo("Saving trials to %s" % save_path)
+        triallib.save_trials(save_path, trials)
+    else:
+        echo_table(triallib.trial_table(trials))
+
+
+def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int) -> list[str]:
+    """What a sweep will do, as Guild says it before asking to continue."""
+    if optimizer == "grid":
+        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+    elif optimizer == "random":
+        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+    else:
+        head = "You are about to run %s with %s optimizer (%d trial%s)" % (
+            plan.op_name, optimizer, count, "" if count == 1 else "s")
+    return [head] + ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+
+
 def _sweep(
     plan: planlib.RunPlan,
     spec: SweepSpec,
@@ -305,10 +389,7 @@ def _sweep(
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
     if not yes:
-        lines = ["You are about to run %s%s" % (plan.op_name, " with %s optimizer" % optimizer if optimizer == "random" else "")]
-        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
-        lines.append("  (%d trials)" % len(trials))
-        click.echo("\n".join(lines), err=True)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, len(trials))), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)

@@ -234,4 +234,28 @@ def decode(text: str) -> Any:
         return val
     import yaml
 
-    return yaml.load(text, Loader=yaml_classes()[0])
+    value = yaml.load(text, Loader=yaml_classes()[0])
+    if "&" in text:  # anchors: aliases may make a small text expand without bound
+        _check_size(value)
+    return value
+
+
+# The most values (scalars and containers, aliases counted each time they are
+# used) a decoded document may expand to: past it, it is damage (a "YAML bomb").
+MAX_NODES = 100_000
+
+
+def _check_size(value: Any) -> None:
+    """Raise ``ValueError`` when ``value`` expands to more than :data:`MAX_NODES` values."""
+    budget = MAX_NODES
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ValueError("YAML document expands to more than %d values" % MAX_NODES)
+        if type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif type(item) in (list, tuple, set):
+            stack.extend(item)

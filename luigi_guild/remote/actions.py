@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Optional, Seq
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
 from luigi_guild.model.status import Status
+from luigi_guild.remote.archive import drop_unsafe
 from luigi_guild.remote.host import HostConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -265,6 +266,7 @@ def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
             if not os.path.isdir(os.path.join(src, ".guild")):
                 _note("Run %s is no longer on %s" % (r.id, host.name))
                 continue
+            drop_unsafe(src)  # links leaving the run, setuid bits: never brought in
             _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

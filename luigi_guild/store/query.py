@@ -101,6 +101,8 @@ def select_one(runs: list[Run], spec: str | None, cmd: str = "runs") -> Run:
     matches = _select_spec(runs, spec, cmd)
     if len(matches) > 1:
         raise _ambiguous(spec, matches)
+    if not matches:  # an empty slice such as ':0'
+        raise not_found(spec, cmd)
     return matches[0]
 
 
@@ -213,6 +215,15 @@ def needed(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list
     return found
 
 
+def needed_for_new_run(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
+    """What makes a new ``guild run --needed`` skip: runs of ``opref`` with equal flags that are
+    completed, terminated, running or staged, newest first (Guild ignores error and pending runs)."""
+    index = RunIndex.load(root)
+    found = index.same(opref, flags, Status.NEEDED_MATCH)
+    index.save()
+    return found
+
+
 def needed_many(queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None) -> list[list[Run]]:
     """:func:`needed` for many (opref, flags) pairs with one pass over the runs."""
     index = RunIndex.load(root)
@@ -237,21 +248,32 @@ def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = 
     digest in the opref is not compared). ``id_prefix`` narrows the choice
     to runs whose id starts with it (the user picked the upstream run).
     """
-    latest: Run | None = None
-    for run in list_runs(root):
-        if not run.id.startswith(id_prefix):
-            continue
-        try:
-            if not run.opref.same_operation(opref):
+    marked = _marked_of_operation(opref, root, id_prefix)
+    if marked is not None:
+        return marked
+    return shared_index(root).latest_of_operation(opref, Status.AVAILABLE, id_prefix)
+
+
+def _marked_of_operation(opref: OpRef, root: str | None, id_prefix: str) -> Run | None:
+    """The newest marked, available run of ``opref``'s operation (one stat per run finds the marked ones)."""
+    root = os.path.abspath(root or home.runs_dir())
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return None
+    found = []
+    for name in names:
+        if name.startswith(id_prefix) and not name.startswith(".") and os.path.exists(
+            os.path.join(root, name, ".guild", "attrs", "marked")
+        ):
+            run = Run(name, os.path.join(root, name))
+            try:
+                same = run.opref.same_operation(opref)
+            except (OSError, ValueError):
                 continue
-        except (OSError, ValueError):
-            continue
-        if run.status in Status.AVAILABLE:
-            if run.get("marked"):
-                return run
-            if latest is None:
-                latest = run
-    return latest
+            if same and run.get("marked") and run.status in Status.AVAILABLE:
+                found.append(run)
+    return sort_runs(found)[0] if found else None
 
 
 _shared: dict[str, RunIndex] = {}
@@ -268,5 +290,8 @@ def shared_index(root: str | None = None) -> RunIndex:
     root = os.path.abspath(root or home.runs_dir())
     index = _shared.get(root)
     if index is None:
+        import atexit
+
         index = _shared[root] = RunIndex.load(root)
+        atexit.register(index.save)  # what this process read helps the next one (a Luigi build, a listing)
     return index

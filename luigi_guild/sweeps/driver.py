@@ -97,6 +97,7 @@ class SweepOptions:
     label: str | None = None
     tags: list[str] = field(default_factory=list)
     force_flags: bool = False
+    stage_trials: bool = False
     chunk_size: int = CHUNK_SIZE
 
 
@@ -146,13 +147,23 @@ def run_sweep(
     attrs: dict[str, Any] = {"max_trials": len(trials)}
     if optimizer == "random":
         attrs["random_seed"] = seed
+    if opts.stage_trials:
+        attrs["stage_trials"] = True
     batch = create_batch_run(plan.opref, plan.flags, optimizer, attrs)
+    if opts.stage_trials:
+        return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
     if isinstance(executor, InlineExecutor):
         executor.stop = lambda: bool(state.stopped)
     index = query.shared_index()
     skipped = 0
+    from luigi_guild.run import process
+
+    # A signal stops the sweep: no new trials start, the running ones get the
+    # signal (in worker processes too) and end ``terminated``; then we exit 128 + signal.
+    passing_on = process.passing_signals_on(state.request_stop)
+    passing_on.__enter__()
     try:
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
         for start in range(0, len(trials), max(1, opts.chunk_size)):
@@ -167,7 +178,7 @@ def run_sweep(
                     executor.execute(jobs)
                     jobs.clear()
 
-            for values in chunk:
+            for n, values in enumerate(chunk, start):
                 if opts.needed and index.needed(plan.opref, values):
                     flush()
                     if state.stopped:
@@ -175,21 +186,50 @@ def run_sweep(
                     skipped += 1
                     _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
                     continue
-                jobs.append(_trial_job(plan, operation, values, batch, opts))
+                jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
     except BaseException:
-        finish_batch_run(batch, 1, keep=True)
+        finish_batch_run(batch, -state.stopped if state.stopped > 0 else 1, keep=True)
         raise
     finally:
         _states.pop(batch.path, None)
+        passing_on.__exit__(None, None, None)
     result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
     ok = not result.failed and not result.not_run and not result.interrupted
-    finish_batch_run(batch, 0 if ok else 1, keep=opts.keep_batch)
+    # An interrupted sweep's batch reads ``terminated``, as its trials do.
+    finish_batch_run(batch, 0 if ok else -result.interrupted if result.interrupted else 1, keep=opts.keep_batch)
     return result
 
 
-def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions) -> Job:
-    """One trial as a job: its own plan, and the options every trial runs with."""
+def _stage_trials(plan: Any, trials: list[dict[str, Any]], batch: Run, opts: SweepOptions, optimizer: str) -> SweepResult:
+    """``--stage-trials``: each trial becomes a staged run (linked to the batch); nothing starts."""
+    from luigi_guild.run import pipeline
+
+    operation = plan.opdef.name if plan.opdef.opref.pkg_type == "guildfile" else plan.opdef.opref.op_name
+    staged = 0
+    try:
+        for n, values in enumerate(trials):
+            job = _trial_job(plan, operation, values, batch, opts, n)
+
+            def on_created(run: Run, trial_plan: RunPlan) -> None:
+                link_trial(batch.path, run)
+                _log("Staging trial %s: %s (%s)" % (run.id, trial_plan.op_name, flags_desc(trial_plan.flags)))
+
+            pipeline.execute(job.plan, RunOptions(stage=True, on_created=on_created))
+            staged += 1
+    except BaseException:
+        finish_batch_run(batch, 1, keep=True)
+        raise
+    finish_batch_run(batch, 0, keep=opts.keep_batch)
+    return SweepResult(len(trials), staged, 0, 0, 0, 0, batch, optimizer)
+
+
+def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions, n: int) -> Job:
+    """Trial ``n`` as a job: its own plan, and the options every trial runs with.
+
+    Without ``--needed`` the job's key holds the trial's number, so trials
+    with equal flags (``x=[1,2,1]``, a random draw that repeats) each run.
+    """
     from luigi_guild.run.plan import plan_new
 
     opdef = plan.opdef
@@ -208,7 +248,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
         operation=operation,
         project_dir=opdef.project_dir,
         batch=batch.path,
-        extra={"needed": opts.needed, "run_key": "" if opts.needed else batch.id, "label": opts.label, "tags": list(opts.tags),
+        extra={"needed": opts.needed, "run_key": "" if opts.needed else "%s:%d" % (batch.id, n), "label": opts.label, "tags": list(opts.tags),
                "quiet": opts.quiet, "force_flags": opts.force_flags},
     )
 

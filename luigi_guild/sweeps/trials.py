@@ -165,3 +165,43 @@ class SweepSpec:
     max_trials: int | None = None
     random_seed: int | None = None
     batch_files: list[str] = field(default_factory=list)
+
+
+def trial_table(trials: list[dict[str, Any]]) -> list[list[str]]:
+    """``--print-trials``: a header ``#`` + every flag name (sorted), then one numbered row per trial."""
+    names = sorted({name for trial in trials for name in trial})
+    rows = [["#"] + names]
+    for i, trial in enumerate(trials, 1):
+        rows.append([str(i)] + [flagslib.encode_arg(trial[n]) if n in trial else "" for n in names])
+    return rows
+
+
+def check_trials_path(path: str) -> str:
+    """The format ``--save-trials PATH`` writes (``csv`` or ``json``); a GuildError for other extensions."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ("", ".csv"):
+        return "csv"
+    if ext == ".json":
+        return "json"
+    raise GuildError("Unsupported extension '%s' - use '.csv', '.json', or no extension" % ext)
+
+
+def save_trials(path: str, trials: list[dict[str, Any]]) -> None:
+    """Write ``trials`` to ``path``: CSV (header of sorted flag names) or one line of JSON, per the extension."""
+    kind = check_trials_path(path)
+    names = sorted({name for trial in trials for name in trial})
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            if kind == "json":
+                import json
+
+                json.dump(trials, f, sort_keys=True)
+            else:
+                import csv
+
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(names)
+                for trial in trials:
+                    writer.writerow([flagslib.encode_arg(trial[n]) if n in trial else "" for n in names])
+    except OSError as e:
+        raise GuildError("cannot write trials to %s: %s" % (path, e.strerror or e)) from None

@@ -31,7 +31,7 @@ class TrialTask(OperationTask):
     The batch, label, tags and output settings are not part of the task id,
     so two processes sweeping the same flags with ``--needed`` share the
     trials' ids and a central scheduler runs each trial once. Without
-    ``--needed`` every sweep runs its trials: ``run_key`` (the batch id)
+    ``--needed`` every sweep runs every trial: ``run_key`` (batch id and trial number)
     keeps their ids apart.
     """
 
@@ -44,6 +44,7 @@ class TrialTask(OperationTask):
     quiet = luigi.BoolParameter(default=False, significant=False)
     force_flags = luigi.BoolParameter(default=False, significant=False)
     whole_lines = luigi.BoolParameter(default=False, significant=False, description="Echo whole lines only")
+    retry_count = None  # type: ignore[assignment]  # sweeps keep the scheduler's retry policy
 
     def plan(self) -> RunPlan:
         cached = self.__dict__.get("_plan")
