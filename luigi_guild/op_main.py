@@ -131,6 +131,8 @@ def main() -> None:
         sys.stderr.write("usage: python -m luigi_guild.op_main MODULE [ARG...]\n")
         raise SystemExit(2)
     module, args = sys.argv[1], sys.argv[2:]
+    if args[:1] == ["--"]:  # Guild's separator before the flag arguments
+        args = args[1:]
     path = _find_module(module)
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     dest = os.environ.get("FLAGS_DEST", "globals")

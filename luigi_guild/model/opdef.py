@@ -47,6 +47,13 @@ class Requirement:
 
 
 FLAG_ARGS_MARKER = "__flag_args__"
+# The child module a run's ``op`` attr names. Guild's own name is recorded, so
+# guildai restarts our runs with its ``guild.op_main``; when this tool runs a
+# command, either name (runs from guildai, or our runs made before 0.2) runs
+# ``luigi_guild.op_main``, which speaks the same ``--name value`` protocol.
+GUILD_OP_MAIN = "guild.op_main"
+OUR_OP_MAIN = "luigi_guild.op_main"
+_OP_MAIN_NAMES = (GUILD_OP_MAIN, OUR_OP_MAIN)
 
 
 @dataclass
@@ -91,7 +98,7 @@ class OpDef:
         import shlex
 
         main = shlex.split(self.main or "") or [""]
-        return ["${python_exe}", "-um", "luigi_guild.op_main", *main, FLAG_ARGS_MARKER]
+        return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, FLAG_ARGS_MARKER]
 
     def op_attr(self) -> dict[str, Any]:
         """The ``op`` attr: everything needed to restart the run without the project."""
@@ -170,12 +177,25 @@ def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
     dest = op_cmd.get("flags-dest", "globals")
     fargs = flag_args(flags, dest, op_cmd.get("cmd-flags"))
     cmd: list[str] = []
-    for part in op_cmd.get("cmd-args") or []:
+    parts = list(op_cmd.get("cmd-args") or [])
+    for i, part in enumerate(parts):
         if part == FLAG_ARGS_MARKER:
             cmd.extend(fargs)
+        elif part in _OP_MAIN_NAMES and i >= 1 and parts[i - 1] in ("-um", "-m"):
+            cmd.append(OUR_OP_MAIN)
+        elif part == "--" and i >= 1 and parts[i - 1] not in _OP_MAIN_NAMES and _after_op_main(parts, i):
+            continue  # Guild's separator between the module and its flag args
         else:
             cmd.append(_resolve_refs(part.replace("${python_exe}", sys.executable), flags))
     return cmd
+
+
+def _after_op_main(parts: list[str], i: int) -> bool:
+    """Whether ``parts[i]`` comes after ``-um <op_main> MODULE`` (Guild puts ``--`` there)."""
+    for j in range(i):
+        if parts[j] in _OP_MAIN_NAMES and j >= 1 and parts[j - 1] in ("-um", "-m"):
+            return i >= j + 2
+    return False
 
 
 _REF_RE = None
