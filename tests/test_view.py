@@ -191,3 +191,51 @@ def test_survives_broken_runs_and_corrupt_files(home):
         assert view.request("/api/runs/%s/output?offset=abc" % ids[0])[0] == 400
         assert json.loads(view.request("/api/runs")[2])  # still serving
         assert view.stop()[0] == 0
+
+
+def test_web_stack_stays_in_the_web_face():
+    """Starlette and uvicorn are imported only under ``web/``; ``web/`` reads runs through store and model only."""
+    import test_architecture
+
+    graph, externals = test_architecture._graph()
+    leaks = sorted(m for m, ext in externals.items() if ext & {"starlette", "uvicorn"} and not m.startswith("luigi_guild.web"))
+    reaches = sorted(
+        "%s -> %s" % (m, d)
+        for m, deps in graph.items()
+        if m.startswith("luigi_guild.web")
+        for d in deps
+        if d != "luigi_guild" and d.split(".")[1] not in ("model", "store", "web")
+    )
+    assert (leaks, reaches) == ([], [])
+    assert "starlette" in externals["luigi_guild.web.app"]  # the check sees the imports it guards
+
+
+def test_opens_the_page_in_a_browser_or_says_it_cannot(home, tmp_path):
+    home_dir, _ = home
+    opened = tmp_path / "opened"
+    fake = tmp_path / "fake-browser"
+    fake.write_text("#!/bin/sh\necho \"$1\" > %s\n" % opened)
+    fake.chmod(0o755)
+    import signal
+    import subprocess
+
+    for browser, first in ((str(fake), "Running Guild View at "), ("/bin/false", "Unable to open browser window for Guild View")):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "luigi_guild", "view"],
+            cwd=str(tmp_path),
+            env=dict(os.environ, GUILD_HOME=home_dir, BROWSER=browser, DISPLAY=""),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith(first)
+        if browser == "/bin/false":
+            line = proc.stdout.readline()
+        url = line.split(" at ", 1)[1].split()[0]
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0, (browser, proc.communicate())
+        if browser == str(fake):
+            assert opened.read_text().strip() == url

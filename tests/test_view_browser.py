@@ -105,19 +105,31 @@ def test_runs_table_rows_columns_sorting_and_filter(browser, home):
         assert view.stop()[0] == 0
 
 
+# A run that takes its steps when the test says so: step i > 0 waits for GATES/step<i>, the end for GATES/finish.
 SLOW_PY = """\
-import sys, time
-steps = 3
+import os, time
+gates = ""
+steps = 2
+
+def wait(name):
+    while gates and not os.path.exists(os.path.join(gates, name)):
+        time.sleep(0.05)
+
 for i in range(steps):
+    if i:
+        wait("step%d" % i)
     print("step: %d" % i)
     print("loss: %s" % (1.0 / (i + 1)), flush=True)
     print("step %d done" % i, flush=True)
-    time.sleep(1.0)
-wait_for = ""
-while wait_for and not __import__("os").path.exists(wait_for):
-    time.sleep(0.1)
+wait("finish")
 print("finished", flush=True)
 """
+
+
+def open_gate(gates: str, *names: str) -> None:
+    os.makedirs(gates, exist_ok=True)
+    for name in names:
+        open(os.path.join(gates, name), "a").close()
 
 
 def start_run(home: str, proj: str, *flags: str) -> subprocess.Popen:
@@ -134,26 +146,27 @@ def start_run(home: str, proj: str, *flags: str) -> subprocess.Popen:
 def test_table_follows_a_running_run_live(browser, home, tmp_path):
     home_dir, ids = home
     proj = write_project(str(tmp_path / "proj"), {"slow.py": SLOW_PY})
-    gate = str(tmp_path / "gate")
+    gates = str(tmp_path / "gates")
     with ViewServer(home_dir) as view:
         open_page(browser, view.url + "/?poll=300")
         assert len(table(browser)[1]) == 3
-        proc = start_run(home_dir, proj, "wait_for=" + gate)
+        proc = start_run(home_dir, proj, "gates=" + gates)
         try:
-            # The new run appears as running without a reload...
+            # The new run appears as running without a reload, with its first output scalar...
             wait_for(lambda: len(table(browser)[1]) == 4 and column(browser, "status")[0] == "running", timeout=30)
-            assert "wait_for" in table(browser)[0]
+            assert "gates" in table(browser)[0]
             marker = browser.execute_script("return (window.__marker = 42)")
-            # Its output scalars show up and change as it logs them (loss 1.0, 0.5, then 0.333...).
-            wait_for(lambda: "loss" in table(browser)[0] and column(browser, "loss")[0] in ("1", "0.5"), timeout=30)
-            wait_for(lambda: column(browser, "loss")[0] == "0.333333", timeout=30)
+            wait_for(lambda: "loss" in table(browser)[0] and column(browser, "loss")[0] == "1", timeout=30)
+            # ...the scalar changes as the run logs its next value...
+            open_gate(gates, "step1")
+            wait_for(lambda: column(browser, "loss")[0] == "0.5", timeout=30)
             assert column(browser, "status")[0] == "running"
-            # ...and turns completed when it ends.
-            open(gate, "w").close()
+            # ...and it turns completed when it ends.
+            open_gate(gates, "finish")
             wait_for(lambda: column(browser, "status")[0] == "completed", timeout=30)
             assert browser.execute_script("return window.__marker") == marker  # same page, never reloaded
         finally:
-            open(gate, "a").close()
+            open_gate(gates, "step1", "finish")
             proc.wait(timeout=30)
         assert view.stop()[0] == 0
 
@@ -200,7 +213,12 @@ def test_charts_one_line_per_selected_run(browser, home):
             browser.execute_script(
                 "document.querySelector(`tr[data-run-id='${arguments[0]}'] input.select-run`).click()", run_id
             )
-        wait_for(lambda: browser.execute_script("return Object.keys(window.viewCharts || {}).sort().join()") == "acc,loss")
+        wait_for(
+            lambda: browser.execute_script(
+                "const c = window.viewCharts || {};"
+                "return Object.keys(c).sort().join() === 'acc,loss' && c.loss.series.length === 3"
+            )
+        )
         # uPlot's series: the x (step) series first, then one line per selected run.
         labels = browser.execute_script("return window.viewCharts.loss.series.slice(1).map((s) => s.label)")
         assert labels == ["%s echo.py" % ids[1][:8], "%s echo.py" % ids[0][:8]]
@@ -286,23 +304,27 @@ def test_run_page_shows_everything_and_refuses_traversal(browser, home, tmp_path
 def test_run_page_output_follows_a_running_run(browser, home, tmp_path):
     home_dir, _ = home
     proj = write_project(str(tmp_path / "proj"), {"slow.py": SLOW_PY})
-    gate = str(tmp_path / "gate")
+    gates = str(tmp_path / "gates")
     with ViewServer(home_dir) as view:
-        proc = start_run(home_dir, proj, "wait_for=" + gate)
+        proc = start_run(home_dir, proj, "gates=" + gates)
         try:
             run_id = wait_for(
                 lambda: [r["id"] for r in view.json("/api/runs") if r["status"] == "running"], timeout=30
             )[0]
             open_page(browser, view.url + "/run/%s?poll=300" % run_id)
+            output = lambda: browser.find_element(By.ID, "output").text  # noqa: E731
             assert browser.find_element(By.ID, "run-status").text == "running"
-            wait_for(lambda: "step 1 done" in browser.find_element(By.ID, "output").text, timeout=30)
-            assert "finished" not in browser.find_element(By.ID, "output").text
-            open(gate, "w").close()
+            wait_for(lambda: "step 0 done" in output(), timeout=30)
+            assert "step 1 done" not in output()
+            open_gate(gates, "step1")
+            wait_for(lambda: "step 1 done" in output(), timeout=30)
+            assert "finished" not in output() and browser.find_element(By.ID, "run-status").text == "running"
+            open_gate(gates, "finish")
             wait_for(lambda: browser.find_element(By.ID, "run-status").text == "completed", timeout=30)
-            wait_for(lambda: browser.find_element(By.ID, "output").text.endswith("finished"))
-            out = browser.find_element(By.ID, "output").text
+            wait_for(lambda: output().endswith("finished"))
+            out = output()
             assert out.count("step 0 done") == 1 and out.count("finished") == 1  # appended, never repeated
         finally:
-            open(gate, "a").close()
+            open_gate(gates, "step1", "finish")
             proc.wait(timeout=30)
         assert view.stop()[0] == 0

@@ -36,6 +36,20 @@ _KEY_CHARS = _LETTERS | _DIGITS | frozenset("_-.")
 _WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
 _QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
 _NOT_SIMPLE = object()
+_HEX = frozenset("0123456789abcdef")
+
+
+def _plain_ref(s: str) -> bool:
+    """Words PyYAML writes plain that the simple shapes miss: run ids and ``operation:NAME`` flag names.
+
+    A 32-digit lowercase hex run id with a letter in it (YAML 1.1 reads
+    neither an int nor a float in it: those need all digits, ``0x``/``0b``,
+    or a dot), and a letter-first word with ``:`` inside (never followed by
+    a space or last), which YAML always reads as a string.
+    """
+    if len(s) == 32 and _HEX.issuperset(s):
+        return not _digits(s) and not (s[:2] == "0b" and set(s[2:]) <= {"0", "1"})
+    return s[:1] in _LETTERS and ":" in s and s[-1] != ":" and (_KEY_CHARS | {":"}).issuperset(s)
 
 
 def encode(value: Any) -> str:
@@ -216,6 +230,8 @@ def _simple_scalar(s: str) -> Any:
     first = s[0]
     if first == "'":
         return _single_quoted(s)
+    if _plain_ref(s):
+        return s
     if first in _LETTERS:
         if _WORD_CHARS.issuperset(s) and s[-1] != " ":
             return s
@@ -259,7 +275,9 @@ def _simple_document(text: str) -> Any:
             key = _single_quoted(key)
             if key is _NOT_SIMPLE or ":" in key:  # a quoted key holding ": " splits wrongly
                 return _NOT_SIMPLE
-        elif key[0] not in _LETTERS or not _KEY_CHARS.issuperset(key) or key in _BOOLS or key in _NULLS:
+        elif not _plain_ref(key) and (
+            key[0] not in _LETTERS or not _KEY_CHARS.issuperset(key) or key in _BOOLS or key in _NULLS
+        ):
             return _NOT_SIMPLE
         val = _simple_scalar(val)
         if val is _NOT_SIMPLE:

@@ -46,18 +46,17 @@ def serve(app: object, host: str, port: int | None, open_browser: bool) -> None:
     url = url_for(host, sock)
     if open_browser and not _open(url):
         sys.stdout.write("Unable to open browser window for Guild View\n")
-    sys.stdout.write("Running Guild View at %s (Type Ctrl-C to quit)\n" % url)
-    sys.stdout.flush()
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    try:
-        server.run(sockets=[sock])
+    try:  # Ctrl-C at any moment from here on (even while uvicorn starts) is a clean stop
+        sys.stdout.write("Running Guild View at %s (Type Ctrl-C to quit)\n" % url)
+        sys.stdout.flush()
+        config = uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:

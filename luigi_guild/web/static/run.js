@@ -9,6 +9,7 @@ function fillPairs(dl, obj) {
   for (const [k, v] of Object.entries(obj || {})) {
     dl.append(View.el("dt", { text: k }), View.el("dd", { dataset: { key: k }, text: View.format(v) }));
   }
+  if (!dl.children.length) dl.append(View.el("dt", { class: "none", text: "none" }));
 }
 
 function humanSize(n) {
@@ -52,10 +53,12 @@ function renderDetail(d) {
     ...Object.entries(d.scalarsDetail || {}).map(([k, s]) =>
       View.el("tr", { dataset: { key: k } },
         View.el("td", { text: k }), View.el("td", { text: View.format(s.value) }), View.el("td", { text: String(s.step) }))));
-  document.getElementById("deps").replaceChildren(
+  const deps = document.getElementById("deps");
+  deps.replaceChildren(
     ...(d.deps || []).map((dep) =>
       View.el("li", {}, dep.name + ": ", View.el("a", { href: "/run/" + dep.run, text: dep.run.slice(0, 8) }),
         dep.paths.length ? " (" + dep.paths.join(", ") + ")" : "")));
+  if (!deps.children.length) deps.append(View.el("li", { class: "none", text: "none" }));
   document.getElementById("files").replaceChildren(
     ...(d.files || []).map((f) => {
       const a = View.el("a", { href: "#", class: "file", dataset: { path: f.path }, text: f.path });

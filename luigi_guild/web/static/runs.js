@@ -135,6 +135,8 @@ function render() {
 }
 
 async function refresh() {
+  if (state.busy) return;  // a slow answer is not asked for again before it arrives
+  state.busy = true;
   try {
     const rows = await View.getJSON("/api/runs");
     const sig = JSON.stringify(rows);
@@ -150,6 +152,8 @@ async function refresh() {
     await Charts.refresh();
   } catch (e) {
     document.getElementById("live").classList.add("offline");
+  } finally {
+    state.busy = false;
   }
 }
 
@@ -165,6 +169,8 @@ const Charts = {
 
   async refresh(force) {
     if (typeof uPlot === "undefined") return;
+    // Only the latest refresh draws: an older one finishing late must not draw an old selection.
+    const gen = (this.gen = (this.gen || 0) + 1);
     const byId = Object.fromEntries(state.rows.map((r) => [r.id, r]));
     const ids = state.rows.map((r) => r.id).filter((id) => state.selected.has(id));  // table order, newest first
     for (const id of ids) {
@@ -178,7 +184,7 @@ const Charts = {
         this.series[id] = this.series[id] || {};
       }
     }
-    this.draw(ids, byId);
+    if (gen === this.gen) this.draw(ids, byId);
   },
 
   draw(ids, byId) {
