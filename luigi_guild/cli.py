@@ -17,6 +17,14 @@ from luigi_guild import __version__
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
     "cat": ("cat", "cat"),
+    "check": ("check", "check"),
+    "comment": ("comment", "comment"),
+    "completion": ("completion", "completion"),
+    "diff": ("diff", "diff"),
+    "export": ("export", "export"),
+    "help": ("help", "help_"),
+    "import": ("export", "import_"),
+    "mark": ("mark", "mark"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
     "pull": ("pull", "pull"),

@@ -38,7 +38,12 @@ def run_main(body: Callable[[], object], translate: Callable[[BaseException], in
 def exit_code_for(e: BaseException) -> int:
     """Print what ``e`` means for the user (one line, no traceback) and return the exit code."""
     if isinstance(e, GuildError):
-        print_error(e.message, e.hint)
+        text = getattr(e, "text", None)
+        if text is not None:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        else:
+            print_error(e.message, e.hint)
         return e.exit_code
     if isinstance(e, KeyboardInterrupt):
         return exitcodes.INTERRUPTED

@@ -2,8 +2,10 @@
 
 With ``FLAGS_DEST=globals`` each ``--name value`` pair (JSON-encoded values)
 sets a module global: the module's first top-level assignment to that name is
-dropped so the flag value wins. Otherwise the arguments reach the script's own
-``sys.argv`` unchanged (argparse scripts).
+dropped so the flag value wins. With ``FLAGS_DEST=global:NAME`` the values
+are set in the dict ``NAME`` (dotted names for nested keys) right after the
+script first assigns it. Otherwise the arguments reach the script's own
+``sys.argv`` unchanged (argparse and Click scripts).
 """
 
 from __future__ import annotations
@@ -91,14 +93,62 @@ def _without_first_assigns(tree: ast.Module, names: set[str]) -> ast.Module:
     return tree
 
 
+def _set_dotted(target: dict, flags: dict) -> dict:
+    """Set ``flags`` (dotted names for nested keys) in the dict ``target``; returns it."""
+    for name, val in flags.items():
+        node = target
+        parts = name.split(".")
+        if name in node:
+            node[name] = val
+            continue
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = val
+    return target
+
+
+def _after_first_assign(tree: ast.Module, name: str, hook: str) -> ast.Module:
+    """Insert ``name = hook(name)`` right after the first top-level assignment to ``name``."""
+    for i, node in enumerate(tree.body):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == name
+        ):
+            call = ast.parse("%s = %s(%s)" % (name, hook, name)).body[0]
+            ast.copy_location(call, node)
+            ast.fix_missing_locations(call)
+            tree.body.insert(i + 1, call)
+            break
+    return tree
+
+
 def main() -> None:
     if len(sys.argv) < 2:
         sys.stderr.write("usage: python -m luigi_guild.op_main MODULE [ARG...]\n")
         raise SystemExit(2)
     module, args = sys.argv[1], sys.argv[2:]
+    if args[:1] == ["--"]:  # Guild's separator before the flag arguments
+        args = args[1:]
     path = _find_module(module)
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    if os.environ.get("FLAGS_DEST", "globals") == "globals":
+    dest = os.environ.get("FLAGS_DEST", "globals")
+    if dest.startswith("global:"):
+        flags = _parse_globals(args)
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), filename=path)
+        hook = "__luigi_guild_flags__"
+        code = compile(_after_first_assign(tree, dest[len("global:") :], hook), path, "exec")
+        sys.argv = [path]
+        main_module = types.ModuleType("__main__")
+        main_module.__file__ = path
+        main_module.__dict__[hook] = lambda target: _set_dotted(target, flags)
+        sys.modules["__main__"] = main_module
+        _run_user_code(lambda: exec(code, main_module.__dict__), path)
+    elif dest == "globals":
         flags = _parse_globals(args)
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)

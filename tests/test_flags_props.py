@@ -94,10 +94,15 @@ def test_parse_assigns_round_trips(assigns):
 # ----------------------------------------------------------- op_main JSON protocol
 
 
+def non_null(flags):
+    """Null flags are not passed to the script (it keeps its own value), as in Guild."""
+    return {k: v for k, v in flags.items() if v is not None}
+
+
 @given(flag_dicts)
 def test_globals_protocol_round_trips(flags):
     args = opdef.flag_args(flags, "globals")
-    assert same(op_main._parse_globals(args), flags)
+    assert same(op_main._parse_globals(args), non_null(flags))
 
 
 @given(flag_dicts)
@@ -105,7 +110,7 @@ def test_globals_protocol_through_build_cmd(flags):
     op_attr = {"op-cmd": {"cmd-args": ["python", "-um", "luigi_guild.op_main", "m", opdef.FLAG_ARGS_MARKER], "flags-dest": "globals"}}
     cmd = opdef.build_cmd(op_attr, flags)
     assert cmd[:4] == ["python", "-um", "luigi_guild.op_main", "m"]
-    assert same(op_main._parse_globals(cmd[4:]), flags)
+    assert same(op_main._parse_globals(cmd[4:]), non_null(flags))
 
 
 # ----------------------------------------------------------- YAML attrs
@@ -284,3 +289,43 @@ def test_child_flag_values_decode_as_json(raw):
     except ValueError:
         expected = raw
     assert same(_decode_value(raw), expected), raw
+
+
+# ----------------------------------------------------------- Guild's attr quoting
+
+
+def _guild_writer(val):
+    """Attr text as guildai 0.9 writes it: PyYAML's safe dump, with y/Y/n/N quoted (its strict mode)."""
+    import re
+
+    import yaml
+
+    class Strict(yaml.SafeDumper):
+        pass
+
+    Strict.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+    # guildai also resolves floats whose exponent has no sign, or no dot before it (1.0e3, 1e3).
+    Strict.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+)$"),
+        list("-+0123456789"),
+    )
+    text = yaml.dump(val, Dumper=Strict, default_flow_style=False, indent=2).strip()
+    return text[:-4] if text.endswith("\n...") else text
+
+
+ascii_texts = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+attr_shapes = st.one_of(
+    ascii_texts,
+    st.lists(ascii_texts, max_size=3),
+    st.dictionaries(ascii_texts.filter(bool), st.one_of(ascii_texts, st.integers(), st.booleans()), max_size=3),
+)
+
+
+@given(attr_shapes)
+@example("${python_exe}")
+@example(["-um", "guild.op_main", "__flag_args__"])
+@example({"dest": ".", "x": "y", "t": "1.0e3", "v": "1e-3", "w": "1e3", "d": "2020-01-01", "m": "<<", "e": "="})
+def test_attr_quoting_matches_guild(val):
+    """Strings are quoted exactly where guildai quotes them (plain, else single quotes)."""
+    assert yamlutil.encode(val) == _guild_writer(val)

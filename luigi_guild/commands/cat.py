@@ -9,13 +9,14 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.filters import filter_options, one_run
 from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.model.errors import GuildError
 
 
 @click.command("cat")
-@click.argument("run", metavar="[RUN]", required=False)
+@click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("-p", "--path", metavar="PATH", help="File to print, relative to the run directory.")
 @click.option("-O", "--output", is_flag=True, help="Print the run's output (.guild/output).")
 @remote_option

@@ -46,15 +46,19 @@ def short_path(path: str, cwd: str) -> str:
 
 
 def run_rows(runs: Iterable[Run], numbered: bool = True, start: int = 1, with_dir: bool = True) -> list[list[str]]:
-    """Table rows ``[N:id]  op  started  status  label`` (``[id]`` when not numbered)."""
+    """Table rows ``[N:id]  op  started  status  label`` (``[id]`` when not numbered).
+
+    A marked run's operation gets a `` [marked]`` suffix.
+    """
     cwd = os.getcwd()
     memo: dict[str, str] = {}
     rows = []
     for i, run in enumerate(runs, start):
         ref = "[%d:%s]" % (i, run.short_id) if numbered else "[%s]" % run.short_id
-        rows.append(
-            [ref, op_display(run, cwd, with_dir, memo), format_timestamp(run.timestamp), run.status_with_remote, run.label]
-        )
+        op = op_display(run, cwd, with_dir, memo)
+        if run.get("marked"):
+            op += " [marked]"
+        rows.append([ref, op, format_timestamp(run.timestamp), run.status_with_remote, run.label])
     return rows
 
 
@@ -66,7 +70,10 @@ def echo_table(rows: list[list[str]], indent: str = "", err: bool = False) -> No
 
 
 def confirm(prompt: str, default: bool = True, yes: bool = False) -> bool:
-    """Ask on stderr unless ``yes``; ``(Y/n)`` or ``(y/N)`` per ``default``."""
+    """Ask on stderr unless ``yes``; ``(Y/n)`` or ``(y/N)`` per ``default``.
+
+    End of input (no answer at all) exits 1, as Guild does.
+    """
     if yes:
         return True
     choices = "(Y/n)" if default else "(y/N)"
@@ -74,9 +81,10 @@ def confirm(prompt: str, default: bool = True, yes: bool = False) -> bool:
         sys.stderr.write("%s %s " % (prompt, choices))
         sys.stderr.flush()
         line = sys.stdin.readline() if sys.stdin else ""
-        if not line:
+        if not line:  # end of input: Guild gives up with exit 1
             sys.stderr.write("\n")
-            return False
+            sys.stderr.flush()
+            raise SystemExit(exitcodes.ERROR)
         answer = line.strip().lower()
         if not answer:
             return default

@@ -14,15 +14,19 @@ from luigi_guild.store.rundir import Run
 _STATUS_OPTS = [(str(status), char) for char, status in runfilter.STATUS_CHARS.items()]
 
 FILTER_PARAMS = (
-    ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "status_chars"]
+    ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "filter_comments", "filter_marked"]
+    + ["filter_unmarked", "filter_exprs", "status_chars"]
     + ["status_%s" % s for s, _ in _STATUS_OPTS]
-    + ["not_%s" % s for s, _ in _STATUS_OPTS]
 )
 
 
 def filter_options(f: Callable) -> Callable:
-    """Add ``-Fo``, ``-Fl``, ``-Fu``, ``-Ft``, the status filters and ``-S CHARS`` to a command."""
+    """Add ``-F``, ``-Fo``, ``-Fl``, ``-Fu``, ``-Ft``, ``-Fc``, ``-Fm``, ``-Fn``, the status filters and ``-S``."""
     opts = [
+        click.option(
+            "-F", "--filter", "filter_exprs", metavar="EXPR", multiple=True,
+            help="Filter runs by expression, e.g. \"lr >= 0.01 and status = completed\" (see 'Filter expressions').",
+        ),
         click.option(
             "-Fo", "--operation", "filter_ops", metavar="VAL", multiple=True,
             help="Filter runs by operation: a glob over package/model:op parts, or a regex with ^ or $.",
@@ -33,16 +37,20 @@ def filter_options(f: Callable) -> Callable:
         ),
         click.option("-Fu", "--unlabeled", "filter_unlabeled", is_flag=True, help="Filter runs without a label."),
         click.option("-Ft", "--tag", "filter_tags", metavar="TAG", multiple=True, help="Filter runs with TAG."),
+        click.option(
+            "-Fc", "--comment", "filter_comments", metavar="VAL", multiple=True,
+            help="Filter runs with a comment containing VAL (in its text, user or host; any case).",
+        ),
+        click.option("-Fm", "--marked", "filter_marked", is_flag=True, help="Filter marked runs."),
+        click.option("-Fn", "--unmarked", "filter_unmarked", is_flag=True, help="Filter runs that are not marked."),
     ]
     for status, char in _STATUS_OPTS:
+        # One flag pair per status, so the last of `--error`/`--not-error` given wins, as in Guild.
         opts.append(
             click.option(
-                "-S" + char, "--" + status, "status_" + status, is_flag=True,
-                help="Filter %s runs." % status,
+                "-S" + char, "--%s/--not-%s" % (status, status), "status_" + status, default=None,
+                help="Filter %s runs (--not-%s: runs that are not %s)." % (status, status, status),
             )
-        )
-        opts.append(
-            click.option("--not-" + status, "not_" + status, is_flag=True, help="Filter runs that are not %s." % status)
         )
     opts.append(
         click.option(
@@ -59,9 +67,9 @@ def filter_options(f: Callable) -> Callable:
 def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
     """Remove the filter options from ``kw`` and build a :class:`RunFilter`."""
     vals = {name: kw.pop(name, None) for name in FILTER_PARAMS}
+    status_out = {s for s, _ in _STATUS_OPTS if vals["status_" + s] is False}
     status_in = {s for s, _ in _STATUS_OPTS if vals["status_" + s]}
-    status_in |= runfilter.parse_status_chars(vals["status_chars"] or (), cmd)
-    status_out = {s for s, _ in _STATUS_OPTS if vals["not_" + s]}
+    status_in |= runfilter.parse_status_chars(vals["status_chars"] or (), cmd) - status_out
     return runfilter.RunFilter(
         ops=list(vals["filter_ops"] or ()),
         labels=list(vals["filter_labels"] or ()),
@@ -69,7 +77,11 @@ def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
         tags=list(vals["filter_tags"] or ()),
         status_in=status_in,
         status_out=status_out,
-    )
+        marked=bool(vals["filter_marked"]),
+        unmarked=bool(vals["filter_unmarked"]),
+        comments=list(vals["filter_comments"] or ()),
+        exprs=list(vals["filter_exprs"] or ()),
+    ).check()
 
 
 def selected_runs(
@@ -82,6 +94,17 @@ def selected_runs(
     """Filter (popping filter options from ``kw``) then select by RUN specs (or ``default``)."""
     run_filter = pop_filter(kw, cmd.split()[0])
     runs = runstore.filtered_runs(run_filter, deleted=deleted)
+    specs = _dedup(specs or default)
+    if specs == [":"]:
+        return runs
+    return runstore.select(runs, specs, cmd)
+
+
+def selected_from(
+    kw: dict[str, Any], runs: list[Run], specs: tuple[str, ...] | list[str], default: list[str], cmd: str
+) -> list[Run]:
+    """Like :func:`selected_runs`, over ``runs`` (e.g. an archive's) instead of Guild home's."""
+    runs = runfilter.apply(runs, pop_filter(kw, cmd.split()[0]))
     specs = _dedup(specs or default)
     if specs == [":"]:
         return runs

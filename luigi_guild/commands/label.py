@@ -6,13 +6,14 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.model.errors import GuildError
 
 
 @click.command("label")
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
 @click.option("-s", "--set", "set_", metavar="VAL", help="Set the label to VAL.")
 @click.option("-p", "--prepend", metavar="VAL", help="Put VAL in front of the current label.")
 @click.option("-a", "--append", metavar="VAL", help="Add VAL after the current label.")

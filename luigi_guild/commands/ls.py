@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.filters import filter_options, one_run
 from luigi_guild.commands.remote_opt import forward, remote_option
 
 
 @click.command("ls")
-@click.argument("run", metavar="[RUN]", required=False)
+@click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("-p", "--path", "pattern", metavar="PATTERN", help="Only paths matching PATTERN (see below).")
 @click.option("-a", "--all", "all_", is_flag=True, help="Include hidden files and directories (such as .guild).")
 @click.option("-n", "--no-format", is_flag=True, help="Print paths only: no header, no indent.")

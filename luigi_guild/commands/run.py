@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 
 import click
 
+from luigi_guild.commands.completion import complete_run_args, complete_runs
 from luigi_guild.commands.common import confirm, echo_table, run_rows
 from luigi_guild.model import exitcodes
 from luigi_guild.model import flags as flagslib
@@ -23,17 +26,27 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @click.command("run", context_settings={"ignore_unknown_options": False})
-@click.argument("args", metavar="[OPERATION] [FLAG=VAL...]", nargs=-1)
+@click.argument("args", metavar="[OPERATION] [FLAG=VAL...]", nargs=-1, shell_complete=complete_run_args)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--run-id", metavar="ID", help="Use ID as the run id (and directory name).")
+@click.option(
+    "-d", "--run-dir", metavar="DIR",
+    help="Make the run in DIR instead of Guild home (guild runs does not list it).",
+)
 @click.option("--needed", is_flag=True, help="Run only if no completed or terminated run has the same flags.")
-@click.option("--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.")
+@click.option(
+    "--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.",
+    shell_complete=complete_runs,
+)
 @click.option("--stage", is_flag=True, help="Create the run but do not start it.")
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
+@click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
+@click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
+@click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
 @click.option("-b", "--background", is_flag=True, help="Run in the background; return once it has started.")
 @click.option("--pidfile", metavar="PATH", help="With --background: write the runner's pid to PATH.")
 @click.option("--project-dir", metavar="DIR", hidden=True, help="Resolve OPERATION in DIR instead of the cwd.")
@@ -66,14 +79,18 @@ def run(
     args: tuple[str, ...],
     yes: bool,
     run_id: str | None,
+    run_dir: str | None,
     needed: bool,
     restart: str | None,
     stage: bool,
     print_cmd: bool,
+    help_op: bool,
     label: str | None,
+    comment: str | None,
     tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
+    keep_run: bool,
     background: bool,
     pidfile: str | None,
     project_dir: str | None,
@@ -110,6 +127,12 @@ def run(
     its output is shown until it stops unless --no-wait is given.
     """
     opspec, flag_args = _split_args(args, restart)
+    if help_op:
+        from luigi_guild.commands.ophelp import help_op_lines
+        from luigi_guild.project import operations
+
+        click.echo("\n".join(help_op_lines(operations.resolve(opspec, project_dir))))
+        return
     batch_files = [a[1:] for a in flag_args if a.startswith("@")]
     assigns = flagslib.parse_assigns([a for a in flag_args if not a.startswith("@")])
     if workers < 1:
@@ -118,13 +141,19 @@ def run(
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
                             (batch_files, "a batch file"), (optimizer, "--optimizer"), (workers != 1, "--workers"),
-                            (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host")):
+                            (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host"),
+                            (comment, "--comment")):
             if given:
                 raise GuildError("%s cannot be used with --remote" % name)
         _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags)
         return
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
+    if run_dir:
+        for given, name in ((restart, "--restart"), (run_id, "--run-id"), (background or pidfile, "--background"),
+                            (batch_files or optimizer, "a sweep")):
+            if given:
+                raise GuildError("--run-dir cannot be used with %s" % name)
     if test_output_scalars is not None:
         if restart:
             raise GuildError("--test-output-scalars cannot be used with --restart")
@@ -151,6 +180,7 @@ def run(
         )
         if package:
             planlib.as_package(plan, package)
+    plan.comment = comment
     if plan.restart is None:
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
@@ -159,8 +189,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if print_cmd or stage or run_id:
-                raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
+            if print_cmd or stage or run_id or run_dir:
+                raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -219,19 +249,38 @@ def run(
         _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
     prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
 
+    temp_pidfile = None
+    if background and not pidfile and not stage:
+        # As Guild does: a pidfile in the temp dir, named in the start message; removed when the run ends.
+        import tempfile
+
+        fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
+        os.close(fd)
+        pidfile = temp_pidfile
     opts = RunOptions(
         needed=needed,
         stage=stage,
         run_id=run_id if plan.restart is None else None,
+        run_dir=run_dir,
+        keep_run=keep_run,
         echo=not quiet,
         background=background or bool(pidfile),
         pidfile=pidfile,
         prepare=prepare,
     )
-    _report(pipeline.execute(plan, opts), plan, quiet, pidfile)
+    if run_dir:
+        click.echo("Run directory is '%s' (results will not be visible to Guild)" % run_dir, err=True)
+    try:
+        outcome = pipeline.execute(plan, opts)
+    finally:
+        if temp_pidfile and os.path.exists(temp_pidfile) and os.path.getsize(temp_pidfile) == 0:
+            os.remove(temp_pidfile)  # nothing started (skipped, declined, failed to start)
+    _report(outcome, plan, quiet, pidfile, run_dir)
 
 
-def _report(outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str | None) -> None:
+def _report(
+    outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str | None, run_dir: str | None = None
+) -> None:
     """Say what the pipeline did, as Guild says it; a failed run exits with its code."""
     run = outcome.run
     if outcome.kind == OutcomeKind.SKIPPED:
@@ -240,6 +289,13 @@ def _report(outcome: Outcome, plan: planlib.RunPlan, quiet: bool, pidfile: str |
         click.echo("Skipping run because flags have not changed (--needed specified)")
     elif outcome.kind == OutcomeKind.STAGED:
         assert run is not None
+        if run_dir:
+            click.echo("%s staged in '%s'" % (plan.op_name, run_dir))
+            click.echo(
+                "To start the operation, use \"(cd %s && source .guild/ENV && %s)\""
+                % (shlex.quote(run_dir), " ".join(shlex.quote(a) for a in plan.cmd()))
+            )
+            return
         click.echo("%s staged as %s" % (plan.op_name, run.id))
         click.echo("To start the operation, use 'guild run --start %s'" % run.id)
     elif outcome.kind == OutcomeKind.STARTED:

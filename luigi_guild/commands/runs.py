@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.store import query as runstore
 from luigi_guild.commands.common import echo_table, note, nothing_to, preview_and_confirm, run_rows
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter, selected_runs
@@ -19,7 +20,16 @@ from luigi_guild.store.rundir import Run
 DEFAULT_LIMIT = 20
 
 # Subcommands that live in their own modules (shared with top-level commands).
-_OTHER_MODULES = {"stop": ("stop", "stop"), "label": ("label", "label"), "tag": ("tag", "tag")}
+_OTHER_MODULES = {
+    "stop": ("stop", "stop"),
+    "label": ("label", "label"),
+    "tag": ("tag", "tag"),
+    "mark": ("mark", "mark"),
+    "comment": ("comment", "comment"),
+    "diff": ("diff", "diff"),
+    "export": ("export", "export"),
+    "import": ("export", "import_"),
+}
 
 
 def list_options(f: Callable) -> Callable:
@@ -31,6 +41,10 @@ def list_options(f: Callable) -> Callable:
         click.option("-s", "--simplified", is_flag=True, help="Show only index, operation, status and label."),
         click.option("--json", "json_", is_flag=True, help="Print runs as a JSON list (always all runs)."),
         click.option("-d", "--deleted", is_flag=True, help="Show deleted runs (the trash)."),
+        click.option(
+            "-A", "--archive", metavar="DIR", help="Show the runs in archive DIR (see 'guild export'): a directory or a zip file."
+        ),
+        click.option("-c", "--comments", is_flag=True, help="Show the comments of each run under it."),
         remote_option,
     ]
     for opt in reversed(options):
@@ -45,6 +59,8 @@ def list_runs_cmd(
     simplified: bool = False,
     json_: bool = False,
     deleted: bool = False,
+    archive: str | None = None,
+    comments: bool = False,
     remote: str | None = None,
     **kw: Any,
 ) -> None:
@@ -57,7 +73,34 @@ def list_runs_cmd(
         return
     if all_ and limit is not None:
         raise GuildError("--all cannot be used with --limit")
-    runs = runstore.filtered_runs(pop_filter(kw, "runs"), deleted=deleted)
+    if archive and deleted:
+        raise GuildError("--archive and --deleted cannot both be specified")
+    if archive:
+        from luigi_guild.store import archives as runarchive
+
+        with runarchive.open_archive(archive) as root:
+            _list(root, pop_filter(kw, "runs"), all_, more, limit, simplified, json_, comments)
+        return
+    _list(None, pop_filter(kw, "runs"), all_, more, limit, simplified, json_, comments, deleted)
+
+
+def _list(
+    archive_root: str | None,
+    run_filter: Any,
+    all_: bool,
+    more: int,
+    limit: int | None,
+    simplified: bool,
+    json_: bool,
+    comments: bool,
+    deleted: bool = False,
+) -> None:
+    if archive_root is not None:
+        from luigi_guild.store import filters as runfilter
+
+        runs = runfilter.apply(runstore.archive_runs(archive_root), run_filter)
+    else:
+        runs = runstore.filtered_runs(run_filter, deleted=deleted)
     if json_:
         from luigi_guild.store import info as runinfo
 
@@ -81,10 +124,16 @@ def list_runs_cmd(
         shown = runs[:limit]
     else:
         shown = runs[: DEFAULT_LIMIT * (1 + more)]
-    rows = run_rows(shown)
-    if simplified:
-        rows = [["[%d]" % i, row[1], row[3], row[4]] for i, row in enumerate(rows, 1)]
-    echo_table(rows)
+    if comments:
+        from luigi_guild.commands.comment import comment_listing
+
+        for line in comment_listing(shown, indexed=False, simplified=simplified):
+            click.echo(line)
+    else:
+        rows = run_rows(shown)
+        if simplified:
+            rows = [["[%d]" % i, row[1], row[3], row[4]] for i, row in enumerate(rows, 1)]
+        echo_table(rows)
     if not all_ and (limit is None or limit <= 0) and len(shown) < total:
         note("Showing the first %d runs (%d total) - use --all to show all or -m to show more" % (len(shown), total))
 
@@ -181,7 +230,7 @@ def _stop_before_delete(selected: list, yes: bool) -> None:
 
 def _rm_command(name: str) -> click.Command:
     @click.command(name)
-    @click.argument("runs", metavar="[RUN...]", nargs=-1)
+    @click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
     @click.option("-p", "--permanent", is_flag=True, help="Delete the runs for good instead of moving them to the trash.")
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
     @remote_option
@@ -205,7 +254,7 @@ def _trash_command(name: str, help_text: str, preview: str, prompt: str, default
     """``runs restore`` and ``runs purge``: select deleted runs, confirm, act, say what was done."""
 
     @click.command(name, help=help_text)
-    @click.argument("runs", metavar="[RUN...]", nargs=-1)
+    @click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
     @filter_options
     def cmd(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
@@ -263,12 +312,13 @@ def _from_trash(
 
 
 @runs.command("info")
-@click.argument("run", metavar="[RUN]", required=False)
+@click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("--json", "json_", is_flag=True, help="Print the information as JSON.")
+@click.option("-c", "--comments", is_flag=True, help="Also show the run's comments.")
 @click.option("-s", "--all-scalars", is_flag=True, help="Show every scalar (system ones too) with its summaries.")
 @remote_option
 @filter_options
-def info(run: str | None, json_: bool, all_scalars: bool, remote: str | None, **kw: Any) -> None:
+def info(run: str | None, json_: bool, comments: bool, all_scalars: bool, remote: str | None, **kw: Any) -> None:
     """Show a run's id, operation, status, times, directory, command, exit status and flags.
 
     The default RUN is the latest run (1) of the filtered list.
@@ -282,12 +332,19 @@ def info(run: str | None, json_: bool, all_scalars: bool, remote: str | None, **
 
     chosen = one_run(kw, run, "runs info")
     items = runinfo.info_items(chosen, all_scalars)
+    if comments:
+        from luigi_guild.store import meta as runmeta
+
+        items.append(("comments", runmeta.run_comments(chosen)))
     if json_:
         click.echo(json.dumps(dict(items)))
         return
     lines = []
     for name, val in items:
-        if name == "scalars":
+        if name == "comments":
+            lines.append("comments:")
+            lines += _comment_info_lines(val)
+        elif name == "scalars":
             lines.append("scalars:")
             lines += _scalar_lines(val, all_scalars)
         elif isinstance(val, list):
@@ -311,4 +368,25 @@ def _scalar_lines(scalars: dict[str, Any], all_scalars: bool) -> list[str]:
         lines.append("  %s:" % key)
         for qual, (v, n) in val.items():
             lines.append("    %s: %f (%s %d)" % (qual, v, "count" if qual in ("avg", "total") else "step", n))
+    return lines
+
+
+def _comment_info_lines(comments: list[dict]) -> list[str]:
+    """``runs info --comments`` entries: ``-`` then body (a ``|`` block when multi-line), host, time, user."""
+    from luigi_guild.model.table import format_timestamp
+
+    lines = []
+    for c in comments:
+        lines.append("  -")
+        body = str(c.get("body") or "").strip()
+        if "\n" in body:
+            lines.append("    body: |")
+            lines += [("      " + line).rstrip() for line in body.splitlines()]
+        else:
+            lines.append("    body: %s" % body)
+        try:
+            when = format_timestamp(int(c.get("time") or 0))
+        except (TypeError, ValueError):
+            when = str(c.get("time"))
+        lines += ["    host: %s" % (c.get("host") or ""), "    time: %s" % when, "    user: %s" % (c.get("user") or "")]
     return lines

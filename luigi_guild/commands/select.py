@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.store import query as runstore
 from luigi_guild.commands.filters import filter_options, pop_filter
 from luigi_guild.commands.remote_opt import forward, remote_option
@@ -14,7 +15,7 @@ from luigi_guild.store.rundir import Run
 
 
 @click.command("select")
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
 @click.option("-s", "--short-id", is_flag=True, help="Print the short id.")
 @click.option("-p", "--path", "--dir", "path", is_flag=True, help="Print the run directory.")
 @click.option("-a", "--attr", metavar="NAME", help="Print attribute NAME of the run.")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.commands.remote_opt import forward, remote_option
@@ -14,7 +15,7 @@ from luigi_guild.model.errors import GuildError
 
 
 @click.command("stop")
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Kill (SIGKILL) processes still alive after the timeout.")
 @click.option(

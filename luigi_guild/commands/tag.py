@@ -6,13 +6,14 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.model.errors import GuildError
 
 
 @click.command("tag")
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
 @click.option("-a", "--add", metavar="TAG", multiple=True, help="Add TAG (repeatable).")
 @click.option("-d", "--delete", metavar="TAG", multiple=True, help="Remove TAG (repeatable).")
 @click.option("-c", "--clear", is_flag=True, help="Remove all tags.")

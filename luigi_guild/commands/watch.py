@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter
 from luigi_guild.commands.remote_opt import given_args, remote_option
 from luigi_guild.model.errors import GuildError
@@ -15,7 +16,7 @@ from luigi_guild.store.rundir import Run
 
 
 @click.command("watch")
-@click.argument("run", metavar="[RUN]", required=False)
+@click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("--pid", metavar="PID", help="Watch the run started by process PID (a pid or a pid file such as RUN_DIR/.guild/JOB).")
 @remote_option
 @filter_options

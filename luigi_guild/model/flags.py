@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -110,6 +111,10 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     A value written as a YAML list (``[1, 2]``) decodes to a list whatever the
     type: lists make sweeps, and their items are each coerced.
     """
+    if flagdef is not None:
+        aliases = flagdef.extra.get("choice_aliases")
+        if aliases and raw in aliases:
+            return aliases[raw]
     if flagdef is None or flagdef.type is None:
         return decode_untyped(raw)
     ftype = flagdef.type
@@ -243,6 +248,7 @@ def resolve_flags(
 ) -> dict[str, Any]:
     """Flag values: defaults (or ``base``) overlaid with decoded ``assigns``, sorted by name."""
     values: dict[str, Any] = dict(base) if base is not None else {n: d.default for n, d in flagdefs.items()}
+    assigns = normalize_aliases(flagdefs, assigns, force_flags)
     for name, raw in assigns.items():
         flagdef = flagdefs.get(name)
         if flagdef is None and not force_flags and not (base is not None and name in base):
@@ -257,13 +263,41 @@ def resolve_flags(
             values[name] = decode_flag_val(raw, flagdef)
         except flagseq.SequenceError as e:
             raise GuildError("invalid function args in '%s=%s': %s" % (name, raw, e.reason)) from None
+    missing = []
     for name, flagdef in flagdefs.items():
         if name in values:
             check_value(values[name], flagdef)
         if flagdef.required and values.get(name) is None:
-            raise GuildError("missing required flag '%s'" % name)
+            missing.append((name, flagdef.description))
+    if missing:
+        from luigi_guild.model.errors import MissingFlagsError
+
+        raise MissingFlagsError(missing)
     _check_no_nul(values)
     return canonical(values)
+
+
+def normalize_aliases(flagdefs: dict[str, FlagDef], assigns: dict[str, str], force_flags: bool = False) -> dict[str, str]:
+    """``assigns`` with flag aliases (``alias:`` in guild.yml) replaced by flag names.
+
+    Giving a flag both by its alias and by its name is an error.
+    """
+    aliases = {fd.extra["alias"]: name for name, fd in flagdefs.items() if fd.extra.get("alias")}
+    if not aliases:
+        return assigns
+    out: dict[str, str] = {}
+    for name, raw in assigns.items():
+        target = aliases.get(name) if name not in flagdefs else None
+        if target is None:
+            out[name] = raw
+            continue
+        if target in assigns and not force_flags:
+            raise GuildError(
+                "cannot specify both alias '%s' and name for flag '%s'" % (name, target),
+                hint="Use --force-flags to skip this check.",
+            )
+        out.setdefault(target, raw)
+    return out
 
 
 def resolve_values(
@@ -372,24 +406,44 @@ def default_label(flags: dict[str, Any]) -> str:
 _TEMPLATE_RE = re.compile(r"\$\{([^}|]+)(?:\|([^}]*))?\}")
 
 
-def render_label(template: str | None, flags: dict[str, Any]) -> str:
-    """Render a label template (``${flag}``, ``${flag|%.2f}``, ``${flag|default:x}``, ``${default_label}``)."""
+def render_label(template: str | None, flags: dict[str, Any], default: str | None = None) -> str:
+    """Render a label template: ``${flag}``, ``${default_label}``, and filters after ``|``.
+
+    Filters apply left to right: ``%.2f`` (a Python format), ``default:X``
+    (X when the flag is null or missing), ``basename`` and ``unquote`` (drop
+    surrounding single quotes). ``default`` is the default label (computed
+    from ``flags`` when not given).
+    """
     if not template:
-        return default_label(flags)
+        return default if default is not None else default_label(flags)
 
     def repl(m: re.Match) -> str:
-        name, fmt = m.group(1).strip(), m.group(2)
+        name = m.group(1).strip()
+        filters = m.group(2).split("|") if m.group(2) else []
         if name == "default_label":
-            return default_label(flags)
-        val = flags.get(name)
-        if fmt:
-            if fmt.startswith("default:"):
-                return fmt[8:] if val is None else format_val(val)
-            try:
-                return fmt % val
-            except Exception:  # a bad format (``%c`` of -1, ``%(k)s``...) falls back to the plain value
-                return format_val(val)
-        return "" if val is None else format_val(val)
+            val: Any = default if default is not None else default_label(flags)
+        else:
+            val = flags.get(name)
+        formatted = False
+        for f in filters:
+            fname, _, arg = f.partition(":")
+            if fname.startswith("%"):
+                try:
+                    val, formatted = fname % val, True
+                except Exception:  # a bad format (``%c`` of -1, ``%(k)s``...) leaves the value as it is
+                    pass
+            elif fname == "default":
+                val = arg if val is None else val
+            elif fname == "basename":
+                val = os.path.basename(str(val).rstrip("/")) if val else ""
+            elif fname == "unquote":
+                text = val if isinstance(val, str) else format_val(val) if val is not None else ""
+                val = text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
+            else:
+                val = "#error#"
+        if val is None:
+            return ""
+        return val if formatted or isinstance(val, str) and (filters or name == "default_label") else format_val(val)
 
     return _TEMPLATE_RE.sub(repl, template).strip()
 

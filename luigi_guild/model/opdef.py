@@ -47,6 +47,13 @@ class Requirement:
 
 
 FLAG_ARGS_MARKER = "__flag_args__"
+# The child module a run's ``op`` attr names. Guild's own name is recorded, so
+# guildai restarts our runs with its ``guild.op_main``; when this tool runs a
+# command, either name (runs from guildai, or our runs made before 0.2) runs
+# ``luigi_guild.op_main``, which speaks the same ``--name value`` protocol.
+GUILD_OP_MAIN = "guild.op_main"
+OUR_OP_MAIN = "luigi_guild.op_main"
+_OP_MAIN_NAMES = (GUILD_OP_MAIN, OUR_OP_MAIN)
 
 
 @dataclass
@@ -70,6 +77,8 @@ class OpDef:
     # guild.yml ``output-scalars`` (coerced: None = defaults, False = off) and ``compare`` specs.
     output_scalars: Any = None
     compare: list[str] | None = None
+    delete_on_success: bool = False
+    run_attrs: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -92,7 +101,7 @@ class OpDef:
         import shlex
 
         main = shlex.split(self.main or "") or [""]
-        return ["${python_exe}", "-um", "luigi_guild.op_main", *main, FLAG_ARGS_MARKER]
+        return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, FLAG_ARGS_MARKER]
 
     def op_attr(self) -> dict[str, Any]:
         """The ``op`` attr: everything needed to restart the run without the project."""
@@ -122,6 +131,8 @@ class OpDef:
             attr["label-template"] = self.label_template
         if self.output_scalars is not None:
             attr["output-scalars"] = self.output_scalars
+        if self.delete_on_success:
+            attr["delete-on-success"] = True
         return attr
 
 
@@ -129,19 +140,25 @@ class OpDef:
 
 
 def flag_args(flags: dict[str, Any], dest: str, cmd_flags: dict[str, dict] | None = None) -> list[str]:
-    """Flag values as ``--name value`` arguments for the operation's process."""
+    """Flag values as ``--name value`` arguments for the operation's process.
+
+    Flags whose value is null are left out, as Guild leaves them out: the
+    script keeps its own value.
+    """
     cmd_flags = cmd_flags or {}
     args: list[str] = []
+    if dest.startswith("config:"):
+        return args  # the values are in the run's copy of the config file
     for name in sorted(flags):
         val = flags[name]
+        if val is None:
+            continue
         spec = cmd_flags.get(name, {})
         if spec.get("arg-skip"):
             continue
         arg_name = spec.get("arg-name") or name
-        if dest == "globals":
+        if dest == "globals" or dest.startswith("global:"):
             args.extend(["--" + arg_name, json.dumps(val)])
-            continue
-        if val is None:
             continue
         switch = spec.get("arg-switch")
         if switch is not None:
@@ -163,12 +180,25 @@ def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
     dest = op_cmd.get("flags-dest", "globals")
     fargs = flag_args(flags, dest, op_cmd.get("cmd-flags"))
     cmd: list[str] = []
-    for part in op_cmd.get("cmd-args") or []:
+    parts = list(op_cmd.get("cmd-args") or [])
+    for i, part in enumerate(parts):
         if part == FLAG_ARGS_MARKER:
             cmd.extend(fargs)
+        elif part in _OP_MAIN_NAMES and i >= 1 and parts[i - 1] in ("-um", "-m"):
+            cmd.append(OUR_OP_MAIN)
+        elif part == "--" and i >= 1 and parts[i - 1] not in _OP_MAIN_NAMES and _after_op_main(parts, i):
+            continue  # Guild's separator between the module and its flag args
         else:
             cmd.append(_resolve_refs(part.replace("${python_exe}", sys.executable), flags))
     return cmd
+
+
+def _after_op_main(parts: list[str], i: int) -> bool:
+    """Whether ``parts[i]`` comes after ``-um <op_main> MODULE`` (Guild puts ``--`` there)."""
+    for j in range(i):
+        if parts[j] in _OP_MAIN_NAMES and j >= 1 and parts[j - 1] in ("-um", "-m"):
+            return i >= j + 2
+    return False
 
 
 _REF_RE = None

@@ -21,7 +21,6 @@ def yaml_classes() -> tuple[Any, Any]:
         return yaml.SafeLoader, yaml.SafeDumper
 
 
-_QUOTED_CHARS = {"y", "n", "Y", "N"}
 
 # YAML 1.1 words PyYAML's safe loader resolves to booleans and null (exact spellings).
 _BOOLS = {
@@ -35,7 +34,6 @@ _LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS = frozenset("0123456789")
 _KEY_CHARS = _LETTERS | _DIGITS | frozenset("_-.")
 _WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
-_PATH_CHARS = _WORD_CHARS | frozenset(":,@%~")
 _QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
 _NOT_SIMPLE = object()
 _HEX = frozenset("0123456789abcdef")
@@ -66,7 +64,7 @@ def encode(value: Any) -> str:
         return "\n".join(lines)
     import yaml
 
-    text = yaml.dump(value, Dumper=yaml_classes()[1], default_flow_style=False, indent=2, allow_unicode=True)
+    text = yaml.dump(value, Dumper=yaml_classes()[1], default_flow_style=False, indent=2)
     text = text.rstrip("\n")  # only newlines: other leading or trailing white space is data
     if text.endswith("\n..."):
         text = text[:-4]
@@ -101,29 +99,76 @@ def _simple_scalar_text(value: Any, top: bool = False) -> str | None:
             text = text.replace("e", ".0e", 1) if "e" in text else text + ".0"
         return text
     if kind is str:
-        if value and not (top and value in _QUOTED_CHARS) and _simple_scalar(value) == value:
-            return value  # a plain word that reads back as this string (run ids, operation:NAME too)
-        if value[:1] == "/" and _PATH_CHARS.issuperset(value) and ": " not in value and value[-1] not in ": ":
-            return value  # an absolute path: no YAML type starts with "/"
-        opt = value[2:] if value[:2] == "--" else value[1:] if value[:1] == "-" else ""
-        if opt[:1] in _LETTERS and _WORD_CHARS.issuperset(opt) and opt[-1] != " ":
-            return value  # an option (-um, --x): no number starts with a sign and a letter
-        if all(_quotable(c) for c in value):  # single-quoted: always a str, nothing escaped
-            return "'%s'" % value.replace("'", "''")
+        if not (value.isascii() and value.isprintable()):
+            return None  # PyYAML escapes the rest, as Guild's files do
+        if _plain_allowed(value) and not _implicit_non_str(value):
+            return value  # written plain, as PyYAML writes it
+        return "'%s'" % value.replace("'", "''")  # single-quoted: always a str, nothing escaped
     return None
 
 
-def _quotable(c: str) -> bool:
-    """Whether ``c`` may stand as itself inside a single-quoted YAML scalar.
+# YAML 1.1 implicit types of plain scalars (bool, int, float, null, timestamp, merge, value), as
+# PyYAML's safe loader resolves them, plus what guildai adds when it writes attrs: the one-letter
+# booleans of its strict mode and floats without an exponent sign or a dot (1.0e3, 1e3).
+_IMPLICIT_RE = None
 
-    YAML's printable characters, less the ones it treats as line breaks
-    (NEL, LS, PS) and the byte-order mark.
+
+def _implicit_non_str(s: str) -> bool:
+    """Whether plain ``s`` would read back as something other than this string."""
+    global _IMPLICIT_RE
+    if _IMPLICIT_RE is None:
+        import re
+
+        digits = r"[0-9][0-9_]*"
+        sexagesimal = r"(?::[0-5]?[0-9])+"
+        exp = r"(?:[eE][-+]?[0-9]+)?"  # guildai also reads 1.0e3 (no exponent sign) as a float
+        _IMPLICIT_RE = re.compile(
+            "|".join(
+                [
+                    r"(?:y|Y|n|N|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)",
+                    r"[-+]?%s\.[0-9_]*%s" % (digits, exp),
+                    r"[-+]?%s[eE][-+]?[0-9]+" % digits,  # and 1e3 (no dot)
+                    r"\.[0-9_]+(?:[eE][-+][0-9]+)?",
+                    r"[-+]?%s%s\.[0-9_]*" % (digits, sexagesimal),
+                    r"[-+]?\.(?:inf|Inf|INF)",
+                    r"\.(?:nan|NaN|NAN)",
+                    r"[-+]?0b[01_]+",
+                    r"[-+]?0[0-7_]+",
+                    r"[-+]?(?:0|[1-9][0-9_]*)",
+                    r"[-+]?0x[0-9a-fA-F_]+",
+                    r"[-+]?[1-9][0-9_]*%s" % sexagesimal,
+                    r"<<",
+                    r"~|null|Null|NULL|",
+                    r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+                    r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
+                    r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?",
+                    r"=",
+                ]
+            )
+        )
+    return _IMPLICIT_RE.fullmatch(s) is not None
+
+
+def _plain_allowed(s: str) -> bool:
+    """Whether a YAML emitter may write printable-ASCII ``s`` as a plain scalar in block context.
+
+    Not when empty, with leading or trailing spaces, starting with a document
+    marker or an indicator character, or holding ``: `` / `` #`` (or ending in ``:``).
     """
-    if " " <= c <= "~":
-        return True
-    return ("\xa0" <= c <= "\ud7ff" and c not in "\u2028\u2029") or (
-        "\ue000" <= c <= "\ufffd" and c != "\ufeff"
-    ) or c >= "\U00010000"
+    if not s or s[0] == " " or s[-1] == " " or s.startswith(("---", "...")):
+        return False
+    first = s[0]
+    if first in "#,[]{}&*!|>'\"%@`":
+        return False
+    if first in "?:-" and (len(s) == 1 or s[1] == " "):
+        return False
+    for i in range(1, len(s)):
+        ch = s[i]
+        if ch == ":" and (i + 1 == len(s) or s[i + 1] == " "):
+            return False
+        if ch == "#" and s[i - 1] == " ":
+            return False
+    return True
 
 
 def _simple_lines(value: Any, depth: int) -> list[str] | None:

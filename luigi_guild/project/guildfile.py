@@ -96,19 +96,47 @@ def _ops_from_data(path: str, data: Any) -> list[tuple[str, str, dict]]:
     if data is None:
         return []
     if isinstance(data, dict):
-        if "model" in data or "operations" in data:
-            return _model_ops(path, data)
-        return _op_mapping(path, "", data, {})
+        found = _model_ops(path, data) if "model" in data or "operations" in data else _op_mapping(path, "", data, {})
+        return [(model, name, _with_includes(path, model, name, op, {})) for model, name, op in found]
     if isinstance(data, list):
         ops: list[tuple[str, str, dict]] = []
+        configs: dict[str, dict] = {}
         for i, item in enumerate(data):
             if not isinstance(item, dict):
                 raise _error(path, "item %d must be a mapping (a model with 'model:' and 'operations:')" % (i + 1))
             if "config" in item and "model" not in item and "operations" not in item:
+                configs[str(item["config"])] = item
+        for item in data:
+            if "config" in item and "model" not in item and "operations" not in item:
                 continue
             ops.extend(_model_ops(path, item))
-        return ops
+        return [(model, name, _with_includes(path, model, name, op, configs)) for model, name, op in ops]
     raise _error(path, "expected a mapping of operations or a list of models, got %s" % _type_name(data))
+
+
+def _with_includes(path: str, model: str, name: str, op: dict, configs: dict[str, dict]) -> dict:
+    """``op`` with ``$include`` in its ``flags`` replaced by the flags of the named ``config:`` items.
+
+    Included flags come first; the operation's own flags (and later includes) override them.
+    """
+    flags = op.get("flags")
+    if not isinstance(flags, dict) or "$include" not in flags:
+        return op
+    names = flags["$include"]
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list):
+        raise _error(path, "$include in flags of operation '%s' must be a name or a list" % _opname(model, name))
+    merged: dict = {}
+    for cname in names:
+        config = configs.get(str(cname))
+        if config is None:
+            raise _error(path, "operation '%s' includes unknown config '%s'" % (_opname(model, name), cname))
+        included = config.get("flags") or {}
+        if not isinstance(included, dict):
+            raise _error(path, "flags of config '%s' must be a mapping" % cname)
+        merged.update({k: v for k, v in included.items() if k != "$include"})
+    merged.update({k: v for k, v in flags.items() if k != "$include"})
+    return {**op, "flags": merged}
 
 
 def _model_ops(path: str, item: dict) -> list[tuple[str, str, dict]]:
@@ -237,8 +265,15 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         main = name
     main_module, main_args = _split_main(path, opname, main) if main else (None, [])
     dest = data.get("flags-dest")
-    if dest is not None and dest not in ("globals", "args"):
-        raise _error(path, "flags-dest for operation '%s' must be 'globals' or 'args', got %r" % (opname, dest))
+    if dest is not None and not (
+        dest in ("globals", "args")
+        or isinstance(dest, str) and dest.partition(":")[0] in ("config", "global") and dest.partition(":")[2]
+    ):
+        raise _error(
+            path,
+            "flags-dest for operation '%s' must be 'globals', 'args', 'global:NAME' or 'config:FILE', got %r"
+            % (opname, dest),
+        )
     imported, detected_dest = _imported_flags(path, project_dir, opname, main_module, data)
     declared = _declared_flags(path, opname, data.get("flags"))
     flags: dict[str, FlagDef] = {}
@@ -266,6 +301,8 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         optimizers=data.get("optimizers", data.get("optimizer")),
         output_scalars=_output_scalars(path, opname, data),
         compare=_compare_specs(path, opname, data),
+        delete_on_success=_truthy(data.get("delete-on-success")),
+        run_attrs=_run_attrs(path, opname, data.get("run-attrs")),
     )
     return opdef
 
@@ -288,6 +325,25 @@ def _compare_specs(path: str, opname: str, data: dict) -> list[str] | None:
     if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
         raise _error(path, "'compare' for operation '%s' must be a list of column specs" % opname)
     return list(val)
+
+
+def _run_attrs(path: str, opname: str, attrs: Any) -> dict:
+    """``run-attrs``: extra attributes written into each run of the operation."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, dict) or not all(isinstance(k, str) and k for k in attrs):
+        raise _error(path, "run-attrs for operation '%s' must be a mapping of attribute names" % opname)
+    reserved = sorted(set(attrs) & _RESERVED_ATTRS)
+    if reserved:
+        raise _error(path, "run-attrs for operation '%s' cannot set '%s'" % (opname, reserved[0]))
+    return dict(attrs)
+
+
+# Attributes the run machinery writes itself.
+_RESERVED_ATTRS = {
+    "id", "initialized", "flags", "user_flags", "label", "tags", "cmd", "op", "run_params", "host", "user",
+    "platform", "started", "stopped", "exit_status", "env", "sourcecode_digest", "deps", "comments", "marked",
+}
 
 
 def _main_text(module: str, args: list[str]) -> str:
@@ -333,6 +389,17 @@ def _imported_flags(
     skip = data.get("flags-import-skip") or []
     if not isinstance(skip, list):
         raise _error(path, "flags-import-skip for operation '%s' must be a list" % opname)
+    dest_spec = data.get("flags-dest")
+    if isinstance(dest_spec, str) and dest_spec.startswith("config:"):
+        from luigi_guild.project import configflags
+
+        if wanted is not None and not wanted:
+            return {}, dest_spec
+        try:
+            found = configflags.read_flags(os.path.join(project_dir, dest_spec[len("config:") :]))
+        except GuildError as e:
+            raise _error(path, "operation '%s': %s" % (opname, e.message)) from None
+        return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest_spec
     script = _module_path(project_dir, module) if module else None
     if script is None:
         return {}, "globals"
@@ -343,11 +410,20 @@ def _imported_flags(
             tree = ast.parse(f.read(), filename=script)
     except (OSError, SyntaxError):
         return {}, "globals"
+    if isinstance(dest_spec, str) and dest_spec.startswith("global:"):
+        if wanted is not None and not wanted:
+            return {}, dest_spec
+        found = scripts.dict_global_flags(tree, dest_spec[len("global:") :])
+        return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest_spec
     uses_argparse = scripts.imports_module(tree, "argparse")
-    dest = "args" if uses_argparse else "globals"
+    uses_click = not uses_argparse and scripts.imports_module(tree, "click")
+    dest = "args" if uses_argparse or uses_click else "globals"
     if wanted is not None and not wanted:
         return {}, dest
-    found = scripts.argparse_flags(script) if uses_argparse else scripts.global_flags(tree)
+    if uses_click:
+        found = scripts.click_flags(tree)
+    else:
+        found = scripts.argparse_flags(script) if uses_argparse else scripts.global_flags(tree)
     return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest
 
 
@@ -377,9 +453,20 @@ def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagD
                 % (ftype, fname, opname, ", ".join(FLAG_TYPES)),
             )
         choices = attrs.get("choices")
+        extra: dict[str, Any] = {}
         if choices is not None:
             if not isinstance(choices, list):
                 raise _error(path, "choices for flag '%s' in operation '%s' must be a list" % (fname, opname))
+            aliases = {str(c["alias"]): c.get("value") for c in choices if isinstance(c, dict) and "alias" in c}
+            shown = [
+                (str(c.get("alias", c.get("value"))), str(c.get("description") or "")) if isinstance(c, dict)
+                else (str(c), "")
+                for c in choices
+            ]
+            if aliases:
+                extra["choice_aliases"] = aliases
+            if aliases or any(desc for _, desc in shown):
+                extra["choice_help"] = shown
             choices = [c.get("value") if isinstance(c, dict) else c for c in choices]
             attrs["choices"] = choices
         for bound in ("min", "max"):
@@ -389,8 +476,14 @@ def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagD
         arg_name = attrs.get("arg-name")
         if arg_name is not None and not isinstance(arg_name, str):
             raise _error(path, "arg-name for flag '%s' in operation '%s' must be a string" % (fname, opname))
+        alias = attrs.get("alias")
+        if alias is not None:
+            if not isinstance(alias, str) or not alias:
+                raise _error(path, "alias for flag '%s' in operation '%s' must be a string" % (fname, opname))
+            extra["alias"] = alias
         fd = FlagDef(
             fname,
+            extra=extra,
             type=ftype,
             default=attrs.get("default"),
             choices=choices,
@@ -425,6 +518,7 @@ def _merge_flag(base: FlagDef, declared: FlagDef, attrs: dict) -> FlagDef:
         description=base.description,
         arg_name=base.arg_name,
         arg_switch=base.arg_switch,
+        extra={**base.extra, **declared.extra},
     )
     mapping = {"arg-name": "arg_name", "arg-switch": "arg_switch"}
     for key in attrs:

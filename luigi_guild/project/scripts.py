@@ -1,4 +1,4 @@
-"""Script operations: flags of a Python script, from its literal globals or its argparse options.
+"""Script operations: flags of a Python script, from its literal globals, argparse or Click options.
 
 Globals are read with ``ast`` (the script is never imported); argparse
 options come from running the script's parser in a child process
@@ -33,6 +33,9 @@ def script_op(path: str) -> OpDef:
         raise GuildError("cannot read %s: %s" % (script, e.strerror)) from None
     if imports_module(tree, "argparse"):
         flags = argparse_flags(path)
+        dest = "args"
+    elif imports_module(tree, "click"):
+        flags = click_flags(tree)
         dest = "args"
     else:
         flags = global_flags(tree)
@@ -144,3 +147,118 @@ def argparse_flags(path: str) -> dict[str, FlagDef]:
             arg_switch=spec.get("arg-switch"),
         )
     return dict(sorted(flags.items()))
+
+
+def _literal_value(node: ast.AST) -> tuple[bool, Any]:
+    """A literal scalar, or a list of them (``ast.literal_eval`` without its exceptions)."""
+    ok, val = _literal(node)
+    if ok:
+        return ok, val
+    if isinstance(node, ast.List):
+        items = [_literal(e) for e in node.elts]
+        if all(ok for ok, _ in items):
+            return True, [v for _, v in items]
+    return False, None
+
+
+def _typed(name: str, val: Any, description: str = "") -> FlagDef:
+    if isinstance(val, bool):
+        ftype: str | None = "boolean"
+    elif isinstance(val, (int, float)):
+        ftype = "number"
+    elif isinstance(val, str):
+        ftype = "string"
+    else:
+        ftype = None
+    return FlagDef(name, type=ftype, default=val, description=description)
+
+
+def dict_global_flags(tree: ast.Module, global_name: str) -> dict[str, FlagDef]:
+    """Flags from the literal dict assigned to module global ``global_name`` (nested keys dotted)."""
+
+    def walk(node: ast.Dict, prefix: str, out: dict[str, FlagDef]) -> None:
+        for key, value in zip(node.keys, node.values):
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                continue
+            name = prefix + key.value
+            if isinstance(value, ast.Dict):
+                walk(value, name + ".", out)
+                continue
+            ok, val = _literal_value(value)
+            if ok:
+                out[name] = _typed(name, val)
+
+    flags: dict[str, FlagDef] = {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == global_name
+            and isinstance(node.value, ast.Dict)
+        ):
+            walk(node.value, "", flags)
+            break
+    return dict(sorted(flags.items()))
+
+
+_CLICK_TYPES = {"int": "int", "float": "float", "str": "string", "bool": "boolean", "INT": "int", "FLOAT": "float"}
+
+
+def click_flags(tree: ast.Module) -> dict[str, FlagDef]:
+    """Flags from ``@click.option("--name", ...)`` decorators of a Click command (read with ``ast``).
+
+    ``default``, ``type`` (int, float, str, bool, ``click.Choice([...])``),
+    ``help``, ``required`` and ``is_flag`` are read when written as literals.
+    """
+    flags: dict[str, FlagDef] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in node.decorator_list:
+            if not (isinstance(deco, ast.Call) and _dotted(deco.func) in ("click.option", "option")):
+                continue
+            names = [a.value for a in deco.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            longs = [n for n in names if n.startswith("--")]
+            if not longs:
+                continue
+            opt = longs[0][2:].split("/")[0]
+            kw = {k.arg: k.value for k in deco.keywords if k.arg}
+            ok, default = _literal_value(kw["default"]) if "default" in kw else (True, None)
+            if not ok:
+                default = None
+            ftype: str | None = None
+            choices = None
+            type_node = kw.get("type")
+            if type_node is not None:
+                tname = _dotted(type_node)
+                ftype = _CLICK_TYPES.get(tname.rsplit(".", 1)[-1]) if tname else None
+                if isinstance(type_node, ast.Call) and _dotted(type_node.func) in ("click.Choice", "Choice"):
+                    ok_c, vals = _literal_value(type_node.args[0]) if type_node.args else (False, None)
+                    choices = vals if ok_c else None
+            is_flag = "is_flag" in kw and _literal(kw["is_flag"]) == (True, True)
+            if is_flag:
+                ftype, default = "boolean", bool(default)
+            elif ftype is None and default is not None:
+                ftype = _typed(opt, default).type
+            ok_h, help_text = _literal(kw["help"]) if "help" in kw else (False, "")
+            required = "required" in kw and _literal(kw["required"]) == (True, True)
+            flags[opt] = FlagDef(
+                opt,
+                type=ftype,
+                default=default,
+                choices=choices,
+                required=required,
+                description=str(help_text) if ok_h and help_text else "",
+                arg_switch=True if is_flag else None,
+            )
+    return dict(sorted(flags.items()))
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return base + "." + node.attr if base else ""
+    return ""

@@ -37,12 +37,16 @@ def new_run_id() -> str:
     return b.hex()
 
 
-def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
+def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = None) -> Run:
     """Create the run directory (``PENDING``, attrs, source) atomically; returns the run.
 
     The directory is assembled under a hidden temporary name and renamed into
     place last, so an interrupted creation never leaves a listed run behind.
+    With ``run_dir`` the run is made in that directory instead (``--run-dir``),
+    outside Guild home; an existing directory is used as it is.
     """
+    if run_dir is not None:
+        return _create_in_dir(plan, os.path.abspath(run_dir))
     runs_root = home.runs_dir()
     if run_id is not None:
         check_run_id(run_id)
@@ -59,23 +63,7 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
         raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
     try:
         run = Run(run_id, tmp)
-        run.mark_pending()
-        _write_init_attrs(run, plan)
-        entries: list[str] = []
-        if plan.project_dir and os.path.isdir(plan.project_dir):
-            from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
-
-            digest, copied = sourcecode.copy_source(plan.project_dir, tmp)
-            run.write_attr("sourcecode_digest", digest)
-            entries = [manifest.line("s", rel, sha1, rel) for rel, sha1 in copied]
-        deps_attr: dict = {}
-        if plan.upstream:
-            from luigi_guild.run import deps
-
-            deps_attr, dep_lines = deps.link_upstream(plan.upstream, tmp)
-            entries += dep_lines
-        run.write_attr("deps", deps_attr)
-        manifest.append(tmp, entries)
+        _populate(run, plan)
         run.write_opref(plan.opref)
         os.rename(tmp, final)
     except BaseException as e:
@@ -88,6 +76,47 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
             raise GuildError("cannot create run %s: %s" % (run_id, e.strerror or e)) from None
         raise
     run = Run(run_id, final)
+    return run
+
+
+def _populate(run: Run, plan: RunPlan) -> None:
+    """Write a new run's ``PENDING``, attrs, source copy, config flags, upstream links and manifest."""
+    run.mark_pending()
+    _write_init_attrs(run, plan)
+    entries: list[str] = []
+    if plan.project_dir and os.path.isdir(plan.project_dir):
+        from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
+
+        digest, copied = sourcecode.copy_source(plan.project_dir, run.path)
+        run.write_attr("sourcecode_digest", digest)
+        entries = [manifest.line("s", rel, sha1, rel) for rel, sha1 in copied]
+    write_config_flags(run, plan)
+    deps_attr: dict = {}
+    if plan.upstream:
+        from luigi_guild.run import deps
+
+        deps_attr, dep_lines = deps.link_upstream(plan.upstream, run.path)
+        entries += dep_lines
+    run.write_attr("deps", deps_attr)
+    manifest.append(run.path, entries)
+
+
+def _create_in_dir(plan: RunPlan, path: str) -> Run:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GuildError("run directory '%s' is not a directory" % path)
+    run = Run.for_dir(path)
+    if run.lock_alive():
+        raise GuildError("run directory '%s' holds a running run" % path)
+    import shutil
+
+    try:
+        shutil.rmtree(run.guild_path(), ignore_errors=True)
+        os.makedirs(run.guild_path("attrs"))
+        _populate(run, plan)
+        run.write_opref(plan.opref)
+    except OSError as e:
+        shutil.rmtree(run.guild_path(), ignore_errors=True)
+        raise GuildError("cannot create run in %s: %s" % (path, e.strerror or e)) from None
     return run
 
 
@@ -149,6 +178,10 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
         run.write_attr("label", plan.label)
     if plan.tags:
         run.write_attr("tags", plan.tags)
+    _add_comment(run, plan)
+    if plan.opdef is not None:
+        for name, val in plan.opdef.run_attrs.items():
+            run.write_attr(name, val)
     run.write_attr("cmd", plan.cmd())
     run.write_attr("op", plan.op_attr)
     run.write_attr("run_params", plan.run_params)
@@ -166,6 +199,29 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     )
 
 
+def write_config_flags(run: Run, plan: RunPlan) -> None:
+    """For ``flags-dest: config:FILE``: the run's copy of FILE with its flag values."""
+    dest = (plan.op_attr.get("op-cmd") or {}).get("flags-dest") or ""
+    if not dest.startswith("config:"):
+        return
+    from luigi_guild.project import configflags
+
+    name = dest[len("config:") :]
+    target = os.path.join(run.path, name)
+    src = target if os.path.exists(target) else os.path.join(plan.project_dir or "", name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    configflags.write(src, target, plan.flags)
+
+
+def _add_comment(run: Run, plan: RunPlan) -> None:
+    """The ``--comment`` of ``guild run``, added to the run's comments."""
+    if plan.comment:
+        from luigi_guild.store import meta
+
+        user, host = meta.comment_author()
+        meta.add_comment(run, plan.comment, user, host, now_us())
+
+
 def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
     run.mark_pending()
     run.remove("STAGED")
@@ -175,6 +231,8 @@ def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
         run.write_attr("label", plan.label)
     else:
         run.del_attr("label")
+    _add_comment(run, plan)
+    write_config_flags(run, plan)
     run.write_attr("cmd", plan.cmd())
     run.write_attr("run_params", plan.run_params)
     run.del_attr("exit_status")

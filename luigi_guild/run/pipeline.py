@@ -7,6 +7,8 @@ and a few hooks, never the order of the steps or the claim protocol.
 
 from __future__ import annotations
 
+import sys
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,6 +28,10 @@ class RunOptions:
     claim: bool = False
     stage: bool = False
     run_id: str | None = None
+    # Make the run in this directory, outside Guild home (``--run-dir``).
+    run_dir: str | None = None
+    # Keep the run even when its operation says ``delete-on-success`` (``--keep-run``).
+    keep_run: bool = False
     echo: bool = True
     # Echo complete lines only (several runs share the terminal: sweeps with --workers N).
     whole_lines: bool = False
@@ -69,7 +75,7 @@ def _create_and_launch(plan: RunPlan, opts: RunOptions) -> Outcome:
         return Outcome(OutcomeKind.SKIPPED)
     if opts.prepare is not None:
         opts.prepare(plan)
-    return _launch(create.create_run(plan, opts.run_id), plan, opts)
+    return _launch(create.create_run(plan, opts.run_id, opts.run_dir), plan, opts)
 
 
 def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
@@ -86,4 +92,11 @@ def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
     outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo, whole_lines=opts.whole_lines))
     if opts.on_finished is not None:
         opts.on_finished(outcome)
+    if outcome.ok and plan.op_attr.get("delete-on-success") and not opts.keep_run and opts.run_dir is None:
+        from luigi_guild.store import trash
+
+        sys.stderr.write(
+            "Deleting interim run %s ('%s' is configured for deletion on success)\n" % (run.id, plan.op_name)
+        )
+        trash.delete_runs([run])
     return outcome

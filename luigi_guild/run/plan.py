@@ -48,6 +48,7 @@ class RunPlan:
     opdef: OpDef | None = None
     # Upstream runs whose files are linked in; their ids are in ``flags`` too (see run.deps).
     upstream: list[Upstream] = field(default_factory=list)
+    comment: str | None = None
 
     @property
     def op_name(self) -> str:
@@ -66,7 +67,10 @@ class RunPlan:
 
 
 def _label(template: str | None, explicit: str | None, flags: dict[str, Any], tags: list[str]) -> str:
-    label = explicit if explicit is not None else flagslib.render_label(template, flags)
+    if explicit is not None:  # --label may be a template too (kept raw in run_params for restarts)
+        label = flagslib.render_label(explicit, flags) if "${" in explicit else explicit
+    else:
+        label = flagslib.render_label(template, flags)
     if tags and explicit is None:
         label = " ".join(tags + ([label] if label else []))
     return label
@@ -88,8 +92,9 @@ def plan_new(
         given = list(values)
         values = flagslib.resolve_values(opdef.flags, values, force_flags=force_flags, op_name=opdef.name)
     else:
-        given = list(assigns or {})
-        values = flagslib.resolve_flags(opdef.flags, assigns or {}, force_flags=force_flags, op_name=opdef.name)
+        assigns = flagslib.normalize_aliases(opdef.flags, assigns or {}, force_flags)
+        given = list(assigns)
+        values = flagslib.resolve_flags(opdef.flags, assigns, force_flags=force_flags, op_name=opdef.name)
     user_flags = {k: values[k] for k in sorted(given)}
     tags = list(tags or [])
     return RunPlan(
@@ -133,6 +138,7 @@ def plan_restart(
     flagdefs: dict[str, flagslib.FlagDef] = {}
     if assigns:
         flagdefs = _flagdefs_for(opref, run)
+        assigns = flagslib.normalize_aliases(flagdefs, assigns, force_flags)
     base = run.flags
     for name, fd in flagdefs.items():
         base.setdefault(name, fd.default)

@@ -17,7 +17,7 @@ import struct
 import subprocess
 import sys
 import time
-from typing import IO, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from luigi_guild.model import exitcodes, home
 from luigi_guild.model import flags as flagslib
@@ -231,14 +231,20 @@ def run_process(
     process, so the run never reads ``error`` while it is starting. Raises
     GuildError when the run directory cannot be written (disk full, read-only).
     """
+    # NO_RUN_OUTPUT=1 (as in Guild): the child writes straight to our stdout/stderr; no .guild/output.
+    no_output = os.environ.get("NO_RUN_OUTPUT") == "1"
     try:
         run.reserve_attrs(_END_ATTRS)
         write_lock(run, os.getpid())
         run.remove("PENDING")
-        sink = _OutputSink(run, echo, whole_lines, capture)
+        sink = _OutputSink(run, echo, whole_lines, capture) if not no_output else None
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
+    out: Any = subprocess.PIPE
+    err: Any = subprocess.STDOUT if merge else subprocess.PIPE
+    if no_output:
+        out = err = None if echo else subprocess.DEVNULL
     received: list[int] = []
     forwarded: list[int] = []
     proc: subprocess.Popen | None = None
@@ -266,29 +272,36 @@ def run_process(
                 cwd=run.path,
                 env=env,
                 stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+                stdout=out,
+                stderr=err,
                 preexec_fn=_die_with_parent(os.getpid()),
             )
         except OSError as e:
-            sink.write(("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode(), 1)
-            sink.close()
+            message = ("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode()
+            if sink is not None:
+                sink.write(message, 1)
+                sink.close()
+            else:
+                sys.stderr.buffer.write(message)
             _finish(run, 127)
             return 127
         try:
             write_lock(run, proc.pid)
         except OSError as e:
-            sink.error = sink.error or e
+            if sink is not None:
+                sink.error = sink.error or e
         if received and not forwarded:  # a signal arrived before the child existed
             os.kill(proc.pid, received[-1])
-        _pump(proc, sink)
+        if sink is not None:
+            _pump(proc, sink)
         returncode = proc.wait()
     finally:
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
-        sink.close()
+        if sink is not None:
+            sink.close()
     _finish(run, returncode)
-    if sink.error is not None:
+    if sink is not None and sink.error is not None:
         raise GuildError(
             "run %s exited with status %d but its output could not be saved: %s"
             % (run.id, returncode, sink.error.strerror or sink.error),

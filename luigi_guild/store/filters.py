@@ -1,4 +1,4 @@
-"""Run filters: operation globs, labels, tags and statuses.
+"""Run filters: operation globs, labels, tags, comments, marks, statuses and ``-F`` expressions.
 
 A :class:`RunFilter` is plain data built from command options, so the same
 filter can be applied locally or forwarded to a remote ``guild`` later.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.status import Status
@@ -37,9 +37,34 @@ class RunFilter:
     tags: list[str] = field(default_factory=list)
     status_in: set[str] = field(default_factory=set)
     status_out: set[str] = field(default_factory=set)
+    marked: bool = False
+    unmarked: bool = False
+    comments: list[str] = field(default_factory=list)
+    exprs: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.ops or self.labels or self.unlabeled or self.tags or self.status_in or self.status_out)
+        return not (
+            self.ops or self.labels or self.unlabeled or self.tags or self.status_in or self.status_out
+            or self.marked or self.unmarked or self.comments or self.exprs
+        )
+
+    def check(self) -> "RunFilter":
+        """Raise the syntax error of the first ``-F`` expression that does not parse; returns self."""
+        for expr in self.exprs:
+            _compiled(expr)
+        return self
+
+
+_EXPR_CACHE: dict[str, Callable[[Run], bool]] = {}
+
+
+def _compiled(expr: str) -> Callable[[Run], bool]:
+    found = _EXPR_CACHE.get(expr)
+    if found is None:
+        from luigi_guild.store import filterexpr
+
+        found = _EXPR_CACHE[expr] = filterexpr.parse(expr)
+    return found
 
     def __call__(self, run: Run) -> bool:
         return matches(run, self)
@@ -100,6 +125,23 @@ def _match_label(want: str, label: str) -> bool:
     return want in label
 
 
+def _match_comment(want: str, run: Run) -> bool:
+    """Whether any comment of ``run`` contains ``want`` in its body, user or host (any case).
+
+    ``-`` selects runs without comments.
+    """
+    comments = run.get("comments")
+    if want == "-":
+        return not comments
+    if not isinstance(comments, list):
+        return False
+    want = want.lower()
+    for c in comments:
+        if isinstance(c, dict) and any(want in str(c.get(k) or "").lower() for k in ("body", "user", "host")):
+            return True
+    return False
+
+
 def matches(run: Run, f: RunFilter) -> bool:
     """Whether ``run`` passes every part of ``f``.
 
@@ -118,11 +160,20 @@ def matches(run: Run, f: RunFilter) -> bool:
         tags = run.get("tags") or []
         if not isinstance(tags, list) or not any(t in tags for t in f.tags):
             return False
+    if f.marked or f.unmarked:
+        marked = bool(run.get("marked"))
+        if (f.marked and not marked) or (f.unmarked and marked):
+            return False
+    if f.comments and not any(_match_comment(want, run) for want in f.comments):
+        return False
     if f.status_in or f.status_out:
         status = run.status
         if f.status_in and status not in f.status_in:
             return False
         if status in f.status_out:
+            return False
+    for expr in f.exprs:
+        if not _compiled(expr)(run):
             return False
     return True
 

@@ -1,4 +1,4 @@
-"""Run labels and tags: computing and writing new values."""
+"""Run labels, tags, marks and comments: computing and writing new values."""
 
 from __future__ import annotations
 
@@ -89,3 +89,63 @@ def check_exclusive(given: dict[str, bool]) -> None:
         raise GuildError("%s cannot be used with %s" % (names[0], names[1]))
 
 
+
+
+# ------------------------------------------------------------------ marks
+
+
+def is_marked(run: Run) -> bool:
+    """Whether the run carries Guild's ``marked`` attr with a true value."""
+    return bool(run.get("marked"))
+
+
+def set_marked(run: Run, marked: bool) -> None:
+    """Mark a run (attr ``marked: true``) or remove the mark (delete the attr)."""
+    if marked:
+        run.write_attr("marked", True)
+    else:
+        run.del_attr("marked")
+
+
+# --------------------------------------------------------------- comments
+
+
+def run_comments(run: Run) -> list[dict]:
+    """The run's comments, oldest first: mappings with ``body``, ``host``, ``time`` (µs) and ``user``."""
+    comments = run.get("comments")
+    if not isinstance(comments, list):
+        return []
+    return [c for c in comments if isinstance(c, dict)]
+
+
+def comment_author(user: str | None = None) -> tuple[str, str]:
+    """``(user, host)`` for a new comment: from ``USER[@HOST]``, else ``$USER`` and ``$HOST`` or the host name."""
+    import os
+    import socket
+
+    host = os.environ.get("HOST") or socket.gethostname()
+    if user:
+        name, _, given_host = user.partition("@")
+        return name, given_host or host
+    return os.environ.get("USER") or "", host
+
+
+def add_comment(run: Run, body: str, user: str, host: str, time_us: int) -> None:
+    """Append a comment to the run's ``comments`` attr."""
+    comments = run_comments(run)
+    comments.append({"body": body, "host": host, "time": time_us, "user": user})
+    run.write_attr("comments", comments)
+
+
+def delete_comment(run: Run, index: int) -> bool:
+    """Delete the 1-based ``index``-th comment; False when there is no such comment."""
+    comments = run_comments(run)
+    if not 1 <= index <= len(comments):
+        return False
+    del comments[index - 1]
+    run.write_attr("comments", comments)
+    return True
+
+
+def clear_comments(run: Run) -> None:
+    run.del_attr("comments")

@@ -50,6 +50,20 @@ def list_runs(root: str | None = None) -> list[Run]:
     return runs
 
 
+def archive_runs(root: str) -> list[Run]:
+    """The runs in an archive directory (``guild export``), newest first, read without the run index."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    runs = [
+        Run(n, os.path.join(root, n))
+        for n in names
+        if not n.startswith(".") and os.path.isfile(os.path.join(root, n, ".guild", "opref"))
+    ]
+    return sort_runs(runs)
+
+
 def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) -> list[Run]:
     """Runs newest first, from the trash when ``deleted``, that pass ``run_filter``."""
     from luigi_guild.store import filters as runfilter
@@ -118,6 +132,8 @@ def _select_spec(runs: list[R], spec: str, cmd: str) -> list[R]:
 
 
 def not_found(spec: str, cmd: str) -> RunNotFound:
+    if cmd == "run":  # --restart/--start: Guild's shorter hint
+        return RunNotFound("could not find a run matching '%s'" % spec, hint="Try 'guild runs list' for a list.")
     return RunNotFound(
         "could not find a run matching '%s'" % spec,
         hint="Try 'guild runs list' for a list or 'guild %s --help' for more information." % cmd,
@@ -130,10 +146,43 @@ def _ambiguous(spec: str, matches: list[R]) -> GuildError:
     )
 
 
+def marked_or_latest(opspec: str, root: str | None = None) -> Run | None:
+    """The newest marked run of operation ``opspec`` (``op`` or ``model:op``), else its newest run.
+
+    Only completed, running and terminated runs count, as in Guild.
+    """
+    model, sep, op = opspec.rpartition(":")
+    latest: Run | None = None
+    for run in list_runs(root):
+        try:
+            opref = run.opref
+        except (OSError, ValueError):
+            continue
+        if opref.op_name != op or (sep and opref.model_name != model):
+            continue
+        if opref.pkg_type == "builtin":
+            continue
+        if run.status not in (Status.COMPLETED, Status.RUNNING, Status.TERMINATED):
+            continue
+        if run.get("marked"):
+            return run
+        if latest is None:
+            latest = run
+    return latest
+
+
 def find_run(spec: str, cmd: str = "run") -> Run:
-    """A run for ``--restart``/``--start``: a run dir path, else a unique id (prefix)."""
+    """A run for ``--restart``/``--start``: a run dir path, else an operation name, else a unique id (prefix).
+
+    An operation name gives its newest marked run, else its newest run
+    (:func:`marked_or_latest`). Indexes are not accepted, as in Guild.
+    """
     if spec.startswith((".", "/")) and os.path.isdir(os.path.join(spec, ".guild")):
         return Run.for_dir(spec)
+    if spec and not spec.startswith(".") and "/" not in spec:
+        by_op = marked_or_latest(spec)
+        if by_op is not None:
+            return by_op
     root = home.runs_dir()
     if not spec or spec.startswith(".") or "/" in spec:
         raise not_found(spec, cmd)
@@ -192,13 +241,39 @@ def same_runs(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> l
 
 
 def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = "") -> Run | None:
-    """The newest completed or terminated run of ``opref``'s operation, any flags.
+    """The run a dependency on ``opref``'s operation resolves to: completed or terminated, any flags.
 
-    This is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
+    The newest marked such run (``guild mark``) wins; else the newest. This
+    is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
     digest in the opref is not compared). ``id_prefix`` narrows the choice
     to runs whose id starts with it (the user picked the upstream run).
     """
+    marked = _marked_of_operation(opref, root, id_prefix)
+    if marked is not None:
+        return marked
     return shared_index(root).latest_of_operation(opref, Status.AVAILABLE, id_prefix)
+
+
+def _marked_of_operation(opref: OpRef, root: str | None, id_prefix: str) -> Run | None:
+    """The newest marked, available run of ``opref``'s operation (one stat per run finds the marked ones)."""
+    root = os.path.abspath(root or home.runs_dir())
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return None
+    found = []
+    for name in names:
+        if name.startswith(id_prefix) and not name.startswith(".") and os.path.exists(
+            os.path.join(root, name, ".guild", "attrs", "marked")
+        ):
+            run = Run(name, os.path.join(root, name))
+            try:
+                same = run.opref.same_operation(opref)
+            except (OSError, ValueError):
+                continue
+            if same and run.get("marked") and run.status in Status.AVAILABLE:
+                found.append(run)
+    return sort_runs(found)[0] if found else None
 
 
 _shared: dict[str, RunIndex] = {}
