@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from luigi_guild.model.errors import GuildError
+from luigi_guild.sweeps import learners  # registers the optimizers that learn (before any registry copy)
 from luigi_guild.sweeps import optimizers
 from luigi_guild.sweeps import trials as triallib
 from luigi_guild.sweeps.optimizers import GridSearch, Optimizer, RandomSearch, TrialResult
@@ -29,20 +30,22 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, type[Optimizer]]:
 
 
 def test_registry_lookup() -> None:
-    assert optimizers.names() == ["grid", "random"]
+    assert optimizers.names() == ["grid", "random", "gp", "forest", "gbrt", "tpe", "cmaes"]
+    assert learners.learner_class("bayesian") is learners.GaussianProcess
     assert optimizers.optimizer_class("grid") is GridSearch
     assert optimizers.optimizer_class("random") is RandomSearch
     assert GridSearch.name == "grid" and RandomSearch.name == "random"
 
 
 def test_unknown_name_error_text() -> None:
+    known = "Supported optimizers: grid, random, gp, forest, gbrt, tpe, cmaes."
     with pytest.raises(GuildError) as e:
-        optimizers.optimizer_class("gp")
-    assert str(e.value) == "unsupported optimizer 'gp'"
-    assert e.value.hint == "Supported optimizers: grid, random."
+        optimizers.optimizer_class("nelder-mead")
+    assert str(e.value) == "unsupported optimizer 'nelder-mead'"
+    assert e.value.hint == known
     with pytest.raises(GuildError) as e:
-        optimizers.trial_values({"x": [1, 2]}, SweepSpec("bayesian"))
-    assert (str(e.value), e.value.hint) == ("unsupported optimizer 'bayesian'", "Supported optimizers: grid, random.")
+        optimizers.trial_values({"x": [1, 2]}, SweepSpec("hill-climb"))
+    assert (str(e.value), e.value.hint) == ("unsupported optimizer 'hill-climb'", known)
 
 
 def test_resolve_name_defaults() -> None:
@@ -67,12 +70,12 @@ def test_register_adds_a_name(registry: dict[str, type[Optimizer]]) -> None:
         def exhausted(self) -> bool:
             return False
 
-    assert optimizers.names() == ["grid", "random", "constant"]
+    assert optimizers.names() == ["grid", "random", "gp", "forest", "gbrt", "tpe", "cmaes", "constant"]
     assert optimizers.optimizer_class("constant") is Constant
     assert optimizers.register(Constant) is Constant  # registering again is harmless
     with pytest.raises(GuildError) as e:
-        optimizers.optimizer_class("gp")
-    assert e.value.hint == "Supported optimizers: grid, random, constant."
+        optimizers.optimizer_class("nelder-mead")
+    assert e.value.hint == "Supported optimizers: grid, random, gp, forest, gbrt, tpe, cmaes, constant."
 
     class Impostor(Constant):
         name = "grid"
@@ -85,7 +88,7 @@ def test_register_adds_a_name(registry: dict[str, type[Optimizer]]) -> None:
 
     with pytest.raises(ValueError, match="has no name"):
         optimizers.register(Nameless)
-    assert optimizers.names() == ["grid", "random", "constant"]
+    assert optimizers.names() == ["grid", "random", "gp", "forest", "gbrt", "tpe", "cmaes", "constant"]
 
 
 # -------------------------------------------------------------------- grid
