@@ -66,7 +66,7 @@ def test_readme_luigi_section(tmp_path, luigid):  # noqa: F811
     # Central scheduler: each home has its own runs; in home b two processes made each run once.
     codes = dict(line.split(": ") for line in outputs[2].splitlines() if re.fullmatch(r"\w+: \d+", line))
     assert codes["a"] == "0" and codes["again"] == "0", outputs[2]
-    assert {codes["b"], codes["c"]} <= {"0", "10"}, outputs[2]
+    assert {codes["b"], codes["c"]} <= {"0", "10", "25"}, outputs[2]  # 10/25: left while the other ran Train
     for name in ("guild-a", "guild-b"):
         runs = _runs(str(tmp_path / name))
         assert sorted((r.op_name, r.status) for r in runs) == [("prepare.py", "completed"), ("train.py", "completed")]

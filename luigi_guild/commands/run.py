@@ -52,7 +52,12 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--project-dir", metavar="DIR", hidden=True, help="Resolve OPERATION in DIR instead of the cwd.")
 @click.option("--package", metavar="NAME[==VER]", hidden=True, help="Record the run as made from package NAME.")
 @click.option("-o", "--optimizer", metavar="NAME", help="Sweep with optimizer NAME: grid (list values) or random.")
-@click.option("-m", "--max-trials", type=int, metavar="N", help="Run at most N trials (random search: default 20).")
+@click.option("-O", "--optimize", is_flag=True, help="Sweep with the operation's default optimizer (gp when it defines none).")
+@click.option("-Fo", "--opt-flag", "opt_flags", metavar="NAME=VAL", multiple=True,
+              help="Optimizer flag, e.g. random-starts=5, kappa=1.5, acq-func=EI (repeatable).")
+@click.option("-N", "--minimize", metavar="COL", help="Objective to minimize (default: loss).")
+@click.option("-X", "--maximize", metavar="COL", help="Objective to maximize.")
+@click.option("-m", "--max-trials", "--trials", type=int, metavar="N", help="Run at most N trials (random search and optimizers: default 20).")
 @click.option("--random-seed", type=int, metavar="N", help="Seed for random search and trial sampling.")
 @click.option("--workers", type=int, default=1, metavar="N", show_default=True, help="Run up to N trials at once.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the sweep at the first failed trial.")
@@ -91,6 +96,10 @@ def run(
     project_dir: str | None,
     package: str | None,
     optimizer: str | None = None,
+    optimize: bool = False,
+    opt_flags: tuple[str, ...] = (),
+    minimize: str | None = None,
+    maximize: str | None = None,
     max_trials: int | None = None,
     random_seed: int | None = None,
     workers: int = 1,
@@ -175,18 +184,33 @@ def run(
     if plan.restart is None:
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
-        if is_sweep(plan.flags, batch_files, optimizer):
+        if is_sweep(plan.flags, batch_files, optimizer or ("+" if optimize else None)):
             from luigi_guild.sweeps import driver as sweeps
+            from luigi_guild.sweeps import learners
+            from luigi_guild.sweeps import objective as objectives
 
             if print_cmd or stage or run_id or run_dir:
                 raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
+            choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
+            spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
+            learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
+            if learner is not None:
+                assert choice is not None
+                spec.opt_flags = choice.flags
+                spec.objective = objectives.resolve(minimize, maximize, plan.opdef.objective if plan.opdef else None)
+                if print_trials or save_trials:
+                    raise GuildError("optimizer does not support %s trials" % ("printing" if print_trials else "saving"))
+                if stage_trials:
+                    raise GuildError("operation '%s:%s' does not support --stage-trials" % (learner.model, learner.name))
+            elif minimize or maximize:
+                raise GuildError("--minimize and --maximize need an optimizer that learns (-o gp, -O...)")
             if print_trials or save_trials:
-                _show_trials(plan, SweepSpec(optimizer, max_trials, random_seed, batch_files), force_flags, save_trials)
+                _show_trials(plan, spec, force_flags, save_trials)
                 return
             _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
             _sweep(
                 plan,
-                SweepSpec(optimizer, max_trials, random_seed, batch_files),
+                spec,
                 sweeps.SweepOptions(
                     needed=needed,
                     fail_on_trial_error=fail_on_trial_error,
@@ -203,6 +227,11 @@ def run(
                 scheduler_port,
             )
             return
+    if opt_flags:
+        name, _, val = opt_flags[0].partition("=")
+        raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))
+    if max_trials is not None:
+        click.echo("WARNING: not a batch run - ignoring --max-trials", err=True)
     if stage_trials:
         raise GuildError("cannot stage trials for a non-batch operation")
     if print_trials:
@@ -363,8 +392,15 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
         echo_table(triallib.trial_table(trials))
 
 
-def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int) -> list[str]:
+def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None) -> list[str]:
     """What a sweep will do, as Guild says it before asking to continue."""
+    if spec is not None and spec.objective is not None:
+        lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
+            plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
+        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+        lines.append("Optimizer flags:")
+        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
+        return lines
     if optimizer == "grid":
         head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
     elif optimizer == "random":
@@ -389,7 +425,8 @@ def _sweep(
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
     if not yes:
-        click.echo("\n".join(_sweep_preview(plan, optimizer, len(trials))), err=True)
+        count = len(trials) if spec.objective is None else (spec.max_trials or 20)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)

@@ -297,6 +297,8 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
+        objective=data.get("objective"),
+        optimizers=data.get("optimizers", data.get("optimizer")),
         output_scalars=_output_scalars(path, opname, data),
         compare=_compare_specs(path, opname, data),
         delete_on_success=_truthy(data.get("delete-on-success")),

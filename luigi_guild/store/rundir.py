@@ -493,7 +493,7 @@ class Run:
                 proto = OpRef.parse(_read_text_or_raise(self.path, ".guild/proto/.guild/opref")).display
             except (OSError, ValueError):
                 return opref.display
-            return proto + ("+" if opref.op_name == "+" else "+" + opref.op_name)
+            return proto + ("+" if opref.op_name == "+" else "+" + opref.display)
         return opref.display
 
     # ------------------------------------------------------------------ attrs

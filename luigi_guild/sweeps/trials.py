@@ -72,6 +72,17 @@ def _number(text: str, func: str) -> int | float:
         raise GuildError("invalid flag function %s: '%s' is not a number" % (func, text)) from None
 
 
+def parse_function(val: str) -> tuple[str, int | float, int | float, Any]:
+    """``name[low:high:init]`` -> (name, low, high, init or None); ``[a:b]`` is ``uniform``."""
+    m = _FUNC_RE.match(val)
+    if not m:
+        raise GuildError("invalid flag function %s" % val)
+    name = (m.group(1) or "uniform").lower()
+    low, high = _number(m.group(2), val), _number(m.group(3), val)
+    init = flagslib.decode_untyped(m.group(4).strip()) if m.group(4) and m.group(4).strip() else None
+    return name, low, high, init
+
+
 def sample(val: Any, rng: random.Random) -> Any:
     """One random value for a flag: a function is sampled, a list picked from, a scalar kept."""
     if isinstance(val, list):
@@ -165,6 +176,9 @@ class SweepSpec:
     max_trials: int | None = None
     random_seed: int | None = None
     batch_files: list[str] = field(default_factory=list)
+    # Optimizers that learn: their checked flags, and the objective (an ``objective.Objective``; None: ``loss``).
+    opt_flags: dict[str, Any] = field(default_factory=dict)
+    objective: Any = None
 
 
 def trial_table(trials: list[dict[str, Any]]) -> list[list[str]]:
