@@ -16,7 +16,9 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "api": ("compare", "api"),
     "cat": ("cat", "cat"),
+    "compare": ("compare", "compare"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
     "pull": ("pull", "pull"),
