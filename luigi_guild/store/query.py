@@ -197,6 +197,20 @@ def latest_of_operation(opref: OpRef, root: str | None = None) -> Run | None:
     return None
 
 
+def runs_of_operation(opref: OpRef, root: str | None = None) -> list[Run]:
+    """Completed or terminated runs of ``opref``'s operation, any flags, newest first."""
+    out = []
+    for run in list_runs(root):
+        try:
+            if not run.opref.same_operation(opref):
+                continue
+        except (OSError, ValueError):
+            continue
+        if run.status in Status.AVAILABLE:
+            out.append(run)
+    return out
+
+
 _shared: dict[str, RunIndex] = {}
 
 
