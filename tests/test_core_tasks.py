@@ -65,11 +65,16 @@ def test_task_complete_follows_cli_runs(project, home):
 def test_flags_parameter_keeps_one_and_true_apart(project):
     from luigi_guild.tasks import OperationTask
 
-    a = OperationTask(operation="echo.py", flags={"y": 1}, project_dir=project)
-    b = OperationTask(operation="echo.py", flags={"y": True}, project_dir=project)
+    from luigi_guild.tasks import FlagsParameter
+
+    a = OperationTask(operation="echo.py", flags={"x": 1}, project_dir=project)
+    b = OperationTask(operation="echo.py", flags={"x": 1.0}, project_dir=project)
     c = OperationTask(operation="echo.py", flags={"z": "a", "y": 1}, project_dir=project)
     assert a is not b and a.task_id != b.task_id
-    assert c.flags == '{"y":1,"z":"a"}'
+    # Built tasks hold every flag (defaults filled in), so one request has one task id (issue 12).
+    assert c.flags == '{"x":1.0,"y":1,"z":"a"}'
+    p = FlagsParameter()
+    assert len({p.normalize({"y": 1}), p.normalize({"y": 1.0}), p.normalize({"y": True})}) == 3
 
 
 def test_failed_run_fails_the_task(project, home):

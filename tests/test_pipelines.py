@@ -29,7 +29,65 @@ def test_cli_requires_latest_upstream_run(tmp_path):
     assert train.op_name == "train" and train.label == "lr=0.5 epochs=2"
     assert os.readlink(os.path.join(train.path, "data.txt")) == os.path.join(prep3.path, "data.txt")
     assert not os.path.exists(os.path.join(train.path, "notes.txt"))  # not selected
-    assert train.get("deps") == {"prepare": {"run": prep3.id, "paths": ["data.txt"]}}
+    # Guild's deps attr: resource name -> source name -> chosen run, paths relative to the new run.
+    assert train.get("deps") == {
+        "operation:prepare": {
+            "operation:prepare": {"config": prep3.id, "paths": ["../%s/data.txt" % prep3.id], "uri": "operation:prepare"}
+        }
+    }
+    # The chosen upstream run is part of the run's identity: a flag, as Guild records it.
+    assert train.flags == {"epochs": 2, "lr": 0.5, "operation:prepare": prep3.id}
+    assert train.get("user_flags") == {"lr": 0.5}
+
+
+def test_upstream_run_is_part_of_identity(tmp_path):
+    home = tmp_path / "home"
+    assert guild(home, "run", "prepare", "size=2", "-y", cwd=PIPELINE).rc == 0
+    assert guild(home, "run", "train", "-y", cwd=PIPELINE).out == "trained on 2 samples: lr=0.1 epochs=2 loss=0.050\n"
+    r = guild(home, "run", "train", "--needed", "-y", cwd=PIPELINE)
+    assert r.rc == 0 and r.out.startswith("Skipping because the following runs match"), r.out
+    # A new prepare run: train would read other data, so --needed runs it again.
+    assert guild(home, "run", "prepare", "size=5", "-y", cwd=PIPELINE).rc == 0
+    r = guild(home, "run", "train", "--needed", "-y", cwd=PIPELINE)
+    assert r.out == "trained on 5 samples: lr=0.1 epochs=2 loss=0.500\n"
+    prep5, prep2 = [x for x in runs(home) if x.op_name == "prepare"]
+    # Pick the older prepare run by id prefix: matches the first train run, so it is skipped.
+    r = guild(home, "run", "train", "operation:prepare=%s" % prep2.id[:6], "--needed", "-y", cwd=PIPELINE)
+    assert r.rc == 0 and r.out.startswith("Skipping because"), r.out
+    r = guild(home, "run", "train", "operation:prepare=%s" % prep2.id[:6], "epochs=4", "-y", cwd=PIPELINE)
+    assert r.out == "trained on 2 samples: lr=0.1 epochs=4 loss=0.025\n"
+    newest = runs(home)[0]
+    assert newest.flags["operation:prepare"] == prep2.id
+    assert newest.get("user_flags") == {"epochs": 4, "operation:prepare": prep2.id[:6]}
+    info = guild(home, "runs", "info", cwd=PIPELINE).out
+    assert "  operation:prepare: %s\n" % prep2.id in info
+    # The flag is never passed to the script.
+    assert not any("operation" in a for a in newest.get("cmd"))
+    r = guild(home, "run", "train", "operation:prepare=zzz", "-y", cwd=PIPELINE)
+    assert r.rc == 1 and r.out.splitlines()[0] == (
+        "guild: run failed because a dependency was not met: no completed or terminated run of prepare "
+        "with an id starting with 'zzz' (required by train)"
+    )
+    assert len(runs(home)) == 5
+
+
+def test_manifest_and_digest(tmp_path):
+    import hashlib
+
+    home = tmp_path / "home"
+    assert guild(home, "run", "prepare", "-y", cwd=PIPELINE).rc == 0
+    assert guild(home, "run", "train", "-y", cwd=PIPELINE).rc == 0
+    train, prep = runs(home)
+    sources = sorted(os.listdir(PIPELINE))
+    lines = open(os.path.join(train.path, ".guild", "manifest")).read().splitlines()
+    sha1 = lambda p: hashlib.sha1(open(p, "rb").read()).hexdigest()  # noqa: E731
+    assert lines == ["s %s %s %s" % (n, sha1(os.path.join(PIPELINE, n)), n) for n in sources] + [
+        "d data.txt %s operation:prepare" % sha1(os.path.join(prep.path, "data.txt"))
+    ]
+    md5 = hashlib.md5()
+    for n in sources:
+        md5.update(n.encode() + b"\0" + open(os.path.join(PIPELINE, n), "rb").read() + b"\0")
+    assert train.get("sourcecode_digest") == prep.get("sourcecode_digest") == md5.hexdigest()
 
 
 def test_cli_build_deps_runs_missing_upstream_once(tmp_path):

@@ -135,8 +135,7 @@ def run(
 
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
-            if build_deps:
-                _build_deps(plan, scheduler_host, scheduler_port)
+            _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
             _sweep(
                 plan,
                 SweepSpec(optimizer, max_trials, random_seed, batch_files),
@@ -160,13 +159,11 @@ def run(
         return
     if plan.restart is not None:
         action = "start %s (%s)" % (plan.restart.id, plan.op_name) if not stage else "stage"
-        prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
     else:
         action = "stage" if stage else "run"
-
-        def prepare(p: planlib.RunPlan) -> None:
-            _resolve_deps(p, build_deps, scheduler_host, scheduler_port)
-            _confirm(p, action, yes)
+        # Upstream runs are part of the run's identity: chosen before the needed check.
+        _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
+    prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
 
     opts = RunOptions(
         needed=needed,
@@ -212,7 +209,7 @@ def _resolve_deps(
 
     if build_deps:
         _build_deps(plan, scheduler_host, scheduler_port)
-    plan.upstream, plan.upstream_select = deps.resolve_upstream(plan.opdef)
+    deps.resolve(plan)
 
 
 def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:
@@ -258,10 +255,6 @@ def _sweep(
         click.echo("\n".join(lines), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
-    if plan.opdef is not None and plan.opdef.requires:
-        from luigi_guild.run import deps
-
-        deps.resolve_upstream(plan.opdef)
     executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()

@@ -9,6 +9,8 @@ request?" derives its key here:
   parameters and task ids, which must not merge different requests);
 * :func:`equality_text`: text equal for values ``==`` finds equal (may also be
   equal for a few exotic values, so a full ``==`` check always follows);
+* :func:`dep_flag_name`: the flag that records which upstream run a run
+  used, so that a run made from other inputs is a different request;
 * :func:`needed_key` (stored in the run index) and :func:`claim_key` (the
   lock a ``--needed`` start takes), both from the operation and that text.
 
@@ -27,6 +29,21 @@ if TYPE_CHECKING:
 def canonical(flags: dict[str, Any]) -> dict[str, Any]:
     """A new dict with keys sorted: the one form flags take everywhere."""
     return {k: flags[k] for k in sorted(flags)}
+
+
+def dep_flag_name(uri: str, name: str | None = None, flag_name: str | None = None, declared: Any = ()) -> str:
+    """The flag holding the upstream run id of one ``requires`` entry, named as Guild names it.
+
+    A flag the operation declares wins when it is named after the entry's
+    ``flag-name``, ``name``, uri (``operation:prepare``) or the uri's path
+    (``prepare``), in that order; otherwise the flag is ``flag-name``, else
+    ``name``, else the uri itself.
+    """
+    path = uri.split(":", 1)[1] if ":" in uri else uri
+    for candidate in (flag_name, name, uri, path):
+        if candidate and candidate in declared:
+            return candidate
+    return flag_name or name or uri
 
 
 def param_text(flags: dict[str, Any]) -> str:

@@ -30,6 +30,8 @@ class FlagDef:
     description: str = ""
     arg_name: str | None = None
     arg_switch: Any = None
+    # Never passed to the operation's process (the flags that record upstream runs).
+    arg_skip: bool = False
     extra: dict = field(default_factory=dict)
 
 

@@ -16,12 +16,34 @@ from luigi_guild.model.opref import OpRef
 
 @dataclass
 class Requirement:
-    """One ``requires`` entry naming an upstream operation."""
+    """One ``requires`` entry naming an upstream operation.
+
+    ``opspec`` is the operation to look up (qualified with the model), ``spec``
+    the text written after ``operation:``, ``name`` the requirement's ``name:``
+    and ``flag_name`` its ``flag-name:`` (None when not given).
+    """
 
     opspec: str
-    name: str
+    spec: str = ""
+    name: str | None = None
     select: list[str] = field(default_factory=list)
+    flag_name: str | None = None
 
+    @property
+    def uri(self) -> str:
+        """The source uri Guild records: ``operation:<spec as written>``."""
+        return "operation:" + (self.spec or self.opspec)
+
+    @property
+    def resource_name(self) -> str:
+        """The key of this dependency in the ``deps`` attr: ``name:``, else the uri."""
+        return self.name or self.uri
+
+    def flag(self, declared: Any = ()) -> str:
+        """The name of the flag that records the chosen upstream run (see :func:`dep_flag_name`)."""
+        from luigi_guild.model.flagid import dep_flag_name
+
+        return dep_flag_name(self.uri, self.name, self.flag_name, declared)
 
 
 FLAG_ARGS_MARKER = "__flag_args__"
@@ -73,7 +95,9 @@ class OpDef:
         """The ``op`` attr: everything needed to restart the run without the project."""
         cmd_flags = {}
         for name, fd in self.flags.items():
-            entry = {}
+            entry: dict[str, Any] = {}
+            if fd.arg_skip:
+                entry["arg-skip"] = True
             if fd.arg_name:
                 entry["arg-name"] = fd.arg_name
             if fd.arg_switch is not None:
@@ -108,6 +132,8 @@ def flag_args(flags: dict[str, Any], dest: str, cmd_flags: dict[str, dict] | Non
     for name in sorted(flags):
         val = flags[name]
         spec = cmd_flags.get(name, {})
+        if spec.get("arg-skip"):
+            continue
         arg_name = spec.get("arg-name") or name
         if dest == "globals":
             args.extend(["--" + arg_name, json.dumps(val)])

@@ -229,6 +229,8 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
     label = data.get("label")
     if label is not None and not isinstance(label, str):
         raise _error(path, "label for operation '%s' must be a string" % opname)
+    requires = _requirements(path, opname, model, data.get("requires"))
+    _add_dep_flags(flags, requires)
     opdef = OpDef(
         opref=OpRef("guildfile", path, parsed.digest, model, name),
         project_dir=project_dir,
@@ -237,7 +239,7 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         main=_main_text(main_module, main_args) if main_module else None,
         exec_=exec_,
         label_template=label,
-        requires=_requirements(path, opname, model, data.get("requires")),
+        requires=requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
         output_scalars=_output_scalars(path, opname, data),
         compare=_compare_specs(path, opname, data),
@@ -432,6 +434,28 @@ def _requirements(path: str, opname: str, model: str, requires: Any) -> list[Req
             select = [select]
         if not isinstance(select, list) or not all(isinstance(s, str) for s in select):
             raise _error(path, "select in requires of operation '%s' must be a pattern or a list" % opname)
-        name = entry.get("name") or entry["operation"]
-        reqs.append(Requirement(opspec=opspec, name=str(name), select=list(select)))
+        names = {}
+        for key in ("name", "flag-name"):
+            val = entry.get(key)
+            if val is not None and (not isinstance(val, str) or not val):
+                raise _error(path, "%s in requires of operation '%s' must be a non-empty string" % (key, opname))
+            names[key] = val
+        reqs.append(
+            Requirement(
+                opspec=opspec,
+                spec=entry["operation"],
+                name=names["name"],
+                select=list(select),
+                flag_name=names["flag-name"],
+            )
+        )
     return reqs
+
+
+def _add_dep_flags(flags: dict[str, FlagDef], reqs: list[Requirement]) -> None:
+    """Give each requirement its flag (a string flag with no default, never passed to the script)."""
+    declared = set(flags)
+    for req in reqs:
+        name = req.flag(declared)
+        if name not in flags:
+            flags[name] = FlagDef(name, type="string", arg_skip=True)

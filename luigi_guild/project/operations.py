@@ -34,3 +34,35 @@ def resolve(opspec: str | None, cwd: str | None = None) -> OpDef:
         hint="You may need to include a model in the form MODEL:OPERATION. "
         "Try 'guild operations' for a list of available operations.",
     )
+
+
+_cache: dict[tuple[str | None, str], tuple[tuple, OpDef]] = {}
+
+
+def _stamp(opspec: str | None, cwd: str) -> tuple:
+    """What a resolution depends on: the script's and guild.yml's size and mtime."""
+    stamp = []
+    for path in (os.path.join(cwd, opspec) if opspec else None, os.path.join(cwd, "guild.yml")):
+        try:
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        stamp.append((st.st_mtime_ns, st.st_size, st.st_ino) if st else None)
+    return tuple(stamp)
+
+
+def resolve_cached(opspec: str | None, cwd: str | None = None) -> OpDef:
+    """:func:`resolve`, remembered per process until the script or guild.yml changes.
+
+    Luigi builds construct and check many tasks of few operations; this keeps
+    them from parsing the same script or guild.yml for every task.
+    """
+    cwd = os.path.abspath(cwd or os.getcwd())
+    key = (opspec, cwd)
+    stamp = _stamp(opspec, cwd)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    opdef = resolve(opspec, cwd)
+    _cache[key] = (stamp, opdef)
+    return opdef

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 
 MAX_FILE_SIZE = 1024 * 1024
 MAX_FILES = 100
@@ -44,15 +43,38 @@ def source_files(root: str) -> list[str]:
     return found
 
 
-def copy_source(root: str, dest: str) -> str:
-    """Copy source files from ``root`` to ``dest``; returns their md5 digest."""
-    digest = hashlib.md5()
+def copy_source(root: str, dest: str) -> tuple[str | None, list[tuple[str, str]]]:
+    """Copy source files from ``root`` to ``dest``.
+
+    Returns Guild's ``sourcecode_digest`` (None when nothing was copied) and
+    ``(relative path, sha1)`` per file in copy order, for the manifest.
+    """
+    copied: list[tuple[str, str]] = []
     for rel in source_files(root):
         src = os.path.join(root, rel)
         dst = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copyfile(src, dst)
-        digest.update(rel.encode("utf-8"))
         with open(src, "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()
+            data = f.read()
+        with open(dst, "wb") as f:
+            f.write(data)
+        copied.append((rel, hashlib.sha1(data).hexdigest()))
+    return digest(dest, [rel for rel, _sha in copied]), copied
+
+
+def digest(run_dir: str, paths: list[str]) -> str | None:
+    """Guild's ``sourcecode_digest`` of the files ``paths`` (run-relative) in ``run_dir``.
+
+    md5 over the paths in code-point order, each as ``path NUL bytes NUL``
+    (``/`` separators); duplicates count twice, as in Guild. None for no paths.
+    """
+    if not paths:
+        return None
+    md5 = hashlib.md5()
+    for rel in sorted(paths):
+        md5.update(rel.replace(os.sep, "/").encode("utf-8"))
+        md5.update(b"\0")
+        with open(os.path.join(run_dir, rel), "rb") as f:
+            md5.update(f.read())
+        md5.update(b"\0")
+    return md5.hexdigest()

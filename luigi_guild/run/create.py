@@ -17,6 +17,7 @@ from luigi_guild.model.errors import GuildError
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.run.process import child_env
 from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.store import manifest
 from luigi_guild.store.rundir import Run, marker_alive, now_us
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -60,14 +61,21 @@ def create_run(plan: RunPlan, run_id: str | None = None) -> Run:
         run = Run(run_id, tmp)
         run.mark_pending()
         _write_init_attrs(run, plan)
+        entries: list[str] = []
         if plan.project_dir and os.path.isdir(plan.project_dir):
             from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
 
-            run.write_attr("sourcecode_digest", sourcecode.copy_source(plan.project_dir, tmp))
+            digest, copied = sourcecode.copy_source(plan.project_dir, tmp)
+            run.write_attr("sourcecode_digest", digest)
+            entries = [manifest.line("s", rel, sha1, rel) for rel, sha1 in copied]
+        deps_attr: dict = {}
         if plan.upstream:
             from luigi_guild.run import deps
 
-            run.write_attr("deps", deps.link_upstream(plan.upstream, tmp, plan.upstream_select))
+            deps_attr, dep_lines = deps.link_upstream(plan.upstream, tmp)
+            entries += dep_lines
+        run.write_attr("deps", deps_attr)
+        manifest.append(tmp, entries)
         run.write_opref(plan.opref)
         os.rename(tmp, final)
     except BaseException as e:

@@ -1,4 +1,10 @@
-"""Upstream runs: find the runs an operation requires and link their files into a new run."""
+"""Upstream runs: choose the runs an operation requires, record them in its flags, link their files in.
+
+A run's upstream runs are part of its identity, as in Guild: the full id of
+each chosen upstream run is written into the run's flags (under the name
+:func:`~luigi_guild.model.flagid.dep_flag_name` gives), so ``--needed`` and
+Luigi's ``complete()`` never reuse a run made from other inputs.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,19 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from luigi_guild.model.errors import GuildError
-from luigi_guild.store import query
+from luigi_guild.run.plan import RunPlan, Upstream
+from luigi_guild.store import manifest, query
 from luigi_guild.store.rundir import Run
 
 if TYPE_CHECKING:  # pragma: no cover
-    from luigi_guild.model.opdef import OpDef
+    from luigi_guild.model.opdef import OpDef, Requirement
 
 
 class DependencyError(GuildError):
     """A required upstream run is missing."""
 
 
-def upstream_opdefs(opdef: "OpDef") -> list[tuple[Any, "OpDef"]]:
+def upstream_opdefs(opdef: "OpDef") -> list[tuple["Requirement", "OpDef"]]:
     """``(requirement, upstream opdef)`` pairs for a guild.yml operation's ``requires``."""
     if not opdef.requires:
         return []
@@ -36,22 +43,32 @@ def upstream_opdefs(opdef: "OpDef") -> list[tuple[Any, "OpDef"]]:
     return pairs
 
 
-def resolve_upstream(opdef: "OpDef") -> tuple[list[Run], dict[str, list[str]]]:
-    """The latest available run of each required operation, and per-run ``select`` patterns.
+def resolve(plan: RunPlan) -> None:
+    """Choose the upstream run of each ``requires`` entry of the plan's operation.
 
+    The flag of each entry may name a run (full id or prefix, or a list of
+    them for a sweep); otherwise the latest completed or terminated run of
+    the required operation is used. The full ids replace the flag values,
+    the chosen runs become ``plan.upstream`` and the label is rendered again.
     Raises :class:`DependencyError` naming every operation without a usable run.
     """
-    runs: list[Run] = []
-    select: dict[str, list[str]] = {}
+    opdef = plan.opdef
+    if opdef is None or not opdef.requires:
+        return
+    upstream: list[Upstream] = []
     missing = []
     for req, up in upstream_opdefs(opdef):
-        run = query.latest_of_operation(up.opref)
+        flag = req.flag(opdef.flags)
+        given = plan.flags.get(flag)
+        if isinstance(given, list):
+            plan.flags[flag] = [_chosen(up, str(v), opdef).id for v in given]
+            continue
+        run = _chosen(up, "" if given is None else str(given), opdef)
         if run is None:
             missing.append(up.name)
             continue
-        runs.append(run)
-        if req.select:
-            select[run.id] = list(req.select)
+        plan.flags[flag] = run.id
+        upstream.append(Upstream(run, req.uri, req.resource_name, list(req.select)))
     if missing:
         raise DependencyError(
             "run failed because a dependency was not met: no completed or terminated run of %s (required by %s)"
@@ -59,35 +76,67 @@ def resolve_upstream(opdef: "OpDef") -> tuple[list[Run], dict[str, list[str]]]:
             hint="Run %s first, or use --build-deps to run missing operations as needed."
             % " and ".join("'guild run %s'" % m for m in missing),
         )
-    return runs, select
+    plan.upstream = upstream
+    plan.relabel()
 
 
-def link_upstream(upstream: list[Run], dest: str, select: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """Symlink each upstream run's top-level files into ``dest``; returns the ``deps`` attr.
+def _chosen(up: "OpDef", prefix: str, opdef: "OpDef") -> Any:
+    run = query.latest_of_operation(up.opref, id_prefix=prefix)
+    if run is None and prefix:
+        raise DependencyError(
+            "run failed because a dependency was not met: no completed or terminated run of %s "
+            "with an id starting with '%s' (required by %s)" % (up.name, prefix, opdef.name),
+            hint="Try 'guild runs -Fo %s' for a list." % up.name,
+        )
+    return run
 
-    ``select`` maps a run id to regular expressions: only names matching one
-    of them (whole name) are linked from that run. Entries already present in
-    ``dest`` (the new run's own source files) and ``.guild`` are left alone;
-    the first upstream run to provide a name wins.
+
+def record(plan: RunPlan, upstream: list[tuple[str, Upstream]]) -> None:
+    """Record upstream runs chosen by the caller (Luigi ``requires()``): ``(flag name, upstream)`` pairs."""
+    for flag, up in upstream:
+        plan.flags[flag] = up.run.id
+    plan.flags = {k: plan.flags[k] for k in sorted(plan.flags)}
+    plan.upstream = plan.upstream + [up for _flag, up in upstream]
+    plan.relabel()
+
+
+def link_upstream(upstream: list[Upstream], dest: str) -> tuple[dict[str, Any], list[str]]:
+    """Symlink each upstream run's generated top-level files into ``dest``.
+
+    Returns Guild's ``deps`` attr and the manifest's ``d`` lines. Without
+    ``select`` patterns, a run's files that its manifest lists (its source
+    code and its own dependencies) are not linked; with them, only names
+    matching one (whole name). Entries already present in ``dest`` (the new
+    run's own source files) and ``.guild`` are left alone; the first upstream
+    run to provide a name wins.
     """
-    select = select or {}
     attr: dict[str, Any] = {}
-    for run in upstream:
-        patterns = [re.compile(p) for p in select.get(run.id, [])]
-        linked = []
+    lines: list[str] = []
+    for up in upstream:
+        run = up.run
+        patterns = [re.compile(p) for p in up.select]
+        skip = _listed(run) if not patterns else set()
+        paths = []
         try:
             names = sorted(os.listdir(run.path))
         except OSError:
-            continue
+            names = []
         for name in names:
-            if name.startswith(".guild"):
+            if name.startswith(".guild") or name in skip:
                 continue
             if patterns and not any(p.fullmatch(name) for p in patterns):
                 continue
             target = os.path.join(dest, name)
             if os.path.lexists(target):
                 continue
-            os.symlink(os.path.join(run.path, name), target)
-            linked.append(name)
-        attr[run.op_name] = {"run": run.id, "paths": linked}
-    return attr
+            source = os.path.join(run.path, name)
+            os.symlink(source, target)
+            paths.append(os.path.relpath(source, dest))
+            lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
+        attr.setdefault(up.resource, {})[up.uri] = {"config": run.id, "paths": paths, "uri": up.uri}
+    return attr, lines
+
+
+def _listed(run: Run) -> set[str]:
+    """Top-level names that hold files the run's manifest lists (not generated by the run)."""
+    return {fields[1].split("/", 1)[0] for fields in manifest.read(run.path) or [] if len(fields) > 1}

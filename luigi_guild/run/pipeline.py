@@ -27,6 +27,8 @@ class RunOptions:
     stage: bool = False
     run_id: str | None = None
     echo: bool = True
+    # Echo complete lines only (several runs share the terminal: sweeps with --workers N).
+    whole_lines: bool = False
     background: bool = False
     pidfile: str | None = None
     # After the needed check, before anything is created (resolve upstream runs, confirm).
@@ -81,7 +83,7 @@ def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
 
         start_detached(run, lambda: process.start(run, plan, echo=False), opts.pidfile)
         return Outcome(OutcomeKind.STARTED, run=run)
-    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo))
+    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo, whole_lines=opts.whole_lines))
     if opts.on_finished is not None:
         opts.on_finished(outcome)
     return outcome

@@ -23,6 +23,16 @@ from luigi_guild.store.rundir import Run
 
 
 @dataclass
+class Upstream:
+    """An upstream run chosen for a new run, and how Guild records it (``deps`` attr, manifest)."""
+
+    run: Run
+    uri: str  # operation:<spec>
+    resource: str  # key in the deps attr: the requirement's name, else the uri
+    select: list[str] = field(default_factory=list)
+
+
+@dataclass
 class RunPlan:
     """Everything needed to create or restart one run."""
 
@@ -36,8 +46,8 @@ class RunPlan:
     restart: Run | None = None
     run_params: dict[str, Any] = field(default_factory=dict)
     opdef: OpDef | None = None
-    upstream: list[Run] = field(default_factory=list)
-    upstream_select: dict[str, list[str]] = field(default_factory=dict)
+    # Upstream runs whose files are linked in; their ids are in ``flags`` too (see run.deps).
+    upstream: list[Upstream] = field(default_factory=list)
 
     @property
     def op_name(self) -> str:
@@ -45,6 +55,11 @@ class RunPlan:
 
     def cmd(self) -> list[str]:
         return build_cmd(self.op_attr, self.flags)
+
+    def relabel(self) -> None:
+        """Render the label again (after upstream run ids were written into the flags)."""
+        template = self.opdef.label_template if self.opdef is not None else self.op_attr.get("label-template")
+        self.label = _label(template, self.run_params.get("label"), self.flags, self.tags)
 
 
 # ----------------------------------------------------------------- planning

@@ -67,23 +67,21 @@ def write_lock(run: Run, pid: int) -> None:
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool, capture: ScalarCapture | None = None):
+    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
         self.capture = capture
         self.out = open(run.guild_path("output"), "wb")
         self.index = open(run.guild_path("output.index"), "wb")
         self.echo = echo
+        # Echo only complete lines, each batch in one write: processes sharing a terminal never split a line.
+        self.whole_lines = whole_lines
+        self.pending = {0: b"", 1: b""}
         self.at_line_start = {0: True, 1: True}
         self.error: OSError | None = None
 
     def write(self, data: bytes, stream: int) -> None:
         """Echo ``data`` and save it; a failed save (disk full) stops saving, not the run."""
         if self.echo:
-            target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
-            try:
-                target.write(data)
-                target.flush()
-            except (BrokenPipeError, ValueError):
-                self.echo = False
+            self._echo(data, stream)
         if self.capture is not None:
             self.capture.feed(data, stream)
         if self.error is not None:
@@ -92,6 +90,29 @@ class _OutputSink:
             self._save(data, stream)
         except OSError as e:
             self.error = e
+
+    def _echo(self, data: bytes, stream: int) -> None:
+        target = sys.stdout.buffer if stream == 0 else sys.stderr.buffer
+        try:
+            if not self.whole_lines:
+                target.write(data)
+                target.flush()
+                return
+            data = self.pending[stream] + data
+            cut = data.rfind(b"\n") + 1
+            self.pending[stream] = data[cut:]
+            if cut:
+                target.flush()
+                _write_lines(target.fileno(), data[:cut])
+        except (BrokenPipeError, ValueError, OSError):
+            self.echo = False
+
+    def flush_pending(self) -> None:
+        """Echo what is left of an unfinished last line, ended with a newline (only on the terminal)."""
+        for stream, rest in self.pending.items():
+            if rest and self.echo:
+                self.pending[stream] = b""
+                self._echo(rest + b"\n", stream)
 
     def _save(self, data: bytes, stream: int) -> None:
         self.out.write(data)
@@ -110,6 +131,7 @@ class _OutputSink:
         self.index.flush()
 
     def close(self) -> None:
+        self.flush_pending()
         if self.capture is not None:
             self.capture.close()
         for f in (self.out, self.index):
@@ -119,8 +141,35 @@ class _OutputSink:
                 self.error = self.error or e
 
 
+def _write_lines(fd: int, data: bytes) -> None:
+    """Write whole lines to ``fd``, at most ``PIPE_BUF`` bytes per call where lines allow (atomic on pipes)."""
+    limit = _pipe_buf()
+    while data:
+        if len(data) <= limit:
+            chunk = data
+        else:
+            cut = data.rfind(b"\n", 0, limit) + 1
+            chunk = data[: cut or len(data)]
+        while chunk:
+            n = os.write(fd, chunk)
+            data = data[n:]
+            chunk = chunk[n:]
+
+
+def _pipe_buf() -> int:
+    """Bytes a single write to a pipe delivers without interleaving (POSIX ``PIPE_BUF``)."""
+    import select
+
+    return getattr(select, "PIPE_BUF", 512)
+
+
 def run_process(
-    run: Run, cmd: list[str], env: dict[str, str], echo: bool = True, capture: ScalarCapture | None = None
+    run: Run,
+    cmd: list[str],
+    env: dict[str, str],
+    echo: bool = True,
+    whole_lines: bool = False,
+    capture: ScalarCapture | None = None,
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
@@ -131,7 +180,7 @@ def run_process(
     try:
         write_lock(run, os.getpid())
         run.remove("PENDING")
-        sink = _OutputSink(run, echo, capture)
+        sink = _OutputSink(run, echo, whole_lines, capture)
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
@@ -255,7 +304,7 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     return env
 
 
-def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
+def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
     try:
@@ -265,4 +314,5 @@ def start(run: Run, plan: RunPlan, echo: bool = True) -> int:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     from luigi_guild.run.capture import for_plan
 
-    return run_process(run, plan.cmd(), env, echo=echo, capture=for_plan(run.guild_path(), plan.op_attr, plan.flags))
+    capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture)

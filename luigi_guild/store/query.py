@@ -180,13 +180,16 @@ def same_runs(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> l
     return found
 
 
-def latest_of_operation(opref: OpRef, root: str | None = None) -> Run | None:
+def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = "") -> Run | None:
     """The newest completed or terminated run of ``opref``'s operation, any flags.
 
     This is how Guild resolves ``requires: - operation: NAME`` (the guild.yml
-    digest in the opref is not compared).
+    digest in the opref is not compared). ``id_prefix`` narrows the choice
+    to runs whose id starts with it (the user picked the upstream run).
     """
     for run in list_runs(root):
+        if not run.id.startswith(id_prefix):
+            continue
         try:
             if not run.opref.same_operation(opref):
                 continue

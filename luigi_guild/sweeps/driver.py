@@ -213,7 +213,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
     )
 
 
-def trial_options(batch_dir: str, needed: bool, quiet: bool) -> RunOptions:
+def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool = False) -> RunOptions:
     """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline or in a Luigi worker).
 
     Trials always claim: with ``needed`` a matching run made meanwhile skips
@@ -252,6 +252,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool) -> RunOptions:
     return RunOptions(
         claim=True,
         echo=not quiet,
+        whole_lines=whole_lines,
         already_done=matched if needed else None,
         on_created=on_created,
         on_finished=on_finished,

@@ -5,6 +5,6 @@ as virtual subclasses of ``luigi.Target`` when :mod:`luigi_guild.tasks` is
 imported, so ``guild run`` can use them without paying for a Luigi import.
 """
 
-from luigi_guild.targets.runs import BestRunTarget, NeededRunTarget, OpRunTarget, RunTarget
+from luigi_guild.targets.runs import BestRunTarget, NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
 
-__all__ = ["BestRunTarget", "NeededRunTarget", "OpRunTarget", "RunTarget"]
+__all__ = ["BestRunTarget", "NeededRunTarget", "OperationTarget", "OpRunTarget", "RunFileTarget", "RunTarget"]

@@ -1,8 +1,9 @@
-"""Targets: a needed-matching run, one known run directory, the latest or best run of an operation."""
+"""Targets: a needed-matching run, an operation task's output, one known run directory, a run file, the best run of an operation."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Callable, IO
 
 from luigi_guild.model.flagid import canonical
 from luigi_guild.model.status import Status
@@ -144,3 +145,88 @@ class BestRunTarget(OpRunTarget):
         """The best run's value of the column (None when no run has one)."""
         ranked = self.ranked()
         return ranked[0][1] if ranked else None
+
+
+class OperationTarget(NeededRunTarget):
+    """The output of an operation task: the newest run matching the task's request, upstream runs included.
+
+    ``request`` returns the operation and its flags with the upstream run ids
+    filled in, or None while an upstream run is missing (then the target does
+    not exist). Reads like Luigi's file targets: ``path`` is the run
+    directory, ``open(name)`` opens a file of the run, ``file(name)`` is a
+    target for one file, and ``run`` is the run itself (id, flags, status).
+    """
+
+    def __init__(self, request: Callable[[], "tuple[OpRef, dict[str, Any]] | None"], root: str | None = None):
+        self._request = request
+        self.root = root
+
+    def __repr__(self) -> str:
+        req = self._request()
+        return "OperationTarget(%s)" % ("%s, %r" % (req[0].display, req[1]) if req else "upstream missing")
+
+    @property
+    def opref(self) -> OpRef:  # type: ignore[override]
+        req = self._request()
+        if req is None:
+            raise LookupError("an upstream run is missing")
+        return req[0]
+
+    @property
+    def flags(self) -> dict[str, Any]:  # type: ignore[override]
+        req = self._request()
+        if req is None:
+            raise LookupError("an upstream run is missing")
+        return req[1]
+
+    def matches(self) -> list[Run]:
+        from luigi_guild.store import query
+
+        req = self._request()
+        if req is None:
+            return []
+        return query.shared_index(self.root).needed(*req)
+
+    @property
+    def run(self) -> Run:
+        """The newest matching run; raises LookupError when there is none."""
+        run = self.latest()
+        if run is None:
+            raise LookupError("%r has no completed or terminated run" % self)
+        return run
+
+    @property
+    def path(self) -> str:
+        """The run directory of :attr:`run`."""
+        return self.run.path
+
+    def file(self, name: str) -> "RunFileTarget":
+        """A target for the file ``name`` (relative) of :attr:`run`."""
+        return RunFileTarget(self.run, name)
+
+    def open(self, name: str, mode: str = "r") -> IO[Any]:
+        """Open the file ``name`` of :attr:`run` (read-only modes)."""
+        return self.file(name).open(mode)
+
+
+class RunFileTarget:
+    """One file of a run directory, like Luigi's ``LocalTarget``: ``path``, ``exists()``, ``open()``."""
+
+    def __init__(self, run: Run, name: str):
+        path = os.path.normpath(os.path.join(run.path, name))
+        if os.path.isabs(name) or not path.startswith(os.path.normpath(run.path) + os.sep):
+            raise ValueError("%s is not a path inside run %s" % (name, run.id))
+        self.run = run
+        self.name = name
+        self.path = path
+
+    def __repr__(self) -> str:
+        return "RunFileTarget(%s, %s)" % (self.run.id, self.name)
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def open(self, mode: str = "r") -> IO[Any]:
+        if any(c in mode for c in "wax+"):
+            raise ValueError("run files are read-only here (mode %r)" % mode)
+        return open(self.path, mode)

@@ -36,6 +36,7 @@ class LuigiExecutor(Executor):
                 flags=job.plan.flags,
                 project_dir=job.project_dir,
                 batch=job.batch,
+                whole_lines=self.workers > 1,
                 **job.extra,
             )
             task.__dict__["_plan"] = job.plan  # planned already: no second resolution in the worker

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Any
 
 import luigi
 
-from luigi_guild.model.flagid import canonical, param_text
+from luigi_guild.model import flags as flagslib
+from luigi_guild.model.errors import GuildError
+from luigi_guild.model.flagid import canonical, dep_flag_name, param_text
 from luigi_guild.model.opdef import OpDef
-from luigi_guild.store import query
-from luigi_guild.run import pipeline
+from luigi_guild.model.opref import OpRef
+from luigi_guild.project import operations
+from luigi_guild.run import deps, pipeline
 from luigi_guild.run.pipeline import RunOptions
-from luigi_guild.run.plan import RunPlan, plan_new
-from luigi_guild.store.rundir import Run
-from luigi_guild.targets.runs import NeededRunTarget, OpRunTarget, RunTarget
+from luigi_guild.run.plan import RunPlan, Upstream, plan_new
+from luigi_guild.store import query
+from luigi_guild.store.rundir import Run, now_us
+from luigi_guild.targets.runs import OperationTarget, OpRunTarget
 
 
 class FlagsParameter(luigi.Parameter):
@@ -39,12 +44,64 @@ class FlagsParameter(luigi.Parameter):
         return self.normalize(x)
 
 
-class OperationTask(luigi.Task):
-    """Run ``operation`` (a script or guild.yml operation) with ``flags``.
+class RunFailed(RuntimeError):
+    """A run made by a task failed: the message names the run and ends with the last lines of its output.
 
-    ``complete()`` is true when a needed-matching run exists (same operation,
-    equal flags, completed or terminated). Subclasses add upstream operations
-    through ``requires()``; their runs' files are linked into this run.
+    Luigi shows the message in its summary, in luigid's error view and in
+    its error e-mails, so the cause travels with the failure.
+    """
+
+    TAIL_LINES = 20
+
+    def __init__(self, run: Run, op_name: str, exit_status: Any, what: str = "run"):
+        self.run = run
+        self.exit_status = exit_status
+        self.tail = output_tail(run, self.TAIL_LINES)
+        msg = "%s %s (%s) failed with exit status %s" % (what, run.id, op_name, exit_status)
+        if self.tail:
+            msg += "; last lines of its output:\n" + "\n".join(self.tail)
+        super().__init__(msg)
+
+
+def output_tail(run: Run, lines: int) -> list[str]:
+    """The last ``lines`` lines of a run's ``.guild/output`` (empty when there is none)."""
+    try:
+        with open(run.guild_path("output"), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-lines:]
+
+
+class OperationTask(luigi.Task):
+    """One run of one operation (a script or guild.yml operation) with its flag values.
+
+    Two ways to write one:
+
+    * generic: ``OperationTask(operation="train.py", flags={"lr": 0.2}, project_dir=...)``;
+    * typed: a subclass that names its operation as a class attribute
+      (``operation = "train.py"``, optionally ``project_dir = ...``) and
+      declares one Luigi parameter per flag it sets (``lr =
+      luigi.FloatParameter(default=0.1)``); flags without a parameter keep
+      their defaults. :func:`operation_task` generates such a class for an
+      operation. Typed tasks run from Luigi's command line
+      (``luigi --module m Train --lr 0.2``) and compose with
+      ``luigi.util.requires``/``inherits``.
+
+    Values are normalised when the task is built: defaults filled in, types
+    coerced, the project directory made absolute, and a value the flag does
+    not accept fails at once with ``guild run``'s one-line message. So one
+    run request has one task id however the task was built. Task ids also
+    include the Guild home, so processes with different homes can share a
+    central scheduler.
+
+    ``complete()`` is true when a run of the operation with equal flags,
+    upstream runs included, is completed or terminated (``guild run
+    --needed``'s rule). Upstream runs come from ``requires()``: guild.yml
+    ``requires`` by default, or other operation tasks a subclass returns.
     """
 
     operation = luigi.Parameter(description="Operation spec, e.g. 'train.py' or 'model:train'")
@@ -52,102 +109,187 @@ class OperationTask(luigi.Task):
     project_dir = luigi.Parameter(default="", description="Directory the operation is resolved in")
     needed = luigi.BoolParameter(default=True, description="Skip when a matching run exists")
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("operation"), str) and "flags" not in cls.__dict__:
+            setattr(cls, "flags", None)  # typed: flags come from the class's own parameters
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from luigi.task import task_id_str
+
+        from luigi_guild.model import home
+
+        # The Guild home is part of the identity: the same request in another home is other work.
+        params = self.to_str_params(only_significant=True, only_public=True)
+        params["guild_home"] = os.path.abspath(home.guild_home())
+        self.task_id = task_id_str(self.get_task_family(), params)
+        self._Task__hash = hash(self.task_id)
+        self.__dict__["_built_us"] = now_us()
+
+    # ------------------------------------------------------------ identity
+
+    @classmethod
+    def is_typed(cls) -> bool:
+        """Whether the class names its operation and takes flags as its own parameters."""
+        return isinstance(getattr(cls, "operation", None), str)
+
+    @classmethod
+    def _opdef_of(cls, values: dict[str, Any]) -> OpDef:
+        operation = getattr(cls, "operation") if cls.is_typed() else values.get("operation")
+        return operations.resolve_cached(operation, cls._project_of(values))
+
+    @classmethod
+    def _project_of(cls, values: dict[str, Any]) -> str:
+        project_dir = getattr(cls, "project_dir", None)
+        if not isinstance(project_dir, str):
+            project_dir = values.get("project_dir")
+        return os.path.abspath(project_dir or os.getcwd())
+
+    @classmethod
+    def flag_params(cls, opdef: OpDef, params: list[tuple[str, Any]] | None = None) -> list[str]:
+        """Names of the class's parameters that are flags of its operation (typed classes)."""
+        if not cls.is_typed():
+            return []
+        return [name for name, _p in (params or cls.get_params()) if name in opdef.flags]
+
+    @classmethod
+    def get_param_values(cls, params: Any, args: Any, kwargs: Any) -> Any:
+        """Luigi's parameter values, normalised: one run request gives one task id."""
+        kwargs = dict(kwargs)
+        if cls.is_typed():
+            opdef = cls._opdef_of(kwargs)
+            family = cls.get_task_family()
+            by_name = dict(params)
+            for name in cls.flag_params(opdef, params):
+                if name not in kwargs and not by_name[name].has_task_value(family, name):
+                    kwargs[name] = opdef.flags[name].default
+        values = dict(super().get_param_values(params, args, kwargs))
+        if "project_dir" in values:
+            values["project_dir"] = cls._project_of(values)
+        opdef = cls._opdef_of(values)
+        names = cls.flag_params(opdef, params)
+        given = {n: values[n] for n in names} if cls.is_typed() else json.loads(values.get("flags") or "{}")
+        given = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
+        resolved = flagslib.resolve_values(
+            opdef.flags, given, force_flags=bool(values.get("force_flags")), op_name=opdef.name
+        )
+        if cls.is_typed():
+            by_name = dict(params)
+            for name in names:
+                values[name] = by_name[name].normalize(resolved[name])
+        else:
+            values["flags"] = param_text(resolved)
+        return [(name, values[name]) for name, _p in params]
+
     @classmethod
     def of(
-        cls, operation: str, flags: dict[str, Any] | None = None, project_dir: str | None = None, **kw: Any
+        cls, operation: str | None = None, flags: dict[str, Any] | None = None, project_dir: str | None = None, **kw: Any
     ) -> OperationTask:
-        """A task with flags resolved (defaults filled, types coerced) and an absolute project dir."""
-        project_dir = os.path.abspath(project_dir or os.getcwd())
-        plan = plan_new(operation, cwd=project_dir, values=dict(flags or {}))
-        return cls(operation=operation, flags=plan.flags, project_dir=project_dir, **kw)
+        """A task for ``operation`` with ``flags`` (typed classes: flags become their parameters)."""
+        if cls.is_typed():
+            if operation is not None and operation != getattr(cls, "operation"):
+                raise GuildError("%s runs %s, not %s" % (cls.__name__, getattr(cls, "operation"), operation))
+            return cls(**dict(flags or {}), **kw)
+        return cls(operation=operation or "", flags=dict(flags or {}), project_dir=project_dir or "", **kw)
 
     # ------------------------------------------------------------ planning
 
     @property
     def flag_values(self) -> dict[str, Any]:
+        """The flag values this task was built with (defaults filled in)."""
+        if self.is_typed():
+            opdef = self._opdef_of(self.param_kwargs)
+            values = {name: fd.default for name, fd in opdef.flags.items()}
+            for name in self.flag_params(opdef):
+                val = getattr(self, name)
+                values[name] = list(val) if isinstance(val, tuple) else val
+            return values
         return json.loads(self.flags)
 
     def plan(self) -> RunPlan:
-        """The run plan (resolved once per task instance)."""
+        """The run plan, upstream runs not chosen yet (resolved once per task instance)."""
         cached = self.__dict__.get("_plan")
         if cached is None:
-            cached = plan_new(
-                self.operation, cwd=self.project_dir or os.getcwd(), values=self.flag_values
-            )
+            opdef = self._opdef_of(self.param_kwargs)
+            operation = self.operation if self.is_typed() else self.param_kwargs["operation"]
+            cached = plan_new(operation, cwd=opdef.project_dir, opdef=opdef, values=self.flag_values)
             self.__dict__["_plan"] = cached
         return cached
 
-    def output(self) -> NeededRunTarget:
-        plan = self.plan()
-        return NeededRunTarget(plan.opref, plan.flags)
+    def output(self) -> OperationTarget:
+        """The newest run matching this task's request, its upstream runs included."""
+        return OperationTarget(self._request)
 
-    def requires(self) -> list["OperationTask"]:
+    def _request(self) -> tuple[OpRef, dict[str, Any]] | None:
+        try:
+            plan = self.resolved_plan()
+        except deps.DependencyError:
+            return None
+        return plan.opref, plan.flags
+
+    def requires(self) -> Any:
         """The operations a guild.yml operation ``requires`` (latest run of each, any flags)."""
-        from luigi_guild.run import deps
-
         opdef = self.plan().opdef
         if opdef is None or not opdef.requires:
             return []
         return [
-            RequiredOperationTask(operation=up.name, flags=up_defaults(up), project_dir=self.project_dir)
+            RequiredOperationTask(operation=up.name, flags=up_defaults(up), project_dir=opdef.project_dir)
             for _req, up in deps.upstream_opdefs(opdef)
         ]
+
+    def resolved_plan(self) -> RunPlan:
+        """The plan with its upstream runs chosen now and their ids in its flags.
+
+        guild.yml ``requires`` entries take the run their flag names, else the
+        latest completed or terminated run; operation tasks returned by
+        :meth:`requires` give the run behind their output. Raises
+        ``DependencyError`` while one is missing.
+        """
+        base = self.plan()
+        plan = dataclasses.replace(base, flags=dict(base.flags), upstream=[])
+        deps.resolve(plan)
+        chosen = []
+        from luigi_guild.tasks.best import BestRunTask
+
+        for task in luigi.task.flatten(self.requires()):
+            if isinstance(task, BestRunTask):  # the best run of an operation by a result column
+                run, up = task.output().latest(), task.output().opref
+            elif isinstance(task, OperationTask) and not isinstance(task, RequiredOperationTask):
+                run, up = task.output().latest(), task.plan().opref
+            else:
+                continue
+            if run is None:
+                raise deps.DependencyError("no completed or terminated run of %s (required by %s)" % (task, self))
+            uri = "operation:" + up.op_name
+            flag = dep_flag_name(uri, declared=base.flags)
+            chosen.append((flag, Upstream(run, uri, uri)))
+        if chosen:
+            deps.record(plan, chosen)
+        return plan
 
     def complete(self) -> bool:
         if self.__dict__.get("_ran_ok"):
             return True
         if not self.needed:
             return False
-        return bool(self._matches())
-
-    def _matches(self) -> list[Run]:
-        """Needed matches from the process-wide run index (refreshed only when runs were added)."""
-        plan = self.plan()
-        return query.shared_index().needed(plan.opref, plan.flags)
+        return self.output().exists()
 
     # ------------------------------------------------------------- running
 
-    def upstream_runs(self) -> list[Run]:
-        """Runs behind this task's inputs (latest matching run of each)."""
-        runs: list[Run] = []
-        for target in luigi.task.flatten(self.input()):
-            if isinstance(target, (NeededRunTarget, OpRunTarget)):
-                run = target.latest()
-                if run is not None:
-                    runs.append(run)
-            elif isinstance(target, RunTarget):
-                runs.append(target.run)
-        return runs
-
-    def _upstream_select(self, runs: list[Run]) -> dict[str, list[str]]:
-        """``select`` patterns of guild.yml ``requires`` entries, by upstream run id."""
-        from luigi_guild.run import deps
-
-        opdef = self.plan().opdef
-        if opdef is None or not opdef.requires:
-            return {}
-        select: dict[str, list[str]] = {}
-        for req, up in deps.upstream_opdefs(opdef):
-            for run in runs:
-                if req.select and run.opref.same_operation(up.opref):
-                    select[run.id] = list(req.select)
-        return select
-
-    def already_done(self) -> bool:
+    def already_done(self, plan: RunPlan) -> bool:
         """Checked while holding the claim: whether another worker made the run meanwhile."""
-        return self.needed and bool(self._matches())
+        return self.needed and bool(query.shared_index().needed(plan.opref, plan.flags))
 
     def run(self) -> None:
-        plan = self.plan()
-        plan.upstream = self.upstream_runs()
-        plan.upstream_select = self._upstream_select(plan.upstream)
-        opts = RunOptions(needed=self.needed, echo=self.echo_output(), already_done=lambda _plan: self.already_done())
+        plan = self.resolved_plan()
+        opts = RunOptions(needed=self.needed, echo=self.echo_output(), already_done=self.already_done)
         outcome = pipeline.execute(plan, opts)
         if outcome.run is not None:
             self.__dict__["_run"] = outcome.run
         if not outcome.ok:
             assert outcome.run is not None
-            raise RuntimeError("run %s (%s) failed with exit status %s" % (outcome.run.id, plan.op_name, outcome.exit_status))
+            raise RunFailed(outcome.run, plan.op_name, outcome.exit_status)
         self.__dict__["_ran_ok"] = True
 
     def echo_output(self) -> bool:
@@ -156,8 +298,20 @@ class OperationTask(luigi.Task):
 
     @property
     def last_run(self) -> Run | None:
-        """The run this task instance created, if any."""
-        return self.__dict__.get("_run")
+        """The run this task made, if any.
+
+        With ``workers > 1`` Luigi runs the task in a child process; the
+        parent then sees the newest matching run started since this task
+        object was built.
+        """
+        run = self.__dict__.get("_run")
+        if run is not None:
+            return run
+        built = self.__dict__.get("_built_us")
+        latest = self.output().latest()
+        if latest is not None and built is not None and latest.timestamp >= built:
+            return latest
+        return None
 
 
 def up_defaults(opdef: OpDef) -> dict[str, Any]:
@@ -180,5 +334,50 @@ class RequiredOperationTask(OperationTask):
             return True
         return self.output().exists()
 
-    def already_done(self) -> bool:
+    def already_done(self, plan: RunPlan) -> bool:
         return self.output().exists()
+
+
+def operation_task(
+    operation: str,
+    project_dir: str | None = None,
+    name: str | None = None,
+    base: type[OperationTask] = OperationTask,
+    module: str | None = None,
+) -> type[OperationTask]:
+    """A typed task class for ``operation``: one Luigi parameter per flag, defaulting to the flag's default.
+
+    ``Train = operation_task("train", project_dir=HERE)`` in module ``m``
+    makes ``luigi --module m Train --lr 0.2`` work; values are read as
+    ``guild run`` reads ``lr=0.2``. Flags whose names are not Python names
+    (or clash with task attributes such as ``run``) get no parameter and
+    keep their defaults. The class is named after the operation
+    (``train.py`` -> ``Train``) unless ``name`` is given.
+    """
+    import keyword
+    import re
+    import sys
+
+    from luigi_guild.tasks.params import parameter_for
+
+    project_dir = os.path.abspath(project_dir or os.getcwd())
+    opdef = operations.resolve_cached(operation, project_dir)
+    reserved = set(dir(base))
+    if module is None:
+        module = sys._getframe(1).f_globals.get("__name__", __name__)
+    attrs: dict[str, Any] = {
+        "operation": operation,
+        "project_dir": project_dir,
+        "__module__": module,
+        "__doc__": opdef.description or "Runs %s." % opdef.name,
+    }
+    for fname, fd in opdef.flags.items():
+        if fd.arg_skip or not fname.isidentifier() or keyword.iskeyword(fname) or fname in reserved:
+            continue
+        attrs[fname] = parameter_for(fd)
+    if name is None:
+        stem = re.sub(r"\.py$", "", opdef.opref.op_name)
+        name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[^0-9A-Za-z]+", stem) if part) or "Operation"
+        if name[0].isdigit():
+            name = "Op" + name
+    return type(name, (base,), attrs)

@@ -12,20 +12,13 @@ from luigi_guild.run.plan import RunPlan, plan_new
 from luigi_guild.sweeps import driver as sweeps
 from luigi_guild.sweeps.trials import SweepSpec
 from luigi_guild.store.rundir import Run
-from luigi_guild.tasks.operation import FlagsParameter, OperationTask
-
-_opdefs: dict[tuple[str, str], Any] = {}
-
+from luigi_guild.tasks.operation import FlagsParameter, OperationTask, RunFailed
 
 def _opdef_for(operation: str, project_dir: str) -> Any:
     """Resolve an operation once per process (trials of a sweep share it)."""
     from luigi_guild.project import operations
 
-    key = (operation, project_dir)
-    opdef = _opdefs.get(key)
-    if opdef is None:
-        opdef = _opdefs[key] = operations.resolve(operation, project_dir)
-    return opdef
+    return operations.resolve_cached(operation, project_dir)
 
 
 class TrialStopped(RuntimeError):
@@ -50,6 +43,7 @@ class TrialTask(OperationTask):
     tags = luigi.ListParameter(default=(), significant=False)
     quiet = luigi.BoolParameter(default=False, significant=False)
     force_flags = luigi.BoolParameter(default=False, significant=False)
+    whole_lines = luigi.BoolParameter(default=False, significant=False, description="Echo whole lines only")
 
     def plan(self) -> RunPlan:
         cached = self.__dict__.get("_plan")
@@ -74,15 +68,13 @@ class TrialTask(OperationTask):
         state = sweeps.state_for(self.batch) if self.batch else None
         if state is not None and state.stopped:
             raise TrialStopped("sweep stopped")
-        plan = self.plan()
-        plan.upstream = self.upstream_runs()
-        plan.upstream_select = self._upstream_select(plan.upstream)
-        outcome = pipeline.execute(plan, sweeps.trial_options(self.batch, self.needed, self.quiet))
+        plan = self.resolved_plan()
+        outcome = pipeline.execute(plan, sweeps.trial_options(self.batch, self.needed, self.quiet, self.whole_lines))
         if outcome.run is not None:
             self.__dict__["_run"] = outcome.run
         if not outcome.ok:
             assert outcome.run is not None
-            raise RuntimeError("trial %s failed with exit status %s" % (outcome.run.id, outcome.exit_status))
+            raise RunFailed(outcome.run, plan.op_name, outcome.exit_status, what="trial")
         self.__dict__["_ran_ok"] = True
 
     @property

@@ -1,0 +1,334 @@
+"""Pipelines in Python: upstream runs in the identity of operation tasks, failures with their cause."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import run_dirs, write_project
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(REPO, "examples", "pipeline")
+
+PREPARE_PY = """\
+size = 3
+with open("data.txt", "w") as f:
+    f.write("%d\\n" % size)
+print("prepared", size)
+"""
+TRAIN_PY = """\
+lr = 0.1
+with open("data.txt") as f:
+    size = int(f.read())
+with open("model.txt", "w") as f:
+    f.write("%s\\n" % (size * lr))
+print("trained", size, lr)
+"""
+EVALUATE_PY = """\
+with open("model.txt") as f:
+    model = float(f.read())
+print("accuracy", model)
+"""
+BROKEN_PY = """\
+import sys
+for i in range(30):
+    print("line", i)
+print("cannot read the data set", file=sys.stderr)
+sys.exit(3)
+"""
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = str(tmp_path / "home")
+    monkeypatch.setenv("GUILD_HOME", path)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    return write_project(
+        str(tmp_path / "proj"),
+        {"prepare.py": PREPARE_PY, "train.py": TRAIN_PY, "evaluate.py": EVALUATE_PY, "broken.py": BROKEN_PY},
+    )
+
+
+def _example(home: str, *args: str) -> str:
+    env = dict(os.environ, GUILD_HOME=home)
+    proc = subprocess.run([sys.executable, "pipeline.py", *args], cwd=EXAMPLE, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_example_size_change_prepares_and_trains_again(home):
+    first = _example(home, "--size", "10")
+    assert "prepared 10 samples" in first and "loss:" in first
+    second = _example(home, "--size", "50")
+    assert "prepared 50 samples" in second and "loss:" in second
+    assert "train.py: run" in second and "ran now" in second.split("train.py: run")[1]
+    assert len(run_dirs(home)) == 4
+    third = _example(home, "--size", "10")  # both size-10 runs exist: nothing runs
+    assert "prepared" not in third and "loss:" not in third
+    assert third.count("already done") == 2
+    assert len(run_dirs(home)) == 4
+
+
+def _tasks(project: str):
+    import luigi
+
+    from luigi_guild.tasks import OperationTask
+
+    class Prepare(OperationTask):
+        pass
+
+    class Train(OperationTask):
+        size = luigi.IntParameter()
+
+        def requires(self):
+            return Prepare.of("prepare.py", {"size": self.size}, project_dir=project)
+
+    class Evaluate(OperationTask):
+        size = luigi.IntParameter()
+        lr = luigi.FloatParameter()
+
+        def requires(self):
+            return Train.of("train.py", {"lr": self.lr}, project_dir=project, size=self.size)
+
+    return Prepare, Train, Evaluate
+
+
+def test_evaluate_over_different_train_runs_are_different_runs(project, home):
+    import luigi
+
+    from luigi_guild.store import query
+
+    _Prepare, _Train, Evaluate = _tasks(project)
+    evals = [Evaluate.of("evaluate.py", project_dir=project, size=4, lr=lr) for lr in (0.1, 0.2, 0.3)]
+    assert luigi.build(evals, local_scheduler=True, log_level="ERROR") is True
+    runs = query.list_runs(os.path.join(home, "runs"))
+    by_op: dict[str, list] = {}
+    for run in runs:
+        by_op.setdefault(run.op_name, []).append(run)
+    assert len(by_op["prepare.py"]) == 1 and len(by_op["train.py"]) == 3 and len(by_op["evaluate.py"]) == 3
+    trains = {r.id for r in by_op["train.py"]}
+    assert {r.flags["operation:train.py"] for r in by_op["evaluate.py"]} == trains
+    for ev in evals:
+        out = ev.output()
+        assert out.run.flags["operation:train.py"] == ev.requires().output().run.id
+        with out.open("model.txt") as f:
+            model = float(f.read())
+        assert open(os.path.join(out.path, ".guild", "output")).read() == "accuracy %s\n" % model
+    assert sorted(float(open(os.path.join(e.output().path, "model.txt")).read()) for e in evals) == [0.4, 0.8, 4 * 0.3]
+    # A second build finds all seven runs.
+    assert luigi.build(evals, local_scheduler=True, log_level="ERROR") is True
+    assert len(run_dirs(home)) == 7
+
+
+def test_failure_names_run_and_ends_with_output(project, home):
+    import luigi
+
+    from luigi_guild.tasks import OperationTask
+    from luigi_guild.tasks.operation import RunFailed
+
+    seen: list[BaseException] = []
+
+    class Broken(OperationTask):
+        def on_failure(self, exception):
+            seen.append(exception)
+            return super().on_failure(exception)
+
+    task = Broken.of("broken.py", project_dir=project)
+    assert luigi.build([task], local_scheduler=True, log_level="CRITICAL") is False
+    (exc,) = seen
+    assert isinstance(exc, RunFailed)
+    run_id = run_dirs(home)[0]
+    lines = str(exc).splitlines()
+    assert lines[0] == "run %s (broken.py) failed with exit status 3; last lines of its output:" % run_id
+    assert lines[1:] == ["line %d" % i for i in range(11, 30)] + ["cannot read the data set"]
+
+
+def test_last_run_with_two_workers(project, home):
+    script = textwrap.dedent(
+        """
+        import sys, luigi
+        from luigi_guild.tasks import OperationTask
+        tasks = [OperationTask.of("prepare.py", {"size": n}, project_dir=sys.argv[1]) for n in (1, 2)]
+        assert luigi.build(tasks, local_scheduler=True, workers=2, log_level="ERROR")
+        print(sorted(t.last_run.flags["size"] for t in tasks))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script, project], env=dict(os.environ, GUILD_HOME=home),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[1, 2]"
+
+
+# ------------------------------------------------------------ typed tasks
+
+TYPED_MODULE = """\
+import os
+
+import luigi
+from luigi.util import requires
+
+from luigi_guild.tasks import OperationTask, operation_task
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Prepare(OperationTask):
+    operation = "prepare.py"
+    project_dir = HERE
+    size = luigi.IntParameter(default=3)
+
+
+@requires(Prepare)
+class Train(OperationTask):
+    operation = "train.py"
+    project_dir = HERE
+    lr = luigi.FloatParameter(default=0.1)
+
+
+Evaluate = operation_task("evaluate.py", project_dir=HERE)
+GenTrain = operation_task("train.py", project_dir=HERE, name="GenTrain")
+"""
+
+
+@pytest.fixture
+def typed(project, monkeypatch):
+    with open(os.path.join(project, "typed_tasks.py"), "w") as f:
+        f.write(TYPED_MODULE)
+    monkeypatch.syspath_prepend(project)
+    import importlib
+
+    import typed_tasks
+
+    return importlib.reload(typed_tasks)
+
+
+def _luigi(project: str, home: str, *args: str) -> subprocess.CompletedProcess:
+    exe = os.path.join(os.path.dirname(sys.executable), "luigi")
+    env = dict(os.environ, GUILD_HOME=home, PYTHONPATH=project)
+    args += ("--local-scheduler", "--log-level", "WARNING", "--retcode-task-failed", "1")
+    return subprocess.run([exe, "--module", "typed_tasks", *args],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_luigi_command_line_runs_typed_tasks(project, home, typed):
+    r = _luigi(project, home, "Train", "--lr", "0.2", "--size", "4")
+    assert r.returncode == 0, r.stderr
+    assert "prepared 4" in r.stdout and "trained 4 0.2" in r.stdout
+    r = _luigi(project, home, "GenTrain", "--lr", "0.5")  # generated class; upstream from the last build
+    assert r.returncode == 1  # train.py alone has no data.txt: the failure names its cause
+    assert "FileNotFoundError" in r.stderr and "failed with exit status 1; last lines of its output" in r.stderr
+    from luigi_guild.store import query
+
+    runs = query.list_runs(os.path.join(home, "runs"))
+    assert [(r.op_name, r.status) for r in runs] == [("train.py", "error"), ("train.py", "completed"),
+                                                     ("prepare.py", "completed")]
+    assert runs[1].flags == {"lr": 0.2, "operation:prepare.py": runs[2].id}
+    assert runs[0].flags == {"lr": 0.5}
+    r = _luigi(project, home, "Train", "--lr", "abc")
+    assert r.returncode != 0 and "ValueError" in r.stderr  # Luigi's own FloatParameter parses the text
+    r = _luigi(project, home, "Evaluate", "--help")
+    assert r.returncode == 0
+
+
+def test_requires_composes_and_one_run_has_one_task_id(project, home, typed):
+    import luigi
+
+    from luigi_guild.tasks import OperationTask
+
+    train = typed.Train(lr=0.2, size=5)
+    assert train.requires() == typed.Prepare(size=5)
+    assert train.requires().param_kwargs["size"] == 5
+    # However it is built, one request is one task (one id).
+    same = [typed.Train(lr=0.2, size=5), typed.Train(lr="0.2", size="5"), typed.Train.of(flags={"lr": 0.2}, size=5)]
+    assert {t.task_id for t in same} == {train.task_id}
+    generic = [
+        OperationTask(operation="train.py", flags={"lr": 0.2}, project_dir=project),
+        OperationTask.of("train.py", {"lr": 0.2}, project_dir=project),
+        OperationTask(operation="train.py", flags='{"lr": 0.2}', project_dir=os.path.relpath(project)),
+    ]
+    assert len({t.task_id for t in generic}) == 1
+    gen = typed.GenTrain(lr=0.2)
+    assert gen.lr == 0.2 and typed.GenTrain().lr == 0.1
+    assert luigi.build([train], local_scheduler=True, log_level="ERROR") is True
+    out = train.output()
+    assert out.run.flags == {"lr": 0.2, "operation:prepare.py": train.requires().output().run.id}
+    assert out.run.status == "completed" and out.path == out.run.path
+    with out.open("model.txt") as f:
+        assert float(f.read()) == 1.0
+    model = out.file("model.txt")
+    assert model.exists() and model.path == os.path.join(out.path, "model.txt")
+    assert isinstance(model, luigi.Target) and isinstance(out, luigi.Target)
+    with pytest.raises(ValueError):
+        out.file("../x")
+
+
+def test_bad_flag_fails_at_construction(project, home, typed):
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.tasks import OperationTask
+
+    with pytest.raises(GuildError) as e:
+        typed.Train(lr="abc")
+    assert str(e.value) == "invalid value abc for lr: expected a number"
+    with pytest.raises(GuildError, match="^unsupported flag 'nope' for train.py$"):
+        OperationTask(operation="train.py", flags={"nope": 1}, project_dir=project)
+    with pytest.raises(GuildError, match="^cannot find operation missing.py$"):
+        OperationTask(operation="missing.py", project_dir=project)
+    assert os.listdir(home) == [] if os.path.isdir(home) else True
+
+
+def test_task_ids_differ_per_guild_home(project, tmp_path, monkeypatch, typed):
+    monkeypatch.setenv("GUILD_HOME", str(tmp_path / "a"))
+    a = typed.Train(lr=0.3).task_id
+    typed.Train.clear_instance_cache()
+    monkeypatch.setenv("GUILD_HOME", str(tmp_path / "b"))
+    assert typed.Train(lr=0.3).task_id != a
+
+
+def test_sweep_task_from_luigi_command_line(project, home):
+    exe = os.path.join(os.path.dirname(sys.executable), "luigi")
+    r = subprocess.run(
+        [exe, "--module", "luigi_guild.tasks", "SweepTask", "--operation", "prepare.py", "--flags",
+         '{"size": [1, 2]}', "--project-dir", project, "--local-scheduler", "--log-level", "WARNING"],
+        env=dict(os.environ, GUILD_HOME=home), capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "prepared 1" in r.stdout and "prepared 2" in r.stdout
+    assert len(run_dirs(home)) == 2
+
+
+SLOW_LINES_PY = """\
+import sys
+import time
+
+x = 1
+for i in range(6):
+    sys.stdout.write("trial %s " % x)
+    sys.stdout.flush()
+    time.sleep(0.03)
+    sys.stdout.write("line %d end\\n" % i)
+    sys.stdout.flush()
+sys.stdout.write("no newline at the end %s" % x)
+"""
+
+
+def test_workers_relay_whole_lines(tmp_path):
+    import re
+
+    from helpers import guild
+
+    home = str(tmp_path / "home")
+    proj = write_project(str(tmp_path / "slow"), {"slow.py": SLOW_LINES_PY})
+    r = guild("run", "slow.py", "x=[1,2,3,4]", "--workers", "2", "-y", cwd=proj, home=home, timeout=120)
+    assert r.exit_code == 0, r.err
+    lines = [line for line in r.out.splitlines() if line.strip()]
+    assert len(lines) == 4 * 7, r.out
+    assert all(re.fullmatch(r"trial \d line \d end|no newline at the end \d", line) for line in lines), r.out
