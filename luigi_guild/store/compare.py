@@ -122,7 +122,7 @@ def attr_value(run: Run, name: str) -> Any:
     if name == "label":
         return run.label
     if name == "marked":
-        return "yes" if run.get("marked") else None
+        return True if run.get("marked") else None
     val = run.get(name)
     return val
 
@@ -290,8 +290,8 @@ def _sort(table: Table, name: str, descending: bool) -> None:
 def best_run(runs: list[Run], spec: str, maximize: bool) -> Run | None:
     """``select --min/--max``: the run with the smallest (largest) value of one column.
 
-    Runs lacking the value sort first, as in Guild, so ``--min`` picks such a
-    run when there is one.
+    Runs lacking the value count as smallest, as in Guild, so ``--min`` picks
+    such a run when there is one; ties go to the newest run.
     """
     try:
         cols = colspec.parse(spec)
@@ -303,9 +303,10 @@ def best_run(runs: list[Run], spec: str, maximize: bool) -> Run | None:
     if not runs:
         return None
     scalars = scalarstore.for_runs(runs) if col.kind == "scalar" else {}
-    vals = [(cell(r, col, scalars.get(r.path, [])), n, r) for n, r in enumerate(runs)]
-    vals.sort(key=lambda t: ((0,) if t[0] is None else (1,) + sort_key(t[0]), t[1]))
-    return vals[-1][2] if maximize else vals[0][2]
+    vals = [(cell(r, col, scalars.get(r.path, [])), r) for r in runs]
+    # A stable sort (reversed for --max, as Guild does): ties keep the listing order (newest first).
+    vals.sort(key=lambda t: (0,) if t[0] is None else (1,) + sort_key(t[0]), reverse=maximize)
+    return vals[0][1]
 
 
 def ranked(runs: list[Run], spec: str, maximize: bool = False) -> list[tuple[Run, Any]]:
