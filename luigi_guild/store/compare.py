@@ -209,6 +209,9 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
         core = [first] if opts.skip_core else [first] + colspec.parse(CORE_COLS)[1:]
         if opts.extra_cols:
             core.append(Col("attr", "sourcecode"))
+    from luigi_guild.store import query
+
+    runs = query.snapshot(runs)
     op_source = _OpCols(on_error)
     all_scalars = scalarstore.for_runs(runs)
     header: list[str] = []

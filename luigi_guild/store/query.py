@@ -58,6 +58,19 @@ def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) 
     return runfilter.apply(list_runs(root), run_filter)
 
 
+def snapshot(runs: Iterable[Run], root: str | None = None) -> list[Run]:
+    """``runs`` preloaded from the run index (values checked against their files' stamps).
+
+    For one listing or table (``compare``): the runs answer ``started``,
+    ``label``, ``flags``, ``exit_status``, status and opref without reading
+    their files again. Runs outside ``root`` are returned as given.
+    """
+    index = shared_index(root)
+    shown = index.snapshot(runs)
+    index.save()
+    return shown
+
+
 def sort_runs(runs: Iterable[Run]) -> list[Run]:
     """Newest first by ``started`` (fallback ``initialized``), then by id."""
     keyed = [(r.timestamp, r.id, r) for r in runs]
