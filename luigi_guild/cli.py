@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("select", "select"),
     "stop": ("stop", "stop"),
     "tag": ("tag", "tag"),
+    "view": ("view", "view"),
     "watch": ("watch", "watch"),
 }
 
@@ -73,6 +74,8 @@ def _click_exit_code(e: BaseException) -> int | None:
     from luigi_guild.model import exitcodes
 
     if isinstance(e, click.exceptions.Abort):
+        if isinstance(e.__cause__, KeyboardInterrupt):  # Ctrl-C while a command ran (not at a prompt)
+            return exitcodes.INTERRUPTED
         sys.stderr.write("Aborted!\n")
         return exitcodes.ABORTED
     if isinstance(e, click.ClickException):

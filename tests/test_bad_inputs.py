@@ -114,6 +114,14 @@ CASES = [
     C("select-hidden-dir", ["select", ".tmp-half"], NOT_FOUND % ".tmp-half"),
     C("select-missing-attr", ["select", "aaa", "-a", "nosuch"], "guild: no such run attribute 'nosuch'"),
     C("select-no-runs", ["select"], "guild: no matching runs", home="empty"),
+    # --- empty slices (issue 18): one line, not an IndexError
+    C("select-empty-slice", ["select", ":0"], NOT_FOUND % ":0"),
+    C("select-reversed-slice", ["select", "5:3"], NOT_FOUND % "5:3"),
+    C("runs-info-empty-slice", ["runs", "info", ":0"], NOT_FOUND % ":0"),
+    C("cat-empty-slice", ["cat", "--output", ":0"], NOT_FOUND % ":0"),
+    C("ls-empty-slice", ["ls", ":0"], NOT_FOUND % ":0"),
+    C("watch-empty-slice", ["watch", ":0"], NOT_FOUND % ":0"),
+    C("run-id-newline", ["run", "hello.py", "--run-id", "x\n", "-y"], "re:^guild: invalid run ID 'x\\\\n': "),
     C("select-unknown-option", ["select", "--bogus"], "guild: No such option '--bogus'."),
     # --- results: compare, select --min/--max, output scalars
     C("compare-unknown-sort-column", ["compare", "--csv", "-", "--min", "nosuch"], "re:^guild: unknown column 'nosuch' "),

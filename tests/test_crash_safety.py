@@ -356,7 +356,8 @@ def test_read_only_guild_home(home):
         )
 
     _assert_one_error(ro(["run", "hello.py", "-y"]), "guild: cannot create run in %s/runs: Read-only file system" % home)
-    _assert_one_error(ro(["run", "hello.py", "-y", "--needed", "x=5"]), "guild: cannot lock hello.py in %s/locks: Read-only file system" % home)
+    # Issue 18: --needed no longer fails on the lock file; with no match it fails making the run.
+    _assert_one_error(ro(["run", "hello.py", "-y", "--needed", "x=5"]), "guild: cannot create run in %s/runs: Read-only file system" % home)
     _assert_one_error(ro(["run", "--restart", "aaa", "-y"]), "guild: cannot restart run aaa: Read-only file system")
     listing = ro(["runs"])
     assert listing.returncode == 0 and listing.stdout.startswith("[1:aaa]  hello.py")

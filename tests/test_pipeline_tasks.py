@@ -332,3 +332,27 @@ def test_workers_relay_whole_lines(tmp_path):
     lines = [line for line in r.out.splitlines() if line.strip()]
     assert len(lines) == 4 * 7, r.out
     assert all(re.fullmatch(r"trial \d line \d end|no newline at the end \d", line) for line in lines), r.out
+
+
+def test_latest_upstream_run_sees_new_and_finished_runs_in_one_process(tmp_path, monkeypatch):
+    from pipelines_fixtures import guild as guild_cli, project as sample
+
+    from luigi_guild.model.opref import OpRef
+    from luigi_guild.store import query
+
+    home = str(tmp_path / "home")
+    monkeypatch.setenv("GUILD_HOME", home)
+    proj = sample("pipeline")
+    assert guild_cli(home, "run", "prepare", "size=1", "-y", cwd=proj).rc == 0
+    first = query.list_runs()[0]
+    op = first.opref
+    assert isinstance(op, OpRef) and query.latest_of_operation(op).id == first.id
+    # A staged run is not usable; once started and completed (no new directory), it is.
+    out = guild_cli(home, "run", "prepare", "size=2", "--stage", "-y", cwd=proj).out
+    import re
+
+    staged = re.search(r"staged as (\w+)", out).group(1)
+    assert query.latest_of_operation(op).id == first.id
+    assert guild_cli(home, "run", "--start", staged, "-y", cwd=proj).rc == 0
+    assert query.latest_of_operation(op).id == staged
+    assert query.latest_of_operation(op, id_prefix=first.id[:6]).id == first.id

@@ -85,6 +85,9 @@ def test_manifest_and_digest_equal_guildai(tmp_path, guildai):
         their = _read(theirs.guild_path("manifest")).replace(their_prep.id, "PREP")
         assert mine == their
         assert ours.get("deps") == _swap(theirs.get("deps"), their_prep.id, ours_prep.id)
+        # The flags attr reads byte for byte as guildai writes it (the upstream run id as a plain flag).
+        mine = _read(ours.attr_path("flags")).replace(ours_prep.id, "PREP")
+        assert mine == _read(theirs.attr_path("flags")).replace(their_prep.id, "PREP")
     assert "d data.txt" in _read(ours_train.guild_path("manifest"))
 
 

@@ -69,7 +69,8 @@ class Echo(base.Remote):
 
 
 def test_builtin_kinds_are_registered() -> None:
-    assert base.kinds() == ["local", "ssh"]
+    assert base.kinds() == ["local", "slurm", "ssh"]
+    assert base.kind_class("slurm").kind == "slurm"  # type: ignore[union-attr]
     assert base.kind_class("ssh").kind == "ssh"  # type: ignore[union-attr]
     assert base.kind_class("local").kind == "local"  # type: ignore[union-attr]
     assert base.kind_class("nope") is None
@@ -78,7 +79,7 @@ def test_builtin_kinds_are_registered() -> None:
 def test_register_and_remote_for(tmp_path: Path) -> None:
     assert base.register("echo")(Echo) is Echo
     assert Echo.kind == "echo"
-    assert base.kinds() == ["echo", "local", "ssh"]
+    assert base.kinds() == ["echo", "local", "slurm", "ssh"]
     path = write_config(
         tmp_path,
         """\
@@ -120,7 +121,7 @@ def test_ssh_kind_validates_its_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "section, message",
     [
-        ("type: ec2", "remote r has unsupported type 'ec2' (supported: local, ssh)"),
+        ("type: ec2", "remote r has unsupported type 'ec2' (supported: local, slurm, ssh)"),
         ("host: h", "remote r is missing required config: type"),
         ("type: ssh", "remote r is missing required config: host"),
         ("type: local", "remote r is missing required config: guild-home"),
@@ -158,4 +159,4 @@ def test_unknown_type_on_the_command_line(tmp_path: Path) -> None:
     for args in (["runs", "-r", "cloud"], ["pull", "cloud", "-y"], ["watch", "-r", "cloud"]):
         p = subprocess.run([sys.executable, "-m", "luigi_guild", *args], capture_output=True, text=True, env=env)
         assert (p.returncode, p.stdout) == (1, ""), args
-        assert p.stderr == "guild: remote cloud has unsupported type 'ec2' (supported: local, ssh)\n", args
+        assert p.stderr == "guild: remote cloud has unsupported type 'ec2' (supported: local, slurm, ssh)\n", args

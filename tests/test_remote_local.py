@@ -333,7 +333,7 @@ def test_unknown_remote_type(homes: tuple[Path, Path], tmp_path: Path) -> None:
     (tmp_path / "config.yml").write_text("remotes:\n  cloud:\n    type: ec2\n")
     p = guild("run", "echo", "-r", "cloud", "-y", check=False)
     assert (p.returncode, p.stdout) == (1, "")
-    assert p.stderr == "guild: remote cloud has unsupported type 'ec2' (supported: local, ssh)\n"
+    assert p.stderr == "guild: remote cloud has unsupported type 'ec2' (supported: local, slurm, ssh)\n"
 
 
 def test_local_remote_never_imports_fabric(homes: tuple[Path, Path]) -> None:

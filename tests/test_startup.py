@@ -17,7 +17,7 @@ from luigi_guild.store import rundir
 sys.path.insert(0, os.path.dirname(__file__))
 import perf_fixtures  # noqa: E402
 
-HEAVY = {"click", "yaml", "luigi", "fabric", "paramiko", "invoke", "psutil", "tornado"}
+HEAVY = {"click", "yaml", "luigi", "fabric", "paramiko", "invoke", "psutil", "tornado", "starlette", "uvicorn", "anyio"}
 # Cheap for most programs, but each costs more than reading the run index: never on the listing path.
 LISTING_AVOIDS = {"typing", "re", "datetime", "shlex", "json"}
 

@@ -161,8 +161,8 @@ def test_workers_run_trials_in_parallel(tmp_path):
 
 def test_sweep_bad_options(tmp_path):
     home = tmp_path / "home"
-    r = guild(home, "run", "echo", "x=[1,2]", "-o", "gp", "-y", cwd=SWEEP)
-    assert r.rc == 1 and r.out.splitlines()[0] == "guild: unsupported optimizer 'gp'"
+    r = guild(home, "run", "echo", "x=[1,2]", "-o", "no-such", "-y", cwd=SWEEP)
+    assert r.rc == 1 and r.out.splitlines()[0] == "guild: unsupported optimizer 'no-such'"
     r = guild(home, "run", "echo", "x=[1,2]", "--workers", "0", "-y", cwd=SWEEP)
     assert (r.rc, r.out) == (1, "guild: invalid --workers 0: expected 1 or more\n")
     r = guild(home, "run", "echo", "x=[1,2]", "-y", "--scheduler-host", "127.0.0.1", "--scheduler-port", "1", cwd=SWEEP)

@@ -1,8 +1,11 @@
 """A two-step Luigi pipeline: `train.py` requires `prepare.py`.
 
-Run it twice: the second build finds both runs done and runs nothing.
+Run it twice: the second build finds both runs done and runs nothing. The
+train run records the prepare run it used (flag `operation:prepare.py`), so
+a new size prepares that size and trains again:
 
     python pipeline.py            # or: python pipeline.py --lr 0.2
+    python pipeline.py --size 50  # prepares 50 samples, trains on them
 """
 
 from __future__ import annotations

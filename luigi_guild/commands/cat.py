@@ -40,15 +40,7 @@ def cat(run: str | None, path: str | None, output: bool, remote: str | None, **k
     if path:
         runfiles.check_relative(path, "cat")
     chosen = one_run(kw, run, "cat")
-    target = chosen.guild_path("output") if output else runfiles.resolve(chosen, path or "", "cat")
-    if os.path.isdir(target):
-        raise GuildError("%s is a directory" % target)
-    try:
-        f = open(target, "rb")
-    except FileNotFoundError:
-        raise GuildError("%s does not exist" % target) from None
-    except OSError as e:
-        raise GuildError("cannot read %s: %s" % (target, e.strerror)) from None
-    with f:
+    _shown, fd = runfiles.open_file(chosen, ".guild/output" if output else path or "", "cat")
+    with os.fdopen(fd, "rb") as f:
         shutil.copyfileobj(f, sys.stdout.buffer)
     sys.stdout.flush()

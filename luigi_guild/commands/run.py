@@ -39,11 +39,19 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--project-dir", metavar="DIR", hidden=True, help="Resolve OPERATION in DIR instead of the cwd.")
 @click.option("--package", metavar="NAME[==VER]", hidden=True, help="Record the run as made from package NAME.")
 @click.option("-o", "--optimizer", metavar="NAME", help="Sweep with optimizer NAME: grid (list values) or random.")
-@click.option("-m", "--max-trials", type=int, metavar="N", help="Run at most N trials (random search: default 20).")
+@click.option("-O", "--optimize", is_flag=True, help="Sweep with the operation's default optimizer (gp when it defines none).")
+@click.option("-Fo", "--opt-flag", "opt_flags", metavar="NAME=VAL", multiple=True,
+              help="Optimizer flag, e.g. random-starts=5, kappa=1.5, acq-func=EI (repeatable).")
+@click.option("-N", "--minimize", metavar="COL", help="Objective to minimize (default: loss).")
+@click.option("-X", "--maximize", metavar="COL", help="Objective to maximize.")
+@click.option("-m", "--max-trials", "--trials", type=int, metavar="N", help="Run at most N trials (random search and optimizers: default 20).")
 @click.option("--random-seed", type=int, metavar="N", help="Seed for random search and trial sampling.")
 @click.option("--workers", type=int, default=1, metavar="N", show_default=True, help="Run up to N trials at once.")
 @click.option("--fail-on-trial-error", is_flag=True, help="Stop the sweep at the first failed trial.")
 @click.option("--keep-batch", is_flag=True, help="Keep the batch run of a successful sweep.")
+@click.option("--stage-trials", is_flag=True, help="Stage each trial of a sweep instead of running it (start them with a queue).")
+@click.option("--print-trials", is_flag=True, help="Show the trials a sweep would run and exit.")
+@click.option("--save-trials", metavar="PATH", help="Save a sweep's trials to PATH (.csv, .json or no extension) and exit.")
 @click.option(
     "--build-deps", is_flag=True, help="Run required operations that have no completed run first (via Luigi)."
 )
@@ -71,11 +79,18 @@ def run(
     project_dir: str | None,
     package: str | None,
     optimizer: str | None = None,
+    optimize: bool = False,
+    opt_flags: tuple[str, ...] = (),
+    minimize: str | None = None,
+    maximize: str | None = None,
     max_trials: int | None = None,
     random_seed: int | None = None,
     workers: int = 1,
     fail_on_trial_error: bool = False,
     keep_batch: bool = False,
+    stage_trials: bool = False,
+    print_trials: bool = False,
+    save_trials: str | None = None,
     build_deps: bool = False,
     scheduler_host: str | None = None,
     scheduler_port: int | None = None,
@@ -115,6 +130,15 @@ def run(
             raise GuildError("--test-output-scalars cannot be used with --restart")
         _test_output_scalars(opspec, project_dir, test_output_scalars)
         return
+    if not restart and opspec is not None and "=" not in opspec:
+        from luigi_guild.sweeps import queue as queuelib
+
+        if queuelib.is_queue(opspec):
+            if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
+                raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
+                                 "--stage-trials, --print-trials, --save-trials or --needed")
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            return
     if restart:
         if opspec:
             raise GuildError("OPERATION cannot be used with --restart")
@@ -130,15 +154,33 @@ def run(
     if plan.restart is None:
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
-        if is_sweep(plan.flags, batch_files, optimizer):
+        if is_sweep(plan.flags, batch_files, optimizer or ("+" if optimize else None)):
             from luigi_guild.sweeps import driver as sweeps
+            from luigi_guild.sweeps import learners
+            from luigi_guild.sweeps import objective as objectives
 
             if print_cmd or stage or run_id:
                 raise GuildError("--print-cmd, --stage and --run-id cannot be used with a sweep")
+            choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
+            spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
+            learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
+            if learner is not None:
+                assert choice is not None
+                spec.opt_flags = choice.flags
+                spec.objective = objectives.resolve(minimize, maximize, plan.opdef.objective if plan.opdef else None)
+                if print_trials or save_trials:
+                    raise GuildError("optimizer does not support %s trials" % ("printing" if print_trials else "saving"))
+                if stage_trials:
+                    raise GuildError("operation '%s:%s' does not support --stage-trials" % (learner.model, learner.name))
+            elif minimize or maximize:
+                raise GuildError("--minimize and --maximize need an optimizer that learns (-o gp, -O...)")
+            if print_trials or save_trials:
+                _show_trials(plan, spec, force_flags, save_trials)
+                return
             _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
             _sweep(
                 plan,
-                SweepSpec(optimizer, max_trials, random_seed, batch_files),
+                spec,
                 sweeps.SweepOptions(
                     needed=needed,
                     fail_on_trial_error=fail_on_trial_error,
@@ -148,12 +190,24 @@ def run(
                     label=label,
                     tags=list(tags),
                     force_flags=force_flags,
+                    stage_trials=stage_trials,
                 ),
                 yes,
                 scheduler_host,
                 scheduler_port,
             )
             return
+    if opt_flags:
+        name, _, val = opt_flags[0].partition("=")
+        raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))
+    if max_trials is not None:
+        click.echo("WARNING: not a batch run - ignoring --max-trials", err=True)
+    if stage_trials:
+        raise GuildError("cannot stage trials for a non-batch operation")
+    if print_trials:
+        raise GuildError("cannot print trials for a non-batch operation")
+    if save_trials:
+        raise GuildError("cannot save trials for a non-batch operation")
     if print_cmd:
         click.echo(planlib.print_cmd(plan))
         return
@@ -235,6 +289,72 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+    import os
+
+    from luigi_guild.sweeps import queue as queuelib
+
+    if not yes:
+        lines = ["You are about to run queue"]
+        lines += ["  %s: %s" % (k, "unspecified" if v is None else flagslib.format_val(v)) for k, v in flags.items()]
+        click.echo("\n".join(lines), err=True)
+        if not confirm("Continue?", default=True):
+            raise SystemExit(exitcodes.OK)
+    run = queuelib.create_queue_run(flags)
+    if not background:
+        queuelib.Queue(run, flags).serve()
+        return
+    from luigi_guild.run.background import start_detached
+
+    def serve_detached() -> int:
+        # The detached child's output goes to the queue run's own output file.
+        fd = os.open(run.guild_path("output"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        return queuelib.Queue(run, flags).serve()
+
+    start_detached(run, serve_detached, pidfile)
+    if not quiet:
+        suffix = " (pidfile %s)" % pidfile if pidfile else ""
+        click.echo("queue started in background as %s%s" % (run.id, suffix))
+
+
+def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save_path: str | None) -> None:
+    """``--print-trials`` (a table on stdout) or ``--save-trials PATH``: nothing is run or kept."""
+    from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.sweeps import trials as triallib
+
+    if save_path:
+        triallib.check_trials_path(save_path)
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    if save_path:
+        click.echo("Saving trials to %s" % save_path)
+        triallib.save_trials(save_path, trials)
+    else:
+        echo_table(triallib.trial_table(trials))
+
+
+def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None) -> list[str]:
+    """What a sweep will do, as Guild says it before asking to continue."""
+    if spec is not None and spec.objective is not None:
+        lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
+            plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
+        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+        lines.append("Optimizer flags:")
+        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
+        return lines
+    if optimizer == "grid":
+        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+    elif optimizer == "random":
+        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+    else:
+        head = "You are about to run %s with %s optimizer (%d trial%s)" % (
+            plan.op_name, optimizer, count, "" if count == 1 else "s")
+    return [head] + ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
+
+
 def _sweep(
     plan: planlib.RunPlan,
     spec: SweepSpec,
@@ -249,10 +369,8 @@ def _sweep(
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
     if not yes:
-        lines = ["You are about to run %s%s" % (plan.op_name, " with %s optimizer" % optimizer if optimizer == "random" else "")]
-        lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
-        lines.append("  (%d trials)" % len(trials))
-        click.echo("\n".join(lines), err=True)
+        count = len(trials) if spec.objective is None else (spec.max_trials or 20)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)

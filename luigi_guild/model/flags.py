@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from luigi_guild.model import flagseq
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flagid import canonical
 
@@ -76,6 +77,9 @@ def decode_untyped(s: str) -> Any:
     """
     if s == "":
         return ""
+    seq = expand_sequence(s)
+    if seq is not None:
+        return seq
     num = _number(s)
     if num is not None:
         return s if "_" in s else num
@@ -109,6 +113,9 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     if flagdef is None or flagdef.type is None:
         return decode_untyped(raw)
     ftype = flagdef.type
+    seq = expand_sequence(raw)
+    if seq is not None:
+        return [coerce(item, flagdef) for item in seq]
     if _is_function(raw):
         return raw
     if _is_sequence_text(raw) and raw.startswith("["):
@@ -124,6 +131,18 @@ def decode_flag_val(raw: str, flagdef: FlagDef | None) -> Any:
     if _is_function(raw):
         return raw
     return coerce(raw, flagdef)
+
+
+_REPEAT_RE = re.compile(r"^\s*(\[[^][]*\])\s*\*\s*(\d+)\s*$")
+
+
+def expand_sequence(s: str) -> list | None:
+    """The list ``s`` stands for when it is a sequence function or a repeated list (``[1,2]*2``), else None."""
+    m = _REPEAT_RE.match(s)
+    if m:
+        items = decode_untyped(m.group(1))
+        return list(items) * int(m.group(2)) if isinstance(items, list) else None
+    return flagseq.expand(s)
 
 
 _FUNCTION_RE = re.compile(r"^([a-zA-Z_]\w*)?\[[^][,\x27\x22]*:[^][,\x27\x22]*\]$")  # no quotes or commas inside
@@ -234,12 +253,16 @@ def resolve_flags(
                 if op_name
                 else None,
             )
-        values[name] = decode_flag_val(raw, flagdef)
+        try:
+            values[name] = decode_flag_val(raw, flagdef)
+        except flagseq.SequenceError as e:
+            raise GuildError("invalid function args in '%s=%s': %s" % (name, raw, e.reason)) from None
     for name, flagdef in flagdefs.items():
         if name in values:
             check_value(values[name], flagdef)
         if flagdef.required and values.get(name) is None:
             raise GuildError("missing required flag '%s'" % name)
+    _check_no_nul(values)
     return canonical(values)
 
 
@@ -265,7 +288,16 @@ def resolve_values(
         check_value(resolved.get(name), flagdef)
         if flagdef.required and resolved.get(name) is None:
             raise GuildError("missing required flag '%s'" % name)
+    _check_no_nul(resolved)
     return canonical(resolved)
+
+
+def _check_no_nul(values: dict[str, Any]) -> None:
+    """Refuse a NUL character in a flag value: no command line or environment can carry one."""
+    for name, val in values.items():
+        items = val if isinstance(val, (list, tuple)) else [val]
+        if any(isinstance(v, str) and "\0" in v for v in items):
+            raise GuildError("invalid value for flag '%s': it contains a NUL character" % name)
 
 
 # ---------------------------------------------------------------- formatting

@@ -64,6 +64,9 @@ class OpDef:
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
+    # guild.yml ``objective:`` and ``optimizer:``/``optimizers:`` as written (checked by the sweeps layer).
+    objective: Any = None
+    optimizers: Any = None
     # guild.yml ``output-scalars`` (coerced: None = defaults, False = off) and ``compare`` specs.
     output_scalars: Any = None
     compare: list[str] | None = None

@@ -26,6 +26,8 @@ class Status(str):
     AVAILABLE: tuple[Status, ...]
     # Statuses of a run that has not finished (it may still become available).
     UNFINISHED: tuple[Status, ...]
+    # Statuses of a run that makes a new ``guild run --needed`` skip.
+    NEEDED_MATCH: tuple[Status, ...]
 
     @classmethod
     def parse(cls, text: str) -> Status:
@@ -48,6 +50,8 @@ Status.ERROR = Status("error")
 Status.ALL = (Status.PENDING, Status.STAGED, Status.RUNNING, Status.COMPLETED, Status.TERMINATED, Status.ERROR)
 Status.AVAILABLE = (Status.COMPLETED, Status.TERMINATED)
 Status.UNFINISHED = (Status.PENDING, Status.RUNNING)
+# Statuses of a run that makes a new ``guild run --needed`` skip (Guild ignores only error and pending).
+Status.NEEDED_MATCH = (Status.COMPLETED, Status.TERMINATED, Status.RUNNING, Status.STAGED)
 
 
 def status_of_exit(exit_status: int) -> Status:

@@ -38,6 +38,20 @@ _WORD_CHARS = _KEY_CHARS | frozenset("/=+ ")
 _PATH_CHARS = _WORD_CHARS | frozenset(":,@%~")
 _QUOTABLE_CHARS = _WORD_CHARS | frozenset(':#,[]{}"@!%&*?|<>`$()^;~')
 _NOT_SIMPLE = object()
+_HEX = frozenset("0123456789abcdef")
+
+
+def _plain_ref(s: str) -> bool:
+    """Words PyYAML writes plain that the simple shapes miss: run ids and ``operation:NAME`` flag names.
+
+    A 32-digit lowercase hex run id with a letter in it (YAML 1.1 reads
+    neither an int nor a float in it: those need all digits, ``0x``/``0b``,
+    or a dot), and a letter-first word with ``:`` inside (never followed by
+    a space or last), which YAML always reads as a string.
+    """
+    if len(s) == 32 and _HEX.issuperset(s):
+        return not _digits(s) and not (s[:2] == "0b" and set(s[2:]) <= {"0", "1"})
+    return s[:1] in _LETTERS and ":" in s and s[-1] != ":" and (_KEY_CHARS | {":"}).issuperset(s)
 
 
 def encode(value: Any) -> str:
@@ -88,7 +102,7 @@ def _simple_scalar_text(value: Any, top: bool = False) -> str | None:
         return text
     if kind is str:
         if value and not (top and value in _QUOTED_CHARS) and _simple_scalar(value) == value:
-            return value  # a plain word that reads back as this string
+            return value  # a plain word that reads back as this string (run ids, operation:NAME too)
         if value[:1] == "/" and _PATH_CHARS.issuperset(value) and ": " not in value and value[-1] not in ": ":
             return value  # an absolute path: no YAML type starts with "/"
         opt = value[2:] if value[:2] == "--" else value[1:] if value[:1] == "-" else ""
@@ -171,6 +185,8 @@ def _simple_scalar(s: str) -> Any:
     first = s[0]
     if first == "'":
         return _single_quoted(s)
+    if _plain_ref(s):
+        return s
     if first in _LETTERS:
         if _WORD_CHARS.issuperset(s) and s[-1] != " ":
             return s
@@ -214,7 +230,9 @@ def _simple_document(text: str) -> Any:
             key = _single_quoted(key)
             if key is _NOT_SIMPLE or ":" in key:  # a quoted key holding ": " splits wrongly
                 return _NOT_SIMPLE
-        elif key[0] not in _LETTERS or not _KEY_CHARS.issuperset(key) or key in _BOOLS or key in _NULLS:
+        elif not _plain_ref(key) and (
+            key[0] not in _LETTERS or not _KEY_CHARS.issuperset(key) or key in _BOOLS or key in _NULLS
+        ):
             return _NOT_SIMPLE
         val = _simple_scalar(val)
         if val is _NOT_SIMPLE:
@@ -234,4 +252,28 @@ def decode(text: str) -> Any:
         return val
     import yaml
 
-    return yaml.load(text, Loader=yaml_classes()[0])
+    value = yaml.load(text, Loader=yaml_classes()[0])
+    if "&" in text:  # anchors: aliases may make a small text expand without bound
+        _check_size(value)
+    return value
+
+
+# The most values (scalars and containers, aliases counted each time they are
+# used) a decoded document may expand to: past it, it is damage (a "YAML bomb").
+MAX_NODES = 100_000
+
+
+def _check_size(value: Any) -> None:
+    """Raise ``ValueError`` when ``value`` expands to more than :data:`MAX_NODES` values."""
+    budget = MAX_NODES
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ValueError("YAML document expands to more than %d values" % MAX_NODES)
+        if type(item) is dict:
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif type(item) in (list, tuple, set):
+            stack.extend(item)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -75,12 +76,18 @@ def _load(path: str) -> _Parsed:
         data = yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise _error(path, "the file is not UTF-8 text") from None
+    except RecursionError:
+        raise _error(path, "invalid YAML: nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise _error(path, "invalid YAML%s: %s" % (where, problem)) from None
-    parsed = _Parsed(path, hashlib.md5(raw).hexdigest(), _ops_from_data(path, data))
+    try:
+        ops = _ops_from_data(path, data)
+    except RecursionError:
+        raise _error(path, "invalid YAML: nested too deeply") from None
+    parsed = _Parsed(path, hashlib.md5(raw).hexdigest(), ops)
     _cache[path] = (stamp, parsed)
     return parsed
 
@@ -174,6 +181,15 @@ def find_op(guildfile_path: str, opspec: str | None) -> OpDef | None:
     return _opdef(parsed, *entry)
 
 
+def op_section(guildfile_path: str, opspec: str | None, key: str) -> Any:
+    """The raw value of ``key`` in operation ``opspec``'s definition (None when unset or no such operation).
+
+    For settings this module does not interpret itself (a remote kind's own, like ``slurm:``).
+    """
+    entry = _find_entry(_load(guildfile_path), opspec)
+    return None if entry is None else entry[2].get(key)
+
+
 def _find_entry(parsed: _Parsed, opspec: str | None) -> tuple[str, str, dict] | None:
     if not opspec:
         defaults = [e for e in parsed.ops if _truthy(e[2].get("default"))]
@@ -210,6 +226,11 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         raise _error(path, "'main' for operation '%s' must be a string" % opname)
     if exec_ is not None and not isinstance(exec_, str):
         raise _error(path, "'exec' for operation '%s' must be a string" % opname)
+    if exec_:
+        try:
+            shlex.split(exec_)
+        except ValueError as e:
+            raise _error(path, "invalid 'exec' for operation '%s': %s" % (opname, e)) from None
     if main and exec_:
         raise _error(path, "operation '%s' cannot define both 'main' and 'exec'" % opname)
     if not main and not exec_:
@@ -241,6 +262,8 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
+        objective=data.get("objective"),
+        optimizers=data.get("optimizers", data.get("optimizer")),
         output_scalars=_output_scalars(path, opname, data),
         compare=_compare_specs(path, opname, data),
     )
@@ -434,6 +457,11 @@ def _requirements(path: str, opname: str, model: str, requires: Any) -> list[Req
             select = [select]
         if not isinstance(select, list) or not all(isinstance(s, str) for s in select):
             raise _error(path, "select in requires of operation '%s' must be a pattern or a list" % opname)
+        for pattern in select:
+            try:
+                re.compile(pattern)
+            except (re.error, RecursionError) as e:
+                raise _error(path, "invalid select pattern '%s' in requires of operation '%s': %s" % (pattern, opname, e)) from None
         names = {}
         for key in ("name", "flag-name"):
             val = entry.get(key)

@@ -36,7 +36,9 @@ def resolve(opspec: str | None, cwd: str | None = None) -> OpDef:
     )
 
 
-_cache: dict[tuple[str | None, str], tuple[tuple, OpDef]] = {}
+_cache: dict[tuple[str | None, str], tuple[tuple, OpDef, float]] = {}
+# A cached resolution is trusted this long (seconds) before its files are checked again.
+RECHECK_S = 1.0
 
 
 def _stamp(opspec: str | None, cwd: str) -> tuple:
@@ -52,17 +54,23 @@ def _stamp(opspec: str | None, cwd: str) -> tuple:
 
 
 def resolve_cached(opspec: str | None, cwd: str | None = None) -> OpDef:
-    """:func:`resolve`, remembered per process until the script or guild.yml changes.
+    """:func:`resolve`, remembered per process until the script or guild.yml changes (checked once a second).
 
     Luigi builds construct and check many tasks of few operations; this keeps
     them from parsing the same script or guild.yml for every task.
     """
+    import time
+
     cwd = os.path.abspath(cwd or os.getcwd())
     key = (opspec, cwd)
-    stamp = _stamp(opspec, cwd)
     hit = _cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[2] < RECHECK_S:
+        return hit[1]
+    stamp = _stamp(opspec, cwd)
     if hit is not None and hit[0] == stamp:
+        _cache[key] = (stamp, hit[1], now)
         return hit[1]
     opdef = resolve(opspec, cwd)
-    _cache[key] = (stamp, opdef)
+    _cache[key] = (stamp, opdef, now)
     return opdef

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 
 MAX_FILE_SIZE = 1024 * 1024
 MAX_FILES = 100
@@ -16,8 +17,11 @@ def _is_venv(path: str) -> bool:
     )
 
 
-def source_files(root: str) -> list[str]:
-    """Relative paths of files to copy: no dot-dirs, venvs, build output or files over 1 MiB."""
+def source_files(root: str, warn: bool = False) -> list[str]:
+    """Relative paths of files to copy: no dot-dirs, venvs, build output or files over 1 MiB.
+
+    At most :data:`MAX_FILES`; with ``warn``, says on stderr when more were found.
+    """
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
@@ -37,9 +41,14 @@ def source_files(root: str) -> list[str]:
                     continue
             except OSError:
                 continue
-            found.append(os.path.relpath(path, root))
             if len(found) >= MAX_FILES:
+                if warn:
+                    sys.stderr.write(
+                        "WARNING: %s has more than %d source files: only the first %d are copied "
+                        "(name the files to copy under 'sourcecode' in guild.yml)\n" % (root, MAX_FILES, MAX_FILES)
+                    )
                 return found
+            found.append(os.path.relpath(path, root))
     return found
 
 
@@ -50,7 +59,7 @@ def copy_source(root: str, dest: str) -> tuple[str | None, list[tuple[str, str]]
     ``(relative path, sha1)`` per file in copy order, for the manifest.
     """
     copied: list[tuple[str, str]] = []
-    for rel in source_files(root):
+    for rel in source_files(root, warn=True):
         src = os.path.join(root, rel)
         dst = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -2,9 +2,10 @@
 
 :mod:`.base` is the interface the commands use (``remote_for(name)``) and the
 registry of kinds. Importing this package registers the built-in kinds:
-``ssh`` (another machine, over Fabric) and ``local`` (a second Guild home on
-this host). None of this imports Fabric: :mod:`.ssh` does, and only the
+``ssh`` (another machine, over Fabric), ``local`` (a second Guild home on
+this host) and ``slurm`` (a cluster's shared Guild home, runs started by
+Slurm jobs). None of this imports Fabric: :mod:`.ssh` does, and only the
 ``ssh`` kind imports it, only when it connects.
 """
 
-from luigi_guild.remote import local_kind, ssh_kind  # noqa: F401  (register the built-in kinds)
+from luigi_guild.remote import local_kind, slurm_kind, ssh_kind  # noqa: F401  (register the built-in kinds)

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Optional, Seq
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
 from luigi_guild.model.status import Status
-from luigi_guild.remote.host import HostConfig
+from luigi_guild.remote.archive import drop_unsafe
+from luigi_guild.remote.host import ConnectionLost, HostConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Self  # Python 3.11+: annotations only
@@ -82,6 +83,9 @@ class GuildHomeRemote(Remote, Generic[_C]):
         except KeyboardInterrupt:
             _note("Stopped watching remote run")
             return 0
+        except ConnectionLost as e:
+            again = " ".join(["guild", "watch", *args, "-r", self.name])
+            raise _lost(e, "while watching", "a run being watched goes on there; watch it again with '%s'" % again) from None
 
     # ------------------------------------------------------------------ run
 
@@ -96,16 +100,27 @@ class GuildHomeRemote(Remote, Generic[_C]):
         with self.open() as host:
             if req.package is not None:
                 _note("Copying package to %s" % name)
-                host.put_archive(
-                    req.package.project_dir,
-                    posixpath.join(host.guild_home, req.package.remote_dir),
-                    members=list(req.package.files),
-                )
+                try:
+                    host.put_archive(
+                        req.package.project_dir,
+                        posixpath.join(host.guild_home, req.package.remote_dir),
+                        members=list(req.package.files),
+                    )
+                except ConnectionLost as e:
+                    raise _lost(e, "while copying the package", "no run was started there") from None
             if req.restart:
                 _note("%s %s on %s" % ("Staging" if req.stage else "Restarting", run_id, name))
             else:
                 _note("%s %s on %s as %s" % ("Staging" if req.stage else "Starting", req.opspec, name, run_id))
-            result = host.run(remote_run_args(req, run_id), in_guild_home=True)
+            try:
+                result = host.run(remote_run_args(req, run_id), in_guild_home=True)
+            except ConnectionLost as e:
+                raise _lost(
+                    e,
+                    "while starting run %s" % run_id,
+                    "it may have started there; check with 'guild runs info %s -r %s' and watch it with 'guild watch %s -r %s'"
+                    % (run_id, name, run_id, name),
+                ) from None
             if result.exit_code != 0:
                 _echo_captured(result.stdout, result.stderr)
                 raise SystemExit(result.exit_code)
@@ -123,6 +138,12 @@ class GuildHomeRemote(Remote, Generic[_C]):
             sys.stdout.flush()
             try:
                 watched = host.run(["watch", run_id], env={"NO_WATCHING_MSG": "1"}, stream=True, merge_stderr=True)
+            except ConnectionLost as e:
+                raise _lost(
+                    e,
+                    "while watching run %s" % run_id,
+                    "the run goes on there; watch it again with 'guild watch %s -r %s'" % (run_id, name),
+                ) from None
             except KeyboardInterrupt:
                 _note("Detached from remote run %s (still running)" % run_id)
                 _note("To re-attach use 'guild watch %s -r %s'" % (run_id, name))
@@ -154,7 +175,10 @@ class GuildHomeRemote(Remote, Generic[_C]):
                 return 0
             if confirm is not None:
                 confirm("You are about to copy (pull) the following runs from %s:" % self.name, selected)
-            fetch_runs(host, selected)
+            try:
+                fetch_runs(host, selected)
+            except ConnectionLost as e:
+                raise _lost(e, "while copying runs", "no run was copied; pull again with 'guild pull %s'" % self.name) from None
         return len(selected)
 
     def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
@@ -169,12 +193,17 @@ class GuildHomeRemote(Remote, Generic[_C]):
             for r in runs:
                 _note("Copying %s" % r.id)
             ids = [r.id for r in runs]
-            host.put_archive(
-                home.runs_dir(),
-                posixpath.join(host.guild_home, "runs"),
-                exclude=run_excludes(ids),
-                members=ids,
-            )
+            try:
+                host.put_archive(
+                    home.runs_dir(),
+                    posixpath.join(host.guild_home, "runs"),
+                    exclude=run_excludes(ids),
+                    members=ids,
+                )
+            except ConnectionLost as e:
+                raise _lost(
+                    e, "while copying runs", "runs there may be incomplete; push again with 'guild push %s'" % self.name
+                ) from None
         return len(runs)
 
 
@@ -250,7 +279,9 @@ def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
 
     runs_root = home.runs_dir()
     os.makedirs(runs_root, exist_ok=True)
-    tmp = os.path.join(runs_root, ".tmp-pull-%s" % uuid.uuid4().hex[:12])
+    _clean_dead_pulls(runs_root)
+    tmp = os.path.join(runs_root, "%s%d-%s" % (_PULL_PREFIX, os.getpid(), uuid.uuid4().hex[:12]))
+    stop = _CleanupOnSignal()
     try:
         for r in runs:
             _note("Copying %s" % r.id)
@@ -265,9 +296,59 @@ def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
             if not os.path.isdir(os.path.join(src, ".guild")):
                 _note("Run %s is no longer on %s" % (r.id, host.name))
                 continue
+            drop_unsafe(src)  # links leaving the run, setuid bits: never brought in
             _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        stop.restore()
+
+
+_PULL_PREFIX = ".tmp-pull-"
+
+
+def _clean_dead_pulls(runs_root: str) -> None:
+    """Remove ``.tmp-pull-<pid>-*`` directories of pulls whose process is gone (killed with SIGKILL)."""
+    from luigi_guild.store.rundir import pid_alive
+
+    try:
+        names = [n for n in os.listdir(runs_root) if n.startswith(_PULL_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid_text = name[len(_PULL_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            shutil.rmtree(os.path.join(runs_root, name), ignore_errors=True)
+
+
+class _CleanupOnSignal:
+    """While a pull copies, SIGTERM and SIGHUP end it through its ``finally`` (exit 128 + signal),
+    so no ``.tmp-pull-*`` directory is left behind."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self._old: dict[int, Any] = {}
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                self._old[sig] = signal.signal(sig, self._raise)
+            except ValueError:  # not the main thread
+                pass
+
+    @staticmethod
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+
+def _lost(e: GuildError, doing: str, state: str) -> GuildError:
+    """One line for a dropped connection: what was going on and what state it left."""
+    return GuildError("%s (%s); %s" % (e.message, doing, state))
 
 
 def run_excludes(ids: Sequence[str]) -> list[str]:

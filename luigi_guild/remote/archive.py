@@ -22,7 +22,7 @@ from typing import IO, Any, Iterable, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
 
-__all__ = ["check_member", "copy_tree", "extract_tar", "is_excluded", "write_tar"]
+__all__ = ["check_member", "copy_tree", "drop_unsafe", "extract_tar", "is_excluded", "write_tar"]
 
 
 class _NoChownTarFile(tarfile.TarFile):
@@ -200,3 +200,30 @@ def copy_tree(
         f.seek(0)
         os.makedirs(dest, exist_ok=True)
         extract_tar(f, dest, patterns, compressed=False)
+
+
+def drop_unsafe(root: str) -> list[str]:
+    """Make a copied run directory safe to use here; returns what was dropped (relative paths).
+
+    Removes every symlink whose target (read as the kernel would from where
+    the link is) lies outside ``root`` or cannot be told, and clears setuid
+    and setgid bits. Nothing is followed while walking.
+    """
+    dropped = []
+    root = os.path.normpath(os.path.abspath(root))
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode):
+                    target = os.readlink(path)
+                    dest = os.path.normpath(os.path.join(dirpath, target))
+                    if not _inside(os.path.realpath(dest), os.path.realpath(root)) or not _inside(dest, root):
+                        os.unlink(path)
+                        dropped.append(os.path.relpath(path, root))
+                elif st.st_mode & (stat.S_ISUID | stat.S_ISGID) and not stat.S_ISDIR(st.st_mode):
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & ~(stat.S_ISUID | stat.S_ISGID))
+            except OSError:
+                continue
+    return dropped

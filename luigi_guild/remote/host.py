@@ -48,6 +48,14 @@ class GuildCall:
     stdin: bool = False
 
 
+class ConnectionLost(GuildError):
+    """The connection to a host dropped while a command or a copy was going on.
+
+    Callers that know what state the remote is left in (a run started, a copy
+    half done) catch it and say so in their one line.
+    """
+
+
 Direction = Literal["put", "get"]
 """Which way :meth:`GuildHost.copy_tree` copies: ``put`` from here to the host, ``get`` back."""
 
@@ -94,6 +102,9 @@ class GuildHost(abc.ABC, Generic[_C]):
 
     def _error(self, message: str, exit_code: int = 1) -> GuildError:
         return GuildError("remote %s: %s" % (self.name, message), exit_code=exit_code)
+
+    def _lost(self, detail: str) -> ConnectionLost:
+        return ConnectionLost("remote %s: connection lost%s" % (self.name, ": " + detail if detail else ""))
 
     def __enter__(self) -> Self:
         self.connect()

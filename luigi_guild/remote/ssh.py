@@ -3,7 +3,8 @@
 Nothing here shells out locally to ``ssh``, ``scp`` or ``rsync``. Remote
 commands are POSIX shell scripts in which every value coming from a caller
 (arguments, env values, paths) is quoted with :func:`shlex.quote`. Files
-travel as tar archives (:mod:`luigi_guild.remote.archive`) over SFTP.
+travel as tar archives (:mod:`luigi_guild.remote.archive`) through the
+stdin/stdout of a remote ``tar`` (no archive file is ever left on the remote).
 Opening the connection (keys, host keys, connect errors) is
 :mod:`luigi_guild.remote.sshconnect`.
 
@@ -23,7 +24,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import uuid
 import zlib
 from typing import Any, Optional, Sequence
 
@@ -220,13 +220,67 @@ class RemoteHost(GuildHost[RemoteConfig]):
             raise self._error("command timed out after %g seconds" % (timeout or 0)) from None
         except invoke.exceptions.ThreadException as e:
             errs = [t.value for t in e.exceptions]
-            raise self._error("connection lost: %s" % "; ".join(one_line(x) for x in errs)) from None
+            raise self._lost("; ".join(one_line(x) for x in errs)) from None
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise self._error("connection lost: %s" % (one_line(e) or type(e).__name__)) from None
+            raise self._lost(one_line(e) or type(e).__name__) from None
         if timeout is not None and res.exited == -1 and time.monotonic() - started >= timeout:
             # Invoke can miss its own timeout when the kill races its check.
             raise self._error("command timed out after %g seconds" % timeout)
+        if (res.exited is None or res.exited < 0) and not self._transport_active():
+            # The channel closed without an exit status and the connection is gone.
+            raise self._lost("the command's session ended without an exit status")
         return RemoteResult(exit_code=res.exited, stdout=res.stdout, stderr=res.stderr)
+
+    def _transport_active(self) -> bool:
+        """Whether the SSH connection is still up (after a command ended without an exit status)."""
+        conn = self._conn
+        transport = conn.client.get_transport() if conn is not None else None
+        if transport is None or not transport.is_active():
+            return False
+        try:
+            transport.send_ignore()
+        except (paramiko.SSHException, EOFError, OSError):
+            return False
+        time.sleep(0.05)  # a reset peer shows on the next read
+        return transport.is_active()
+
+    def _stream(self, script: str, send: Optional[Any] = None, recv: Optional[Any] = None) -> tuple[int, str]:
+        """Run ``script`` there with ``send`` (a binary file) as its stdin and its stdout copied into ``recv``.
+
+        Archives travel this way, through the command's own channel: no file
+        is left on the remote when the connection drops (its ``tar`` sees the
+        pipe close and stops). Returns (exit code, stderr text).
+        """
+        conn = self._connection()
+        try:
+            transport = conn.client.get_transport()
+            if transport is None or not transport.is_active():
+                raise EOFError("not connected")
+            chan = transport.open_session()
+            try:
+                chan.exec_command(script)
+                if send is not None:
+                    while True:
+                        data = send.read(1 << 16)
+                        if not data:
+                            break
+                        chan.sendall(data)
+                chan.shutdown_write()
+                if recv is not None:
+                    while True:
+                        data = chan.recv(1 << 16)
+                        if not data:
+                            break
+                        recv.write(data)
+                err = chan.makefile_stderr("rb").read().decode("utf-8", "replace")
+                code = chan.recv_exit_status()
+            finally:
+                chan.close()
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise self._lost(one_line(e) or type(e).__name__) from None
+        if (code is None or code < 0) and not self._transport_active():
+            raise self._lost("the copy's session ended without an exit status")
+        return code, err
 
     # ------------------------------------------------------------------ files
 
@@ -262,16 +316,6 @@ class RemoteHost(GuildHost[RemoteConfig]):
             raise self._error("cannot read %s: %s" % (path, strerror(e))) from None
         return data.decode(encoding, errors="replace")
 
-    def _remote_tmp_path(self) -> str:
-        """A fresh, unpredictable archive path in the remote /tmp."""
-        return "/tmp/luigi-guild-%s.tar.gz" % uuid.uuid4().hex
-
-    def _sftp_remove(self, path: str) -> None:
-        try:
-            self._sftp_client().remove(path)
-        except (OSError, GuildError):
-            pass
-
     def _copy_tree(self, direction: Direction, src: str, dest: str, exclude: list[str], members: Members) -> None:
         if direction == "put":
             self._put(src, dest, exclude, members)
@@ -281,46 +325,32 @@ class RemoteHost(GuildHost[RemoteConfig]):
     def _put(self, local_dir: str, remote_dir: str, patterns: list[str], members: Members) -> None:
         """Copy the contents of ``local_dir`` into ``remote_dir`` (created if needed).
 
-        Files travel as one gzip'd tar over SFTP and are unpacked with the
+        Files travel as one gzip'd tar into the stdin of the
         remote ``tar`` (one remote command). ``members``: files, or
         directories copied whole.
         """
         if not os.path.isdir(local_dir):
             raise GuildError("%s is not a directory" % local_dir)
         member_list = [check_member(m) for m in members] if members is not None else None
-        sftp = self._sftp_client()
-        tmp = self._remote_tmp_path()
+        target = sh_path(remote_dir)
+        script = "mkdir -p %s && tar -xzf - --no-same-owner -C %s" % (target, target)
         with tempfile.TemporaryFile() as f:
             write_tar(f, local_dir, patterns, member_list)
             f.seek(0)
-            try:
-                with sftp.open(tmp, "wxb") as out:  # exclusive create: never follows a planted file
-                    sftp.chmod(tmp, 0o600)
-                    out.set_pipelined(True)
-                    shutil.copyfileobj(f, out, 1 << 16)
-            except OSError as e:
-                self._sftp_remove(tmp)
-                raise self._error("cannot upload archive: %s" % strerror(e)) from None
-        target = sh_path(remote_dir)
-        q_tmp = shlex.quote(tmp)
-        script = "mkdir -p %s && tar -xzf %s --no-same-owner -C %s; rc=$?; rm -f %s; exit $rc" % (
-            target, q_tmp, target, q_tmp
-        )
-        self._tar_there(script, "unpack into", remote_dir)
+            code, err = self._stream(script, send=f)
+        if code != 0:
+            raise self._error("cannot unpack into %s: exit code %d%s" % (remote_dir, code, last_line(err)))
 
     def _get(self, remote_dir: str, local_dir: str, patterns: list[str], members: Members) -> None:
         """Copy the contents of ``remote_dir`` into ``local_dir`` (created if needed).
 
         The remote ``tar`` packs the directory (one remote command, honouring
-        the exclude ``patterns``), the archive comes back over SFTP and is
+        the exclude ``patterns``), the archive comes back on its stdout and is
         unpacked locally; members that would land outside ``local_dir`` are
         refused. Missing ``members`` are skipped. Files that change while they
         are packed (a running run's output) are copied as read.
         """
-        sftp = self._sftp_client()
         source = sh_path(remote_dir)
-        tmp = self._remote_tmp_path()
-        q_tmp = shlex.quote(tmp)
         excludes = "".join(" --exclude=%s" % shlex.quote("./" + p.lstrip("/")) for p in patterns)
         if members is None:
             what = " ."
@@ -329,35 +359,20 @@ class RemoteHost(GuildHost[RemoteConfig]):
         script = "\n".join(
             [
                 "[ -d %s ] || exit %d" % (source, _EXIT_NO_DIR),
-                "umask 077",
-                "set -C; : > %s; set +C" % q_tmp,  # exclusive create
                 # tar exits 1 when a file changed while it was read: the archive is still good.
-                "cd %s && tar -czf %s --warning=no-file-changed%s%s; rc=$?" % (source, q_tmp, excludes, what),
-                "[ $rc -le 1 ] || { rm -f %s; exit $rc; }" % q_tmp,
+                "cd %s && tar -czf - --warning=no-file-changed%s%s; rc=$?" % (source, excludes, what),
+                "[ $rc -le 1 ] || exit $rc",
             ]
         )
-        self._tar_there(script, "archive", remote_dir, exit_no_dir=_EXIT_NO_DIR)
-        try:
-            with tempfile.TemporaryFile() as f:
-                try:
-                    sftp.getfo(tmp, f)
-                except OSError as e:
-                    raise self._error("cannot download archive: %s" % strerror(e)) from None
-                f.seek(0)
-                os.makedirs(local_dir, exist_ok=True)
-                try:
-                    extract_tar(f, local_dir, patterns)
-                except (tarfile.TarError, EOFError, zlib.error) as e:
-                    raise self._error("bad archive from %s: %s" % (remote_dir, one_line(e))) from None
-        finally:
-            self._sftp_remove(tmp)
-
-    def _tar_there(self, script: str, doing: str, remote_dir: str, exit_no_dir: Optional[int] = None) -> None:
-        """Run a remote ``tar`` script; a failure raises ``cannot DOING REMOTE_DIR: exit code N: ...``."""
-        result = self.run_shell(script, check=False)
-        if exit_no_dir is not None and result.exit_code == exit_no_dir:
-            raise self._error("directory %s does not exist" % remote_dir)
-        if result.exit_code != 0:
-            raise self._error(
-                "cannot %s %s: exit code %d%s" % (doing, remote_dir, result.exit_code, last_line(result.stderr))
-            )
+        with tempfile.TemporaryFile() as f:
+            code, err = self._stream(script, recv=f)
+            if code == _EXIT_NO_DIR:
+                raise self._error("directory %s does not exist" % remote_dir)
+            if code != 0:
+                raise self._error("cannot archive %s: exit code %d%s" % (remote_dir, code, last_line(err)))
+            f.seek(0)
+            os.makedirs(local_dir, exist_ok=True)
+            try:
+                extract_tar(f, local_dir, patterns)
+            except (tarfile.TarError, EOFError, zlib.error) as e:
+                raise self._error("bad archive from %s: %s" % (remote_dir, one_line(e))) from None

@@ -16,17 +16,17 @@ from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.run.process import child_env
-from luigi_guild.model.atomic import write_file_atomic
 from luigi_guild.store import manifest
 from luigi_guild.store.rundir import Run, marker_alive, now_us
 
-_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 
 def check_run_id(run_id: str) -> None:
     """Refuse ids that are not a plain directory name."""
-    if not _RUN_ID_RE.match(run_id) or run_id in (".", ".."):
-        raise GuildError("invalid run ID '%s': use letters, digits, '_', '.', '+' or '-'" % run_id)
+    if not _RUN_ID_RE.fullmatch(run_id) or run_id in (".", ".."):
+        shown = run_id if run_id.isprintable() else run_id.encode("unicode_escape").decode("ascii")
+        raise GuildError("invalid run ID '%s': use letters, digits, '_', '.', '+' or '-'" % shown)
 
 
 def new_run_id() -> str:
@@ -185,7 +185,7 @@ def stage(run: Run, plan: RunPlan) -> None:
     """Finish a created run as ``staged``: ``ENV`` written, ready for ``--start``."""
     env = child_env(run, plan)
     lines = sorted("export %s=%s" % (k, shlex.quote(v)) for k, v in env.items() if k not in ("PWD", "_"))
-    write_file_atomic(run.guild_path("ENV"), "\n".join(lines) + "\n")
+    run.write_file(".guild/ENV", "\n".join(lines) + "\n")
     run.write_attr("started", now_us())
     run.touch("STAGED")
     run.remove("PENDING")

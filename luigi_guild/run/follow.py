@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import BinaryIO, Callable
 
-from luigi_guild.store.rundir import Run, pid_alive
+from luigi_guild.store.rundir import Run, open_beneath, pid_alive
 from luigi_guild.model.status import Status
 
 POLL = 0.1
@@ -28,14 +29,13 @@ def watch(run: Run, out: BinaryIO, pid: int | None = None, sleep: Callable[[floa
     follows until that process ends. Returns the run's status once it has stopped (waiting briefly for the
     runner to record ``exit_status``).
     """
-    path = run.guild_path("output")
     pos = 0
     seen_alive = False
     while True:
         lock_pid = run.lock_pid()
         alive = lock_pid is not None and pid_alive(lock_pid) and not run.remote
         alive = alive or (pid is not None and pid_alive(pid))
-        pos = _copy_new(path, pos, out)
+        pos = _copy_new(run.path, pos, out)
         if not alive:
             break
         seen_alive = True
@@ -45,21 +45,22 @@ def watch(run: Run, out: BinaryIO, pid: int | None = None, sleep: Callable[[floa
     deadline = time.monotonic() + (EXIT_STATUS_WAIT if seen_alive else STALE_LOCK_WAIT)
     while run.get("exit_status") is None and run.has("LOCK") and time.monotonic() < deadline:
         sleep(POLL)
-    _copy_new(path, pos, out)
+    _copy_new(run.path, pos, out)
     return run.status
 
 
-def _copy_new(path: str, pos: int, out: BinaryIO) -> int:
+def _copy_new(run_dir: str, pos: int, out: BinaryIO) -> int:
     try:
-        with open(path, "rb") as f:
-            f.seek(pos)
-            while True:
-                chunk = f.read(65536)
-                if not chunk:
-                    break
-                out.write(chunk)
-                pos += len(chunk)
-    except FileNotFoundError:
+        fd = open_beneath(run_dir, ".guild/output")
+    except OSError:  # missing yet, or not a regular file inside the run: nothing to copy
         return pos
+    with os.fdopen(fd, "rb") as f:
+        f.seek(pos)
+        while True:
+            chunk = f.read(65536)
+            if not chunk:
+                break
+            out.write(chunk)
+            pos += len(chunk)
     out.flush()
     return pos

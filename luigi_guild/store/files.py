@@ -9,7 +9,7 @@ from typing import Iterator
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
-from luigi_guild.store.rundir import Run
+from luigi_guild.store.rundir import NotRegular, Outside, Run, open_beneath
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -87,23 +87,31 @@ def check_relative(path: str, cmd: str) -> None:
         raise GuildError("PATH must be relative", hint="Try 'guild %s --help' for more information." % cmd)
 
 
-def resolve(run: Run, path: str, cmd: str = "cat") -> str:
-    """The absolute path of ``path`` inside the run dir; refuses anything that leaves it.
+def open_file(run: Run, path: str, cmd: str = "cat") -> tuple[str, int]:
+    """``(shown path, fd)`` of regular file ``path`` inside the run dir; refuses anything that leaves it.
 
-    ``..`` parts may not climb out of the run directory, and the resolved file
-    (after symlinks) must stay inside the run directory or Guild home's runs
-    (where linked upstream runs live). Nothing is opened here.
+    ``..`` parts may not climb out of the run directory, and links are
+    followed only to files inside the run directory or Guild home's runs
+    (where linked upstream runs live), checked while opening
+    (:func:`~luigi_guild.store.rundir.open_beneath`): a link swapped in meanwhile
+    is refused, never read through.
     """
     check_relative(path, cmd)
-    run_root = os.path.realpath(run.path)
     joined = os.path.normpath(os.path.join(run.path, path))
     if not _inside(joined, os.path.normpath(run.path)):
         raise _outside(path, cmd)
-    real = os.path.realpath(joined)
-    allowed = [run_root, os.path.realpath(home.runs_dir())]
-    if not any(_inside(real, root) for root in allowed):
-        raise _outside(path, cmd)
-    return joined
+    try:
+        return joined, open_beneath(run.path, path, (home.runs_dir(),))
+    except Outside:
+        raise _outside(path, cmd) from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise GuildError("%s does not exist" % joined) from None
+    except IsADirectoryError:
+        raise GuildError("%s is a directory" % joined) from None
+    except NotRegular:
+        raise GuildError("%s is not a regular file" % joined) from None
+    except OSError as e:
+        raise GuildError("cannot read %s: %s" % (joined, e.strerror)) from None
 
 
 def _inside(path: str, root: str) -> bool:

@@ -106,6 +106,7 @@ class RunIndex:
         self._by_key: dict[Any, list[str]] | None = None
         self._unkeyed: list[str] = []
         self._queries = 0
+        self._order: list[str] | None = None
 
     @classmethod
     def load(cls, root: str | None = None) -> "RunIndex":
@@ -128,6 +129,7 @@ class RunIndex:
             self._root_mtime = self._root_stamp = None
             names = []
         self._names = [n for n in names if not n.startswith(".")]  # hidden: runs being created
+        self._order = None  # ids() as of this listing (latest_of_operation)
         if not self._heads.keys() <= set(self._names):
             self._dirty = True  # runs removed since the last save are dropped when saving
 
@@ -362,6 +364,32 @@ class RunIndex:
         found.sort(reverse=True)
         return [Run(name, self.root + "/" + name) for _, name in found]
 
+    def latest_of_operation(self, opref: OpRef, statuses: tuple[str, ...], id_prefix: str = "") -> Run | None:
+        """The newest run of ``opref``'s operation (any flags) whose status is in ``statuses``.
+
+        Operations compare with ``OpRef.same_operation`` (the guild.yml digest
+        is not compared); ``id_prefix`` narrows to runs whose id starts with it.
+        Runs added or removed meanwhile are seen at once (the order is kept per
+        listing); each candidate is checked in full, so a run that has just
+        finished is seen finished.
+        """
+        self._queries += 1
+        if self._queries > 1 and self._listing_changed():
+            self._list()
+        if self._order is None:
+            self._order = self.ids()
+        for name in self._order:
+            if not name.startswith(id_prefix):
+                continue
+            body = self.values(name)
+            op = self._opref(body[B_OPREF]) if body is not None else None
+            if op is None or not op.same_operation(opref) or self._checked_in_full(name) is None:
+                continue
+            run = self._preloaded(name)
+            if run is not None and run.status in statuses:
+                return Run(name, self.root + "/" + name)
+        return None
+
     def _first_candidates(self, key: int | None) -> list[str]:
         """Runs whose key may match ``key``, each run's ``flags`` stamp checked."""
         found = []
@@ -390,8 +418,12 @@ class RunIndex:
         """Run ``name``'s head with every stamp checked now.
 
         Until the bodies section is loaded (one ``--needed`` call has few
-        candidates), a candidate is simply read afresh.
+        candidates), a candidate is simply read afresh. From the second query
+        on (sweeps, Luigi builds) the bodies are loaded, so a candidate costs
+        a stat per file instead of reading them.
         """
+        if self._queries > 1 and not self._bodies_loaded:
+            self._load_bodies()
         if self._bodies_loaded or name in self._bodies:
             return self.entry(name, ALL_FILES, fresh=True)
         return self._reread(name)

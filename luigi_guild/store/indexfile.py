@@ -13,7 +13,7 @@ import time
 
 from luigi_guild.model import home
 from luigi_guild.model.flagid import needed_key
-from luigi_guild.store.rundir import _MISSING, SENTINELS, Run, decode_attr
+from luigi_guild.store.rundir import _MISSING, SENTINELS, Run, decode_attr, read_run_file
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 INDEX_VERSION = 2
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+# A larger index file is damage (10,000 runs take about 5 MB): it is ignored and rebuilt.
+MAX_INDEX_BYTES = 1 << 28
 _MAGIC = b"LGRI%d.%d.%d\n" % (INDEX_VERSION, sys.version_info[0], sys.version_info[1])
 
 # Files whose stamps an entry keeps, relative to the run dir.
@@ -65,38 +68,21 @@ def _stamp(path: str) -> int | None:
     return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
 
 
-def _read_small(path: str) -> tuple[os.stat_result, str | None] | None:
-    """``(stat, text)`` of file ``path``, the stat taken on the open file before reading.
+def _read_small(path: str, dir_fd: int | None = None) -> tuple[os.stat_result, str | None] | None:
+    """``(stat, text)`` of run file ``path`` (see :func:`read_run_file`), the stat taken before reading.
 
-    None when it does not exist or cannot be opened; text None when it
-    cannot be read or is not UTF-8. Never blocks on a FIFO.
+    None when it does not exist; text None when it is damaged or not UTF-8.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        try:  # an existing file we may not open still has a stamp
-            return os.stat(path), None
-        except OSError:
-            return None
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        os.close(fd)
+    read = read_run_file(path, dir_fd=dir_fd)
+    if read is None:
         return None
-    try:
-        chunks = []
-        want = st.st_size + 1
-        while True:
-            data = os.read(fd, want)
-            if not data:
-                break
-            chunks.append(data)
-            want = 65536
-        return st, b"".join(chunks).decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+    st, data = read
+    if data is None:
         return st, None
-    finally:
-        os.close(fd)
+    try:
+        return st, data.decode("utf-8")
+    except UnicodeDecodeError:
+        return st, None
 
 
 def _timestamp(attrs: dict[str, Any]) -> int:
@@ -120,29 +106,47 @@ def read_entry(
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     gdir = run_dir + "/.guild"
+    # Files are opened relative to ``.guild`` and ``attrs`` opened without
+    # following links: a run whose ``.guild`` is a link is not a run, one whose
+    # ``attrs`` is a link has no attrs (nothing outside the run is read).
     try:
-        gst = os.stat(gdir)
+        gfd = os.open(gdir, _DIR_FLAGS)
     except OSError:
         return None
-    times = [gst.st_mtime_ns, gst.st_ctime_ns]
-    fstamps: list[int | None] = []
-    texts: list[str | None] = []
-    for rel in _FILES:
-        read = _read_small(run_dir + "/" + rel)
-        if read is None:
-            fstamps.append(None)
-            texts.append(None)
-            continue
-        st, text = read
-        times += (st.st_mtime_ns, st.st_ctime_ns)
-        fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
-        texts.append(text)
-    if fstamps[F_OPREF] is None:
-        return None
     try:
-        names = set(os.listdir(gdir))
+        gst = os.fstat(gfd)
+        try:
+            afd: int | None = os.open("attrs", _DIR_FLAGS, dir_fd=gfd)
+        except OSError:
+            afd = None
+        try:
+            times = [gst.st_mtime_ns, gst.st_ctime_ns]
+            fstamps: list[int | None] = []
+            texts: list[str | None] = []
+            for rel in _FILES:
+                in_attrs = rel.startswith(".guild/attrs/")
+                if in_attrs and afd is None:
+                    read = None
+                else:
+                    read = _read_small(rel.rsplit("/", 1)[1], afd if in_attrs else gfd)
+                if read is None:
+                    fstamps.append(None)
+                    texts.append(None)
+                    continue
+                st, text = read
+                times += (st.st_mtime_ns, st.st_ctime_ns)
+                fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
+                texts.append(text)
+        finally:
+            if afd is not None:
+                os.close(afd)
+        if fstamps[F_OPREF] is None:
+            return None
+        names = set(os.listdir(gfd))
     except OSError:
         return None
+    finally:
+        os.close(gfd)
     sentinels = tuple(n for n in SENTINELS if n in names)
     remote = None
     if "LOCK.remote" in names:
@@ -193,11 +197,10 @@ def index_path(root: str) -> str:
 
 def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None]:
     """The heads, and a function that decodes the bodies (None when there are none)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+    read = read_run_file(path, MAX_INDEX_BYTES)
+    if read is None or read[1] is None:  # missing, or damaged: rebuilt
         return {}, None
+    data = read[1]
     import zlib
 
     try:

@@ -71,7 +71,7 @@ def info_items(run: Run, all_scalars: bool = False) -> list[tuple[str, Any]]:
         project = ""
     exit_status = run.get("exit_status")
     pid = run.lock_pid() if run.status == Status.RUNNING else None
-    return [
+    items: list[tuple[str, Any]] = [
         ("id", run.id),
         ("operation", run.op_name),
         ("from", project),
@@ -90,3 +90,8 @@ def info_items(run: Run, all_scalars: bool = False) -> list[tuple[str, Any]]:
         ("flags", dict(run.flags)),
         ("scalars", scalars_data(run, all_scalars)),
     ]
+    job = run.get("slurm_job")
+    if job is not None:  # a run started by a Slurm job (the slurm remote kind): Slurm's id and last word
+        at = [name for name, _ in items].index("pid") + 1
+        items[at:at] = [("slurm_job", str(job)), ("slurm_state", str(run.get("slurm_state") or ""))]
+    return items

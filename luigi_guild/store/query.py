@@ -100,6 +100,8 @@ def select_one(runs: list[Run], spec: str | None, cmd: str = "runs") -> Run:
     matches = _select_spec(runs, spec, cmd)
     if len(matches) > 1:
         raise _ambiguous(spec, matches)
+    if not matches:  # an empty slice such as ':0'
+        raise not_found(spec, cmd)
     return matches[0]
 
 
@@ -177,6 +179,15 @@ def needed(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list
     return found
 
 
+def needed_for_new_run(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
+    """What makes a new ``guild run --needed`` skip: runs of ``opref`` with equal flags that are
+    completed, terminated, running or staged, newest first (Guild ignores error and pending runs)."""
+    index = RunIndex.load(root)
+    found = index.same(opref, flags, Status.NEEDED_MATCH)
+    index.save()
+    return found
+
+
 def needed_many(queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None) -> list[list[Run]]:
     """:func:`needed` for many (opref, flags) pairs with one pass over the runs."""
     index = RunIndex.load(root)
@@ -200,17 +211,7 @@ def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = 
     digest in the opref is not compared). ``id_prefix`` narrows the choice
     to runs whose id starts with it (the user picked the upstream run).
     """
-    for run in list_runs(root):
-        if not run.id.startswith(id_prefix):
-            continue
-        try:
-            if not run.opref.same_operation(opref):
-                continue
-        except (OSError, ValueError):
-            continue
-        if run.status in Status.AVAILABLE:
-            return run
-    return None
+    return shared_index(root).latest_of_operation(opref, Status.AVAILABLE, id_prefix)
 
 
 def runs_of_operation(opref: OpRef, root: str | None = None) -> list[Run]:
@@ -241,5 +242,8 @@ def shared_index(root: str | None = None) -> RunIndex:
     root = os.path.abspath(root or home.runs_dir())
     index = _shared.get(root)
     if index is None:
+        import atexit
+
         index = _shared[root] = RunIndex.load(root)
+        atexit.register(index.save)  # what this process read helps the next one (a Luigi build, a listing)
     return index

@@ -6,10 +6,12 @@ the files every time it is asked for.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import time
 
-from luigi_guild.model.atomic import write_file_atomic
+from luigi_guild.model.atomic import create_replacing, write_file_atomic
 from luigi_guild.model.opref import OpRef
 from luigi_guild.model.status import Status, status_of_exit
 
@@ -23,6 +25,207 @@ _PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", 
 _MISSING = object()
 
 
+# The most a run file read for its value (attrs, opref, markers) may hold: anything
+# larger is damage, and reads as unreadable instead of filling memory.
+MAX_RUN_FILE = 1 << 20
+# Longer integers than this are damage (Python refuses to parse over 4300 digits).
+_MAX_INT_DIGITS = 64
+
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+class NotRegular(OSError):
+    """A run file that is not a regular file (a FIFO, a device, a directory, a link)."""
+
+
+def open_regular(path: str, dir_fd: int | None = None) -> int:
+    """An fd on regular file ``path``, opened without following a final link and never blocking.
+
+    Raises :class:`NotRegular` when ``path`` is a link, FIFO, device or
+    directory (nothing is read from it), else the ``OSError`` of the open.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a link, a socket, a directory
+            raise NotRegular(e.errno, "not a regular file", path) from None
+        raise
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegular(errno.EINVAL, "not a regular file", path)
+    return fd
+
+
+def read_run_file(path: str, limit: int = MAX_RUN_FILE, dir_fd: int | None = None) -> tuple[os.stat_result, bytes | None] | None:
+    """``(stat, bytes)`` of a run file, the one way run files are read for their values.
+
+    None when it does not exist. The bytes are None when it exists but is not a
+    regular file (a link, FIFO, device, directory), holds more than ``limit``
+    bytes or cannot be read: damage reads as unreadable, never blocks and
+    never fills memory. The stat is taken on the opened file (``lstat`` for
+    one that was not opened), before reading.
+    """
+    try:
+        fd = open_regular(path, dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        try:  # an existing file we may not open still has a stamp
+            return os.stat(path, dir_fd=dir_fd, follow_symlinks=False), None
+        except OSError:
+            return None
+    return _read_fd(fd, limit)
+
+
+def _read_fd(fd: int, limit: int) -> tuple[os.stat_result, bytes | None] | None:
+    """``(stat, bytes)`` of open regular file ``fd`` (closed here); bytes None when over ``limit``."""
+    try:
+        st = os.fstat(fd)
+        if st.st_size > limit:
+            return st, None
+        chunks = []
+        want = st.st_size + 1
+        got = 0
+        while True:
+            data = os.read(fd, want)
+            if not data:
+                break
+            got += len(data)
+            if got > limit:  # grew while being read
+                return st, None
+            chunks.append(data)
+            want = 65536
+        return st, b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+class Outside(OSError):
+    """A path that leads (through ``..`` or a link) out of the directories it may use."""
+
+
+_MAX_LINK_HOPS = 40
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_beneath(root: str, rel: str, link_roots: tuple[str, ...] = ()) -> int:
+    """An fd on regular file ``rel`` under directory ``root``, never leaving it at open time.
+
+    Each part of ``rel`` is opened relative to the directory fd before it,
+    without following links, so swapping a part for a link while this runs
+    cannot lead outside (no check-then-open race). A link is followed only
+    when its target lies inside ``root`` or one of ``link_roots`` (for
+    example Guild home's runs, where pipeline links point); the walk then
+    goes on from that root's fd. Raises :class:`Outside` for a path or link
+    that leaves them, :class:`NotRegular` for a FIFO, device or socket,
+    ``IsADirectoryError``, ``FileNotFoundError`` and other ``OSError``.
+    """
+    roots = [os.path.normpath(os.path.abspath(r)) for r in (root,) + link_roots]
+    parts = _parts_inside(os.path.normpath(os.path.join(roots[0], rel)), roots[0])
+    if parts is None:
+        raise Outside(errno.EACCES, "outside the run directory", rel)
+    where = roots[0]
+    cur = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    hops = 0
+    try:
+        i = 0
+        while True:
+            if not parts:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+            name = parts[i]
+            last = i == len(parts) - 1
+            try:
+                fd = os.open(name, _READ_FLAGS if last else _DIR_FLAGS, dir_fd=cur)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO):
+                    raise
+                try:
+                    target = os.readlink(name, dir_fd=cur)
+                except OSError:
+                    if e.errno == errno.ENXIO:
+                        raise NotRegular(e.errno, "not a regular file", rel) from None
+                    raise e from None
+                hops += 1
+                if hops > _MAX_LINK_HOPS:
+                    raise OSError(errno.ELOOP, "Too many levels of symbolic links", rel) from None
+                dest = os.path.normpath(os.path.join(where, target))
+                for r in roots:
+                    inside = _parts_inside(dest, r)
+                    if inside is not None:
+                        break
+                else:
+                    raise Outside(errno.EACCES, "outside the run directory", rel) from None
+                os.close(cur)
+                cur = -1
+                where = r
+                cur = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                parts = inside + parts[i + 1 :]
+                i = 0
+                continue
+            if not last:
+                os.close(cur)
+                cur = fd
+                where = os.path.join(where, name)
+                i += 1
+                continue
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                return fd
+            os.close(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+            raise NotRegular(errno.EINVAL, "not a regular file", rel)
+    finally:
+        if cur >= 0:
+            os.close(cur)
+
+
+def _parts_inside(path: str, root: str) -> list[str] | None:
+    """``path``'s parts below ``root`` (both normalised), or None when it is not inside."""
+    if path == root:
+        return []
+    prefix = root.rstrip("/") + "/"
+    if not path.startswith(prefix):
+        return None
+    return path[len(prefix) :].split("/")
+
+
+def read_beneath(root: str, rel: str, limit: int = MAX_RUN_FILE) -> tuple[bool, bytes | None]:
+    """``(exists, bytes)`` of file ``rel`` of run directory ``root``, opened beneath it.
+
+    Like :func:`read_run_file`, and every part of ``rel`` is opened without
+    following links that leave ``root`` (:func:`open_beneath`): a run's
+    ``.guild`` or ``attrs`` swapped for a link elsewhere reads as damaged
+    (exists, bytes None), never as the files it points to.
+    """
+    try:
+        fd = open_beneath(root, rel)
+    except (FileNotFoundError, NotADirectoryError):
+        return False, None
+    except OSError:
+        return True, None
+    read = _read_fd(fd, limit)
+    return (False, None) if read is None else (True, read[1])
+
+
+def read_run_text(path: str, limit: int = MAX_RUN_FILE) -> str | None:
+    """A run file's UTF-8 text; None when missing, unreadable (see :func:`read_run_file`) or not UTF-8."""
+    read = read_run_file(path, limit)
+    if read is None or read[1] is None:
+        return None
+    try:
+        return read[1].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _is_plain_int(s: str) -> bool:
     """Whether ``s`` is a decimal integer YAML reads as that same int (no leading zeros)."""
     digits = s[1:] if s[:1] == "-" else s
@@ -30,9 +233,14 @@ def _is_plain_int(s: str) -> bool:
 
 
 def decode_attr(text: str, default: Any = None) -> Any:
-    """An attr file's text decoded (YAML; plain integers without loading YAML), or ``default``."""
-    if _is_plain_int(text.strip()):
-        return int(text)
+    """An attr file's text decoded (YAML; plain integers without loading YAML), or ``default``.
+
+    Damaged text (an integer of thousands of digits, YAML that does not
+    load, a document that expands past :data:`yamlutil.MAX_NODES`) gives ``default``.
+    """
+    stripped = text.strip()
+    if _is_plain_int(stripped):
+        return int(stripped) if len(stripped) <= _MAX_INT_DIGITS else default
     from luigi_guild.model import yamlutil
 
     try:
@@ -140,6 +348,35 @@ def marker_alive(raw: bytes) -> bool:
     return proc_start_time(pid) == start
 
 
+def remote_name(raw: bytes | None) -> str | None:
+    """The remote a ``LOCK.remote`` file's content names: None when empty, ``?`` when damaged."""
+    if raw is None:
+        return "?"
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return "?"
+    name = text.split(":", 1)[0]
+    if not name:
+        return None
+    return name if name.isprintable() else "?"
+
+
+def _read_text_or_raise(root: str, rel: str) -> str:
+    """Run file ``rel``'s UTF-8 text; ``OSError``/``ValueError`` when missing or damaged."""
+    exists, data = read_beneath(root, rel)
+    if not exists:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", rel)
+    if data is None:
+        raise NotRegular(errno.EINVAL, "not a readable regular file", rel)
+    return data.decode("utf-8")  # UnicodeDecodeError is a ValueError
+
+
+# Space set aside at start for the attrs a run's end must record (see Run.reserve_attrs).
+RESERVE_PREFIX = ".reserved-"
+RESERVE_BYTES = 4096
+
+
 # Sentinel files whose presence the status rules look at.
 SENTINELS = ("LOCK.remote", "PENDING", "STAGED", "LOCK")
 
@@ -207,12 +444,37 @@ class Run:
     @property
     def opref(self) -> OpRef:
         if self._opref is None:
-            with open(self.guild_path("opref")) as f:
-                self._opref = OpRef.parse(f.read())
+            self._opref = OpRef.parse(_read_text_or_raise(self.path, ".guild/opref"))
         return self._opref
 
+    def open_dir(self, rel: str) -> int:
+        """An fd on directory ``rel`` of the run (``.guild``, ``.guild/attrs``), no part of it a link.
+
+        Files are written relative to it, so a run whose ``.guild`` or
+        ``attrs`` was swapped for a link never has files written elsewhere.
+        """
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in rel.split("/"):
+                sub = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = sub
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def write_file(self, rel: str, data: str | bytes) -> None:
+        """Write run file ``rel`` (under ``.guild``) atomically, never through a link."""
+        dirname, name = rel.rsplit("/", 1)
+        fd = self.open_dir(dirname)
+        try:
+            write_file_atomic(name, data, dir_fd=fd)
+        finally:
+            os.close(fd)
+
     def write_opref(self, opref: OpRef) -> None:
-        write_file_atomic(self.guild_path("opref"), opref.encode())
+        self.write_file(".guild/opref", opref.encode())
         self._opref = opref
 
     @property
@@ -228,11 +490,10 @@ class Run:
             return "?"
         if opref.pkg_type == "builtin" and opref.pkg_name == "guildai":
             try:
-                with open(self.guild_path("proto", ".guild", "opref")) as f:
-                    proto = OpRef.parse(f.read()).display
+                proto = OpRef.parse(_read_text_or_raise(self.path, ".guild/proto/.guild/opref")).display
             except (OSError, ValueError):
                 return opref.display
-            return proto + ("+" if opref.op_name == "+" else "+" + opref.op_name)
+            return proto + ("+" if opref.op_name == "+" else "+" + opref.display)
         return opref.display
 
     # ------------------------------------------------------------------ attrs
@@ -244,26 +505,74 @@ class Run:
             if val is _MISSING:
                 return default
             return dict(val) if isinstance(val, dict) else val
+        data = read_beneath(self.path, ".guild/attrs/" + name)[1]
+        if data is None:
+            return default
         try:
-            with open(self.attr_path(name), encoding="utf-8") as f:
-                text = f.read()
-        except (FileNotFoundError, NotADirectoryError):
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
             return default
         return decode_attr(text, default)
 
     def read_raw_attr(self, name: str) -> str | None:
-        """The attr file's text, or None when missing."""
-        try:
-            with open(self.attr_path(name), encoding="utf-8") as f:
-                return f.read()
-        except FileNotFoundError:
+        """The attr file's text; None when missing, and ``""`` when it exists but is damaged
+        (not a regular file, too large, not UTF-8)."""
+        exists, data = read_beneath(self.path, ".guild/attrs/" + name)
+        if not exists:
             return None
+        try:
+            return "" if data is None else data.decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
 
     def write_attr(self, name: str, value: Any) -> None:
         """Write attr ``name`` atomically as a YAML document."""
         from luigi_guild.model import yamlutil
 
-        write_file_atomic(self.attr_path(name), yamlutil.encode(value) + "\n")
+        self.write_file(".guild/attrs/" + name, yamlutil.encode(value) + "\n")
+
+    def reserve_attrs(self, names: tuple[str, ...]) -> None:
+        """Set aside disk space for attrs ``names`` (hidden ``.reserved-NAME`` files of
+        :data:`RESERVE_BYTES`), so :meth:`write_reserved_attr` can record them on a full disk."""
+        fd = self.open_dir(".guild/attrs")
+        try:
+            for name in names:
+                write_file_atomic(RESERVE_PREFIX + name, b" " * RESERVE_BYTES, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def write_reserved_attr(self, name: str, value: Any) -> None:
+        """:meth:`write_attr`; when that fails (a full disk), the value is written over the
+        space :meth:`reserve_attrs` set aside (no new blocks needed) and renamed into place."""
+        from luigi_guild.model import yamlutil
+
+        data = (yamlutil.encode(value) + "\n").encode("utf-8")
+        try:
+            self.write_attr(name, value)
+            return
+        except OSError as e:
+            error = e
+        if len(data) > RESERVE_BYTES:
+            raise error
+        fd = self.open_dir(".guild/attrs")
+        try:
+            try:
+                f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
+            except OSError:
+                raise error from None
+            try:
+                os.pwrite(f, data, 0)
+                os.ftruncate(f, len(data))
+            finally:
+                os.close(f)
+            os.replace(RESERVE_PREFIX + name, name, src_dir_fd=fd, dst_dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def drop_reserved(self, names: tuple[str, ...]) -> None:
+        """Remove what :meth:`reserve_attrs` set aside and was not used."""
+        for name in names:
+            self.del_attr(RESERVE_PREFIX + name)
 
     def del_attr(self, name: str) -> None:
         try:
@@ -273,7 +582,7 @@ class Run:
 
     def attr_names(self) -> list[str]:
         try:
-            return sorted(n for n in os.listdir(self.guild_path("attrs")) if not n.startswith(".tmp-"))
+            return sorted(n for n in os.listdir(self.guild_path("attrs")) if not n.startswith("."))
         except FileNotFoundError:
             return []
 
@@ -285,12 +594,20 @@ class Run:
         return os.path.exists(self.guild_path(name))
 
     def touch(self, name: str) -> None:
-        with open(self.guild_path(name), "a"):
-            pass
+        """Create sentinel ``name`` in ``.guild`` if missing (a link there is replaced, never followed)."""
+        fd = self.open_dir(".guild")
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(create_replacing(name, fd))
+        except FileNotFoundError:
+            os.close(create_replacing(name, fd))
+        finally:
+            os.close(fd)
 
     def mark_pending(self) -> None:
         """Write ``PENDING`` naming this process, so a crash before start reads ``error``."""
-        write_file_atomic(self.guild_path("PENDING"), process_marker(os.getpid()))
+        self.write_file(".guild/PENDING", process_marker(os.getpid()))
 
     def remove(self, name: str) -> None:
         try:
@@ -305,21 +622,12 @@ class Run:
         """The remote a pulled run is running on (content of ``LOCK.remote``)."""
         if self._sentinels is not None:
             return self._remote if "LOCK.remote" in self._sentinels else None
-        try:
-            with open(self.guild_path("LOCK.remote")) as f:
-                text = f.read().strip()
-        except FileNotFoundError:
-            return None
-        return text.split(":", 1)[0] or None
+        exists, data = read_beneath(self.path, ".guild/LOCK.remote", 4096)
+        return remote_name(data) if exists else None
 
     def _read_marker(self, name: str) -> bytes | None:
-        try:
-            with open(self.guild_path(name), "rb") as f:
-                return f.read(128)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        except OSError:
-            return b""
+        exists, data = read_beneath(self.path, ".guild/" + name, 4096)
+        return (data or b"") if exists else None
 
     def lock_pid(self) -> int | None:
         """The pid recorded in ``.guild/LOCK`` (read as Guild reads it), or None."""
@@ -337,6 +645,14 @@ class Run:
         if not raw or marker_pid(raw) is None or len(raw[10:].split()) < 2:
             return False
         return not marker_alive(raw)
+
+    @property
+    def starting(self) -> bool:
+        """Whether a live process is creating or starting this run (``PENDING`` names it)."""
+        raw = self._read_marker("PENDING")
+        if not raw or marker_pid(raw) is None or len(raw[10:].split()) < 2:
+            return False
+        return marker_alive(raw)
 
     @property
     def status(self) -> Status:

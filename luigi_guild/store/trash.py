@@ -21,7 +21,12 @@ def delete_runs(runs: Iterable[Run], permanent: bool = False) -> int:
     """
     count = 0
     trash = home.trash_runs_dir()
+    _clean_leftovers(home.runs_dir())
     for run in runs:
+        if run.starting:
+            # Its creator would go on writing into a run that has moved.
+            sys.stderr.write("WARNING: run %s is starting: not deleted (delete it once it runs)\n" % run.id)
+            continue
         if permanent:
             _rmtree(run.path)
         else:
@@ -57,6 +62,7 @@ def restore_runs(runs: Iterable[Run]) -> int:
 def purge_runs(runs: Iterable[Run]) -> int:
     """Remove trashed ``runs`` for good; returns the count."""
     count = 0
+    _clean_leftovers(home.trash_runs_dir())
     for run in runs:
         _rmtree(run.path)
         count += 1
@@ -73,13 +79,38 @@ def _move(src: str, dest: str) -> None:
             raise GuildError("cannot move %s to %s: %s" % (src, dest, e.strerror or e)) from None
 
 
+# A run being removed for good is first renamed to a hidden ``.deleting-`` name
+# (listings ignore hidden entries), so a removal killed midway never leaves a
+# half-deleted run listed; what it leaves is removed by the next rm or purge.
+DELETING_PREFIX = ".deleting-"
+
+
 def _rmtree(path: str) -> None:
     if os.path.islink(path):
         os.unlink(path)
         return
+    aside = os.path.join(os.path.dirname(path), "%s%s-%s" % (DELETING_PREFIX, os.path.basename(path), uuid.uuid4().hex[:8]))
     try:
-        shutil.rmtree(path)
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise GuildError("cannot delete %s: %s" % (path, e.strerror or e)) from None
+    try:
+        shutil.rmtree(aside)
     except FileNotFoundError:
         pass
     except OSError as e:
         raise GuildError("cannot delete %s: %s" % (path, e.strerror or e)) from None
+
+
+def _clean_leftovers(root: str) -> None:
+    """Finish removals that were killed midway (hidden ``.deleting-*`` directories)."""
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(DELETING_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)

@@ -16,24 +16,37 @@ from luigi_guild.model.opref import OpRef
 from luigi_guild.store.rundir import Run, now_us
 
 
-def batch_opref(optimizer: str) -> OpRef:
-    """Opref of a batch run: ``builtin:guildai <version> '' +`` (grid) or ``... random``."""
-    return OpRef("builtin", "guildai", __version__, "", "+" if optimizer == "grid" else optimizer)
+def batch_opref(optimizer: str, model: str = "") -> OpRef:
+    """Opref of a batch run: ``builtin:guildai <version> '' +`` (grid), ``... random``, ``... skopt gp``."""
+    return OpRef("builtin", "guildai", __version__, model, "+" if optimizer == "grid" else optimizer)
 
 
-def create_batch_run(proto_opref: OpRef, flags: dict[str, Any], optimizer: str, attrs: dict[str, Any]) -> Run:
-    """Create and start (LOCK = this process) the batch run for a sweep."""
+def create_batch_run(
+    proto_opref: OpRef,
+    flags: dict[str, Any],
+    optimizer: str,
+    attrs: dict[str, Any],
+    model: str = "",
+    batch_flags: dict[str, Any] | None = None,
+) -> Run:
+    """Create and start (LOCK = this process) the batch run for a sweep.
+
+    ``flags`` are the prototype's (unexpanded) flags; ``batch_flags`` the
+    optimizer's flags, which are the batch's own flags and label (as Guild).
+    """
     from luigi_guild.model.atomic import write_file_atomic
     from luigi_guild.run import create
     from luigi_guild.run import process as runner
     from luigi_guild.run.plan import RunPlan
 
+    from luigi_guild.model.flags import default_label
+
     plan = RunPlan(
-        opref=batch_opref(optimizer),
+        opref=batch_opref(optimizer, model),
         op_attr={"optimizer": optimizer},
-        flags=flags,
-        user_flags=flags,
-        label="",
+        flags=flags if batch_flags is None else batch_flags,
+        user_flags=flags if batch_flags is None else batch_flags,
+        label=default_label(batch_flags) if batch_flags else "",
         project_dir=None,
         run_params={"optimizer": optimizer},
     )

@@ -28,6 +28,7 @@ from luigi_guild.run.executors import Executor, InlineExecutor, Job
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
+from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
 from luigi_guild.sweeps.batch import create_batch_run, finish_batch_run, link_trial
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
@@ -54,16 +55,22 @@ class SweepState:
         self.done = ctx.Value("i", 0)
         self.failed = ctx.Value("i", 0)
         self.stop = ctx.Value("i", 0)  # >0: stop starting trials; signal number, or -1 after a failure
+        self.best: float | None = None
+        self.best_label = ""
+        self.best_of = min
 
-    def record(self, ok: bool) -> None:
+    def record(self, ok: bool, objective: tuple[str, float] | None = None) -> None:
+        """Count a finished trial; ``objective`` is (column, value) for sweeps that learn."""
         with self.done.get_lock():
             self.done.value += 1
             if not ok:
                 self.failed.value += 1
             done, failed = self.done.value, self.failed.value
+        if objective is not None:
+            self.best_label = objective[0]
+            self.best = objective[1] if self.best is None else self.best_of(self.best, objective[1])
         if self.progress:
-            sys.stderr.write("trial %d/%d, %d failed\n" % (done, self.total, failed))
-            sys.stderr.flush()
+            _progress_line(done, self.total, failed, self.best_label, self.best)
 
     def request_stop(self, reason: int) -> None:
         with self.stop.get_lock():
@@ -73,6 +80,20 @@ class SweepState:
     @property
     def stopped(self) -> int:
         return self.stop.value
+
+
+def _progress_line(done: int, total: int, failed: int, label: str, best: float | None) -> None:
+    """On a terminal: a bar with trials done/total, failures and the best objective so far (rich)."""
+    from rich.console import Console
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    line = Table.grid(padding=(0, 1))
+    text = "%d/%d trials, %d failed" % (done, total, failed)
+    if best is not None:
+        text += ", best %s %s" % (label, flagslib.format_val(best))
+    line.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), text)
+    Console(file=sys.stderr).print(line)
 
 
 _states: dict[str, SweepState] = {}
@@ -97,6 +118,7 @@ class SweepOptions:
     label: str | None = None
     tags: list[str] = field(default_factory=list)
     force_flags: bool = False
+    stage_trials: bool = False
     chunk_size: int = CHUNK_SIZE
 
 
@@ -110,10 +132,30 @@ class SweepResult:
     interrupted: int
     batch: Run
     optimizer: str
+    # Optimizers that learn: the trial with the best objective, and its value.
+    best_run: Run | None = None
+    best_value: float | None = None
 
 
 def plan_trials(plan: Any, spec: SweepSpec, force_flags: bool = False) -> tuple[str, list[dict[str, Any]], int | None]:
-    """Trial flag values resolved and checked against the operation (before anything is created)."""
+    """Trial flag values resolved and checked against the operation (before anything is created).
+
+    An optimizer that learns chooses its trials as results come in: its
+    trial list is empty here, and its search space is checked.
+    """
+    learner = _learner(spec)
+    if learner is not None:
+        import random
+
+        from luigi_guild.sweeps import learners
+
+        if spec.max_trials is not None and spec.max_trials < 1:
+            raise GuildError("invalid --max-trials %d: expected a positive number" % spec.max_trials)
+        if spec.batch_files:
+            raise GuildError("batch files cannot be used with optimizer %s" % learner.name)
+        learners.search_space(learners.encode_flagdefs(plan.opdef, plan.flags, plan.user_flags))
+        learner_seed = spec.random_seed if spec.random_seed is not None else random.SystemRandom().randrange(2**31)
+        return learner.name, [], learner_seed
     optimizer, raw, seed = trial_values(plan.flags, spec)
     opdef = plan.opdef
     flagdefs = opdef.flags if opdef is not None else {}
@@ -142,17 +184,30 @@ def run_sweep(
 
     optimizer, trials, seed = planned or plan_trials(plan, spec, opts.force_flags)
     executor = executor or InlineExecutor()
+    if _learner(spec) is not None:
+        assert seed is not None
+        return _run_learning(plan, spec, opts, executor, seed)
     opdef = plan.opdef
     attrs: dict[str, Any] = {"max_trials": len(trials)}
     if optimizer == "random":
         attrs["random_seed"] = seed
+    if opts.stage_trials:
+        attrs["stage_trials"] = True
     batch = create_batch_run(plan.opref, plan.flags, optimizer, attrs)
+    if opts.stage_trials:
+        return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
     if isinstance(executor, InlineExecutor):
         executor.stop = lambda: bool(state.stopped)
     index = query.shared_index()
     skipped = 0
+    from luigi_guild.run import process
+
+    # A signal stops the sweep: no new trials start, the running ones get the
+    # signal (in worker processes too) and end ``terminated``; then we exit 128 + signal.
+    passing_on = process.passing_signals_on(state.request_stop)
+    passing_on.__enter__()
     try:
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
         for start in range(0, len(trials), max(1, opts.chunk_size)):
@@ -167,7 +222,7 @@ def run_sweep(
                     executor.execute(jobs)
                     jobs.clear()
 
-            for values in chunk:
+            for n, values in enumerate(chunk, start):
                 if opts.needed and index.needed(plan.opref, values):
                     flush()
                     if state.stopped:
@@ -175,21 +230,169 @@ def run_sweep(
                     skipped += 1
                     _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
                     continue
-                jobs.append(_trial_job(plan, operation, values, batch, opts))
+                jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
+    except BaseException:
+        finish_batch_run(batch, -state.stopped if state.stopped > 0 else 1, keep=True)
+        raise
+    finally:
+        _states.pop(batch.path, None)
+        passing_on.__exit__(None, None, None)
+    result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
+    ok = not result.failed and not result.not_run and not result.interrupted
+    # An interrupted sweep's batch reads ``terminated``, as its trials do.
+    finish_batch_run(batch, 0 if ok else -result.interrupted if result.interrupted else 1, keep=opts.keep_batch)
+    return result
+
+
+def _learner(spec: SweepSpec) -> Any:
+    """The learning optimizer class ``spec`` names, or None (grid, random)."""
+    if not spec.optimizer:
+        return None
+    from luigi_guild.sweeps import learners
+
+    return learners.learner_class(spec.optimizer)
+
+
+def _previous_trials(plan: Any, objective: Any) -> list[tuple[dict[str, Any], float]]:
+    """``prev-trials=operation``: (flags, value to minimize) of every completed run of the operation."""
+    from luigi_guild.store import query
+    from luigi_guild.sweeps.objective import read_value
+
+    want = (plan.opref.pkg_type, plan.opref.pkg_name, plan.opref.model_name, plan.opref.op_name)
+    found = []
+    for run in reversed(query.list_runs()):
+        try:
+            opref = run.opref
+        except (OSError, ValueError):
+            continue
+        if (opref.pkg_type, opref.pkg_name, opref.model_name, opref.op_name) != want or run.status != Status.COMPLETED:
+            continue
+        value = read_value(run, objective)
+        if value is not None:
+            found.append((run.flags, objective.loss(value)))
+    return found
+
+
+def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Executor, seed: int) -> SweepResult:
+    """A sweep whose optimizer learns: ask (``workers`` at a time), run, read the objective, tell; repeat."""
+    from luigi_guild.store import query
+    from luigi_guild.sweeps import learners
+    from luigi_guild.sweeps.objective import Objective, read_value
+    from luigi_guild.sweeps.optimizers import TrialResult
+
+    objective = spec.objective or Objective()
+    cls = learners.learner_class(str(spec.optimizer))
+    assert cls is not None
+    space = learners.encode_flagdefs(plan.opdef, plan.flags, plan.user_flags)
+    opt = cls([space], spec.max_trials, seed, spec.opt_flags, objective.column)
+    attrs: dict[str, Any] = {"max_trials": opt.total, "random_seed": seed, "objective": objective.attr}
+    batch = create_batch_run(plan.opref, plan.flags, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags)
+    state = SweepState(opt.total, opts.fail_on_trial_error, sys.stderr.isatty())
+    _states[batch.path] = state
+    if isinstance(executor, InlineExecutor):
+        executor.stop = lambda: bool(state.stopped)
+    opdef = plan.opdef
+    flagdefs = opdef.flags if opdef is not None else {}
+    operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
+    ran = failed = skipped = 0
+    best: tuple[float, Run, float] | None = None
+    no_objective: list[Run] = []
+    error: GuildError | None = None
+    try:
+        if opt.opt_flags.get("prev-trials") == "operation":
+            opt.add_previous(_previous_trials(plan, objective))
+        n = 0
+        while not opt.exhausted and not state.stopped:
+            asked = opt.ask(max(1, opts.workers))
+            if not asked:
+                break
+            jobs: list[Job] = []
+            for values, note in zip(asked, opt.notes):
+                resolved = flagslib.resolve_values(flagdefs, values, force_flags=opts.force_flags, op_name=plan.op_name)
+                _log(note)
+                jobs.append(_trial_job(plan, operation, resolved, batch, opts, n))
+                n += 1
+            before = set(os.listdir(batch.path))
+            executor.execute(jobs)
+            made = [Run(name, os.path.realpath(os.path.join(batch.path, name)))
+                    for name in sorted(set(os.listdir(batch.path)) - before) if not name.startswith(".")]
+            for values, job in zip(asked, jobs):
+                run = next((r for r in made if flags_equal(r.flags, job.plan.flags)), None)
+                if run is not None:
+                    made.remove(run)
+                    ran += 1
+                elif opts.needed:
+                    matches = query.shared_index().needed(job.plan.opref, job.plan.flags)
+                    run = matches[0] if matches else None
+                    skipped += run is not None
+                if run is None:
+                    opt.tell(values, TrialResult("missing"))
+                    continue
+                status = run.status
+                value = read_value(run, objective) if status == Status.COMPLETED else None
+                if status not in Status.AVAILABLE:
+                    failed += 1
+                elif value is None:
+                    no_objective.append(run)
+                loss = objective.loss(value) if value is not None else None
+                opt.tell(values, TrialResult(str(status), loss))
+                if value is not None:
+                    state.best_of = max if objective.maximize else min
+                    state.best_label = objective.column
+                    state.best = value if state.best is None else state.best_of(state.best, value)
+                if loss is not None and value is not None and (best is None or loss < best[0]):
+                    best = (loss, run, value)
+            if best is None and no_objective and len(no_objective) == ran - failed:
+                error = GuildError(
+                    "trial %s did not log the objective '%s'" % (no_objective[0].id, objective.column),
+                    hint="Print it as '%s: VALUE' or choose another column with --minimize/--maximize." % objective.tag,
+                )
+                break
     except BaseException:
         finish_batch_run(batch, 1, keep=True)
         raise
     finally:
         _states.pop(batch.path, None)
-    result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
-    ok = not result.failed and not result.not_run and not result.interrupted
-    finish_batch_run(batch, 0 if ok else 1, keep=opts.keep_batch)
-    return result
+    not_run = 0 if state.stopped or error else opt.total - opt.asked
+    interrupted = state.stopped if state.stopped > 0 else 0
+    ok = not failed and not not_run and not interrupted and error is None
+    finish_batch_run(batch, 0 if ok else 1, keep=True)
+    if error is not None:
+        raise error
+    return SweepResult(opt.total, ran, skipped, failed, not_run, interrupted, batch, opt.name,
+                       best_run=best[1] if best else None, best_value=best[2] if best else None)
 
 
-def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions) -> Job:
-    """One trial as a job: its own plan, and the options every trial runs with."""
+def _stage_trials(plan: Any, trials: list[dict[str, Any]], batch: Run, opts: SweepOptions, optimizer: str) -> SweepResult:
+    """``--stage-trials``: each trial becomes a staged run (linked to the batch); nothing starts."""
+    from luigi_guild.run import pipeline
+
+    operation = plan.opdef.name if plan.opdef.opref.pkg_type == "guildfile" else plan.opdef.opref.op_name
+    staged = 0
+    try:
+        for n, values in enumerate(trials):
+            job = _trial_job(plan, operation, values, batch, opts, n)
+
+            def on_created(run: Run, trial_plan: RunPlan) -> None:
+                link_trial(batch.path, run)
+                _log("Staging trial %s: %s (%s)" % (run.id, trial_plan.op_name, flags_desc(trial_plan.flags)))
+
+            pipeline.execute(job.plan, RunOptions(stage=True, on_created=on_created))
+            staged += 1
+    except BaseException:
+        finish_batch_run(batch, 1, keep=True)
+        raise
+    finish_batch_run(batch, 0, keep=opts.keep_batch)
+    return SweepResult(len(trials), staged, 0, 0, 0, 0, batch, optimizer)
+
+
+def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, opts: SweepOptions, n: int) -> Job:
+    """Trial ``n`` as a job: its own plan, and the options every trial runs with.
+
+    Without ``--needed`` the job's key holds the trial's number, so trials
+    with equal flags (``x=[1,2,1]``, a random draw that repeats) each run.
+    """
     from luigi_guild.run.plan import plan_new
 
     opdef = plan.opdef
@@ -208,7 +411,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
         operation=operation,
         project_dir=opdef.project_dir,
         batch=batch.path,
-        extra={"needed": opts.needed, "run_key": "" if opts.needed else batch.id, "label": opts.label, "tags": list(opts.tags),
+        extra={"needed": opts.needed, "run_key": "" if opts.needed else "%s:%d" % (batch.id, n), "label": opts.label, "tags": list(opts.tags),
                "quiet": opts.quiet, "force_flags": opts.force_flags},
     )
 

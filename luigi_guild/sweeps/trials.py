@@ -72,6 +72,17 @@ def _number(text: str, func: str) -> int | float:
         raise GuildError("invalid flag function %s: '%s' is not a number" % (func, text)) from None
 
 
+def parse_function(val: str) -> tuple[str, int | float, int | float, Any]:
+    """``name[low:high:init]`` -> (name, low, high, init or None); ``[a:b]`` is ``uniform``."""
+    m = _FUNC_RE.match(val)
+    if not m:
+        raise GuildError("invalid flag function %s" % val)
+    name = (m.group(1) or "uniform").lower()
+    low, high = _number(m.group(2), val), _number(m.group(3), val)
+    init = flagslib.decode_untyped(m.group(4).strip()) if m.group(4) and m.group(4).strip() else None
+    return name, low, high, init
+
+
 def sample(val: Any, rng: random.Random) -> Any:
     """One random value for a flag: a function is sampled, a list picked from, a scalar kept."""
     if isinstance(val, list):
@@ -165,3 +176,46 @@ class SweepSpec:
     max_trials: int | None = None
     random_seed: int | None = None
     batch_files: list[str] = field(default_factory=list)
+    # Optimizers that learn: their checked flags, and the objective (an ``objective.Objective``; None: ``loss``).
+    opt_flags: dict[str, Any] = field(default_factory=dict)
+    objective: Any = None
+
+
+def trial_table(trials: list[dict[str, Any]]) -> list[list[str]]:
+    """``--print-trials``: a header ``#`` + every flag name (sorted), then one numbered row per trial."""
+    names = sorted({name for trial in trials for name in trial})
+    rows = [["#"] + names]
+    for i, trial in enumerate(trials, 1):
+        rows.append([str(i)] + [flagslib.encode_arg(trial[n]) if n in trial else "" for n in names])
+    return rows
+
+
+def check_trials_path(path: str) -> str:
+    """The format ``--save-trials PATH`` writes (``csv`` or ``json``); a GuildError for other extensions."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in ("", ".csv"):
+        return "csv"
+    if ext == ".json":
+        return "json"
+    raise GuildError("Unsupported extension '%s' - use '.csv', '.json', or no extension" % ext)
+
+
+def save_trials(path: str, trials: list[dict[str, Any]]) -> None:
+    """Write ``trials`` to ``path``: CSV (header of sorted flag names) or one line of JSON, per the extension."""
+    kind = check_trials_path(path)
+    names = sorted({name for trial in trials for name in trial})
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            if kind == "json":
+                import json
+
+                json.dump(trials, f, sort_keys=True)
+            else:
+                import csv
+
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(names)
+                for trial in trials:
+                    writer.writerow([flagslib.encode_arg(trial[n]) if n in trial else "" for n in names])
+    except OSError as e:
+        raise GuildError("cannot write trials to %s: %s" % (path, e.strerror or e)) from None

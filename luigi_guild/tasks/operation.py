@@ -41,7 +41,7 @@ class FlagsParameter(luigi.Parameter):
         return self.normalize(x)
 
     def serialize(self, x: Any) -> str:
-        return self.normalize(x)
+        return x if isinstance(x, str) else self.normalize(x)
 
 
 class RunFailed(RuntimeError):
@@ -109,6 +109,11 @@ class OperationTask(luigi.Task):
     project_dir = luigi.Parameter(default="", description="Directory the operation is resolved in")
     needed = luigi.BoolParameter(default=True, description="Skip when a matching run exists")
 
+    # A failed run is not retried by the scheduler (its cause is in its output): with a central
+    # scheduler the task is disabled at once, so keep_alive workers leave instead of waiting for
+    # a retry (luigid's [scheduler] disable_persist says for how long).
+    retry_count = 1
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if isinstance(cls.__dict__.get("operation"), str) and "flags" not in cls.__dict__:
@@ -128,6 +133,26 @@ class OperationTask(luigi.Task):
         self.__dict__["_built_us"] = now_us()
 
     # ------------------------------------------------------------ identity
+    #
+    # Luigi asks for a class's parameters and normalises the same values several
+    # times per task (the instance cache, __init__, __repr__); both are
+    # remembered per class, so a build of thousands of tasks stays cheap.
+
+    @classmethod
+    def get_params(cls) -> Any:
+        """Luigi's parameters of the class, remembered until an attribute is added (``inherits``)."""
+        stamp = tuple(len(vars(k)) for k in cls.__mro__)
+        cached = _params_cache.get(cls)
+        if cached is None or cached[0] != stamp:
+            cached = _params_cache[cls] = (stamp, super().get_params())
+        return cached[1]
+
+    def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> Any:
+        memo = self.__dict__.setdefault("_str_params", {})
+        key = (only_significant, only_public)
+        if key not in memo:
+            memo[key] = super().to_str_params(only_significant, only_public)
+        return dict(memo[key])
 
     @classmethod
     def is_typed(cls) -> bool:
@@ -156,6 +181,25 @@ class OperationTask(luigi.Task):
     @classmethod
     def get_param_values(cls, params: Any, args: Any, kwargs: Any) -> Any:
         """Luigi's parameter values, normalised: one run request gives one task id."""
+        from luigi.cmdline_parser import CmdlineParser
+
+        memo = _values_cache.get(cls)
+        if memo is None or len(memo) > 20000:
+            memo = _values_cache[cls] = {}
+        context = (os.getcwd(), id(CmdlineParser.get_instance()))
+        # repr keeps 1, 1.0, True and "1" apart; equal requests written differently only miss the memo.
+        key = repr((tuple(args), sorted(kwargs.items()), context))
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+        values = cls._normalized_values(params, args, kwargs)
+        memo[key] = values
+        # Luigi passes the normalised values back in (``__repr__``): the same answer.
+        memo[repr(((), sorted(values), context))] = values
+        return values
+
+    @classmethod
+    def _normalized_values(cls, params: Any, args: Any, kwargs: Any) -> Any:
         kwargs = dict(kwargs)
         if cls.is_typed():
             opdef = cls._opdef_of(kwargs)
@@ -199,7 +243,7 @@ class OperationTask(luigi.Task):
     def flag_values(self) -> dict[str, Any]:
         """The flag values this task was built with (defaults filled in)."""
         if self.is_typed():
-            opdef = self._opdef_of(self.param_kwargs)
+            opdef = self._opdef()
             values = {name: fd.default for name, fd in opdef.flags.items()}
             for name in self.flag_params(opdef):
                 val = getattr(self, name)
@@ -211,7 +255,7 @@ class OperationTask(luigi.Task):
         """The run plan, upstream runs not chosen yet (resolved once per task instance)."""
         cached = self.__dict__.get("_plan")
         if cached is None:
-            opdef = self._opdef_of(self.param_kwargs)
+            opdef = self._opdef()
             operation = self.operation if self.is_typed() else self.param_kwargs["operation"]
             cached = plan_new(operation, cwd=opdef.project_dir, opdef=opdef, values=self.flag_values)
             self.__dict__["_plan"] = cached
@@ -221,7 +265,21 @@ class OperationTask(luigi.Task):
         """The newest run matching this task's request, its upstream runs included."""
         return OperationTarget(self._request)
 
+    def _opdef(self) -> OpDef:
+        opdef = self.__dict__.get("_opdef_cached")
+        if opdef is None:
+            opdef = self.__dict__["_opdef_cached"] = self._opdef_of(self.param_kwargs)
+        return opdef
+
     def _request(self) -> tuple[OpRef, dict[str, Any]] | None:
+        """The operation and flags a matching run has, upstream run ids included; None while one is missing."""
+        opdef = self._opdef()
+        if not opdef.requires and not any(isinstance(t, OperationTask) for t in luigi.task.flatten(self.requires())):
+            # No upstream runs: the flags are the built (canonical) values, no plan needed.
+            flags = self.__dict__.get("_flags_cached")
+            if flags is None:
+                flags = self.__dict__["_flags_cached"] = canonical(self.flag_values)
+            return opdef.opref, flags
         try:
             plan = self.resolved_plan()
         except deps.DependencyError:
@@ -312,6 +370,11 @@ class OperationTask(luigi.Task):
         if latest is not None and built is not None and latest.timestamp >= built:
             return latest
         return None
+
+
+# Per-class memos of Luigi's parameter lookups (see OperationTask.get_params / get_param_values).
+_params_cache: dict[type, tuple[tuple[int, ...], Any]] = {}
+_values_cache: dict[type, dict[str, Any]] = {}
 
 
 def up_defaults(opdef: OpDef) -> dict[str, Any]:

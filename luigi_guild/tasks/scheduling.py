@@ -32,7 +32,7 @@ class Scheduler:
 
 
 def scheduler_for(host: str | None = None, port: int | None = None) -> Scheduler:
-    """The scheduler from options, else luigi.cfg ``[core] default-scheduler-host/port``.
+    """The scheduler from options, else luigi.cfg ``[core] scheduler_host/port`` (or ``default-scheduler-host/port``).
 
     A port alone (option) means a central scheduler on localhost.
     """
@@ -40,7 +40,7 @@ def scheduler_for(host: str | None = None, port: int | None = None) -> Scheduler
 
     cfg = luigi.configuration.get_config()
     if host is None:
-        for name in ("default-scheduler-host", "default_scheduler_host"):
+        for name in ("scheduler_host", "scheduler-host", "default-scheduler-host", "default_scheduler_host"):
             if cfg.has_option("core", name):
                 host = cfg.get("core", name) or None
                 break
@@ -48,7 +48,7 @@ def scheduler_for(host: str | None = None, port: int | None = None) -> Scheduler
         host = "localhost"
     if port is None:
         port = 8082
-        for name in ("default-scheduler-port", "default_scheduler_port"):
+        for name in ("scheduler_port", "scheduler-port", "default-scheduler-port", "default_scheduler_port"):
             if cfg.has_option("core", name):
                 try:
                     port = int(cfg.get("core", name))

@@ -1,0 +1,6 @@
+import time
+
+seconds = 300
+
+print("napping", flush=True)
+time.sleep(seconds)

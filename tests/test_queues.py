@@ -1,0 +1,84 @@
+"""Staged trials and queues: several queue processes sharing a Guild home drain staged runs once each."""
+
+from __future__ import annotations
+
+import collections
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from pipelines_fixtures import guild, guild_env, project, runs, trial_runs
+
+SWEEP = project("sweep")
+START_RE = re.compile(r"Starting staged run ([0-9a-f]{32})$", re.M)
+
+
+def test_stage_trials_then_two_queues_drain_each_once(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=range[1:8]", "sleep=0.3", "--stage-trials", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    assert r.out.count("Staging trial ") == 8
+    staged = trial_runs(home, "toy:echo")
+    assert len(staged) == 8 and all(t.status == "staged" for t in staged)
+    assert not any(r.op_name.endswith("+") for r in runs(home)), "a successful grid batch is deleted"
+    args = [sys.executable, "-m", "luigi_guild", "run", "queue", "run-once=yes", "poll-interval=1", "-y"]
+    procs = [
+        subprocess.Popen(args, cwd=SWEEP, env=guild_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    started = [START_RE.findall(out) for out in outs]
+    counts = collections.Counter(i for ids in started for i in ids)
+    assert sorted(counts) == sorted(t.id for t in staged), outs
+    assert set(counts.values()) == {1}, "a staged run started twice: %s" % counts
+    assert all(ids for ids in started), "one queue did all the work: %s" % [len(i) for i in started]
+    trials = trial_runs(home, "toy:echo")
+    assert sorted(t.flags["x"] for t in trials) == list(range(1, 9))
+    assert all(t.status == "completed" for t in trials), [t.status for t in trials]
+    queues = [r for r in runs(home) if r.op_name == "queue"]
+    assert len(queues) == 2 and all(q.status == "completed" for q in queues)
+    assert all(q.label == "poll-interval=1 run-once=yes wait-for-running=no" for q in queues)
+
+
+def test_background_queue_starts_runs_staged_later_and_stops_on_sigterm(tmp_path):
+    home = tmp_path / "home"
+    pidfile = tmp_path / "queue.pid"
+    r = guild(home, "run", "queue", "poll-interval=1", "--background", "--pidfile", str(pidfile), "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    assert re.match(r"queue started in background as [0-9a-f]{32} \(pidfile %s\)$" % re.escape(str(pidfile)), r.out)
+    queue = [q for q in runs(home) if q.op_name == "queue"][0]
+    assert queue.status == "running"
+    r = guild(home, "run", "echo", "x=[1,2]", "--stage-trials", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        trials = trial_runs(home, "toy:echo")
+        if len(trials) == 2 and all(t.status == "completed" for t in trials):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError([t.status for t in trial_runs(home, "toy:echo")])
+    pid = int(pidfile.read_text())
+    import os
+
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 15
+    while time.time() < deadline and queue.status == "running":
+        time.sleep(0.1)
+    assert queue.status == "completed"
+    out = (tmp_path / "home" / "runs" / queue.id / ".guild" / "output").read_text()
+    assert "Starting queue" in out and "Stopping queue" in out and out.count("Starting staged run") == 2
+
+
+def test_queue_and_stage_trials_bad_input(tmp_path):
+    home = tmp_path / "home"
+    r = guild(home, "run", "queue", "poll-interval=x", "-y", cwd=SWEEP)
+    assert (r.rc, r.out) == (1, "guild: invalid value x for poll-interval: expected an integer\n")
+    r = guild(home, "run", "queue", "nope=1", "-y", cwd=SWEEP)
+    assert r.rc == 1 and r.out.splitlines()[0] == "guild: unsupported flag 'nope'"
+    r = guild(home, "run", "echo", "x=1", "--stage-trials", "-y", cwd=SWEEP)
+    assert (r.rc, r.out) == (1, "guild: cannot stage trials for a non-batch operation\n")
+    assert runs(home) == []
