@@ -41,7 +41,7 @@ demo: install
 
 test: test-deps
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
