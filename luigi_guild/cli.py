@@ -16,9 +16,11 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "api": ("compare", "api"),
     "cat": ("cat", "cat"),
     "check": ("check", "check"),
     "comment": ("comment", "comment"),
+    "compare": ("compare", "compare"),
     "completion": ("completion", "completion"),
     "diff": ("diff", "diff"),
     "export": ("export", "export"),

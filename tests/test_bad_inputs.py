@@ -123,6 +123,18 @@ CASES = [
     C("watch-empty-slice", ["watch", ":0"], NOT_FOUND % ":0"),
     C("run-id-newline", ["run", "hello.py", "--run-id", "x\n", "-y"], "re:^guild: invalid run ID 'x\\\\n': "),
     C("select-unknown-option", ["select", "--bogus"], "guild: No such option '--bogus'."),
+    # --- results: compare, select --min/--max, output scalars
+    C("compare-unknown-sort-column", ["compare", "--csv", "-", "--min", "nosuch"], "re:^guild: unknown column 'nosuch' "),
+    C(
+        "compare-malformed-strict-cols",
+        ["compare", "-t", "-cc", "min =x"],
+        "guild: invalid column spec 'min =x': unexpected token 'min', line 1, pos 7",
+    ),
+    C("compare-table-and-csv", ["compare", "-t", "--csv", "-"], "guild: --table and --csv cannot both be specified"),
+    C("select-min-several-cols", ["select", "--min", "a,b"], "guild: invalid col spec 'a,b': multiple cols not supported"),
+    C("select-min-parse-error", ["select", "--max", "foo bar"], "guild: invalid col spec 'foo bar': unexpected token 'bar', line 1, pos 11"),
+    C("test-output-scalars-missing-file", ["run", "hello.py", "--test-output-scalars", "nosuch.txt"], "guild: nosuch.txt does not exist"),
+    C("compare-lists-corrupt-runs", ["compare", "--csv", "-", "-r", "-p"], "run", listing=True),
     # --- runs
     C("runs-limit-garbage", ["runs", "--limit", "abc"], "guild: Invalid value for '-n' / '--limit': 'abc' is not a valid integer."),
     C("runs-unknown-subcommand", ["runs", "nosub"], "guild: No such command 'nosub'."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -20,6 +21,8 @@ from luigi_guild.store.rundir import Run
 @click.option("-p", "--path", "--dir", "path", is_flag=True, help="Print the run directory.")
 @click.option("-a", "--attr", metavar="NAME", help="Print attribute NAME of the run.")
 @click.option("-A", "--all", "all_", is_flag=True, help="Print every matching run, one per line.")
+@click.option("-min", "--min", "min_col", metavar="COLSPEC", help="Select the run with the smallest value of COLSPEC.")
+@click.option("-max", "--max", "max_col", metavar="COLSPEC", help="Select the run with the largest value of COLSPEC.")
 @remote_option
 @filter_options
 def select(
@@ -29,17 +32,28 @@ def select(
     attr: str | None,
     all_: bool,
     remote: str | None,
+    min_col: str | None = None,
+    max_col: str | None = None,
     **kw: Any,
 ) -> None:
     """Select a run and print its id.
 
     RUN is a full id, an id prefix, a 1-based index into `guild runs`, or a
     START:END slice. The default is the latest run.
+
+    --min/--max COLSPEC choose among the selected runs by one column: a
+    scalar (`loss`, `min loss`, `loss step`, `logs#loss`), a flag (`=lr`) or
+    an attribute (`.started`). Runs without a value count as smallest.
     """
     if remote:
         forward(click.get_current_context(), remote, ["select"])
         return
     listed = runstore.filtered_runs(pop_filter(kw, "select"))
+    if min_col is not None or max_col is not None:
+        if min_col is not None and max_col is not None:
+            raise GuildError("--min and --max cannot both be specified")
+        click.echo(_format(_best(listed, runs, min_col, max_col), short_id, path, attr))
+        return
     if all_ or len(runs) > 1:
         chosen = runstore.select(listed, runs or [":"], "select")
     else:
@@ -69,3 +83,22 @@ def _format(run: Run, short_id: bool, path: bool, attr: str | None) -> str:
     if short_id:
         return run.short_id
     return run.id
+
+
+def _best(listed: list[Run], specs: tuple[str, ...], min_col: str | None, max_col: str | None) -> Run:
+    from luigi_guild.model import colspec
+    from luigi_guild.store import compare
+
+    spec = min_col if min_col is not None else max_col
+    assert spec is not None
+    try:
+        cols = colspec.parse(spec)
+    except colspec.ColSpecError as e:
+        raise GuildError("invalid col spec '%s': %s" % (spec, e)) from None
+    if len(cols) == 1 and cols[0].kind == "scalar" and cols[0].named_as is not None:
+        sys.stderr.write("WARNING: ignoring 'as %s' in scalar\n" % cols[0].named_as)
+    candidates = runstore.select(listed, specs, "select") if specs else listed
+    best = compare.best_run(candidates, spec, maximize=max_col is not None)
+    if best is None:
+        raise GuildError("no matching runs")
+    return best

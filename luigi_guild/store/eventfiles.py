@@ -75,15 +75,17 @@ def _is_run_dir(path: str) -> bool:
     return os.path.exists(os.path.join(path, ".guild", "opref"))
 
 
-def source_dirs(run_dir: str, walked: list | None = None) -> list[tuple[str, str]]:
-    """``(prefix, dir)`` for every directory under ``run_dir`` holding an event file.
+def source_files(run_dir: str, walked: list | None = None) -> list[tuple[str, str, list[str]]]:
+    """``(prefix, dir, event file names)`` for every directory under ``run_dir`` holding event files.
 
     The prefix is the directory relative to the run dir with ``/`` separators
-    (``""`` for the root, ``.guild`` for output scalars). A symlinked directory
-    is followed only when it points at a run (batch trials link their runs).
-    ``walked``, when given, gets ``(dir, mtime_ns, inode)`` of every directory read.
+    (``""`` for the root, ``.guild`` for output scalars); names are sorted. A
+    symlinked directory is followed only when it points at a run (batch
+    trials link their runs); ``.guild/attrs`` is not searched. ``walked``,
+    when given, gets ``(dir, mtime_ns, inode)`` of every directory read.
     """
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, list[str]]] = []
+    guild_dir = os.path.join(run_dir, ".guild")
     stack = [run_dir]
     while stack:
         d = stack.pop()
@@ -94,24 +96,32 @@ def source_dirs(run_dir: str, walked: list | None = None) -> list[tuple[str, str
             entries = list(os.scandir(d))
         except OSError:
             continue
-        has_events = False
+        names = []
         subdirs = []
+        skip_attrs = d == guild_dir  # attrs/ holds run attributes only
         for e in entries:
             try:
+                if skip_attrs and e.name == "attrs":
+                    continue
                 if e.is_dir(follow_symlinks=True):
                     if e.is_symlink() and not _is_run_dir(e.path):
                         continue
                     subdirs.append(e.path)
                 elif EVENTS_MARK in e.name:
-                    has_events = True
+                    names.append(e.name)
             except OSError:
                 continue
-        if has_events:
+        if names:
             rel = os.path.relpath(d, run_dir)
-            out.append(("" if rel == "." else rel.replace(os.sep, "/"), d))
+            out.append(("" if rel == "." else rel.replace(os.sep, "/"), d, sorted(names)))
         stack.extend(sorted(subdirs, reverse=True))
     out.sort()
     return out
+
+
+def source_dirs(run_dir: str, walked: list | None = None) -> list[tuple[str, str]]:
+    """``(prefix, dir)`` for every directory under ``run_dir`` holding an event file (see :func:`source_files`)."""
+    return [(prefix, d) for prefix, d, _names in source_files(run_dir, walked)]
 
 
 def event_files(dir_path: str) -> list[str]:
@@ -122,18 +132,26 @@ def event_files(dir_path: str) -> list[str]:
     return [os.path.join(dir_path, n) for n in names]
 
 
-def dir_stamp(dir_path: str) -> str:
-    """Changes whenever an event file in ``dir_path`` is added, removed or written."""
+def files_stamp(stats: list[tuple[str, int, int]]) -> str:
+    """A digest of ``(path, size, mtime_ns)`` for a directory's event files: changes with any write."""
     import hashlib
 
     h = hashlib.md5()
-    for path in event_files(dir_path):
+    for path, size, mtime in stats:
+        h.update(("%s\n%d\n%d\n" % (path, size, mtime)).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def file_stats(dir_path: str, names: list[str]) -> list[tuple[str, int, int]]:
+    out = []
+    for name in names:
+        path = os.path.join(dir_path, name)
         try:
             st = os.stat(path)
         except OSError:
             continue
-        h.update(("%s\n%d\n%d\n" % (path, st.st_size, st.st_mtime_ns)).encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+        out.append((path, st.st_size, st.st_mtime_ns))
+    return out
 
 
 _quiet = False
@@ -207,9 +225,9 @@ def _scalar_value(val: Any) -> float | None:
     return None
 
 
-def read_dir(dir_path: str) -> list[tuple[str, float, int]]:
-    """Every scalar of the event files in ``dir_path`` (files in name order)."""
+def read_dir(dir_path: str, paths: list[str] | None = None) -> list[tuple[str, float, int]]:
+    """Every scalar of the event files in ``dir_path`` (or of ``paths``), files in name order."""
     out: list[tuple[str, float, int]] = []
-    for path in event_files(dir_path):
+    for path in event_files(dir_path) if paths is None else paths:
         out.extend(read_file(path))
     return out

@@ -72,6 +72,19 @@ def filtered_runs(run_filter: "RunFilter | None" = None, deleted: bool = False) 
     return runfilter.apply(list_runs(root), run_filter)
 
 
+def snapshot(runs: Iterable[Run], root: str | None = None) -> list[Run]:
+    """``runs`` preloaded from the run index (values checked against their files' stamps).
+
+    For one listing or table (``compare``): the runs answer ``started``,
+    ``label``, ``flags``, ``exit_status``, status and opref without reading
+    their files again. Runs outside ``root`` are returned as given.
+    """
+    index = shared_index(root)
+    shown = index.snapshot(runs)
+    index.save()
+    return shown
+
+
 def sort_runs(runs: Iterable[Run]) -> list[Run]:
     """Newest first by ``started`` (fallback ``initialized``), then by id."""
     keyed = [(r.timestamp, r.id, r) for r in runs]
@@ -274,6 +287,20 @@ def _marked_of_operation(opref: OpRef, root: str | None, id_prefix: str) -> Run 
             if same and run.get("marked") and run.status in Status.AVAILABLE:
                 found.append(run)
     return sort_runs(found)[0] if found else None
+
+
+def runs_of_operation(opref: OpRef, root: str | None = None) -> list[Run]:
+    """Completed or terminated runs of ``opref``'s operation, any flags, newest first."""
+    out = []
+    for run in list_runs(root):
+        try:
+            if not run.opref.same_operation(opref):
+                continue
+        except (OSError, ValueError):
+            continue
+        if run.status in Status.AVAILABLE:
+            out.append(run)
+    return out
 
 
 _shared: dict[str, RunIndex] = {}

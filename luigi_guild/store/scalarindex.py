@@ -61,18 +61,15 @@ def summarize(events: Iterable[tuple[str, float, int]]) -> dict[str, tuple]:
     }
 
 
-def _walk_stamp(run_dir: str) -> tuple[list[tuple[str, str]], list]:
-    """Source dirs of the run and the stamp of everything walked to find them."""
+def _walk_stamp(run_dir: str) -> tuple[list[tuple[str, str, list]], list]:
+    """``(prefix, dir, file stats)`` of the run's sources and the stamp of everything walked."""
     dirs: list = []
-    sources = eventfiles.source_dirs(run_dir, dirs)
+    sources = []
     files: list = []
-    for _prefix, d in sources:
-        for path in eventfiles.event_files(d):
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            files.append((path, st.st_size, st.st_mtime_ns))
+    for prefix, d, names in eventfiles.source_files(run_dir, dirs):
+        stats = eventfiles.file_stats(d, names)
+        sources.append((prefix, d, stats))
+        files.extend(stats)
     return sources, [dirs, files]
 
 
@@ -177,25 +174,23 @@ class ScalarIndex:
     def _refresh(self, dirs: list[str]) -> None:
         now = time.time_ns()
         db = self.db
+        if len(dirs) > 64:
+            old_all: dict[str, dict[str, str]] = {}
+            for d, prefix, stamp in db.execute("SELECT dir, prefix, stamp FROM source"):
+                old_all.setdefault(d, {})[prefix] = stamp
+            jobs = [(d, old_all.get(d, {})) for d in dirs]
+        else:
+            jobs = [(d, dict(db.execute("SELECT prefix, stamp FROM source WHERE dir=?", (d,)).fetchall())) for d in dirs]
+        scanned = _scan_all(jobs)
         db.execute("BEGIN IMMEDIATE")
         try:
-            for d in dirs:
-                old = dict(db.execute("SELECT prefix, stamp FROM source WHERE dir=?", (d,)).fetchall())
-                sources, stamp = _walk_stamp(d)
-                seen = set()
-                for prefix, src in sources:
-                    seen.add(prefix)
-                    sstamp = eventfiles.dir_stamp(src)
-                    if old.get(prefix) == sstamp:
-                        continue
+            for (d, old), (prefixes, changed, stamp) in zip(jobs, scanned):
+                for prefix, (sstamp, summary) in changed.items():
                     db.execute("DELETE FROM scalar WHERE dir=? AND prefix=?", (d, prefix))
-                    rows = [
-                        (d, prefix, tag, *vals)
-                        for tag, vals in sorted(summarize(eventfiles.read_dir(src)).items())
-                    ]
+                    rows = [(d, prefix, tag, *vals) for tag, vals in summary]
                     db.executemany("INSERT INTO scalar VALUES (%s)" % ",".join("?" * 14), rows)
                     db.execute("INSERT OR REPLACE INTO source VALUES (?, ?, ?)", (d, prefix, sstamp))
-                for prefix in set(old) - seen:
+                for prefix in set(old) - set(prefixes):
                     db.execute("DELETE FROM scalar WHERE dir=? AND prefix=?", (d, prefix))
                     db.execute("DELETE FROM source WHERE dir=? AND prefix=?", (d, prefix))
                 db.execute(
@@ -206,6 +201,40 @@ class ScalarIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+def _scan(job: tuple[str, dict[str, str]]) -> tuple[list[str], dict[str, tuple[str, list]], list]:
+    """Walk one run: its source prefixes, the summaries of sources whose files changed, its stamp."""
+    run_dir, old = job
+    sources, stamp = _walk_stamp(run_dir)
+    changed: dict[str, tuple[str, list]] = {}
+    for prefix, src, stats in sources:
+        sstamp = eventfiles.files_stamp(stats)
+        if old.get(prefix) == sstamp:
+            continue
+        events = eventfiles.read_dir(src, [path for path, _size, _mtime in stats])
+        changed[prefix] = (sstamp, sorted(summarize(events).items()))
+    return [prefix for prefix, _src, _stats in sources], changed, stamp
+
+
+PARALLEL_MIN = 500
+
+
+def _scan_all(jobs: list[tuple[str, dict[str, str]]]) -> list[tuple[list[str], dict[str, tuple[str, list]], list]]:
+    """:func:`_scan` for every job; many runs (a cold index) are read by one process per core."""
+    import threading
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if len(jobs) < PARALLEL_MIN or cpus < 2 or threading.active_count() > 1:
+        return [_scan(job) for job in jobs]
+    import multiprocessing
+
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(cpus, 8)) as pool:
+            return pool.map(_scan, jobs, chunksize=64)
+    except OSError:
+        return [_scan(job) for job in jobs]
 
 
 def summaries(run_dirs: list[str]) -> dict[str, list[tuple]]:
@@ -242,7 +271,8 @@ def _remove_index() -> None:
 
 def _direct(run_dir: str) -> list[tuple]:
     rows: list[tuple] = []
-    for prefix, src in eventfiles.source_dirs(run_dir):
-        for tag, vals in sorted(summarize(eventfiles.read_dir(src)).items()):
+    for prefix, src, names in eventfiles.source_files(run_dir):
+        events = eventfiles.read_dir(src, [os.path.join(src, n) for n in names])
+        for tag, vals in sorted(summarize(events).items()):
             rows.append((prefix, tag, *vals))
     return rows

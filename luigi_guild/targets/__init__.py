@@ -5,6 +5,6 @@ as virtual subclasses of ``luigi.Target`` when :mod:`luigi_guild.tasks` is
 imported, so ``guild run`` can use them without paying for a Luigi import.
 """
 
-from luigi_guild.targets.runs import NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
+from luigi_guild.targets.runs import BestRunTarget, NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
 
-__all__ = ["NeededRunTarget", "OperationTarget", "OpRunTarget", "RunFileTarget", "RunTarget"]
+__all__ = ["BestRunTarget", "NeededRunTarget", "OperationTarget", "OpRunTarget", "RunFileTarget", "RunTarget"]

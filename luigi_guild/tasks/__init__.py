@@ -2,7 +2,8 @@
 
 import luigi
 
-from luigi_guild.targets import NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
+from luigi_guild.targets import BestRunTarget, NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
+from luigi_guild.tasks.best import BestRunTask
 from luigi_guild.tasks.operation import (
     FlagsParameter,
     OperationTask,
@@ -13,10 +14,12 @@ from luigi_guild.tasks.operation import (
 from luigi_guild.tasks.params import BoolFlagParameter, FlagParameter
 from luigi_guild.tasks.sweep import SweepTask, TrialTask
 
-for _target in (NeededRunTarget, RunTarget, OpRunTarget, OperationTarget, RunFileTarget):
+for _target in (NeededRunTarget, RunTarget, OpRunTarget, OperationTarget, RunFileTarget, BestRunTarget):
     luigi.Target.register(_target)
 
 __all__ = [
+    "BestRunTarget",
+    "BestRunTask",
     "BoolFlagParameter",
     "FlagParameter",
     "FlagsParameter",

@@ -308,13 +308,17 @@ class OperationTask(luigi.Task):
         plan = dataclasses.replace(base, flags=dict(base.flags), upstream=[])
         deps.resolve(plan)
         chosen = []
+        from luigi_guild.tasks.best import BestRunTask
+
         for task in luigi.task.flatten(self.requires()):
-            if not isinstance(task, OperationTask) or isinstance(task, RequiredOperationTask):
+            if isinstance(task, BestRunTask):  # the best run of an operation by a result column
+                run, up = task.output().latest(), task.output().opref
+            elif isinstance(task, OperationTask) and not isinstance(task, RequiredOperationTask):
+                run, up = task.output().latest(), task.plan().opref
+            else:
                 continue
-            run = task.output().latest()
             if run is None:
                 raise deps.DependencyError("no completed or terminated run of %s (required by %s)" % (task, self))
-            up = task.plan().opref
             uri = "operation:" + up.op_name
             flag = dep_flag_name(uri, declared=base.flags)
             chosen.append((flag, Upstream(run, uri, uri)))

@@ -167,3 +167,15 @@ def test_series_and_find(guild_home, tmp_path):
     rows = scalars.for_run(str(run))
     assert scalars.find(rows, "loss").prefix == ".guild"
     assert scalars.find(rows, "loss", "lo").prefix == "logs"
+
+
+def test_many_stale_runs_are_read_in_parallel_with_the_same_result(guild_home, tmp_path, monkeypatch):
+    runs = [_run_dir(tmp_path, "p%d" % i) for i in range(4)]
+    for i, run in enumerate(runs):
+        _write(run / ".guild", [float(i), float(i) + 0.5])
+    serial = scalars.for_runs([str(r) for r in runs])
+    os.remove(scalarindex.index_path())
+    monkeypatch.setattr(scalarindex, "PARALLEL_MIN", 1)
+    parallel = scalars.for_runs([str(r) for r in runs])
+    assert parallel == serial
+    assert [rows[0].last_val for rows in parallel.values()] == [0.5, 1.5, 2.5, 3.5]

@@ -12,3 +12,6 @@ print("foo/bar: 7")
 print("sys/gpu: 3")
 print("x: 99")
 sys.stderr.write("err_loss: 0.5\n")
+
+with open("model.txt", "w") as f:
+    f.write("model x=%s\n" % x)

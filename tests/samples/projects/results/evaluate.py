@@ -1,0 +1,2 @@
+with open("model.txt") as f:
+    print("evaluating " + f.read().strip())
