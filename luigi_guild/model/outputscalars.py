@@ -24,6 +24,13 @@ DEFAULT_PATTERNS = [
 ]
 
 
+# Lines longer than this are not searched: a pattern such as ``\key: ...`` tried at every position of
+# one long token costs time quadratic in its length (a 50,000-character line took 23 s).
+MAX_LINE_CHARS = 4096
+
+_CONTROL_BYTES = bytes(range(9))
+
+
 class OutputScalarsError(ValueError):
     """An ``output-scalars`` value of a shape Guild does not accept."""
 
@@ -88,7 +95,7 @@ def compile_patterns(config: Any, warn: Any = None) -> list[tuple[str | None, re
 def clean_line(line: bytes | str) -> str:
     """A line as it is matched: control bytes below 9 dropped, decoded leniently, right-stripped."""
     if isinstance(line, bytes):
-        line = bytes(b for b in line if b >= 9).decode("utf-8", errors="ignore")
+        line = line.translate(None, _CONTROL_BYTES).decode("utf-8", errors="ignore")
     return line.rstrip()
 
 
@@ -141,8 +148,12 @@ class Matcher:
     def feed(self, line: bytes | str) -> Iterator[tuple[str, float, int]]:
         """Scalars found in ``line``: ``(key, value, step)`` in sorted key order."""
         text = clean_line(line)
+        if len(text) > MAX_LINE_CHARS:
+            return
         vals: dict[str, float] = {}
         for key, pattern in self.patterns:
+            if _needs_closing_paren(pattern) and not text.endswith(")"):
+                continue  # cheap test first: the search itself is slow on long lines
             for m in pattern.finditer(text):
                 vals.update(match_values(m, key, self._warn))
         step = vals.pop("step", None)
@@ -152,6 +163,12 @@ class Matcher:
             if name in self.ignore:
                 continue
             yield name, vals[name], self.step or 0
+
+
+def _needs_closing_paren(pattern: re.Pattern[str]) -> bool:
+    """True when ``pattern`` can only match a line that ends with ``)`` (its source ends in ``\\)$``)."""
+    src = pattern.pattern
+    return src.endswith("\\)$") and not src.endswith("\\\\)$")
 
 
 def _fmt_val(v: float) -> str:

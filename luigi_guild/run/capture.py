@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable
 
-from luigi_guild.model.outputscalars import Matcher
+from luigi_guild.model.outputscalars import MAX_LINE_CHARS, Matcher
 from luigi_guild.store.eventfiles import EventWriter
 
 
@@ -25,12 +25,22 @@ class ScalarCapture:
         self.matcher = Matcher(config, ignore, warn=_warn)
         self.writer = EventWriter(guild_dir)
         self._partial: dict[int, bytes] = {}
+        self._overlong: set[int] = set()
         self.error: OSError | None = None
 
     def feed(self, data: bytes, stream: int) -> None:
         buf = self._partial.get(stream, b"") + data
         lines = buf.split(b"\n")
-        self._partial[stream] = lines.pop()
+        rest = lines.pop()
+        if stream in self._overlong:  # the first line's head was dropped: it is too long to search
+            if not lines:
+                return
+            self._overlong.discard(stream)
+            lines.pop(0)
+        if len(rest) > MAX_LINE_CHARS * 4:  # bytes; never searched, so not kept
+            self._overlong.add(stream)
+            rest = b""
+        self._partial[stream] = rest
         for line in lines:
             self._line(line)
 

@@ -179,3 +179,22 @@ def test_many_stale_runs_are_read_in_parallel_with_the_same_result(guild_home, t
     parallel = scalars.for_runs([str(r) for r in runs])
     assert parallel == serial
     assert [rows[0].last_val for rows in parallel.values()] == [0.5, 1.5, 2.5, 3.5]
+
+
+def test_overlong_lines_are_not_searched_and_do_not_disturb_the_next_lines(tmp_path):
+    """A line past the search limit (a progress bar, a dump) yields nothing; the lines around it still count."""
+    from luigi_guild.model.outputscalars import MAX_LINE_CHARS, Matcher
+    from luigi_guild.run.capture import ScalarCapture
+
+    long_token = "a" * (MAX_LINE_CHARS * 50)
+    assert list(Matcher().feed(long_token + ": 1 (step 2)")) == []
+    assert list(Matcher().feed("b" * (MAX_LINE_CHARS - 10) + ": 1")) == [("b" * (MAX_LINE_CHARS - 10), 1.0, 0)]
+
+    capture = ScalarCapture(str(tmp_path))
+    seen: list[tuple[str, float, int]] = []
+    capture.writer.add_scalar = lambda k, v, s: seen.append((k, v, s))  # type: ignore[method-assign]
+    capture.feed(b"loss: 1\nx" + b"a" * (MAX_LINE_CHARS * 5), 0)
+    capture.feed(b"b" * (MAX_LINE_CHARS * 5) + b": 2\nacc: 3\npart", 0)
+    capture.feed(b"ial: 4\n", 0)
+    capture.close()
+    assert seen == [("loss", 1.0, 0), ("acc", 3.0, 0), ("partial", 4.0, 0)]
