@@ -44,7 +44,9 @@ class EventWriter:
             next(_writer_counter),
         )
         self.path = os.path.join(self.logdir, name)
-        self._file = open(self.path, "wb")
+        # A new file, never an existing one or a link's target.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+        self._file = os.fdopen(os.open(self.path, flags, 0o644), "wb")
         self._records = RecordWriter(self._file)
         self._pb = (event_pb2, summary_pb2)
         self._write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2"))

@@ -17,7 +17,10 @@ def line(kind: str, *args: str) -> str:
 
 def append(run_dir: str, entries: Iterable[str]) -> None:
     """Append ``entries`` (made by :func:`line`) to the run's manifest, creating it when missing."""
-    with open(os.path.join(run_dir, MANIFEST), "a", encoding="utf-8") as f:
+    # Never through a link: a manifest that is a symlink refuses the open (ELOOP) instead.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(os.path.join(run_dir, MANIFEST), flags, 0o644)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.writelines(entries)
 
 
