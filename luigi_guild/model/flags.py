@@ -36,6 +36,19 @@ class FlagDef:
     arg_skip: bool = False
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def for_value(cls, name: str, val: Any, description: str = "") -> "FlagDef":
+        """A flag whose default is ``val``, typed by it (boolean, number, string, or untyped)."""
+        if isinstance(val, bool):
+            ftype: str | None = "boolean"
+        elif isinstance(val, (int, float)):
+            ftype = "number"
+        elif isinstance(val, str):
+            ftype = "string"
+        else:
+            ftype = None
+        return cls(name, type=ftype, default=val, description=description)
+
 
 def parse_assigns(args: Iterable[str]) -> dict[str, str]:
     """Split ``NAME=VAL`` arguments into a mapping of raw strings."""

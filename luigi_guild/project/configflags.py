@@ -78,15 +78,7 @@ def read_flags(path: str) -> dict[str, FlagDef]:
     """One flag per (flattened) value in the config file, typed by its value."""
     flags = {}
     for name, val in flatten(load(path)).items():
-        if isinstance(val, bool):
-            ftype: str | None = "boolean"
-        elif isinstance(val, (int, float)):
-            ftype = "number"
-        elif isinstance(val, str):
-            ftype = "string"
-        else:
-            ftype = None
-        flags[name] = FlagDef(name, type=ftype, default=val)
+        flags[name] = FlagDef.for_value(name, val)
     return dict(sorted(flags.items()))
 
 

@@ -85,15 +85,7 @@ def global_flags(tree: ast.Module) -> dict[str, FlagDef]:
         ok, val = _literal(node.value)
         if not ok:
             continue
-        if isinstance(val, bool):
-            ftype = "boolean"
-        elif isinstance(val, (int, float)):
-            ftype = "number"
-        elif isinstance(val, str):
-            ftype = "string"
-        else:
-            ftype = None
-        flags[name] = FlagDef(name, type=ftype, default=val)
+        flags[name] = FlagDef.for_value(name, val)
     return dict(sorted(flags.items()))
 
 
@@ -161,18 +153,6 @@ def _literal_value(node: ast.AST) -> tuple[bool, Any]:
     return False, None
 
 
-def _typed(name: str, val: Any, description: str = "") -> FlagDef:
-    if isinstance(val, bool):
-        ftype: str | None = "boolean"
-    elif isinstance(val, (int, float)):
-        ftype = "number"
-    elif isinstance(val, str):
-        ftype = "string"
-    else:
-        ftype = None
-    return FlagDef(name, type=ftype, default=val, description=description)
-
-
 def dict_global_flags(tree: ast.Module, global_name: str) -> dict[str, FlagDef]:
     """Flags from the literal dict assigned to module global ``global_name`` (nested keys dotted)."""
 
@@ -186,7 +166,7 @@ def dict_global_flags(tree: ast.Module, global_name: str) -> dict[str, FlagDef]:
                 continue
             ok, val = _literal_value(value)
             if ok:
-                out[name] = _typed(name, val)
+                out[name] = FlagDef.for_value(name, val)
 
     flags: dict[str, FlagDef] = {}
     for node in tree.body:
@@ -240,7 +220,7 @@ def click_flags(tree: ast.Module) -> dict[str, FlagDef]:
             if is_flag:
                 ftype, default = "boolean", bool(default)
             elif ftype is None and default is not None:
-                ftype = _typed(opt, default).type
+                ftype = FlagDef.for_value(opt, default).type
             ok_h, help_text = _literal(kw["help"]) if "help" in kw else (False, "")
             required = "required" in kw and _literal(kw["required"]) == (True, True)
             flags[opt] = FlagDef(
