@@ -299,6 +299,13 @@ def parse(expr: str) -> Callable[[Run], bool]:
     compiled = _Parser(expr).parse()
 
     def predicate(run: Run) -> bool:
-        return bool(compiled(RunValues(run)))
+        return bool(compiled(RunValues(run, _last_scalars)))
 
     return predicate
+
+
+def _last_scalars(run: Run) -> dict[str, Any]:
+    """A run's scalars by key, last values (read only when a name is neither an attribute nor a flag)."""
+    from luigi_guild.store import scalars  # the scalar index (sqlite): only for expressions that need it
+
+    return {key: val for key, (val, _step) in scalars.last_values(run).items()}
