@@ -59,6 +59,16 @@ def passing_signals_on(on_signal: Callable[[int], None]) -> Iterator[None]:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    with _handling(handler):
+        yield
+
+
+@contextlib.contextmanager
+def _handling(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for SIGTERM, SIGINT and SIGHUP while in the block, the old handlers after it.
+
+    Outside the main thread, where handlers cannot be set, this does nothing.
+    """
     old_handlers = {}
     for sig in _FORWARDED_SIGNALS:
         try:
@@ -259,47 +269,40 @@ def run_process(
             except ProcessLookupError:
                 pass
 
-    old_handlers = {}
-    for sig in _FORWARDED_SIGNALS:
+    with _handling(forward):
         try:
-            old_handlers[sig] = signal.signal(sig, forward)
-        except ValueError:  # not the main thread
-            pass
-    try:
-        try:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=run.path,
-                env=env,
-                stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
-                stdout=out,
-                stderr=err,
-                preexec_fn=_die_with_parent(os.getpid()),
-            )
-        except OSError as e:
-            message = ("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode()
+            try:
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=run.path,
+                    env=env,
+                    stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
+                    stdout=out,
+                    stderr=err,
+                    preexec_fn=_die_with_parent(os.getpid()),
+                )
+            except OSError as e:
+                message = ("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode()
+                if sink is not None:
+                    sink.write(message, 1)
+                    sink.close()
+                else:
+                    sys.stderr.buffer.write(message)
+                _finish(run, 127)
+                return 127
+            try:
+                write_lock(run, proc.pid)
+            except OSError as e:
+                if sink is not None:
+                    sink.error = sink.error or e
+            if received and not forwarded:  # a signal arrived before the child existed
+                os.kill(proc.pid, received[-1])
             if sink is not None:
-                sink.write(message, 1)
+                _pump(proc, sink)
+            returncode = proc.wait()
+        finally:
+            if sink is not None:
                 sink.close()
-            else:
-                sys.stderr.buffer.write(message)
-            _finish(run, 127)
-            return 127
-        try:
-            write_lock(run, proc.pid)
-        except OSError as e:
-            if sink is not None:
-                sink.error = sink.error or e
-        if received and not forwarded:  # a signal arrived before the child existed
-            os.kill(proc.pid, received[-1])
-        if sink is not None:
-            _pump(proc, sink)
-        returncode = proc.wait()
-    finally:
-        for sig, handler in old_handlers.items():
-            signal.signal(sig, handler)
-        if sink is not None:
-            sink.close()
     _finish(run, returncode)
     if sink is not None and sink.error is not None:
         raise GuildError(
