@@ -313,16 +313,10 @@ def slurm_remote(slurm_cluster: SlurmCluster, tmp_path_factory: pytest.TempPathF
     directory = tmp_path_factory.mktemp("slurm-remote")
     path = write_slurm_remote_config(slurm_cluster, directory)
     env = {"GUILD_CONFIG": str(path), **slurm_cluster.env}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment afterwards
+        for k, v in env.items():
+            mp.setenv(k, v)
         yield env
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use

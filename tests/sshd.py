@@ -276,13 +276,7 @@ def guild_uat_remote(sshd_server: SshdServer, tmp_path_factory: pytest.TempPathF
     directory = tmp_path_factory.mktemp("guild-uat")
     path = write_guild_uat_config(sshd_server, directory)
     env = {"GUILD_CONFIG": str(path)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment afterwards
+        for k, v in env.items():
+            mp.setenv(k, v)
         yield env
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
