@@ -118,18 +118,23 @@ def _big_remote_run(env: dict) -> str:
     return run_id
 
 
-def test_pull_cut_midway(guild_uat_remote: dict, guild_home: Path, sshd_server) -> None:
-    _big_remote_run(guild_uat_remote)
-    before = _archives()
-    proc = start("pull", "guild-uat", "-y")
+def _cut_while_copying(cmd: str, sshd_server) -> tuple[int, str]:
+    """Start ``guild CMD guild-uat``, cut its connection while the remote tar runs; its exit code and stderr."""
+    proc = start(cmd, "guild-uat", "-y")
     try:
         _cut(_wait(lambda: _session_running(sshd_server.pid, "tar"), "the remote tar"))
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    _one_line((proc.returncode, err), "no run was copied; pull again with 'guild pull guild-uat'")
+    return proc.returncode, err
+
+
+def test_pull_cut_midway(guild_uat_remote: dict, guild_home: Path, sshd_server) -> None:
+    _big_remote_run(guild_uat_remote)
+    before = _archives()
+    _one_line(_cut_while_copying("pull", sshd_server), "no run was copied; pull again with 'guild pull guild-uat'")
     assert [n for n in os.listdir(guild_home / "runs")] == []  # nothing half-pulled, no .tmp-pull-*
     _no_archive_left(before)
 
@@ -163,15 +168,7 @@ def test_push_cut_midway(guild_uat_remote: dict, guild_home: Path, sshd_server) 
     with open(guild_home / "runs" / run_id / "big.bin", "wb") as f:
         f.write(os.urandom(BIG))
     before = _archives()
-    proc = start("push", "guild-uat", "-y")
-    try:
-        _cut(_wait(lambda: _session_running(sshd_server.pid, "tar"), "the remote tar"))
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    _one_line((proc.returncode, err), "runs there may be incomplete; push again with 'guild push guild-uat'")
+    _one_line(_cut_while_copying("push", sshd_server), "runs there may be incomplete; push again with 'guild push guild-uat'")
     _no_archive_left(before)
 
 
