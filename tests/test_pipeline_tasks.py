@@ -196,6 +196,15 @@ class Train(OperationTask):
 
 Evaluate = operation_task("evaluate.py", project_dir=HERE)
 GenTrain = operation_task("train.py", project_dir=HERE, name="GenTrain")
+GenPrepare = operation_task("prepare.py", project_dir=HERE, name="GenPrepare")
+
+
+class HandTrain(OperationTask):  # Train without @requires: a generic upstream task, flags by hand
+
+    size = luigi.IntParameter(default=3)
+
+    def requires(self):
+        return OperationTask.of("prepare.py", {"size": self.size}, project_dir=HERE)
 """
 
 
@@ -269,6 +278,49 @@ def test_requires_composes_and_one_run_has_one_task_id(project, home, typed):
     assert isinstance(model, luigi.Target) and isinstance(out, luigi.Target)
     with pytest.raises(ValueError):
         out.file("../x")
+
+
+def test_one_run_is_one_task_however_built(project, home, typed):
+    import luigi
+
+    from luigi_guild.store import query
+    from luigi_guild.tasks import OperationTask, RequiredOperationTask
+
+    prepares = [
+        OperationTask(operation="prepare.py", flags={"size": 4}, project_dir=project),
+        OperationTask(operation="./prepare.py", flags='{"size": 4}', project_dir=os.path.relpath(project)),
+        typed.Prepare(size=4),
+        typed.GenPrepare(size=4),
+        typed.Train(lr=0.2, size=4).requires(),
+    ]
+    assert len({t.task_id for t in prepares}) == 1, [t.task_id for t in prepares]
+    assert prepares[0].task_id.startswith("prepare.py_")
+    assert len(set(prepares)) == 1 and prepares[0] == prepares[2]  # equal, as their hashes are
+    assert typed.Prepare(size=4) is prepares[2]  # Luigi's instance cache still answers per class
+    trains = [
+        typed.Train(lr=0.2, size=4),
+        typed.Train.of(flags={"lr": "0.2"}, size=4),
+        typed.HandTrain.of("train.py", {"lr": 0.2}, project_dir=project, size=4),
+    ]
+    assert len({t.task_id for t in trains}) == 1, [t.task_id for t in trains]
+    # Train without upstream tasks: one run, one id, for the generated class and the generic task.
+    alone = typed.GenTrain(lr=0.2)
+    assert alone.task_id == OperationTask.of("train.py", {"lr": 0.2}, project_dir=project).task_id
+    # Other runs, other ids: another upstream request, no upstream at all, the "latest run" rule.
+    others = [
+        typed.Train(lr=0.2, size=5),
+        alone,
+        RequiredOperationTask(operation="prepare.py", flags={"size": 4}, project_dir=project),
+        typed.Prepare(size=5),
+    ]
+    ids = [t.task_id for t in others]
+    assert len(set(ids) | {trains[0].task_id, prepares[0].task_id}) == len(others) + 2, ids
+    assert luigi.build(prepares + trains, local_scheduler=True, log_level="ERROR") is True
+    runs = query.list_runs(os.path.join(home, "runs"))
+    assert sorted(r.op_name for r in runs) == ["prepare.py", "train.py"]
+    prepare_run = next(r for r in runs if r.op_name == "prepare.py")
+    assert {t.output().run.id for t in prepares} == {prepare_run.id}
+    assert {t.output().run.id for t in trains} == {next(r.id for r in runs if r.op_name == "train.py")}
 
 
 def test_bad_flag_fails_at_construction(project, home, typed):

@@ -119,18 +119,59 @@ class OperationTask(luigi.Task):
         if isinstance(cls.__dict__.get("operation"), str) and "flags" not in cls.__dict__:
             setattr(cls, "flags", None)  # typed: flags come from the class's own parameters
 
+    #: How a run is matched: ``"flags"`` (equal flags and upstream runs, ``--needed``) or
+    #: ``"latest"`` (any completed or terminated run, how ``requires`` picks an upstream run).
+    #: Part of the task id: the two rules are different work for the same operation.
+    match_rule = "flags"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.task_id = self.run_task_id()
+        self._Task__hash = hash(self.task_id)
+        self.__dict__["_built_us"] = now_us()
+
+    def run_task_id(self) -> str:
+        """The Luigi task id: the identity of the run this task asks for, whatever class built it.
+
+        The family names the operation (not the class), and the id hashes the
+        operation, the canonical flag values, the Guild home (the same request
+        in another home is other work), the match rule, any other significant
+        parameter of the class (``run_key``, or ``size`` read by ``requires``)
+        and the ids of the tasks an overridden ``requires()`` returns. So a
+        generic ``OperationTask``, a typed subclass and a generated class asking
+        for one run share one id, and Luigi's schedulers (local or luigid) run
+        it once.
+        """
+        import re
+
         from luigi.task import task_id_str
 
         from luigi_guild.model import home
 
-        # The Guild home is part of the identity: the same request in another home is other work.
-        params = self.to_str_params(only_significant=True, only_public=True)
+        opdef = self._opdef()
+        own = {"operation", "flags", "project_dir", *self.flag_params(opdef)}
+        params = {
+            k: v for k, v in self.to_str_params(only_significant=True, only_public=True).items() if k not in own
+        }
+        op = opdef.opref
+        params["operation"] = " ".join((op.pkg_type, op.pkg_name, op.model_name, op.op_name))
+        params["flags"] = param_text(self.flag_values)
         params["guild_home"] = os.path.abspath(home.guild_home())
-        self.task_id = task_id_str(self.get_task_family(), params)
-        self._Task__hash = hash(self.task_id)
-        self.__dict__["_built_us"] = now_us()
+        params["match_rule"] = self.match_rule
+        if type(self).requires is not OperationTask.requires:
+            # Upstream tasks a subclass chooses decide the upstream runs, so they are identity too.
+            params["requires"] = " ".join(sorted(t.task_id for t in luigi.task.flatten(self.requires())))
+        family = re.sub(r"[^0-9A-Za-z_.-]+", "_", op.display) or "operation"
+        return task_id_str(family, params)
+
+    def __eq__(self, other: object) -> bool:
+        # One run is one task: tasks of different classes asking for it are equal (as their hashes are).
+        if isinstance(other, OperationTask):
+            return self.task_id == other.task_id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return super().__hash__()
 
     # ------------------------------------------------------------ identity
     #
@@ -388,6 +429,8 @@ class RequiredOperationTask(OperationTask):
     Complete when the operation has any completed or terminated run (Guild's
     rule for operation dependencies); otherwise it runs once with ``flags``.
     """
+
+    match_rule = "latest"
 
     def output(self) -> OpRunTarget:  # type: ignore[override]
         return OpRunTarget(self.plan().opref)
