@@ -242,8 +242,9 @@ def test_luigi_command_line_runs_typed_tasks(project, home, typed):
                                                      ("prepare.py", "completed")]
     assert runs[1].flags == {"lr": 0.2, "operation:prepare.py": runs[2].id}
     assert runs[0].flags == {"lr": 0.5}
-    r = _luigi(project, home, "Train", "--lr", "abc")
-    assert r.returncode != 0 and "ValueError" in r.stderr  # Luigi's own FloatParameter parses the text
+    r = _luigi(project, home, "Train", "--lr", "abc")  # Luigi's own FloatParameter parses the text
+    assert r.returncode == 4  # Luigi's [retcode] unhandled_exception
+    assert r.stderr == "guild: invalid value abc for lr: could not convert string to float: 'abc'\n"
     r = _luigi(project, home, "Evaluate", "--help")
     assert r.returncode == 0
 
@@ -335,6 +336,93 @@ def test_bad_flag_fails_at_construction(project, home, typed):
     with pytest.raises(GuildError, match="^cannot find operation missing.py$"):
         OperationTask(operation="missing.py", project_dir=project)
     assert os.listdir(home) == [] if os.path.isdir(home) else True
+
+
+CHOICES_GUILD_YML = """\
+train:
+  main: train
+  flags:
+    lr:
+      default: 0.1
+      type: float
+    opt:
+      default: sgd
+      choices: [sgd, adam]
+    epochs:
+      required: yes
+      type: int
+"""
+CHOICES_MODULE = """\
+import os
+
+import luigi
+
+from luigi_guild.tasks import OperationTask, operation_task
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+Gen = operation_task("train", project_dir=HERE, name="Gen")
+
+
+class Train(OperationTask):
+    operation = "train"
+    project_dir = HERE
+    lr = luigi.FloatParameter(default=0.1)
+    opt = luigi.Parameter(default="sgd")
+    epochs = luigi.IntParameter(default=None)
+    note = luigi.Parameter()  # no flag, no default: Luigi itself finds it missing
+"""
+
+
+def test_bad_values_on_luigi_command_line_are_one_line(tmp_path, home):
+    project = write_project(str(tmp_path / "choices"), {
+        "guild.yml": CHOICES_GUILD_YML, "train.py": "print('trained')\n", "typed_tasks.py": CHOICES_MODULE})
+    cases = [
+        (["Gen", "--epochs", "2", "--lr", "abc"], "invalid value abc for lr: expected a number"),
+        (["Gen", "--epochs", "2", "--opt", "nope"], "invalid value nope for opt: allowed values are sgd, adam"),
+        (["Gen", "--epochs", "two"], "invalid value two for epochs: expected an integer"),
+        (["Gen"], "missing required flag 'epochs'"),
+        (["Train", "--note", "x", "--epochs", "1.5"],
+         "invalid value 1.5 for epochs: invalid literal for int() with base 10: '1.5'"),
+        (["Train", "--note", "x", "--epochs", "2", "--opt", "nope"],
+         "invalid value nope for opt: allowed values are sgd, adam"),
+        (["Train", "--epochs", "2"], "Train[args=(), kwargs={'epochs': 2}]: requires the 'note' parameter to be set"),
+    ]
+    for args, line in cases:
+        r = _luigi(project, home, *args)
+        assert (r.returncode, r.stderr) == (4, "guild: %s\n" % line), (args, r.stderr)
+        assert r.stdout == ""
+    r = _luigi(project, home, "Gen", "--epochs", "2", "--opt", "adam")
+    assert r.returncode == 0, r.stderr
+    assert "trained" in r.stdout and len(run_dirs(home)) == 1  # the bad ones left no run behind
+
+
+def test_bad_values_in_python_are_one_line(tmp_path, home, monkeypatch):
+    import importlib
+
+    import luigi
+
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.tasks import TaskParameterError, TaskValueError
+
+    project = write_project(str(tmp_path / "choices"), {
+        "guild.yml": CHOICES_GUILD_YML, "train.py": "print('trained')\n", "typed_tasks.py": CHOICES_MODULE})
+    monkeypatch.syspath_prepend(project)
+    import typed_tasks
+
+    m = importlib.reload(typed_tasks)
+    with pytest.raises(GuildError, match="^invalid value nope for opt: allowed values are sgd, adam$"):
+        m.Gen(epochs=2, opt="nope")
+    with pytest.raises(GuildError, match="^missing required flag 'epochs'$"):
+        m.Train(note="x")
+    with pytest.raises(TaskParameterError, match="unknown parameter nope") as e:
+        m.Gen(epochs=2, nope=1)
+    assert isinstance(e.value, luigi.parameter.ParameterException)
+    # Text (as Luigi's config or command line gives it) is parsed by the parameter: the error names it.
+    lr = dict(m.Train.get_params())["lr"]
+    with pytest.raises(TaskValueError, match="^invalid value abc for lr: could not convert") as v:
+        lr.parse("abc")
+    assert isinstance(v.value, ValueError)
+    assert not os.path.exists(home)
 
 
 def test_task_ids_differ_per_guild_home(project, tmp_path, monkeypatch, typed):

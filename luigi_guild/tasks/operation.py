@@ -21,6 +21,7 @@ from luigi_guild.run.plan import RunPlan, Upstream, plan_new
 from luigi_guild.store import query
 from luigi_guild.store.rundir import Run, now_us
 from luigi_guild.targets.runs import OperationTarget, OpRunTarget
+from luigi_guild.tasks.cmdline import TaskParameterError, name_parse_errors
 
 
 class FlagsParameter(luigi.Parameter):
@@ -185,7 +186,9 @@ class OperationTask(luigi.Task):
         stamp = tuple(len(vars(k)) for k in cls.__mro__)
         cached = _params_cache.get(cls)
         if cached is None or cached[0] != stamp:
-            cached = _params_cache[cls] = (stamp, super().get_params())
+            params = super().get_params()
+            name_parse_errors(params)  # bad text on Luigi's command line names the parameter
+            cached = _params_cache[cls] = (stamp, params)
         return cached[1]
 
     def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> Any:
@@ -249,7 +252,10 @@ class OperationTask(luigi.Task):
             for name in cls.flag_params(opdef, params):
                 if name not in kwargs and not by_name[name].has_task_value(family, name):
                     kwargs[name] = opdef.flags[name].default
-        values = dict(super().get_param_values(params, args, kwargs))
+        try:
+            values = dict(super().get_param_values(params, args, kwargs))
+        except luigi.parameter.ParameterException as e:
+            raise TaskParameterError(str(e)) from None
         if "project_dir" in values:
             values["project_dir"] = cls._project_of(values)
         opdef = cls._opdef_of(values)
