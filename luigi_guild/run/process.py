@@ -92,20 +92,40 @@ def _child_pids() -> list[int]:
         return []
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A preexec function: the child gets SIGTERM when its parent dies."""
+_prctl: list[Any] = []
 
-    def preexec() -> None:  # pragma: no cover - runs in the child
+
+def _prctl_function() -> Any:
+    """libc's ``prctl``, looked up once in this process (None where there is none)."""
+    if not _prctl:
         try:
             import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
         except Exception:
-            pass
+            _prctl.append(None)
+    return _prctl[0]
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec function: the child gets SIGTERM when its parent dies.
+
+    ``prctl`` is looked up here, in the parent: the forked child only calls
+    it, importing nothing (a sweep's other threads may hold the import lock
+    when it forks, and an import would cost every run's start).
+    """
+    prctl = _prctl_function()
+    sigterm = signal.SIGTERM
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        if prctl is not None:
+            try:
+                prctl(_PR_SET_PDEATHSIG, sigterm)
+            except Exception:
+                pass
         # The parent may have died before prctl took effect.
         if os.getppid() != parent_pid:
-            os._exit(128 + signal.SIGTERM)
+            os._exit(128 + sigterm)
 
     return preexec
 
@@ -257,6 +277,9 @@ def run_process(
         out = err = None if echo else subprocess.DEVNULL
     received: list[int] = []
     forwarded: list[int] = []
+    # Signals this process got so far: one arriving later, while the child is being
+    # started from a thread other than the main one (a sweep's pool), is passed on below.
+    interrupts_before = len(interrupts)
     proc: subprocess.Popen | None = None
 
     def forward(signum: int, _frame: object) -> None:
@@ -297,6 +320,8 @@ def run_process(
                     sink.error = sink.error or e
             if received and not forwarded:  # a signal arrived before the child existed
                 os.kill(proc.pid, received[-1])
+            elif not received and len(interrupts) > interrupts_before:  # the main thread got it meanwhile
+                os.kill(proc.pid, interrupts[-1])
             if sink is not None:
                 _pump(proc, sink)
             returncode = proc.wait()
