@@ -257,16 +257,19 @@ def run_process(
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
-    Expects PENDING to be present; it is removed once the LOCK names a live
-    process, so the run never reads ``error`` while it is starting. Raises
-    GuildError when the run directory cannot be written (disk full, read-only).
+    Expects PENDING to be present (naming this process); it is removed once
+    the LOCK names the child, so the run never reads ``error`` while it is
+    starting (it reads ``pending`` until the child exists). The LOCK is
+    written once, as a new file: on ext4 a file that replaced another by
+    rename has its blocks allocated at once, which made removing the LOCK at
+    the end cost milliseconds per run (more under load). Raises GuildError
+    when the run directory cannot be written (disk full, read-only).
     """
     # NO_RUN_OUTPUT=1 (as in Guild): the child writes straight to our stdout/stderr; no .guild/output.
     no_output = os.environ.get("NO_RUN_OUTPUT") == "1"
     try:
         run.reserve_attrs(_END_ATTRS)
-        write_lock(run, os.getpid())
-        run.remove("PENDING")
+        run.remove("LOCK")  # a restart's earlier life (the new one is created, not renamed over it)
         sink = _OutputSink(run, echo, whole_lines, capture) if not no_output else None
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
@@ -311,10 +314,16 @@ def run_process(
                     sink.close()
                 else:
                     sys.stderr.buffer.write(message)
+                run.remove("PENDING")
                 _finish(run, 127)
                 return 127
             try:
                 write_lock(run, proc.pid)
+            except OSError as e:
+                if sink is not None:
+                    sink.error = sink.error or e
+            try:
+                run.remove("PENDING")
             except OSError as e:
                 if sink is not None:
                     sink.error = sink.error or e
