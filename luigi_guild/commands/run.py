@@ -392,8 +392,11 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
         echo_table(triallib.trial_table(trials))
 
 
-def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None) -> list[str]:
+def _sweep_preview(
+    plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False
+) -> list[str]:
     """What a sweep will do, as Guild says it before asking to continue."""
+    action = "stage trials for" if stage_trials else "run"
     if spec is not None and spec.objective is not None:
         lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
@@ -402,9 +405,9 @@ def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: Swee
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
         return lines
     if optimizer == "grid":
-        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s as a batch (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     elif optimizer == "random":
-        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s with random search (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     else:
         head = "You are about to run %s with %s optimizer (%d trial%s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s")
@@ -426,7 +429,7 @@ def _sweep(
     optimizer, trials, _seed = planned
     if not yes:
         count = len(trials) if spec.objective is None else (spec.max_trials or 20)
-        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec)), err=True)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
@@ -434,16 +437,11 @@ def _sweep(
     sys.stdout.flush()
     if result.interrupted:
         raise SystemExit(exitcodes.for_signal(result.interrupted))
-    if result.failed or result.not_run:
-        parts = []
-        if result.failed:
-            parts.append("%d of %d trials failed" % (result.failed, result.total))
-        if result.not_run:
-            parts.append("%d not run" % result.not_run)
-        hint = None
-        if opts.fail_on_trial_error:
-            hint = "Stopped at the first failed trial (--fail-on-trial-error)."
-        raise GuildError(", ".join(parts), hint=hint)
+    if result.fail_code:
+        # --fail-on-trial-error: the command exits with the failed trial's status, as Guild's does.
+        raise SystemExit(result.fail_code)
+    if result.not_run:
+        raise GuildError("%d of %d trials were not run" % (result.not_run, result.total))
 
 
 def _run_remote(
