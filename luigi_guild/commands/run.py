@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
+@click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
+@click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
 @click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
@@ -88,6 +90,8 @@ def run(
     label: str | None,
     comment: str | None,
     tags: tuple[str, ...],
+    batch_label: str | None,
+    batch_tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
     keep_run: bool,
@@ -219,6 +223,8 @@ def run(
                     quiet=quiet,
                     label=label,
                     tags=list(tags),
+                    batch_label=batch_label,
+                    batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                 ),
@@ -427,6 +433,12 @@ def _sweep(
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
+    if opts.needed:
+        # As Guild: a kept batch of this sweep (same optimizer, same prototype flags) skips it all.
+        kept = sweeps.kept_batches(plan, spec, optimizer)
+        if kept:
+            _echo_skip(kept)
+            return
     if not yes:
         count = len(trials) if spec.objective is None else (spec.max_trials or 20)
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)

@@ -29,7 +29,7 @@ from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
 from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
-from luigi_guild.sweeps.batch import create_batch_run, finish_batch_run, link_trial
+from luigi_guild.sweeps.batch import batch_opref, create_batch_run, finish_batch_run, link_trial
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
@@ -127,6 +127,9 @@ class SweepOptions:
     quiet: bool = False
     label: str | None = None
     tags: list[str] = field(default_factory=list)
+    # The batch run's own label (a template over the optimizer's flags) and tags.
+    batch_label: str | None = None
+    batch_tags: list[str] = field(default_factory=list)
     force_flags: bool = False
     stage_trials: bool = False
     chunk_size: int = CHUNK_SIZE
@@ -205,7 +208,7 @@ def run_sweep(
         attrs["random_seed"] = seed
     if opts.stage_trials:
         attrs["stage_trials"] = True
-    batch = create_batch_run(plan.opref, plan.flags, optimizer, attrs)
+    batch = create_batch_run(plan, optimizer, attrs, label=opts.batch_label, tags=opts.batch_tags)
     if opts.stage_trials:
         return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
@@ -272,6 +275,20 @@ def _batch_exit(result: SweepResult) -> int:
     return 1 if result.not_run else 0
 
 
+def kept_batches(plan: Any, spec: SweepSpec, optimizer: str) -> list[Run]:
+    """``--needed`` for a whole sweep, as Guild answers it: kept batch runs of
+    the same optimizer (and optimizer flags) over the same prototype flags."""
+    from luigi_guild.store import query
+
+    learner = _learner(spec)
+    if learner is not None:
+        opref = batch_opref(learner.name, learner.model)
+        batch_flags: dict[str, Any] = learner.check_flags(dict(spec.opt_flags or {}))
+    else:
+        opref, batch_flags = batch_opref(optimizer), {}
+    return query.matching_batches(opref, batch_flags, plan.opref, plan.flags)
+
+
 def _learner(spec: SweepSpec) -> Any:
     """The learning optimizer class ``spec`` names, or None (grid, random)."""
     if not spec.optimizer:
@@ -314,7 +331,8 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     space = learners.encode_flagdefs(plan.opdef, plan.flags, plan.user_flags)
     opt = cls([space], spec.max_trials, seed, spec.opt_flags, objective.column)
     attrs: dict[str, Any] = {"max_trials": opt.total, "random_seed": seed, "objective": objective.attr}
-    batch = create_batch_run(plan.opref, plan.flags, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags)
+    batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
+                             label=opts.batch_label, tags=opts.batch_tags)
     state = SweepState(opt.total, opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
     if isinstance(executor, InlineExecutor):
