@@ -193,8 +193,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if print_cmd or stage or run_id or run_dir:
-                raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
+            if stage or run_id or run_dir:
+                raise GuildError("--stage, --run-id and --run-dir cannot be used with a sweep")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -208,6 +208,12 @@ def run(
                     raise GuildError("operation '%s:%s' does not support --stage-trials" % (learner.model, learner.name))
             elif minimize or maximize:
                 raise GuildError("--minimize and --maximize need an optimizer that learns (-o gp, -O...)")
+            if print_cmd:
+                if learner is not None:
+                    raise GuildError("optimizer %s does not support --print-cmd (it chooses trials as results come in)"
+                                     % learner.name)
+                _print_trial_cmds(plan, spec, force_flags)
+                return
             if print_trials or save_trials:
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
@@ -396,6 +402,18 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
         triallib.save_trials(save_path, trials)
     else:
         echo_table(triallib.trial_table(trials))
+
+
+def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool) -> None:
+    """``--print-cmd`` for a sweep: each trial's command, one a line (Guild also prints its batch
+    process's command first; trials here are run by this process, so there is none)."""
+    import dataclasses
+
+    from luigi_guild.sweeps import driver as sweeps
+
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    for values in trials:
+        click.echo(planlib.print_cmd(dataclasses.replace(plan, flags=values)))
 
 
 def _sweep_preview(
