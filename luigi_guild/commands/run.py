@@ -446,7 +446,9 @@ def _sweep(
     scheduler_host: str | None,
     scheduler_port: int | None,
 ) -> None:
+    from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.tasks import scheduling
     from luigi_guild.tasks.executor import LuigiExecutor
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
@@ -462,7 +464,13 @@ def _sweep(
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
-    executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+    # A central scheduler (option or luigi.cfg) shares trials between processes: Luigi's executor.
+    # Otherwise threads of this process run the trials (no process forked per trial).
+    executor: Executor
+    if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
+        executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+    else:
+        executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
     if result.interrupted:

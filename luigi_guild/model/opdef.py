@@ -101,7 +101,10 @@ class OpDef:
         import shlex
 
         main = shlex.split(self.main or "") or [""]
-        return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, FLAG_ARGS_MARKER]
+        # Guild's ``--`` parts the script's own arguments from the flag arguments;
+        # it is written only when there are such arguments (a bare module needs none).
+        sep = ["--"] if len(main) > 1 else []
+        return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, *sep, FLAG_ARGS_MARKER]
 
     def op_attr(self) -> dict[str, Any]:
         """The ``op`` attr: everything needed to restart the run without the project."""
@@ -187,17 +190,17 @@ def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
         elif part in _OP_MAIN_NAMES and i >= 1 and parts[i - 1] in ("-um", "-m"):
             cmd.append(OUR_OP_MAIN)
         elif part == "--" and i >= 1 and parts[i - 1] not in _OP_MAIN_NAMES and _after_op_main(parts, i):
-            continue  # Guild's separator between the module and its flag args
+            continue  # Guild's separator right after the module: no script arguments to part
         else:
             cmd.append(_resolve_refs(part.replace("${python_exe}", sys.executable), flags))
     return cmd
 
 
 def _after_op_main(parts: list[str], i: int) -> bool:
-    """Whether ``parts[i]`` comes after ``-um <op_main> MODULE`` (Guild puts ``--`` there)."""
+    """Whether ``parts[i]`` comes right after ``-um <op_main> MODULE`` (Guild puts ``--`` there)."""
     for j in range(i):
         if parts[j] in _OP_MAIN_NAMES and j >= 1 and parts[j - 1] in ("-um", "-m"):
-            return i >= j + 2
+            return i == j + 2
     return False
 
 
