@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
+@click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
+@click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
 @click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
@@ -92,6 +94,8 @@ def run(
     label: str | None,
     comment: str | None,
     tags: tuple[str, ...],
+    batch_label: str | None,
+    batch_tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
     keep_run: bool,
@@ -204,8 +208,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if print_cmd or stage or run_id or run_dir:
-                raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
+            if stage or run_id or run_dir:
+                raise GuildError("--stage, --run-id and --run-dir cannot be used with a sweep")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -219,6 +223,12 @@ def run(
                     raise GuildError("operation '%s:%s' does not support --stage-trials" % (learner.model, learner.name))
             elif minimize or maximize:
                 raise GuildError("--minimize and --maximize need an optimizer that learns (-o gp, -O...)")
+            if print_cmd:
+                if learner is not None:
+                    raise GuildError("optimizer %s does not support --print-cmd (it chooses trials as results come in)"
+                                     % learner.name)
+                _print_trial_cmds(plan, spec, force_flags)
+                return
             if print_trials or save_trials:
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
@@ -234,6 +244,8 @@ def run(
                     quiet=quiet,
                     label=label,
                     tags=list(tags),
+                    batch_label=batch_label,
+                    batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                 ),
@@ -407,8 +419,23 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
         echo_table(triallib.trial_table(trials))
 
 
-def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None) -> list[str]:
+def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool) -> None:
+    """``--print-cmd`` for a sweep: each trial's command, one a line (Guild also prints its batch
+    process's command first; trials here are run by this process, so there is none)."""
+    import dataclasses
+
+    from luigi_guild.sweeps import driver as sweeps
+
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    for values in trials:
+        click.echo(planlib.print_cmd(dataclasses.replace(plan, flags=values)))
+
+
+def _sweep_preview(
+    plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False
+) -> list[str]:
     """What a sweep will do, as Guild says it before asking to continue."""
+    action = "stage trials for" if stage_trials else "run"
     if spec is not None and spec.objective is not None:
         lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
@@ -417,9 +444,9 @@ def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: Swee
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
         return lines
     if optimizer == "grid":
-        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s as a batch (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     elif optimizer == "random":
-        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s with random search (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     else:
         head = "You are about to run %s with %s optimizer (%d trial%s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s")
@@ -441,9 +468,15 @@ def _sweep(
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
+    if opts.needed:
+        # As Guild: a kept batch of this sweep (same optimizer, same prototype flags) skips it all.
+        kept = sweeps.kept_batches(plan, spec, optimizer)
+        if kept:
+            _echo_skip(kept)
+            return
     if not yes:
         count = len(trials) if spec.objective is None else (spec.max_trials or 20)
-        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec)), err=True)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     # A central scheduler (option or luigi.cfg) shares trials between processes: Luigi's executor.
@@ -457,16 +490,11 @@ def _sweep(
     sys.stdout.flush()
     if result.interrupted:
         raise SystemExit(exitcodes.for_signal(result.interrupted))
-    if result.failed or result.not_run:
-        parts = []
-        if result.failed:
-            parts.append("%d of %d trials failed" % (result.failed, result.total))
-        if result.not_run:
-            parts.append("%d not run" % result.not_run)
-        hint = None
-        if opts.fail_on_trial_error:
-            hint = "Stopped at the first failed trial (--fail-on-trial-error)."
-        raise GuildError(", ".join(parts), hint=hint)
+    if result.fail_code:
+        # --fail-on-trial-error: the command exits with the failed trial's status, as Guild's does.
+        raise SystemExit(result.fail_code)
+    if result.not_run:
+        raise GuildError("%d of %d trials were not run" % (result.not_run, result.total))
 
 
 def _run_remote(
