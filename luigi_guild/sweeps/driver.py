@@ -4,7 +4,8 @@ Trials come from an optimizer (:mod:`luigi_guild.sweeps.optimizers`), all
 of them up front. A sweep is recorded as a batch run (``<op>+`` or
 ``<op>+random``, see :mod:`luigi_guild.sweeps.batch`) whose trials are
 ordinary runs of the operation, handed as jobs to an executor
-(:mod:`luigi_guild.run.executors`; the CLI uses Luigi's) in chunks, so that
+(:mod:`luigi_guild.run.executors`; the CLI uses the thread ``pool``, or
+Luigi's with a central scheduler) in chunks, so that
 scheduling cost grows linearly with the number of trials; ``--needed`` is
 answered from one process-wide run index.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,7 @@ from luigi_guild.model.opref import OpRef
 from luigi_guild.model.flagid import equality_text, flags_equal
 from luigi_guild.model.outcome import Outcome
 from luigi_guild.model.status import Status
-from luigi_guild.run.executors import Executor, InlineExecutor, Job
+from luigi_guild.run.executors import Executor, InlineExecutor, Job, PoolExecutor
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
@@ -38,12 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.store.index import RunIndex
 
 CHUNK_SIZE = 100
+_index_lock = threading.Lock()
 
 # ------------------------------------------------------ shared sweep state
 
 
 class SweepState:
-    """Counters and the stop flag of one sweep, shared with forked Luigi workers."""
+    """Counters and the stop flag of one sweep, shared with pool threads and forked Luigi workers."""
 
     def __init__(self, total: int, fail_fast: bool, progress: bool):
         import multiprocessing
@@ -198,7 +201,7 @@ def run_sweep(
         return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
-    if isinstance(executor, InlineExecutor):
+    if isinstance(executor, (InlineExecutor, PoolExecutor)):
         executor.stop = lambda: bool(state.stopped)
     index = query.shared_index()
     skipped = 0
@@ -290,7 +293,7 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     batch = create_batch_run(plan.opref, plan.flags, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags)
     state = SweepState(opt.total, opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
-    if isinstance(executor, InlineExecutor):
+    if isinstance(executor, (InlineExecutor, PoolExecutor)):
         executor.stop = lambda: bool(state.stopped)
     opdef = plan.opdef
     flagdefs = opdef.flags if opdef is not None else {}
@@ -417,7 +420,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
 
 
 def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool = False) -> RunOptions:
-    """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline or in a Luigi worker).
+    """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline, from a pool thread or in a Luigi worker).
 
     Trials always claim: with ``needed`` a matching run made meanwhile skips
     the trial. Each trial links itself to the batch, logs its start, and
@@ -431,7 +434,8 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
     interrupts_before = [0]
 
     def matched(plan: RunPlan) -> bool:
-        return bool(query.shared_index().needed(plan.opref, plan.flags))
+        with _index_lock:  # trials may run from several threads (the pool executor)
+            return bool(query.shared_index().needed(plan.opref, plan.flags))
 
     def on_created(run: Run, plan: RunPlan) -> None:
         if os.path.isdir(batch_dir):
