@@ -133,3 +133,46 @@ def test_luigi_build_whole_pipeline(tmp_path):
     out = subprocess.run(cmd, env=guild_env(home), capture_output=True, text=True, timeout=120).stdout
     assert out.strip() == "ok"  # everything is complete: nothing runs again
     assert len(runs(home)) == 3
+
+
+NAMED_DEPS_YML = """\
+prepare:
+  main: prepare
+  flags:
+    size: 3
+named:
+  main: use
+  requires:
+    - operation: prepare
+      name: data
+flagged:
+  main: use
+  requires:
+    - operation: prepare
+      flag-name: prep
+"""
+
+
+def test_named_requirements_resolve_and_record_as_guild_does(tmp_path):
+    """``name:`` or else ``flag-name:`` is the requirement's resolving name: in the lines and in the deps attr."""
+    from helpers import write_project
+
+    home = tmp_path / "home"
+    proj = write_project(str(tmp_path / "named"), {
+        "guild.yml": NAMED_DEPS_YML,
+        "prepare.py": "size = 3\nopen('data.txt', 'w').write(str(size))\n",
+        "use.py": "print('size', open('data.txt').read())\n",
+    })
+    assert guild(home, "run", "prepare", "-y", cwd=proj).rc == 0
+    prep = runs(home)[0]
+    for op, name in (("named", "data"), ("flagged", "prep")):
+        r = guild(home, "run", op, "-y", cwd=proj)
+        assert (r.rc, r.out) == (0, "Resolving %s\nUsing run %s for %s\nsize 3\n" % (name, prep.id, name))
+        run = runs(home)[0]
+        assert run.flags == {name: prep.id}
+        # As guildai 0.9.0 writes it (tests/test_pipelines_interop.py compares the two).
+        assert run.get("deps") == {
+            name: {name: {"config": prep.id, "paths": ["../%s/data.txt" % prep.id], "uri": "operation:prepare"}}
+        }
+        r = guild(home, "run", "--restart", run.id, "-y", cwd=proj)
+        assert r.out == "Resolving %s\nSkipping resolution of %s because it's already resolved\nsize 3\n" % (name, name)

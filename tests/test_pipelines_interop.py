@@ -101,3 +101,28 @@ def _swap(obj, old: str, new: str):
     if isinstance(obj, list):
         return [_swap(v, old, new) for v in obj]
     return obj.replace(old, new) if isinstance(obj, str) else obj
+
+
+def test_named_requirements_equal_guildai(tmp_path, guildai):
+    """``name:`` / ``flag-name:`` requirements: the same deps attr, flags and resolution lines as guildai."""
+    from helpers import write_project
+    from test_pipelines import NAMED_DEPS_YML
+
+    home = tmp_path / "home"
+    home.mkdir()
+    proj = write_project(str(tmp_path / "named"), {
+        "guild.yml": NAMED_DEPS_YML,
+        "prepare.py": "size = 3\nopen('data.txt', 'w').write(str(size))\n",
+        "use.py": "print('size', open('data.txt').read())\n",
+    })
+    assert _guildai(guildai, home, "run", "prepare", "-y", cwd=proj).returncode == 0
+    for op in ("named", "flagged"):
+        r = _guildai(guildai, home, "run", op, "-y", cwd=proj)
+        assert r.returncode == 0, r.stderr
+        theirs = runs(home)[0]
+        said = [line for line in r.stderr.splitlines() if line.startswith(("Resolving ", "Using run "))]
+        r = guild(home, "run", op, "-y", cwd=proj)
+        ours = runs(home)[0]
+        assert r.out.splitlines()[:2] == said and len(said) == 2
+        assert ours.get("deps") == theirs.get("deps")
+        assert ours.flags == theirs.flags

@@ -190,7 +190,8 @@ def link_upstream(upstream: list[Upstream], dest: str) -> tuple[dict[str, Any], 
             os.symlink(source, target)
             paths.append(os.path.relpath(source, dest))
             lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
-        attr.setdefault(up.resource, {})[up.uri] = {"config": run.id, "paths": paths, "uri": up.uri}
+        # Guild keys an inline operation source by the same resolving name as its resource.
+        attr.setdefault(up.resource, {})[up.resource] = {"config": run.id, "paths": paths, "uri": up.uri}
     return attr, lines
 
 
