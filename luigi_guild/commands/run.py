@@ -21,6 +21,7 @@ from luigi_guild.run.pipeline import RunOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef
+    from luigi_guild.run.deps import Resolution
     from luigi_guild.sweeps.driver import SweepOptions
     from luigi_guild.sweeps.trials import SweepSpec
 
@@ -301,6 +302,12 @@ def run(
         fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
         os.close(fd)
         pidfile = temp_pidfile
+    on_created = None
+    if plan.upstream or plan.restart is not None:
+        from luigi_guild.run import deps
+
+        resolved = deps.resolutions(plan, stage)
+        on_created = lambda _run, _plan: _echo_resolutions(resolved)  # noqa: E731
     opts = RunOptions(
         needed=needed,
         stage=stage,
@@ -311,6 +318,7 @@ def run(
         background=background or bool(pidfile),
         pidfile=pidfile,
         prepare=prepare,
+        on_created=on_created,
     )
     if run_dir:
         click.echo("Run directory is '%s' (results will not be visible to Guild)" % run_dir, err=True)
@@ -351,6 +359,14 @@ def _report(
         sys.stdout.flush()
         if not outcome.ok:
             raise SystemExit(outcome.exit_code)
+
+
+def _echo_resolutions(resolved: list[Resolution]) -> None:
+    """Guild's lines for the dependencies of a run that starts (stderr, also with --quiet)."""
+    from luigi_guild.run import deps
+
+    for line in deps.report_lines(resolved):
+        click.echo(line, err=True)
 
 
 def _resolve_deps(

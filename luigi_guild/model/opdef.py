@@ -36,8 +36,12 @@ class Requirement:
 
     @property
     def resource_name(self) -> str:
-        """The key of this dependency in the ``deps`` attr: ``name:``, else the uri."""
-        return self.name or self.uri
+        """The requirement's resolving name, as Guild names it: ``name:``, else ``flag-name:``, else the uri.
+
+        Its keys in the ``deps`` attr (resource and source) and its lines in
+        ``guild run``'s output (``Resolving NAME``) use it.
+        """
+        return self.name or self.flag_name or self.uri
 
     def flag(self, declared: Any = ()) -> str:
         """The name of the flag that records the chosen upstream run (see :func:`dep_flag_name`)."""

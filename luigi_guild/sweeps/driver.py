@@ -490,6 +490,11 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
             link_trial(batch_dir, run)
         if not quiet:
             _log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
+            if plan.upstream:
+                from luigi_guild.run import deps
+
+                for line in deps.report_lines(deps.resolutions(plan)):
+                    _log(line)
         interrupts_before[0] = len(process.interrupts)
 
     def on_finished(outcome: Outcome) -> None:
