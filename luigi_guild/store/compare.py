@@ -208,6 +208,15 @@ def _getter(col: Col) -> _Getter:
         if derived is not None:
             return lambda run, _flags, _scalars: derived(run)
         return lambda run, _flags, _scalars: run.get(name)
+    if col.prefix is None and not col.step and col.qual in (None, "last"):
+        # The common column (a tag's last value): the first row with the tag, as scalar_value finds it.
+        def last(_run: Run, _flags: dict, scalars: list[Scalar]) -> Any:
+            for s in scalars:
+                if s.tag == name:
+                    return s.last_val
+            return None
+
+        return last
     return lambda _run, _flags, scalars: scalar_value(scalars, col)
 
 

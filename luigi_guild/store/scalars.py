@@ -87,7 +87,7 @@ def for_runs(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
             dirs.append(os.path.abspath(r))
     rows = scalarindex.summaries(dirs, stamps)
     make = Scalar._make
-    return {d: [make(row) for row in rows.get(d, ())] for d in dirs}
+    return {d: list(map(make, rows.get(d, ()))) for d in dirs}
 
 
 def for_run(run: RunLike) -> list[Scalar]:
