@@ -164,8 +164,13 @@ def _write_csv(table: comparelib.Table, path: str) -> None:
         else []
     )
     if path == "-":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerows(rows)
+        import io
+
+        # Rows go to memory first: standard output may be unbuffered
+        # (PYTHONUNBUFFERED), which would cost a write per row.
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        sys.stdout.write(buf.getvalue())
         sys.stdout.flush()
         return
     try:
