@@ -168,6 +168,16 @@ def _quiet_tensorboard() -> None:
         _quiet = True
 
 
+def preload_reader() -> None:
+    """Import the event reader now (before forking readers, so they share one import of it)."""
+    _quiet_tensorboard()
+    try:
+        import tensorboard.backend.event_processing.event_file_loader  # noqa: F401
+        import tensorboard.compat.proto.event_pb2  # noqa: F401
+    except ImportError:  # pragma: no cover - tensorboard is a dependency
+        pass
+
+
 def read_file(path: str) -> Iterator[tuple[str, float, int]]:
     """``(tag, value, step)`` for each scalar in one event file, in file order.
 
