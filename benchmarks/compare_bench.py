@@ -183,16 +183,17 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--record-guildai", action="store_true",
                       help="time guildai alone and keep its figures in --out for --guildai-recorded")
     mode.add_argument("--guildai-recorded", action="store_true",
-                      help="time ours only; compare with guildai's recorded figures in --out")
+                      help="at sizes with recorded guildai figures in --out, time ours only and compare with those")
     args = p.parse_args(argv)
     t0 = time.time()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     ours = [os.path.abspath(args.ours)]
-    gai = bench.ensure_guildai(args.guildai_venv) if not args.guildai_recorded else None
+    recorded = read_recorded(args.out) if args.guildai_recorded else {}
+    live = [n for n in sizes if n not in recorded]
+    gai = bench.ensure_guildai(args.guildai_venv) if live or args.record_guildai else None
     guildai = [gai] if gai else []
     if args.record_guildai:
         return record_guildai(args, guildai, sizes)
-    recorded = read_recorded(args.out) if args.guildai_recorded else {}
     bench.compile_ours(args.ours)
     cmd = ["compare", "--csv", "-"]
     lines = [
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         our_home = bench.fresh_home(src, "compare-ours-%d" % n)
         sides = [bench.Side("ours", ours + cmd, our_home)]
         their_home = None
-        if guildai:
+        if guildai and n not in recorded:
             their_home = bench.fresh_home(src, "compare-guildai-%d" % n)
             sides.append(bench.Side("guildai", guildai + cmd, their_home))
         results = bench.measure(sides, args.repeat)
