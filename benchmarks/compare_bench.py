@@ -136,6 +136,7 @@ def record_guildai(args: argparse.Namespace, guildai: list[str], sizes: list[int
         home = bench.fresh_home(scalar_home(n), "compare-guildai-rec-%d" % n)
         res = bench.measure([bench.Side("guildai", guildai + cmd, home)], args.repeat)["guildai"]
         last = bench.run_timed(guildai + cmd, home) if not res.error else None
+        print("guildai at %d runs: cold %s s, warm %s s" % (n, res.cold, res.samples), flush=True)
         bench.drop_home(home)
         if res.error or last is None or last.rc != 0 or last.stdout.count("\n") != n + 1:
             print("guildai at %d runs: %s" % (n, res.error or "unexpected output"), file=sys.stderr)
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes: list[str] = []
+    to_drop: list[str] = []  # removed after the results are written (10,000 runs take minutes)
     for n in sizes:
         src = scalar_home(n)
         our_home = bench.fresh_home(src, "compare-ours-%d" % n)
@@ -253,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(lines[-1], flush=True)
-        bench.drop_home(our_home)
-        if their_home:
-            bench.drop_home(their_home)
+        to_drop += [our_home] + ([their_home] if their_home else [])
     lines += [
         "",
         "Identical CSV from both tools was checked for every size (against the recorded digest of",
@@ -267,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     kept = recorded_section(args.out, {})
     with open(args.out, "w") as f:
         f.write("\n".join(lines + kept))
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
+    for home in to_drop:
+        bench.drop_home(home)
     return 0
 
 
