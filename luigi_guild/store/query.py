@@ -47,7 +47,14 @@ def list_runs(root: str | None = None) -> list[Run]:
     index = RunIndex.load(root)
     runs = index.runs()
     index.save()
+    _listings[index.root] = index
     return runs
+
+
+# The index of the latest listing per runs directory: the next :func:`snapshot`
+# of that directory uses it (once), so the stamps the listing has just checked
+# are not checked again and the index file is not loaded twice.
+_listings: dict[str, RunIndex] = {}
 
 
 def archive_runs(root: str) -> list[Run]:
@@ -79,7 +86,7 @@ def snapshot(runs: Iterable[Run], root: str | None = None) -> list[Run]:
     ``label``, ``flags``, ``exit_status``, status and opref without reading
     their files again. Runs outside ``root`` are returned as given.
     """
-    index = shared_index(root)
+    index = _listings.pop(os.path.abspath(root or home.runs_dir()), None) or shared_index(root)
     shown = index.snapshot(runs)
     index.save()
     return shown
