@@ -314,7 +314,7 @@ class Forest(_SurrogateOptimizer):
 
 @register
 class GradientBoostedTrees(_SurrogateOptimizer):
-    """Sequential optimization with gradient-boosted quantile trees (Guild's ``gbrt``)."""
+    """Sequential optimization with gradient-boosted median (quantile 0.5) trees (Guild's ``gbrt``)."""
 
     name = "gbrt"
     surrogate = "gbrt"
