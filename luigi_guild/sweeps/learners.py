@@ -71,8 +71,9 @@ class OptFlag:
 _RANDOM_STARTS = OptFlag("int", 3, description="Trials drawn at random before the model is used")
 _KAPPA = OptFlag("float", 1.96, description="Exploration weight of LCB")
 _XI = OptFlag("float", 0.05, description="Improvement EI and PI ask for")
-_PREV = OptFlag("str", "batch", ("batch", "operation"),
-                description="Earlier trials to learn from: this batch's, or every completed run of the operation")
+_PREV = OptFlag("str", "batch", ("batch", "sourcecode", "operation"),
+                description="Earlier trials to learn from: this batch's, every completed run with the same "
+                            "source code, or every completed run of the operation")
 
 
 def _space_distribution(name: str, val: Any) -> Any:
