@@ -101,6 +101,11 @@ def test_optimizer_bad_input_is_one_line_and_makes_nothing(tmp_path):
         (("quad.py", *SPACE, "-o", "gp", "--minimize", "loss", "--maximize", "score"),
          "guild: --minimize and --maximize cannot both be used"),
         (("quad.py", *SPACE, "-o", "nelder-mead"), "guild: unsupported optimizer 'nelder-mead'"),
+        (("quad.py", "x=[1:2:3:4]", "-o", "gp"),
+         "guild: invalid function args in 'x=[1:2:3:4]': the initial value 3:4 is not a number"),
+        (("quad.py", "x=[1:]", "-o", "forest"), "guild: invalid flag function [1:]: '' is not a number"),
+        (("quad.py", *SPACE, "-o", "gbrt", "-m", "0"), "guild: invalid --max-trials 0: expected a positive number"),
+        (("quad.py", *SPACE, "-o", "gp", "-Fo", "prev-trials=all"), "guild: invalid value all for optimizer flag prev-trials"),
     ]
     for args, first in cases:
         r = guild(home, "run", *args, "-y", cwd=OPT)

@@ -88,10 +88,13 @@ def _space_distribution(name: str, val: Any) -> Any:
         return None
     from luigi_guild.sweeps.trials import parse_function
 
-    func, low, high, _init = parse_function(val)
+    func, low, high, init = parse_function(val)
     shown = "%s=%s" % (name, val)
     if func not in ("uniform", "loguniform"):
         raise GuildError("unknown function '%s' used for flag %s" % (func, name), hint=_FUNC_ARGS_HINT)
+    if init is not None and (isinstance(init, bool) or not isinstance(init, (int, float))):
+        raise GuildError("invalid function args in '%s': the initial value %s is not a number"
+                         % (shown, flagslib.format_val(init)))
     if low >= high:
         raise GuildError("invalid function args in '%s': the lower bound %s has to be less than the upper bound %s"
                          % (shown, low, high))
