@@ -200,7 +200,8 @@ def run(
             if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
                 raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
                                  "--stage-trials, --print-trials, --save-trials or --needed")
-            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet,
+                   scheduler_host, scheduler_port)
             return
     if restart:
         if opspec:
@@ -405,11 +406,28 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
-def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
-    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool,
+           scheduler_host: str | None, scheduler_port: int | None) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background.
+
+    With a central scheduler (``--scheduler-host/--scheduler-port`` or
+    luigi.cfg) the queue takes staged runs through luigid.
+    """
     import os
 
     from luigi_guild.sweeps import queue as queuelib
+
+    from luigi_guild.tasks import scheduling
+
+    sched = scheduling.scheduler_for(scheduler_host, scheduler_port)
+    scheduling.check_reachable(sched)  # before the queue run is made
+
+    def make_queue(run: queuelib.Run) -> queuelib.Queue:
+        if not sched.central:
+            return queuelib.Queue(run, flags)
+        from luigi_guild.tasks.queue import LuigiQueue
+
+        return LuigiQueue(run, flags, sched)
 
     if not yes:
         lines = ["You are about to run queue"]
@@ -419,7 +437,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
             raise SystemExit(exitcodes.OK)
     run = queuelib.create_queue_run(flags)
     if not background:
-        queuelib.Queue(run, flags).serve()
+        make_queue(run).serve()
         return
     from luigi_guild.run.background import start_detached
 
@@ -429,7 +447,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-        return queuelib.Queue(run, flags).serve()
+        return make_queue(run).serve()
 
     start_detached(run, serve_detached, pidfile)
     if not quiet:

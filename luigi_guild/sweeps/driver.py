@@ -301,20 +301,33 @@ def _learner(spec: SweepSpec) -> Any:
     return learners.learner_class(spec.optimizer)
 
 
-def _previous_trials(plan: Any, objective: Any) -> list[tuple[dict[str, Any], float]]:
-    """``prev-trials=operation``: (flags, value to minimize) of every completed run of the operation."""
+def _previous_trials(plan: Any, objective: Any, mode: str, batch: Run) -> list[tuple[dict[str, Any], float]]:
+    """(flags, value to minimize) of earlier completed runs: ``prev-trials=operation``, every run of
+    the operation; ``sourcecode``, every run whose source digest is the batch prototype's."""
     from luigi_guild.store import query
     from luigi_guild.sweeps.objective import read_value
 
     want = (plan.opref.pkg_type, plan.opref.pkg_name, plan.opref.model_name, plan.opref.op_name)
+    digest = None
+    if mode == "sourcecode":
+        proto = batch.guild_path("proto")
+        digest = Run.for_dir(proto).get("sourcecode_digest")
+        if not digest:
+            raise GuildError("cannot find runs for batch proto in %s: missing sourcecode digest" % proto)
     found = []
     for run in reversed(query.list_runs()):
-        try:
-            opref = run.opref
-        except (OSError, ValueError):
+        if run.status != Status.COMPLETED:
             continue
-        if (opref.pkg_type, opref.pkg_name, opref.model_name, opref.op_name) != want or run.status != Status.COMPLETED:
-            continue
+        if digest is not None:
+            if run.get("sourcecode_digest") != digest:
+                continue
+        else:
+            try:
+                opref = run.opref
+            except (OSError, ValueError):
+                continue
+            if (opref.pkg_type, opref.pkg_name, opref.model_name, opref.op_name) != want:
+                continue
         value = read_value(run, objective)
         if value is not None:
             found.append((run.flags, objective.loss(value)))
@@ -348,8 +361,9 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     no_objective: list[Run] = []
     error: GuildError | None = None
     try:
-        if opt.opt_flags.get("prev-trials") == "operation":
-            opt.add_previous(_previous_trials(plan, objective))
+        mode = opt.opt_flags.get("prev-trials")
+        if mode in ("operation", "sourcecode"):
+            opt.add_previous(_previous_trials(plan, objective, str(mode), batch))
         n = 0
         while not opt.exhausted and not state.stopped:
             asked = opt.ask(max(1, opts.workers))
