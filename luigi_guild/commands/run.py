@@ -75,6 +75,10 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option(
     "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
 )
+@click.option("--test-sourcecode", is_flag=True, help="Show which source files a run would copy, and why, and exit.")
+@click.option(
+    "--force-sourcecode", is_flag=True, help="With --restart: copy the project's current source code into the run again."
+)
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -114,6 +118,8 @@ def run(
     remote: str | None = None,
     no_wait: bool = False,
     test_output_scalars: str | None = None,
+    test_sourcecode: bool = False,
+    force_sourcecode: bool = False,
 ) -> None:
     """Run an operation.
 
@@ -154,6 +160,13 @@ def run(
                             (batch_files or optimizer, "a sweep")):
             if given:
                 raise GuildError("--run-dir cannot be used with %s" % name)
+    if test_sourcecode:
+        if restart:
+            raise GuildError(
+                "--test-sourcecode cannot be used with --restart", hint="Try 'guild run --help' for more information."
+            )
+        _test_sourcecode(opspec, project_dir)
+        return
     if test_output_scalars is not None:
         if restart:
             raise GuildError("--test-output-scalars cannot be used with --restart")
@@ -174,6 +187,8 @@ def run(
         if batch_files or optimizer:
             raise GuildError("--restart cannot be used with a batch file or --optimizer")
         plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label)
+        if force_sourcecode:
+            planlib.force_sourcecode(plan)
     else:
         plan = planlib.plan_new(
             opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
@@ -579,3 +594,32 @@ def _test_output_scalars(opspec: str | None, project_dir: str | None, path: str)
         data.pop()
     for out in outputscalars.test_lines(data, config):
         click.echo(out)
+
+
+def _test_sourcecode(opspec: str | None, project_dir: str | None) -> None:
+    """``--test-sourcecode``: the rules, then the files a run would copy and the ones it would skip."""
+    from luigi_guild.project import operations, sourcecode
+
+    sel = sourcecode.for_opdef(operations.resolve(opspec, project_dir))
+    shown_root = os.path.relpath(sel.root)
+    if os.path.abspath(sel.root) == os.path.abspath(os.getcwd()):
+        click.echo("Copying from the current directory")
+    else:
+        click.echo("Copying from '%s'" % shown_root)
+    click.echo("Rules:")
+    for rule in sel.rules:
+        click.echo("  %s" % rule)
+    if sel.disabled:
+        click.echo("Source code copy disabled")
+        return
+    selected: list[str] = []
+    skipped: list[str] = []
+    for d in sourcecode.walk(sel):
+        shown = os.path.relpath(os.path.join(shown_root, d.path)) + ("/" if d.is_dir else "")
+        (selected if d.selected else skipped).append(shown)
+    click.echo("Selected for copy:")
+    for path in selected:
+        click.echo(click.style("  " + path, fg="yellow"))
+    click.echo("Skipped:")
+    for path in skipped:
+        click.echo(click.style("  " + path, dim=True))

@@ -100,7 +100,7 @@ def source_files(run_dir: str, walked: list | None = None) -> list[tuple[str, st
     (``""`` for the root, ``.guild`` for output scalars); names are sorted. A
     symlinked directory is followed only when it points at a run (batch
     trials link their runs); ``.guild/attrs`` is not searched. ``walked``,
-    when given, gets ``(dir, mtime_ns, inode)`` of every directory read.
+    when given, gets ``(dir, stat)`` of every directory read.
     """
     out: list[tuple[str, str, list[str]]] = []
     guild_dir = os.path.join(run_dir, ".guild")
@@ -109,8 +109,7 @@ def source_files(run_dir: str, walked: list | None = None) -> list[tuple[str, st
         d = stack.pop()
         try:
             if walked is not None:
-                st = os.stat(d)
-                walked.append((d, st.st_mtime_ns, st.st_ino))
+                walked.append((d, os.stat(d)))
             entries = list(os.scandir(d))
         except OSError:
             continue
