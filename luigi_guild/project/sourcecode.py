@@ -351,7 +351,7 @@ def selection(
     dest = op.dest or model.dest or "."
     if op.disabled or (model.disabled and not op.specs):
         return Selection(root, [Rule(False, ["*"])], dest)
-    rules = git_rules(root) if os.environ.get("NO_VCS_SOURCECODE") != "1" else None
+    rules = git_rules(root)
     if rules is None:
         rules = default_rules(python)
     for config in (model, op):
