@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
+@click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
+@click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
 @click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 @click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
 @click.option("-n", "--no-wait", is_flag=True, help="With --remote: return once the run has started.")
+@click.option("--slurm-jobs", metavar="JSON", hidden=True, help="Submit a sweep's trials as Slurm jobs (set by a slurm remote).")
 @click.option(
     "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
 )
@@ -92,6 +95,8 @@ def run(
     label: str | None,
     comment: str | None,
     tags: tuple[str, ...],
+    batch_label: str | None,
+    batch_tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
     keep_run: bool,
@@ -120,6 +125,7 @@ def run(
     test_output_scalars: str | None = None,
     test_sourcecode: bool = False,
     force_sourcecode: bool = False,
+    slurm_jobs: str | None = None,
 ) -> None:
     """Run an operation.
 
@@ -144,15 +150,29 @@ def run(
     if workers < 1:
         raise GuildError("invalid --workers %d: expected 1 or more" % workers)
     if remote:
+        from luigi_guild.remote.base import remote_for
+
+        target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+        drives = target.runs_sweep_driver and (optimizer or optimize)
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
-                            (batch_files, "a batch file"), (optimizer, "--optimizer"), (workers != 1, "--workers"),
+                            (batch_files, "a batch file"), (optimizer and not drives, "--optimizer"),
+                            (workers != 1 and not drives, "--workers"),
                             (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host"),
-                            (comment, "--comment")):
+                            (comment, "--comment"), (slurm_jobs, "--slurm-jobs")):
             if given:
                 raise GuildError("%s cannot be used with --remote" % name)
-        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags)
+        sweep_args: list[str] = []
+        if drives:
+            if restart or stage:
+                raise GuildError("%s cannot be used with an optimizer" % ("--restart" if restart else "--stage"))
+            sweep_args = _sweep_args(optimizer, optimize, opt_flags, minimize, maximize, max_trials, random_seed,
+                                     workers, fail_on_trial_error, keep_batch, quiet)
+        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags,
+                    sweep_args)
         return
+    if slurm_jobs and not (optimizer or optimize):
+        raise GuildError("--slurm-jobs can only be used with --optimizer")
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
     if run_dir:
@@ -204,8 +224,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if print_cmd or stage or run_id or run_dir:
-                raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
+            if stage or run_id or run_dir:
+                raise GuildError("--stage, --run-id and --run-dir cannot be used with a sweep")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -219,6 +239,12 @@ def run(
                     raise GuildError("operation '%s:%s' does not support --stage-trials" % (learner.model, learner.name))
             elif minimize or maximize:
                 raise GuildError("--minimize and --maximize need an optimizer that learns (-o gp, -O...)")
+            if print_cmd:
+                if learner is not None:
+                    raise GuildError("optimizer %s does not support --print-cmd (it chooses trials as results come in)"
+                                     % learner.name)
+                _print_trial_cmds(plan, spec, force_flags)
+                return
             if print_trials or save_trials:
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
@@ -234,12 +260,15 @@ def run(
                     quiet=quiet,
                     label=label,
                     tags=list(tags),
+                    batch_label=batch_label,
+                    batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                 ),
                 yes,
                 scheduler_host,
                 scheduler_port,
+                slurm_jobs,
             )
             return
     if opt_flags:
@@ -407,8 +436,23 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
         echo_table(triallib.trial_table(trials))
 
 
-def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None) -> list[str]:
+def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool) -> None:
+    """``--print-cmd`` for a sweep: each trial's command, one a line (Guild also prints its batch
+    process's command first; trials here are run by this process, so there is none)."""
+    import dataclasses
+
+    from luigi_guild.sweeps import driver as sweeps
+
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    for values in trials:
+        click.echo(planlib.print_cmd(dataclasses.replace(plan, flags=values)))
+
+
+def _sweep_preview(
+    plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False
+) -> list[str]:
     """What a sweep will do, as Guild says it before asking to continue."""
+    action = "stage trials for" if stage_trials else "run"
     if spec is not None and spec.objective is not None:
         lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
@@ -417,9 +461,9 @@ def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: Swee
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
         return lines
     if optimizer == "grid":
-        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s as a batch (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     elif optimizer == "random":
-        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s with random search (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     else:
         head = "You are about to run %s with %s optimizer (%d trial%s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s")
@@ -433,32 +477,51 @@ def _sweep(
     yes: bool,
     scheduler_host: str | None,
     scheduler_port: int | None,
+    slurm_jobs: str | None = None,
 ) -> None:
+    from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
-    from luigi_guild.tasks.executor import LuigiExecutor
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
+    if opts.needed:
+        # As Guild: a kept batch of this sweep (same optimizer, same prototype flags) skips it all.
+        kept = sweeps.kept_batches(plan, spec, optimizer)
+        if kept:
+            _echo_skip(kept)
+            return
     if not yes:
         count = len(trials) if spec.objective is None else (spec.max_trials or 20)
-        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec)), err=True)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
-    executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+    # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
+    # A central scheduler (option or luigi.cfg) shares trials between processes: Luigi's executor.
+    # Otherwise threads of this process run the trials (no process forked per trial).
+    executor: Executor
+    if slurm_jobs:
+        from luigi_guild.remote.slurm import SweepJobs
+        from luigi_guild.remote.slurm_sweep import SlurmExecutor
+
+        executor = SlurmExecutor(SweepJobs.decode(slurm_jobs), echo=not opts.quiet)
+    else:
+        from luigi_guild.tasks import scheduling
+
+        if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
+            from luigi_guild.tasks.executor import LuigiExecutor
+
+            executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+        else:
+            executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
     if result.interrupted:
         raise SystemExit(exitcodes.for_signal(result.interrupted))
-    if result.failed or result.not_run:
-        parts = []
-        if result.failed:
-            parts.append("%d of %d trials failed" % (result.failed, result.total))
-        if result.not_run:
-            parts.append("%d not run" % result.not_run)
-        hint = None
-        if opts.fail_on_trial_error:
-            hint = "Stopped at the first failed trial (--fail-on-trial-error)."
-        raise GuildError(", ".join(parts), hint=hint)
+    if result.fail_code:
+        # --fail-on-trial-error: the command exits with the failed trial's status, as Guild's does.
+        raise SystemExit(result.fail_code)
+    if result.not_run:
+        raise GuildError("%d of %d trials were not run" % (result.not_run, result.total))
 
 
 def _run_remote(
@@ -474,11 +537,12 @@ def _run_remote(
     label: str | None,
     tags: tuple[str, ...],
     force_flags: bool,
+    sweep_args: list[str],
 ) -> None:
     """``guild run ... -r REMOTE``: check locally, ship the project, run and watch remotely."""
     from luigi_guild.remote.base import RemoteRunRequest, remote_for
 
-    target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+    target = remote_for(remote)
     req = RemoteRunRequest(
         opspec=opspec,
         flag_args=flag_args,
@@ -489,6 +553,7 @@ def _run_remote(
         label=label,
         tags=list(tags),
         force_flags=force_flags,
+        sweep_args=sweep_args,
     )
     if restart:
         if opspec:
@@ -513,6 +578,25 @@ def _run_remote(
     code = target.run(req)
     if code:
         raise SystemExit(code)
+
+
+def _sweep_args(
+    optimizer: str | None, optimize: bool, opt_flags: tuple[str, ...], minimize: str | None, maximize: str | None,
+    max_trials: int | None, random_seed: int | None, workers: int, fail_on_trial_error: bool, keep_batch: bool,
+    quiet: bool,
+) -> list[str]:
+    """The sweep options of ``guild run`` for a sweep driven where a remote's Guild home is."""
+    args: list[str] = ["--optimizer", optimizer] if optimizer else ["--optimize"] if optimize else []
+    for flag in opt_flags:
+        args += ["--opt-flag", flag]
+    for opt, val in (("--minimize", minimize), ("--maximize", maximize), ("--max-trials", max_trials),
+                     ("--random-seed", random_seed)):
+        if val is not None:
+            args += [opt, str(val)]
+    args += ["--workers", str(workers)]
+    args += [opt for opt, given in (("--fail-on-trial-error", fail_on_trial_error), ("--keep-batch", keep_batch),
+                                    ("--quiet", quiet)) if given]
+    return args
 
 
 def _remote_opdef(opspec: str | None) -> OpDef:
