@@ -204,6 +204,25 @@ def test_bad_input_leaves_no_run(
     assert not runs.exists() or os.listdir(runs) == []
 
 
+@pytest.mark.parametrize(
+    "section, reason",
+    [
+        ({"partition": "nope"}, "unknown Slurm partition 'nope' (partitions: debug, short)"),
+        ({"partition": "short", "time": "30"}, "sbatch refused the job: allocation failure: Requested time limit is invalid"),
+        ({"sbatch-options": ["--no-such-option"]}, "sbatch refused the job: unrecognized option '--no-such-option'"),
+    ],
+)
+def test_optimizer_sweep_bad_input_leaves_no_batch(slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, reason: str) -> None:
+    """An optimizer sweep Slurm would refuse fails before its driver makes a batch run or a trial."""
+    env = _config(tmp_path, slurm_cluster, **section)
+    p = _guild("run", "train", "lr=[0.1:0.2]", "-o", "random", "--max-trials", "2", "-r", "c", "-y", env=env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.splitlines()[-1].startswith("guild: remote c: " + reason), p.stderr
+    assert "Traceback" not in p.stderr
+    runs = tmp_path / "shared" / "runs"
+    assert not runs.exists() or os.listdir(runs) == []
+
+
 def test_slurm_not_reachable(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     conf = tmp_path / "down.conf"
     text = slurm_cluster.conf.read_text()

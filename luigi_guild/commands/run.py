@@ -74,8 +74,13 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 @click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
 @click.option("-n", "--no-wait", is_flag=True, help="With --remote: return once the run has started.")
+@click.option("--slurm-jobs", metavar="JSON", hidden=True, help="Submit a sweep's trials as Slurm jobs (set by a slurm remote).")
 @click.option(
     "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
+)
+@click.option("--test-sourcecode", is_flag=True, help="Show which source files a run would copy, and why, and exit.")
+@click.option(
+    "--force-sourcecode", is_flag=True, help="With --restart: copy the project's current source code into the run again."
 )
 def run(
     args: tuple[str, ...],
@@ -118,6 +123,9 @@ def run(
     remote: str | None = None,
     no_wait: bool = False,
     test_output_scalars: str | None = None,
+    test_sourcecode: bool = False,
+    force_sourcecode: bool = False,
+    slurm_jobs: str | None = None,
 ) -> None:
     """Run an operation.
 
@@ -142,15 +150,29 @@ def run(
     if workers < 1:
         raise GuildError("invalid --workers %d: expected 1 or more" % workers)
     if remote:
+        from luigi_guild.remote.base import remote_for
+
+        target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+        drives = target.runs_sweep_driver and (optimizer or optimize)
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
-                            (batch_files, "a batch file"), (optimizer, "--optimizer"), (workers != 1, "--workers"),
+                            (batch_files, "a batch file"), (optimizer and not drives, "--optimizer"),
+                            (workers != 1 and not drives, "--workers"),
                             (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host"),
-                            (comment, "--comment")):
+                            (comment, "--comment"), (slurm_jobs, "--slurm-jobs")):
             if given:
                 raise GuildError("%s cannot be used with --remote" % name)
-        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags)
+        sweep_args: list[str] = []
+        if drives:
+            if restart or stage:
+                raise GuildError("%s cannot be used with an optimizer" % ("--restart" if restart else "--stage"))
+            sweep_args = _sweep_args(optimizer, optimize, opt_flags, minimize, maximize, max_trials, random_seed,
+                                     workers, fail_on_trial_error, keep_batch, quiet)
+        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags,
+                    sweep_args)
         return
+    if slurm_jobs and not (optimizer or optimize):
+        raise GuildError("--slurm-jobs can only be used with --optimizer")
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
     if run_dir:
@@ -158,6 +180,13 @@ def run(
                             (batch_files or optimizer, "a sweep")):
             if given:
                 raise GuildError("--run-dir cannot be used with %s" % name)
+    if test_sourcecode:
+        if restart:
+            raise GuildError(
+                "--test-sourcecode cannot be used with --restart", hint="Try 'guild run --help' for more information."
+            )
+        _test_sourcecode(opspec, project_dir)
+        return
     if test_output_scalars is not None:
         if restart:
             raise GuildError("--test-output-scalars cannot be used with --restart")
@@ -178,6 +207,8 @@ def run(
         if batch_files or optimizer:
             raise GuildError("--restart cannot be used with a batch file or --optimizer")
         plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label)
+        if force_sourcecode:
+            planlib.force_sourcecode(plan)
     else:
         plan = planlib.plan_new(
             opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
@@ -237,6 +268,7 @@ def run(
                 yes,
                 scheduler_host,
                 scheduler_port,
+                slurm_jobs,
             )
             return
     if opt_flags:
@@ -445,11 +477,10 @@ def _sweep(
     yes: bool,
     scheduler_host: str | None,
     scheduler_port: int | None,
+    slurm_jobs: str | None = None,
 ) -> None:
     from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
-    from luigi_guild.tasks import scheduling
-    from luigi_guild.tasks.executor import LuigiExecutor
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
@@ -464,13 +495,24 @@ def _sweep(
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
+    # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
     # A central scheduler (option or luigi.cfg) shares trials between processes: Luigi's executor.
     # Otherwise threads of this process run the trials (no process forked per trial).
     executor: Executor
-    if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
-        executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+    if slurm_jobs:
+        from luigi_guild.remote.slurm import SweepJobs
+        from luigi_guild.remote.slurm_sweep import SlurmExecutor
+
+        executor = SlurmExecutor(SweepJobs.decode(slurm_jobs), echo=not opts.quiet)
     else:
-        executor = PoolExecutor(workers=opts.workers)
+        from luigi_guild.tasks import scheduling
+
+        if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
+            from luigi_guild.tasks.executor import LuigiExecutor
+
+            executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+        else:
+            executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
     if result.interrupted:
@@ -495,11 +537,12 @@ def _run_remote(
     label: str | None,
     tags: tuple[str, ...],
     force_flags: bool,
+    sweep_args: list[str],
 ) -> None:
     """``guild run ... -r REMOTE``: check locally, ship the project, run and watch remotely."""
     from luigi_guild.remote.base import RemoteRunRequest, remote_for
 
-    target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+    target = remote_for(remote)
     req = RemoteRunRequest(
         opspec=opspec,
         flag_args=flag_args,
@@ -510,6 +553,7 @@ def _run_remote(
         label=label,
         tags=list(tags),
         force_flags=force_flags,
+        sweep_args=sweep_args,
     )
     if restart:
         if opspec:
@@ -534,6 +578,25 @@ def _run_remote(
     code = target.run(req)
     if code:
         raise SystemExit(code)
+
+
+def _sweep_args(
+    optimizer: str | None, optimize: bool, opt_flags: tuple[str, ...], minimize: str | None, maximize: str | None,
+    max_trials: int | None, random_seed: int | None, workers: int, fail_on_trial_error: bool, keep_batch: bool,
+    quiet: bool,
+) -> list[str]:
+    """The sweep options of ``guild run`` for a sweep driven where a remote's Guild home is."""
+    args: list[str] = ["--optimizer", optimizer] if optimizer else ["--optimize"] if optimize else []
+    for flag in opt_flags:
+        args += ["--opt-flag", flag]
+    for opt, val in (("--minimize", minimize), ("--maximize", maximize), ("--max-trials", max_trials),
+                     ("--random-seed", random_seed)):
+        if val is not None:
+            args += [opt, str(val)]
+    args += ["--workers", str(workers)]
+    args += [opt for opt, given in (("--fail-on-trial-error", fail_on_trial_error), ("--keep-batch", keep_batch),
+                                    ("--quiet", quiet)) if given]
+    return args
 
 
 def _remote_opdef(opspec: str | None) -> OpDef:
@@ -607,3 +670,32 @@ def _test_output_scalars(opspec: str | None, project_dir: str | None, path: str)
         data.pop()
     for out in outputscalars.test_lines(data, config):
         click.echo(out)
+
+
+def _test_sourcecode(opspec: str | None, project_dir: str | None) -> None:
+    """``--test-sourcecode``: the rules, then the files a run would copy and the ones it would skip."""
+    from luigi_guild.project import operations, sourcecode
+
+    sel = sourcecode.for_opdef(operations.resolve(opspec, project_dir))
+    shown_root = os.path.relpath(sel.root)
+    if os.path.abspath(sel.root) == os.path.abspath(os.getcwd()):
+        click.echo("Copying from the current directory")
+    else:
+        click.echo("Copying from '%s'" % shown_root)
+    click.echo("Rules:")
+    for rule in sel.rules:
+        click.echo("  %s" % rule)
+    if sel.disabled:
+        click.echo("Source code copy disabled")
+        return
+    selected: list[str] = []
+    skipped: list[str] = []
+    for d in sourcecode.walk(sel):
+        shown = os.path.relpath(os.path.join(shown_root, d.path)) + ("/" if d.is_dir else "")
+        (selected if d.selected else skipped).append(shown)
+    click.echo("Selected for copy:")
+    for path in selected:
+        click.echo(click.style("  " + path, fg="yellow"))
+    click.echo("Skipped:")
+    for path in skipped:
+        click.echo(click.style("  " + path, dim=True))

@@ -72,6 +72,7 @@ class OpDef:
     exec_: str | None = None
     label_template: str | None = None
     requires: list[Requirement] = field(default_factory=list)
+    # Source code settings (see project.sourcecode): ``model``/``op`` parsed configs, ``dest``, ``root``.
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
@@ -110,6 +111,13 @@ class OpDef:
         sep = ["--"] if len(main) > 1 else []
         return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, *sep, FLAG_ARGS_MARKER]
 
+    def _sourcecode_attr(self) -> dict[str, Any]:
+        """``op.sourcecode``: where the copy goes in the run, and ``root`` as guild.yml gives it."""
+        attr: dict[str, Any] = {"dest": self.sourcecode.get("dest") or "."}
+        if self.sourcecode.get("root"):
+            attr["root"] = self.sourcecode["root"]
+        return attr
+
     def op_attr(self) -> dict[str, Any]:
         """The ``op`` attr: everything needed to restart the run without the project."""
         cmd_flags = {}
@@ -132,7 +140,7 @@ class OpDef:
                 "cmd-flags": cmd_flags,
                 "flags-dest": self.flags_dest,
             },
-            "sourcecode": {"dest": ".", "root": self.project_dir},
+            "sourcecode": self._sourcecode_attr(),
         }
         if self.label_template:
             attr["label-template"] = self.label_template

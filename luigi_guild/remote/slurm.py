@@ -17,10 +17,11 @@ node failure) reads ``error``.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
@@ -119,6 +120,53 @@ def _opt(val: Any, default: Optional[str]) -> Optional[str]:
     if val is None or str(val) == "":
         return default
     return str(val)
+
+
+@dataclass(frozen=True)
+class SweepJobs:
+    """Where the jobs of a sweep's trials go: the remote, its shared home, and what each job asks for."""
+
+    remote: str
+    guild_home: str
+    partition: Optional[str] = None
+    time: Optional[str] = None
+    cpus: Optional[int] = None
+    mem: Optional[str] = None
+    sbatch_options: list[str] = field(default_factory=list)
+    activate: Optional[str] = None
+    slurm_conf: Optional[str] = None
+    job_name: str = "guild-sweep"
+
+    @property
+    def settings(self) -> JobSettings:
+        return JobSettings(self.partition, self.time, self.cpus, self.mem, tuple(self.sbatch_options))
+
+    @classmethod
+    def of(
+        cls, remote: str, guild_home: str, settings: JobSettings, activate: Optional[str],
+        slurm_conf: Optional[str], job_name: str,
+    ) -> "SweepJobs":
+        return cls(remote, guild_home, settings.partition, settings.time, settings.cpus, settings.mem,
+                   list(settings.sbatch_options), activate, slurm_conf, job_name)
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str) -> "SweepJobs":
+        """Read :meth:`encode`'s JSON; a one-line error when it is not that."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            jobs = cls(**data)
+        except (ValueError, TypeError) as e:
+            raise GuildError("invalid --slurm-jobs value: %s" % e) from None
+        if not isinstance(jobs.remote, str) or not isinstance(jobs.guild_home, str) or not jobs.guild_home.startswith("/"):
+            raise GuildError("invalid --slurm-jobs value: remote and an absolute guild_home are required")
+        if not isinstance(jobs.sbatch_options, list) or not all(isinstance(o, str) and o.startswith("-") for o in jobs.sbatch_options):
+            raise GuildError("invalid --slurm-jobs value: sbatch_options must be a list of options")
+        return jobs
 
 
 # ------------------------------------------------------------------ scripts

@@ -410,7 +410,11 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
             "CMD_DIR": os.getcwd(),
         }
     )
-    pythonpath = [run.path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    pythonpath = [run.path]
+    dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
+    if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
+        pythonpath.insert(0, os.path.join(run.path, dest))  # the run's copy of the source (sourcecode dest)
+    pythonpath += [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
     env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     return env
 

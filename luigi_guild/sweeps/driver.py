@@ -454,6 +454,8 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
         label=opts.label,
         tags=list(opts.tags),
     )
+    if plan.opref.pkg_type == "package":  # a sweep of a shipped project (-r): its trials are of the package too
+        trial_plan.opref = plan.opref
     return Job(
         plan=trial_plan,
         opts=trial_options(batch.path, opts.needed, opts.quiet),
