@@ -31,7 +31,7 @@ from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
 from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
-from luigi_guild.sweeps.batch import batch_opref, create_batch_run, finish_batch_run, link_trial
+from luigi_guild.sweeps.batch import append_output, batch_opref, create_batch_run, finish_batch_run, link_trial
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
@@ -249,8 +249,11 @@ def run_sweep(
                     if state.stopped:
                         break
                     skipped += 1
+                    line = "Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (
+                        plan.op_name, flags_desc(values))
+                    append_output(batch.path, b"INFO: [guild] %s\n" % line.encode())
                     if not opts.quiet:
-                        _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
+                        _log(line)
                     continue
                 jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
@@ -502,13 +505,15 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
     def on_created(run: Run, plan: RunPlan) -> None:
         if os.path.isdir(batch_dir):
             link_trial(batch_dir, run)
+        line = "Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags))
+        append_output(batch_dir, b"INFO: [guild] %s\n" % line.encode())
         if not quiet:
-            _log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
+            _log(line)
             if plan.upstream:
                 from luigi_guild.run import deps
 
-                for line in deps.report_lines(deps.resolutions(plan)):
-                    _log(line)
+                for dep_line in deps.report_lines(deps.resolutions(plan)):
+                    _log(dep_line)
         interrupts_before[0] = len(process.interrupts)
 
     def on_finished(outcome: Outcome) -> None:
@@ -520,13 +525,19 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
             if interrupted:
                 state.request_stop(process.interrupts[-1])
             state.record(ok)
+        _copy_output(outcome.run, batch_dir)
         if ok or interrupted:
             return
         # As Guild words it; the sweep goes on unless --fail-on-trial-error.
+        msg = "Trial %s exited with an error (%s) - see log for details" % (outcome.run.id, outcome.exit_status)
+        append_output(batch_dir, b"ERROR: [guild] %s\n" % msg.encode())
         if not quiet:
-            _log_error("Trial %s exited with an error (%s) - see log for details" % (outcome.run.id, outcome.exit_status))
-        if state is not None and state.fail_fast and state.request_stop(-1, outcome.exit_status or 1) and not quiet:
-            _log_error("Stopping batch because a trial failed (pending trials can be started as needed)")
+            _log_error(msg)
+        if state is not None and state.fail_fast and state.request_stop(-1, outcome.exit_status or 1):
+            msg = "Stopping batch because a trial failed (pending trials can be started as needed)"
+            append_output(batch_dir, b"ERROR: [guild] %s\n" % msg.encode())
+            if not quiet:
+                _log_error(msg)
 
     return RunOptions(
         claim=True,
@@ -536,6 +547,18 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
         on_created=on_created,
         on_finished=on_finished,
     )
+
+
+def _copy_output(run: Run, batch_dir: str) -> None:
+    """A finished trial's output (and its index) appended to the batch's, as under Guild."""
+    try:
+        with open(run.guild_path("output"), "rb") as f:
+            data = f.read()
+        with open(run.guild_path("output.index"), "rb") as f:
+            index = f.read()
+    except OSError:
+        return
+    append_output(batch_dir, data, index)
 
 
 def _done_elsewhere(index: RunIndex, opref: OpRef, values: dict[str, Any], since: int) -> bool:
