@@ -208,7 +208,7 @@ def test_bad_input_leaves_no_run(
     "section, reason",
     [
         ({"partition": "nope"}, "unknown Slurm partition 'nope' (partitions: debug, short)"),
-        ({"partition": "short", "time": "30"}, "sbatch refused the job: allocation failure: Requested time limit is invalid"),
+        ({"partition": "short", "time": "30"}, "sbatch refused the job: Batch job submission failed: Requested time limit is invalid"),
         ({"sbatch-options": ["--no-such-option"]}, "sbatch refused the job: unrecognized option '--no-such-option'"),
     ],
 )

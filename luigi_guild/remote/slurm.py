@@ -136,6 +136,7 @@ class SweepJobs:
     activate: Optional[str] = None
     slurm_conf: Optional[str] = None
     job_name: str = "guild-sweep"
+    detach: bool = False  # --no-wait: the driver goes on in the background once the first batch is queued
 
     @property
     def settings(self) -> JobSettings:
@@ -144,10 +145,10 @@ class SweepJobs:
     @classmethod
     def of(
         cls, remote: str, guild_home: str, settings: JobSettings, activate: Optional[str],
-        slurm_conf: Optional[str], job_name: str,
+        slurm_conf: Optional[str], job_name: str, detach: bool = False,
     ) -> "SweepJobs":
         return cls(remote, guild_home, settings.partition, settings.time, settings.cpus, settings.mem,
-                   list(settings.sbatch_options), activate, slurm_conf, job_name)
+                   list(settings.sbatch_options), activate, slurm_conf, job_name, detach)
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
