@@ -180,6 +180,7 @@ class SlurmSite:
         states, tracked, here = slurm.parse_settle(res.stdout)
         if not tracked:
             return {}
+        slurm.whole_array_states(states, [r.job_id for r in tracked])
         missing = [r.job_id for r in tracked if r.job_id not in states]
         if missing:  # forgotten by squeue: ask accounting, if the cluster keeps it
             acct = self.sh(slurm.sacct_script(missing))
