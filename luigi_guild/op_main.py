@@ -31,6 +31,17 @@ def _find_module(name: str) -> str:
     raise SystemExit(1)
 
 
+def _split_flag_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """``(script arguments, flag arguments)``: split at the last ``--``, as Guild splits.
+
+    Without ``--`` every argument is a flag argument.
+    """
+    for i in range(len(args) - 1, -1, -1):
+        if args[i] == "--":
+            return args[:i], args[i + 1 :]
+    return [], args
+
+
 def _parse_globals(args: list[str]) -> dict:
     flags = {}
     it = iter(args)
@@ -131,8 +142,7 @@ def main() -> None:
         sys.stderr.write("usage: python -m luigi_guild.op_main MODULE [ARG...]\n")
         raise SystemExit(2)
     module, args = sys.argv[1], sys.argv[2:]
-    if args[:1] == ["--"]:  # Guild's separator before the flag arguments
-        args = args[1:]
+    base_args, args = _split_flag_args(args)
     path = _find_module(module)
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
     dest = os.environ.get("FLAGS_DEST", "globals")
@@ -142,7 +152,7 @@ def main() -> None:
             tree = ast.parse(f.read(), filename=path)
         hook = "__luigi_guild_flags__"
         code = compile(_after_first_assign(tree, dest[len("global:") :], hook), path, "exec")
-        sys.argv = [path]
+        sys.argv = [path] + base_args
         main_module = types.ModuleType("__main__")
         main_module.__file__ = path
         main_module.__dict__[hook] = lambda target: _set_dotted(target, flags)
@@ -153,7 +163,7 @@ def main() -> None:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)
         code = compile(_without_first_assigns(tree, set(flags)), path, "exec")
-        sys.argv = [path]
+        sys.argv = [path] + base_args
         main_module = types.ModuleType("__main__")
         main_module.__file__ = path
         main_module.__dict__.update(flags)
@@ -162,7 +172,7 @@ def main() -> None:
     else:
         import runpy
 
-        sys.argv = [path] + args
+        sys.argv = [path] + base_args + args
         _run_user_code(lambda: runpy.run_path(path, run_name="__main__"), path)
 
 

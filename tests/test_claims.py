@@ -154,11 +154,21 @@ LUIGI_WORKERS = textwrap.dedent(
 
     project = sys.argv[1]
     script = os.path.join(project, "gate.py")
+
+
+    class Copy(OperationTask):
+        copy = luigi.IntParameter()  # significant, so part of the task id, but no flag: the same run
+
+
+    # One run is one task id however the operation is spelled (issue 12) ...
+    same = [OperationTask.of(spec, {"x": 1}, project_dir=project) for spec in ("gate.py", "./gate.py", script)]
+    assert len({t.task_id for t in same}) == 1, [t.task_id for t in same]
+    # ... so four distinct tasks for one run need other significant parameters or flag text.
     tasks = [
         OperationTask.of("gate.py", {"x": 1}, project_dir=project),
         OperationTask.of("gate.py", {"x": 1.0}, project_dir=project),
-        OperationTask.of("./gate.py", {"x": 1}, project_dir=project),
-        OperationTask.of(script, {}, project_dir=project),
+        Copy.of("./gate.py", {"x": 1}, project_dir=project, copy=1),
+        Copy.of(script, {"x": 1}, project_dir=project, copy=2),
     ]
     assert len({t.task_id for t in tasks}) == 4, [t.task_id for t in tasks]
     ok = luigi.build(tasks, workers=int(sys.argv[2]), local_scheduler=True, log_level="WARNING")

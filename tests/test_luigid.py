@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pipelines_fixtures import guild_env, project, trial_runs
+from pipelines_fixtures import guild_env, project, runs, trial_runs
 
 LUIGID = os.path.join(os.path.dirname(sys.executable), "luigid")
 
@@ -115,3 +115,49 @@ def test_single_run_does_not_import_luigi(tmp_path):
     )
     assert "x=2 y=0.5 z='a'" in r.stdout
     assert "LUIGI=False" in r.stdout
+
+
+ONE_RUN_DRIVER = """\
+import sys
+
+import luigi
+
+import typed_tasks as m
+from luigi_guild.tasks import OperationTask
+
+project, port = m.HERE, int(sys.argv[1])
+tasks = [
+    OperationTask.of("prepare.py", {"size": 4}, project_dir=project),
+    m.Prepare(size=4),
+    m.GenPrepare(size=4),
+    m.Train(lr=0.2, size=4),  # requires Prepare(size=4)
+    m.HandTrain.of("train.py", {"lr": 0.2}, project_dir=project, size=4),
+]
+ok = luigi.build(tasks, scheduler_host="127.0.0.1", scheduler_port=port, workers=2, log_level="WARNING")
+print("BUILD-OK" if ok else "BUILD-FAILED", flush=True)
+"""
+
+
+def test_one_run_built_three_ways_is_one_luigid_task(tmp_path, luigid):
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from helpers import write_project
+    from test_pipeline_tasks import EVALUATE_PY, PREPARE_PY, TRAIN_PY, TYPED_MODULE
+
+    home = tmp_path / "home"
+    files = {"prepare.py": PREPARE_PY, "train.py": TRAIN_PY, "evaluate.py": EVALUATE_PY, "typed_tasks.py": TYPED_MODULE,
+             "driver.py": ONE_RUN_DRIVER}
+    proj = write_project(str(tmp_path / "proj"), files)
+    env = dict(guild_env(home), PYTHONPATH=proj)
+    r = subprocess.run([sys.executable, "driver.py", str(luigid)], cwd=proj, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert "BUILD-OK" in r.stdout, r.stdout
+    assert r.stdout.count("prepared 4") == 1 and r.stdout.count("trained 4 0.2") == 1, r.stdout
+    ops = sorted(run.op_name for run in runs(str(home)))
+    assert ops == ["prepare.py", "train.py"]
+    query = urllib.parse.urlencode({"data": json.dumps({"status": "DONE"})})
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/task_list?%s" % (luigid, query), timeout=10) as resp:
+        done = sorted(json.load(resp)["response"])
+    assert [tid.split("_", 1)[0] for tid in done] == ["prepare.py", "train.py"], done

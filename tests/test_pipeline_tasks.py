@@ -196,6 +196,15 @@ class Train(OperationTask):
 
 Evaluate = operation_task("evaluate.py", project_dir=HERE)
 GenTrain = operation_task("train.py", project_dir=HERE, name="GenTrain")
+GenPrepare = operation_task("prepare.py", project_dir=HERE, name="GenPrepare")
+
+
+class HandTrain(OperationTask):  # Train without @requires: a generic upstream task, flags by hand
+
+    size = luigi.IntParameter(default=3)
+
+    def requires(self):
+        return OperationTask.of("prepare.py", {"size": self.size}, project_dir=HERE)
 """
 
 
@@ -233,8 +242,9 @@ def test_luigi_command_line_runs_typed_tasks(project, home, typed):
                                                      ("prepare.py", "completed")]
     assert runs[1].flags == {"lr": 0.2, "operation:prepare.py": runs[2].id}
     assert runs[0].flags == {"lr": 0.5}
-    r = _luigi(project, home, "Train", "--lr", "abc")
-    assert r.returncode != 0 and "ValueError" in r.stderr  # Luigi's own FloatParameter parses the text
+    r = _luigi(project, home, "Train", "--lr", "abc")  # Luigi's own FloatParameter parses the text
+    assert r.returncode == 4  # Luigi's [retcode] unhandled_exception
+    assert r.stderr == "guild: invalid value abc for lr: could not convert string to float: 'abc'\n"
     r = _luigi(project, home, "Evaluate", "--help")
     assert r.returncode == 0
 
@@ -271,6 +281,49 @@ def test_requires_composes_and_one_run_has_one_task_id(project, home, typed):
         out.file("../x")
 
 
+def test_one_run_is_one_task_however_built(project, home, typed):
+    import luigi
+
+    from luigi_guild.store import query
+    from luigi_guild.tasks import OperationTask, RequiredOperationTask
+
+    prepares = [
+        OperationTask(operation="prepare.py", flags={"size": 4}, project_dir=project),
+        OperationTask(operation="./prepare.py", flags='{"size": 4}', project_dir=os.path.relpath(project)),
+        typed.Prepare(size=4),
+        typed.GenPrepare(size=4),
+        typed.Train(lr=0.2, size=4).requires(),
+    ]
+    assert len({t.task_id for t in prepares}) == 1, [t.task_id for t in prepares]
+    assert prepares[0].task_id.startswith("prepare.py_")
+    assert len(set(prepares)) == 1 and prepares[0] == prepares[2]  # equal, as their hashes are
+    assert typed.Prepare(size=4) is prepares[2]  # Luigi's instance cache still answers per class
+    trains = [
+        typed.Train(lr=0.2, size=4),
+        typed.Train.of(flags={"lr": "0.2"}, size=4),
+        typed.HandTrain.of("train.py", {"lr": 0.2}, project_dir=project, size=4),
+    ]
+    assert len({t.task_id for t in trains}) == 1, [t.task_id for t in trains]
+    # Train without upstream tasks: one run, one id, for the generated class and the generic task.
+    alone = typed.GenTrain(lr=0.2)
+    assert alone.task_id == OperationTask.of("train.py", {"lr": 0.2}, project_dir=project).task_id
+    # Other runs, other ids: another upstream request, no upstream at all, the "latest run" rule.
+    others = [
+        typed.Train(lr=0.2, size=5),
+        alone,
+        RequiredOperationTask(operation="prepare.py", flags={"size": 4}, project_dir=project),
+        typed.Prepare(size=5),
+    ]
+    ids = [t.task_id for t in others]
+    assert len(set(ids) | {trains[0].task_id, prepares[0].task_id}) == len(others) + 2, ids
+    assert luigi.build(prepares + trains, local_scheduler=True, log_level="ERROR") is True
+    runs = query.list_runs(os.path.join(home, "runs"))
+    assert sorted(r.op_name for r in runs) == ["prepare.py", "train.py"]
+    prepare_run = next(r for r in runs if r.op_name == "prepare.py")
+    assert {t.output().run.id for t in prepares} == {prepare_run.id}
+    assert {t.output().run.id for t in trains} == {next(r.id for r in runs if r.op_name == "train.py")}
+
+
 def test_bad_flag_fails_at_construction(project, home, typed):
     from luigi_guild.model.errors import GuildError
     from luigi_guild.tasks import OperationTask
@@ -283,6 +336,93 @@ def test_bad_flag_fails_at_construction(project, home, typed):
     with pytest.raises(GuildError, match="^cannot find operation missing.py$"):
         OperationTask(operation="missing.py", project_dir=project)
     assert os.listdir(home) == [] if os.path.isdir(home) else True
+
+
+CHOICES_GUILD_YML = """\
+train:
+  main: train
+  flags:
+    lr:
+      default: 0.1
+      type: float
+    opt:
+      default: sgd
+      choices: [sgd, adam]
+    epochs:
+      required: yes
+      type: int
+"""
+CHOICES_MODULE = """\
+import os
+
+import luigi
+
+from luigi_guild.tasks import OperationTask, operation_task
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+Gen = operation_task("train", project_dir=HERE, name="Gen")
+
+
+class Train(OperationTask):
+    operation = "train"
+    project_dir = HERE
+    lr = luigi.FloatParameter(default=0.1)
+    opt = luigi.Parameter(default="sgd")
+    epochs = luigi.IntParameter(default=None)
+    note = luigi.Parameter()  # no flag, no default: Luigi itself finds it missing
+"""
+
+
+def test_bad_values_on_luigi_command_line_are_one_line(tmp_path, home):
+    project = write_project(str(tmp_path / "choices"), {
+        "guild.yml": CHOICES_GUILD_YML, "train.py": "print('trained')\n", "typed_tasks.py": CHOICES_MODULE})
+    cases = [
+        (["Gen", "--epochs", "2", "--lr", "abc"], "invalid value abc for lr: expected a number"),
+        (["Gen", "--epochs", "2", "--opt", "nope"], "invalid value nope for opt: allowed values are sgd, adam"),
+        (["Gen", "--epochs", "two"], "invalid value two for epochs: expected an integer"),
+        (["Gen"], "missing required flag 'epochs'"),
+        (["Train", "--note", "x", "--epochs", "1.5"],
+         "invalid value 1.5 for epochs: invalid literal for int() with base 10: '1.5'"),
+        (["Train", "--note", "x", "--epochs", "2", "--opt", "nope"],
+         "invalid value nope for opt: allowed values are sgd, adam"),
+        (["Train", "--epochs", "2"], "Train[args=(), kwargs={'epochs': 2}]: requires the 'note' parameter to be set"),
+    ]
+    for args, line in cases:
+        r = _luigi(project, home, *args)
+        assert (r.returncode, r.stderr) == (4, "guild: %s\n" % line), (args, r.stderr)
+        assert r.stdout == ""
+    r = _luigi(project, home, "Gen", "--epochs", "2", "--opt", "adam")
+    assert r.returncode == 0, r.stderr
+    assert "trained" in r.stdout and len(run_dirs(home)) == 1  # the bad ones left no run behind
+
+
+def test_bad_values_in_python_are_one_line(tmp_path, home, monkeypatch):
+    import importlib
+
+    import luigi
+
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.tasks import TaskParameterError, TaskValueError
+
+    project = write_project(str(tmp_path / "choices"), {
+        "guild.yml": CHOICES_GUILD_YML, "train.py": "print('trained')\n", "typed_tasks.py": CHOICES_MODULE})
+    monkeypatch.syspath_prepend(project)
+    import typed_tasks
+
+    m = importlib.reload(typed_tasks)
+    with pytest.raises(GuildError, match="^invalid value nope for opt: allowed values are sgd, adam$"):
+        m.Gen(epochs=2, opt="nope")
+    with pytest.raises(GuildError, match="^missing required flag 'epochs'$"):
+        m.Train(note="x")
+    with pytest.raises(TaskParameterError, match="unknown parameter nope") as e:
+        m.Gen(epochs=2, nope=1)
+    assert isinstance(e.value, luigi.parameter.ParameterException)
+    # Text (as Luigi's config or command line gives it) is parsed by the parameter: the error names it.
+    lr = dict(m.Train.get_params())["lr"]
+    with pytest.raises(TaskValueError, match="^invalid value abc for lr: could not convert") as v:
+        lr.parse("abc")
+    assert isinstance(v.value, ValueError)
+    assert not os.path.exists(home)
 
 
 def test_task_ids_differ_per_guild_home(project, tmp_path, monkeypatch, typed):

@@ -19,9 +19,14 @@ from luigi_guild.model.errors import GuildError
 @click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("-p", "--path", metavar="PATH", help="File to print, relative to the run directory.")
 @click.option("-O", "--output", is_flag=True, help="Print the run's output (.guild/output).")
+@click.option(
+    "-s", "--sourcecode", is_flag=True, help="PATH is relative to the run's copy of the source code (its sourcecode dest)."
+)
 @remote_option
 @filter_options
-def cat(run: str | None, path: str | None, output: bool, remote: str | None, **kw: Any) -> None:
+def cat(
+    run: str | None, path: str | None, output: bool, sourcecode: bool, remote: str | None, **kw: Any
+) -> None:
     """Print a run file (of the latest run by default).
 
     PATH must be relative and stay inside the run directory: absolute paths,
@@ -41,7 +46,17 @@ def cat(run: str | None, path: str | None, output: bool, remote: str | None, **k
     if path:
         runfiles.check_relative(path, "cat")
     chosen = one_run(kw, run, "cat")
-    _shown, fd = runfiles.open_file(chosen, ".guild/output" if output else path or "", "cat")
+    if output:
+        path = ".guild/output"
+    elif sourcecode:
+        from luigi_guild.store.diff import sourcecode_dest
+
+        dest = os.path.relpath(sourcecode_dest(chosen), chosen.path)
+        joined = os.path.normpath(os.path.join(dest, path or ""))
+        if joined.split(os.sep)[0] == "..":
+            raise runfiles.outside_error(path or "", "cat")
+        path = joined
+    _shown, fd = runfiles.open_file(chosen, path or "", "cat")
     with os.fdopen(fd, "rb") as f:
         shutil.copyfileobj(f, sys.stdout.buffer)
     sys.stdout.flush()

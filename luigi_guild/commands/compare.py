@@ -52,12 +52,11 @@ def build_table(runs_specs: tuple[str, ...], kw: dict[str, Any], full_ids: bool 
         max_col=kw.pop("max_col"),
         top=kw.pop("top"),
         full_ids=full_ids,
+        include_batch=include_batch,
     )
     if opts.min_col and opts.max_col:
         raise GuildError("--min and --max cannot both be specified")
     runs = selected_runs(kw, runs_specs, [":"], "compare")
-    if not include_batch:
-        runs = [r for r in runs if not comparelib.is_batch(r)]
     return comparelib.build(runs, opts, warn=_warn)
 
 
@@ -145,7 +144,12 @@ def _csv_cell(v: Any) -> Any:
 def _write_csv(table: comparelib.Table, path: str) -> None:
     import csv
 
-    rows = [table.header] + [[_csv_cell(v) for v in row] for row in table.rows] if table.rows else []
+    # Inline form of _csv_cell (one call per cell shows at 10,000 runs).
+    rows = (
+        [table.header] + [["" if v is None else repr(v) if isinstance(v, float) else v for v in row] for row in table.rows]
+        if table.rows
+        else []
+    )
     if path == "-":
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerows(rows)

@@ -18,7 +18,13 @@ from luigi_guild.commands.remote_opt import forward, remote_option
 @click.option("-a", "--all", "all_", is_flag=True, help="Include hidden files and directories (such as .guild).")
 @click.option("-n", "--no-format", is_flag=True, help="Print paths only: no header, no indent.")
 @click.option("-f", "--full-path", is_flag=True, help="Print absolute paths.")
-@click.option("-L", "--follow-links", is_flag=True, help="Descend into linked directories.")
+@click.option("-s", "--sourcecode", is_flag=True, help="List the run's source code files.")
+@click.option("-d", "--dependencies", is_flag=True, help="List the run's dependency files.")
+@click.option("-g", "--generated", is_flag=True, help="List the files the run made (neither source code nor dependencies).")
+@click.option(
+    "-L", "--follow-links", is_flag=True,
+    help="Descend into linked directories (only those inside the run or Guild home's runs).",
+)
 @remote_option
 @filter_options
 def ls(
@@ -27,6 +33,9 @@ def ls(
     all_: bool,
     no_format: bool,
     full_path: bool,
+    sourcecode: bool,
+    dependencies: bool,
+    generated: bool,
     follow_links: bool,
     remote: str | None,
     **kw: Any,
@@ -37,6 +46,11 @@ def ls(
     directory. With `*` or `?` it is matched part by part from the run root:
     `'*.py'` matches top-level Python files and `'.guild/LOCK*'` the lock files.
     Hidden paths are shown with --all or when PATTERN names them (`.guild/...`).
+    A directory that PATTERN matches is listed with its contents.
+
+    -s, -d and -g list files by the run's manifest: the source code it
+    copied, the dependencies it resolved, and the files it made itself; they
+    can be combined.
     """
     from luigi_guild.store import files as runfiles
 
@@ -46,7 +60,9 @@ def ls(
     if pattern is not None:
         runfiles.check_relative(pattern, "ls")
     chosen = one_run(kw, run, "ls")
-    paths = runfiles.list_files(chosen, pattern, all_files=all_, follow_links=follow_links)
+    kinds = [k for given, k in ((sourcecode, runfiles.SOURCECODE), (dependencies, runfiles.DEPENDENCY),
+                                (generated, runfiles.GENERATED)) if given]
+    paths = runfiles.list_files(chosen, pattern, all_files=all_, follow_links=follow_links, kinds=kinds)
     lines = []
     if not (full_path or no_format):
         lines.append("%s:" % _header(chosen.path))

@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
+@click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
+@click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
 @click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
@@ -76,6 +78,10 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option(
     "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
 )
+@click.option("--test-sourcecode", is_flag=True, help="Show which source files a run would copy, and why, and exit.")
+@click.option(
+    "--force-sourcecode", is_flag=True, help="With --restart: copy the project's current source code into the run again."
+)
 def run(
     args: tuple[str, ...],
     yes: bool,
@@ -89,6 +95,8 @@ def run(
     label: str | None,
     comment: str | None,
     tags: tuple[str, ...],
+    batch_label: str | None,
+    batch_tags: tuple[str, ...],
     force_flags: bool,
     quiet: bool,
     keep_run: bool,
@@ -115,6 +123,8 @@ def run(
     remote: str | None = None,
     no_wait: bool = False,
     test_output_scalars: str | None = None,
+    test_sourcecode: bool = False,
+    force_sourcecode: bool = False,
     slurm_jobs: str | None = None,
 ) -> None:
     """Run an operation.
@@ -169,6 +179,13 @@ def run(
                             (batch_files or optimizer, "a sweep")):
             if given:
                 raise GuildError("--run-dir cannot be used with %s" % name)
+    if test_sourcecode:
+        if restart:
+            raise GuildError(
+                "--test-sourcecode cannot be used with --restart", hint="Try 'guild run --help' for more information."
+            )
+        _test_sourcecode(opspec, project_dir)
+        return
     if test_output_scalars is not None:
         if restart:
             raise GuildError("--test-output-scalars cannot be used with --restart")
@@ -189,6 +206,8 @@ def run(
         if batch_files or optimizer:
             raise GuildError("--restart cannot be used with a batch file or --optimizer")
         plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label)
+        if force_sourcecode:
+            planlib.force_sourcecode(plan)
     else:
         plan = planlib.plan_new(
             opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
@@ -204,8 +223,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if print_cmd or stage or run_id or run_dir:
-                raise GuildError("--print-cmd, --stage, --run-id and --run-dir cannot be used with a sweep")
+            if stage or run_id or run_dir:
+                raise GuildError("--stage, --run-id and --run-dir cannot be used with a sweep")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -219,6 +238,12 @@ def run(
                     raise GuildError("operation '%s:%s' does not support --stage-trials" % (learner.model, learner.name))
             elif minimize or maximize:
                 raise GuildError("--minimize and --maximize need an optimizer that learns (-o gp, -O...)")
+            if print_cmd:
+                if learner is not None:
+                    raise GuildError("optimizer %s does not support --print-cmd (it chooses trials as results come in)"
+                                     % learner.name)
+                _print_trial_cmds(plan, spec, force_flags)
+                return
             if print_trials or save_trials:
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
@@ -234,6 +259,8 @@ def run(
                     quiet=quiet,
                     label=label,
                     tags=list(tags),
+                    batch_label=batch_label,
+                    batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                 ),
@@ -410,8 +437,23 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
         echo_table(triallib.trial_table(trials))
 
 
-def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None) -> list[str]:
+def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool) -> None:
+    """``--print-cmd`` for a sweep: each trial's command, one a line (Guild also prints its batch
+    process's command first; trials here are run by this process, so there is none)."""
+    import dataclasses
+
+    from luigi_guild.sweeps import driver as sweeps
+
+    _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    for values in trials:
+        click.echo(planlib.print_cmd(dataclasses.replace(plan, flags=values)))
+
+
+def _sweep_preview(
+    plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False
+) -> list[str]:
     """What a sweep will do, as Guild says it before asking to continue."""
+    action = "stage trials for" if stage_trials else "run"
     if spec is not None and spec.objective is not None:
         lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
@@ -420,9 +462,9 @@ def _sweep_preview(plan: planlib.RunPlan, optimizer: str, count: int, spec: Swee
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
         return lines
     if optimizer == "grid":
-        head = "You are about to run %s as a batch (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s as a batch (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     elif optimizer == "random":
-        head = "You are about to run %s with random search (%d trial%s)" % (plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s with random search (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
     else:
         head = "You are about to run %s with %s optimizer (%d trial%s)" % (
             plan.op_name, optimizer, count, "" if count == 1 else "s")
@@ -438,16 +480,25 @@ def _sweep(
     scheduler_port: int | None,
     slurm_jobs: str | None = None,
 ) -> None:
-    from luigi_guild.run.executors import Executor
+    from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
+    if opts.needed:
+        # As Guild: a kept batch of this sweep (same optimizer, same prototype flags) skips it all.
+        kept = sweeps.kept_batches(plan, spec, optimizer)
+        if kept:
+            _echo_skip(kept)
+            return
     if not yes:
         count = len(trials) if spec.objective is None else (spec.max_trials or 20)
-        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec)), err=True)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
+    # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
+    # A central scheduler (option or luigi.cfg) shares trials between processes: Luigi's executor.
+    # Otherwise threads of this process run the trials (no process forked per trial).
     executor: Executor
     if slurm_jobs:
         from luigi_guild.remote.slurm import SweepJobs
@@ -455,23 +506,23 @@ def _sweep(
 
         executor = SlurmExecutor(SweepJobs.decode(slurm_jobs), echo=not opts.quiet)
     else:
-        from luigi_guild.tasks.executor import LuigiExecutor
+        from luigi_guild.tasks import scheduling
 
-        executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+        if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
+            from luigi_guild.tasks.executor import LuigiExecutor
+
+            executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+        else:
+            executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
     if result.interrupted:
         raise SystemExit(exitcodes.for_signal(result.interrupted))
-    if result.failed or result.not_run:
-        parts = []
-        if result.failed:
-            parts.append("%d of %d trials failed" % (result.failed, result.total))
-        if result.not_run:
-            parts.append("%d not run" % result.not_run)
-        hint = None
-        if opts.fail_on_trial_error:
-            hint = "Stopped at the first failed trial (--fail-on-trial-error)."
-        raise GuildError(", ".join(parts), hint=hint)
+    if result.fail_code:
+        # --fail-on-trial-error: the command exits with the failed trial's status, as Guild's does.
+        raise SystemExit(result.fail_code)
+    if result.not_run:
+        raise GuildError("%d of %d trials were not run" % (result.not_run, result.total))
 
 
 def _run_remote(
@@ -620,3 +671,32 @@ def _test_output_scalars(opspec: str | None, project_dir: str | None, path: str)
         data.pop()
     for out in outputscalars.test_lines(data, config):
         click.echo(out)
+
+
+def _test_sourcecode(opspec: str | None, project_dir: str | None) -> None:
+    """``--test-sourcecode``: the rules, then the files a run would copy and the ones it would skip."""
+    from luigi_guild.project import operations, sourcecode
+
+    sel = sourcecode.for_opdef(operations.resolve(opspec, project_dir))
+    shown_root = os.path.relpath(sel.root)
+    if os.path.abspath(sel.root) == os.path.abspath(os.getcwd()):
+        click.echo("Copying from the current directory")
+    else:
+        click.echo("Copying from '%s'" % shown_root)
+    click.echo("Rules:")
+    for rule in sel.rules:
+        click.echo("  %s" % rule)
+    if sel.disabled:
+        click.echo("Source code copy disabled")
+        return
+    selected: list[str] = []
+    skipped: list[str] = []
+    for d in sourcecode.walk(sel):
+        shown = os.path.relpath(os.path.join(shown_root, d.path)) + ("/" if d.is_dir else "")
+        (selected if d.selected else skipped).append(shown)
+    click.echo("Selected for copy:")
+    for path in selected:
+        click.echo(click.style("  " + path, fg="yellow"))
+    click.echo("Skipped:")
+    for path in skipped:
+        click.echo(click.style("  " + path, dim=True))

@@ -68,6 +68,7 @@ class OpDef:
     exec_: str | None = None
     label_template: str | None = None
     requires: list[Requirement] = field(default_factory=list)
+    # Source code settings (see project.sourcecode): ``model``/``op`` parsed configs, ``dest``, ``root``.
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
@@ -101,7 +102,17 @@ class OpDef:
         import shlex
 
         main = shlex.split(self.main or "") or [""]
-        return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, FLAG_ARGS_MARKER]
+        # Guild's ``--`` parts the script's own arguments from the flag arguments;
+        # it is written only when there are such arguments (a bare module needs none).
+        sep = ["--"] if len(main) > 1 else []
+        return ["${python_exe}", "-um", GUILD_OP_MAIN, *main, *sep, FLAG_ARGS_MARKER]
+
+    def _sourcecode_attr(self) -> dict[str, Any]:
+        """``op.sourcecode``: where the copy goes in the run, and ``root`` as guild.yml gives it."""
+        attr: dict[str, Any] = {"dest": self.sourcecode.get("dest") or "."}
+        if self.sourcecode.get("root"):
+            attr["root"] = self.sourcecode["root"]
+        return attr
 
     def op_attr(self) -> dict[str, Any]:
         """The ``op`` attr: everything needed to restart the run without the project."""
@@ -125,7 +136,7 @@ class OpDef:
                 "cmd-flags": cmd_flags,
                 "flags-dest": self.flags_dest,
             },
-            "sourcecode": {"dest": ".", "root": self.project_dir},
+            "sourcecode": self._sourcecode_attr(),
         }
         if self.label_template:
             attr["label-template"] = self.label_template
@@ -187,17 +198,17 @@ def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
         elif part in _OP_MAIN_NAMES and i >= 1 and parts[i - 1] in ("-um", "-m"):
             cmd.append(OUR_OP_MAIN)
         elif part == "--" and i >= 1 and parts[i - 1] not in _OP_MAIN_NAMES and _after_op_main(parts, i):
-            continue  # Guild's separator between the module and its flag args
+            continue  # Guild's separator right after the module: no script arguments to part
         else:
             cmd.append(_resolve_refs(part.replace("${python_exe}", sys.executable), flags))
     return cmd
 
 
 def _after_op_main(parts: list[str], i: int) -> bool:
-    """Whether ``parts[i]`` comes after ``-um <op_main> MODULE`` (Guild puts ``--`` there)."""
+    """Whether ``parts[i]`` comes right after ``-um <op_main> MODULE`` (Guild puts ``--`` there)."""
     for j in range(i):
         if parts[j] in _OP_MAIN_NAMES and j >= 1 and parts[j - 1] in ("-um", "-m"):
-            return i >= j + 2
+            return i == j + 2
     return False
 
 

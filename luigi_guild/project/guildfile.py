@@ -149,7 +149,26 @@ def _model_ops(path: str, item: dict) -> list[tuple[str, str, dict]]:
     ops = item.get("operations") or {}
     if not isinstance(ops, dict):
         raise _error(path, "operations%s must be a mapping of operation names" % _for_model(model))
-    return _op_mapping(path, model, ops, defaults)
+    found = _op_mapping(path, model, ops, defaults)
+    if "sourcecode" in item:  # the model's rules come before each operation's own
+        found = [(m, n, {**op, _MODEL_SOURCECODE: item["sourcecode"]}) for m, n, op in found]
+    return found
+
+
+# Key under which a model's ``sourcecode:`` travels with each of its operations' data.
+_MODEL_SOURCECODE = "$model-sourcecode"
+
+
+def _sourcecode(path: str, opname: str, data: dict) -> dict:
+    """The operation's source code settings: parsed model and operation configs, dest and root."""
+    from luigi_guild.project import sourcecode
+
+    try:
+        model = sourcecode.parse_config(data.get(_MODEL_SOURCECODE))
+        op = sourcecode.parse_config(data.get("sourcecode"))
+    except sourcecode.SourceCodeError as e:
+        raise _error(path, "operation '%s': %s" % (opname, e)) from None
+    return {"model": model, "op": op, "dest": op.dest or model.dest or ".", "root": op.root or model.root}
 
 
 def _for_model(model: str) -> str:
@@ -303,6 +322,7 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         compare=_compare_specs(path, opname, data),
         delete_on_success=_truthy(data.get("delete-on-success")),
         run_attrs=_run_attrs(path, opname, data.get("run-attrs")),
+        sourcecode=_sourcecode(path, opname, data),
     )
     return opdef
 

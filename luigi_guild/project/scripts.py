@@ -98,7 +98,8 @@ def argparse_flags(path: str) -> dict[str, FlagDef]:
 
     st = os.stat(path)
     key = hashlib.md5(path.encode()).hexdigest()
-    cache_path = home.cache_dir("import-flags", key)
+    # Not guildai's ``import-flags`` dir: it keys its own cache the same way, in another format.
+    cache_path = home.cache_dir("luigi-guild-import-flags", key)
     stamp = "%s:%s" % (st.st_mtime_ns, st.st_size)
     data = None
     try:

@@ -84,12 +84,8 @@ def _populate(run: Run, plan: RunPlan) -> None:
     run.mark_pending()
     _write_init_attrs(run, plan)
     entries: list[str] = []
-    if plan.project_dir and os.path.isdir(plan.project_dir):
-        from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
-
-        digest, copied = sourcecode.copy_source(plan.project_dir, run.path)
-        run.write_attr("sourcecode_digest", digest)
-        entries = [manifest.line("s", rel, sha1, rel) for rel, sha1 in copied]
+    if plan.project_dir and os.path.isdir(plan.project_dir) and os.environ.get("NO_SOURCECODE") != "1":
+        entries = copy_sourcecode(run, plan)
     write_config_flags(run, plan)
     deps_attr: dict = {}
     if plan.upstream:
@@ -99,6 +95,22 @@ def _populate(run: Run, plan: RunPlan) -> None:
         entries += dep_lines
     run.write_attr("deps", deps_attr)
     manifest.append(run.path, entries)
+
+
+def copy_sourcecode(run: Run, plan: RunPlan, prior: list[str] | None = None) -> list[str]:
+    """Copy the plan's source files into the run; writes ``sourcecode_digest``, returns manifest lines.
+
+    ``prior`` are run-relative source paths the manifest already lists (a
+    ``--force-sourcecode`` restart): they count in the digest again, as in Guild.
+    """
+    from luigi_guild.project import sourcecode  # shutil/fnmatch: only when there is source
+
+    opdef = plan.force_sourcecode or plan.opdef
+    sel = sourcecode.for_opdef(opdef) if opdef is not None else sourcecode.selection(plan.project_dir or "")
+    _digest, copied = sourcecode.copy(sel, run.path)
+    paths = list(prior or []) + [rel for rel, _sha, _src in copied]
+    run.write_attr("sourcecode_digest", sourcecode.digest(run.path, paths))
+    return [manifest.line("s", rel, sha1, src) for rel, sha1, src in copied]
 
 
 def _create_in_dir(plan: RunPlan, path: str) -> Run:
@@ -237,6 +249,9 @@ def _rewrite_for_restart(run: Run, plan: RunPlan) -> None:
     run.write_attr("run_params", plan.run_params)
     run.del_attr("exit_status")
     run.del_attr("stopped")
+    if plan.force_sourcecode is not None:
+        prior = [e[1] for e in manifest.read(run.path) or [] if e[0] == "s" and len(e) > 1]
+        manifest.append(run.path, copy_sourcecode(run, plan, prior))
 
 
 def stage(run: Run, plan: RunPlan) -> None:

@@ -1,6 +1,7 @@
 """Executors: how a batch of planned runs (jobs) gets executed, behind one base class with a registry by name.
 
-``inline`` runs each job in this process, one after the other; ``detached``
+``inline`` runs each job in this process, one after the other; ``pool``
+runs up to N at once from threads of this process; ``detached``
 starts each in the background and returns once it runs. Schedulers register
 their own kinds (``luigi``, in :mod:`luigi_guild.tasks.executor`: workers and
 a central scheduler). Every kind executes a job through
@@ -91,6 +92,67 @@ class InlineExecutor(Executor):
                 break
             outcomes.append(pipeline.execute(job.plan, job.opts))
         return outcomes
+
+
+@register
+class PoolExecutor(Executor):
+    """Runs up to ``workers`` jobs at once, each from a thread of this process, in order of the list.
+
+    A run is a subprocess that its thread waits for, so the threads spend
+    their time waiting rather than holding the interpreter. With one worker
+    the jobs run in the calling thread, as :class:`InlineExecutor` runs them.
+    A job that raises does not stop the others: its error is reported on
+    stderr as a warning and it has no outcome. ``stop`` is asked before each
+    job starts. With several workers, runs echo whole lines only.
+    """
+
+    name = "pool"
+
+    def __init__(self, workers: int = 1, stop: Callable[[], bool] | None = None):
+        self.workers = max(1, workers)
+        self.stop = stop
+
+    def execute(self, jobs: Sequence[Job]) -> list[Outcome]:
+        import threading
+
+        if self.workers == 1 or len(jobs) <= 1:
+            return InlineExecutor(self.stop).execute(jobs)
+        todo = list(enumerate(jobs))
+        todo.reverse()
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        lock = threading.Lock()
+
+        def work() -> None:
+            # Runs jobs until none is left. The thread outlives each run it starts: a run's
+            # process gets SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG).
+            while True:
+                with lock:
+                    if not todo or (self.stop is not None and self.stop()):
+                        return
+                    i, job = todo.pop()
+                try:
+                    outcomes[i] = pipeline.execute(job.plan, replace(job.opts, whole_lines=True))
+                except Exception as e:  # reported, as a failed start; the other jobs go on
+                    msg = "%s" % e
+                    hint = getattr(e, "hint", None)
+                    _warn(msg + ("\n" + hint if hint else ""))
+
+        threads = [threading.Thread(target=work, name="run-pool-%d" % n, daemon=True) for n in range(min(self.workers, len(jobs)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)  # short waits: signal handlers run in this (the main) thread meanwhile
+        return [o for o in outcomes if o is not None]
+
+
+def _warn(msg: str) -> None:
+    import os
+    import sys
+
+    data = "".join("WARNING: [guild] %s\n" % line for line in msg.splitlines()).encode("utf-8", "replace")
+    sys.stderr.flush()
+    os.write(sys.stderr.fileno(), data)
 
 
 @register

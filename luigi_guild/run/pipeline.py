@@ -51,8 +51,15 @@ def execute(plan: RunPlan, opts: RunOptions | None = None) -> Outcome:
     """Execute ``plan``: skip, stage, start in the background, or run here and wait."""
     opts = opts or RunOptions()
     if plan.restart is not None:
-        if opts.needed and not restart_needed(plan):
-            return Outcome(OutcomeKind.UNCHANGED, run=plan.restart)
+        if opts.needed:
+            if not restart_needed(plan):
+                return Outcome(OutcomeKind.UNCHANGED, run=plan.restart)
+            # New flags that another run already has: skip and list it, as Guild does.
+            from luigi_guild.store import query
+
+            others = [r for r in query.needed_for_new_run(plan.opref, plan.flags) if r.id != plan.restart.id]
+            if others:
+                return Outcome(OutcomeKind.SKIPPED, matches=others)
         if opts.prepare is not None:
             opts.prepare(plan)
         return _launch(create.prepare_restart_run(plan), plan, opts)

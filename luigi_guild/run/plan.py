@@ -49,6 +49,8 @@ class RunPlan:
     # Upstream runs whose files are linked in; their ids are in ``flags`` too (see run.deps).
     upstream: list[Upstream] = field(default_factory=list)
     comment: str | None = None
+    # ``--force-sourcecode`` on a restart: the current definition whose source is copied again.
+    force_sourcecode: OpDef | None = None
 
     @property
     def op_name(self) -> str:
@@ -165,17 +167,38 @@ def plan_restart(
 
 def _flagdefs_for(opref: OpRef, run: Run) -> dict[str, flagslib.FlagDef]:
     try:
-        if opref.pkg_type == "script":
-            return scripts.script_op(os.path.join(opref.pkg_name, opref.op_name)).flags
-        if opref.pkg_type == "guildfile":
-            from luigi_guild.project import guildfile
-
-            opdef = guildfile.find_op(opref.pkg_name, "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name)
-            if opdef is not None:
-                return opdef.flags
+        opdef = opdef_for(opref)
     except GuildError:
-        pass
-    return {}
+        return {}
+    return opdef.flags if opdef is not None else {}
+
+
+def opdef_for(opref: OpRef) -> OpDef | None:
+    """The current definition of a run's operation (its script or guild.yml), None when gone."""
+    if opref.pkg_type == "script":
+        return scripts.script_op(os.path.join(opref.pkg_name, opref.op_name))
+    if opref.pkg_type == "guildfile":
+        from luigi_guild.project import guildfile
+
+        if not os.path.isfile(opref.pkg_name):
+            return None
+        return guildfile.find_op(opref.pkg_name, "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name)
+    return None
+
+
+def force_sourcecode(plan: RunPlan) -> None:
+    """Make a restart copy the project's current source (``--force-sourcecode``), as Guild does.
+
+    Fails when the operation's definition can no longer be found.
+    """
+    assert plan.restart is not None
+    opdef = opdef_for(plan.opref)
+    if opdef is None:
+        raise GuildError(
+            "cannot copy source code for run %s: operation '%s' is no longer defined in %s"
+            % (plan.restart.id, plan.op_name, plan.opref.pkg_name)
+        )
+    plan.force_sourcecode = opdef
 
 
 def restart_needed(plan: RunPlan) -> bool:

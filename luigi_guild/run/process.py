@@ -92,20 +92,40 @@ def _child_pids() -> list[int]:
         return []
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A preexec function: the child gets SIGTERM when its parent dies."""
+_prctl: list[Any] = []
 
-    def preexec() -> None:  # pragma: no cover - runs in the child
+
+def _prctl_function() -> Any:
+    """libc's ``prctl``, looked up once in this process (None where there is none)."""
+    if not _prctl:
         try:
             import ctypes
 
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            _prctl.append(ctypes.CDLL(None, use_errno=True).prctl)
         except Exception:
-            pass
+            _prctl.append(None)
+    return _prctl[0]
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec function: the child gets SIGTERM when its parent dies.
+
+    ``prctl`` is looked up here, in the parent: the forked child only calls
+    it, importing nothing (a sweep's other threads may hold the import lock
+    when it forks, and an import would cost every run's start).
+    """
+    prctl = _prctl_function()
+    sigterm = signal.SIGTERM
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        if prctl is not None:
+            try:
+                prctl(_PR_SET_PDEATHSIG, sigterm)
+            except Exception:
+                pass
         # The parent may have died before prctl took effect.
         if os.getppid() != parent_pid:
-            os._exit(128 + signal.SIGTERM)
+            os._exit(128 + sigterm)
 
     return preexec
 
@@ -237,16 +257,19 @@ def run_process(
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
-    Expects PENDING to be present; it is removed once the LOCK names a live
-    process, so the run never reads ``error`` while it is starting. Raises
-    GuildError when the run directory cannot be written (disk full, read-only).
+    Expects PENDING to be present (naming this process); it is removed once
+    the LOCK names the child, so the run never reads ``error`` while it is
+    starting (it reads ``pending`` until the child exists). The LOCK is
+    written once, as a new file: on ext4 a file that replaced another by
+    rename has its blocks allocated at once, which made removing the LOCK at
+    the end cost milliseconds per run (more under load). Raises GuildError
+    when the run directory cannot be written (disk full, read-only).
     """
     # NO_RUN_OUTPUT=1 (as in Guild): the child writes straight to our stdout/stderr; no .guild/output.
     no_output = os.environ.get("NO_RUN_OUTPUT") == "1"
     try:
         run.reserve_attrs(_END_ATTRS)
-        write_lock(run, os.getpid())
-        run.remove("PENDING")
+        run.remove("LOCK")  # a restart's earlier life (the new one is created, not renamed over it)
         sink = _OutputSink(run, echo, whole_lines, capture) if not no_output else None
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
@@ -257,6 +280,9 @@ def run_process(
         out = err = None if echo else subprocess.DEVNULL
     received: list[int] = []
     forwarded: list[int] = []
+    # Signals this process got so far: one arriving later, while the child is being
+    # started from a thread other than the main one (a sweep's pool), is passed on below.
+    interrupts_before = len(interrupts)
     proc: subprocess.Popen | None = None
 
     def forward(signum: int, _frame: object) -> None:
@@ -288,6 +314,7 @@ def run_process(
                     sink.close()
                 else:
                     sys.stderr.buffer.write(message)
+                run.remove("PENDING")
                 _finish(run, 127)
                 return 127
             try:
@@ -295,8 +322,15 @@ def run_process(
             except OSError as e:
                 if sink is not None:
                     sink.error = sink.error or e
+            try:
+                run.remove("PENDING")
+            except OSError as e:
+                if sink is not None:
+                    sink.error = sink.error or e
             if received and not forwarded:  # a signal arrived before the child existed
                 os.kill(proc.pid, received[-1])
+            elif not received and len(interrupts) > interrupts_before:  # the main thread got it meanwhile
+                os.kill(proc.pid, interrupts[-1])
             if sink is not None:
                 _pump(proc, sink)
             returncode = proc.wait()
@@ -376,7 +410,11 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
             "CMD_DIR": os.getcwd(),
         }
     )
-    pythonpath = [run.path] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    pythonpath = [run.path]
+    dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
+    if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
+        pythonpath.insert(0, os.path.join(run.path, dest))  # the run's copy of the source (sourcecode dest)
+    pythonpath += [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
     env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     return env
 

@@ -41,6 +41,8 @@ class CompareOptions:
     top: int | None = None
     # ``id`` (full run id) instead of ``run`` as the first core column (``guild api compare``).
     full_ids: bool = False
+    # False leaves batch runs out (``guild compare`` without ``--include-batch``).
+    include_batch: bool = True
 
 
 @dataclass
@@ -72,7 +74,7 @@ def parse_specs(specs: Sequence[str], on_error: Callable[[str, colspec.ColSpecEr
 
 
 def is_batch(run: Run) -> bool:
-    return os.path.isdir(run.guild_path("proto"))
+    return run.is_batch
 
 
 # ------------------------------------------------------------ cell values
@@ -92,39 +94,41 @@ def elapsed(run: Run, now_us: int | None = None) -> str:
     return "%d:%02d:%02d" % (secs // 3600, secs // 60 % 60, secs % 60)
 
 
+def _opref_field(run: Run, field: str) -> Any:
+    try:
+        return getattr(run.opref, field) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _sourcecode(run: Run) -> Any:
+    digest = run.get("sourcecode_digest")
+    return digest[:8] if isinstance(digest, str) else None
+
+
+# ``.name`` columns Guild derives rather than reads from the attr file of that name.
+_ATTRS: dict[str, Callable[[Run], Any]] = {
+    "id": lambda run: run.id,
+    "run": lambda run: run.short_id,
+    "short_id": lambda run: run.short_id,
+    "operation": lambda run: run.op_name,
+    "op": lambda run: run.op_name,
+    "model": lambda run: _opref_field(run, "model_name"),
+    "from": lambda run: _opref_field(run, "project_dir"),
+    "sourcecode": _sourcecode,
+    "started": lambda run: format_timestamp(run.get("started")) or None,
+    "stopped": lambda run: format_timestamp(run.get("stopped")) or None,
+    "status": lambda run: str(run.status),
+    "time": lambda run: elapsed(run) or None,
+    "label": lambda run: run.label,
+    "marked": lambda run: True if run.get("marked") else None,
+}
+
+
 def attr_value(run: Run, name: str) -> Any:
     """``.name`` columns: Guild's index attrs, else the raw attr (missing -> None)."""
-    if name == "id":
-        return run.id
-    if name in ("run", "short_id"):
-        return run.short_id
-    if name in ("operation", "op"):
-        return run.op_name
-    if name == "model":
-        try:
-            return run.opref.model_name or None
-        except (OSError, ValueError):
-            return None
-    if name == "from":
-        try:
-            return run.opref.project_dir or None
-        except (OSError, ValueError):
-            return None
-    if name == "sourcecode":
-        digest = run.get("sourcecode_digest")
-        return digest[:8] if isinstance(digest, str) else None
-    if name in ("started", "stopped"):
-        return format_timestamp(run.get(name)) or None
-    if name == "status":
-        return str(run.status)
-    if name == "time":
-        return elapsed(run) or None
-    if name == "label":
-        return run.label
-    if name == "marked":
-        return True if run.get("marked") else None
-    val = run.get(name)
-    return val
+    derived = _ATTRS.get(name)
+    return derived(run) if derived is not None else run.get(name)
 
 
 def scalar_value(scalars: list[Scalar], col: Col) -> Any:
@@ -190,6 +194,31 @@ def default_op_cols(run: Run, scalars: list[Scalar], all_scalars: bool) -> list[
 
 # ------------------------------------------------------------ the table
 
+_Getter = Callable[[Run, dict, list[Scalar]], Any]
+_Plan = list[tuple[str, list[_Getter]]]
+
+
+def _getter(col: Col) -> _Getter:
+    """A function of (run, its flags, its scalars) giving ``col``'s value, as :func:`cell` does."""
+    name = col.name
+    if col.kind == "flag":
+        return lambda _run, flags, _scalars: flags.get(name)
+    if col.kind == "attr":
+        derived = _ATTRS.get(name)
+        if derived is not None:
+            return lambda run, _flags, _scalars: derived(run)
+        return lambda run, _flags, _scalars: run.get(name)
+    return lambda _run, _flags, scalars: scalar_value(scalars, col)
+
+
+def _plan(cols: list[Col]) -> _Plan:
+    """``cols`` grouped by header (first appearance order), each header with its columns' getters."""
+    plan: dict[str, list[_Getter]] = {}
+    for col in cols:
+        plan.setdefault(col.header, []).append(_getter(col))
+    return list(plan.items())
+
+
 
 def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | None = None) -> Table:
     """The comparison table of ``runs`` (newest first), sorted and cut as ``opts`` says."""
@@ -212,29 +241,47 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
     from luigi_guild.store import query
 
     runs = query.snapshot(runs)
+    if not opts.include_batch:
+        runs = [r for r in runs if not r.is_batch]
     op_source = _OpCols(on_error)
     all_scalars = scalarstore.for_runs(runs)
+    core_plan = _plan(core)
+    user_plan = _plan(user_cols)
+    no_op_cols = opts.skip_op_cols or strict
+    op_plans: dict[Any, _Plan] = {}
     header: list[str] = []
     seen: set[str] = set()
     per_run: list[dict[str, Any]] = []
     for run in runs:
         scalars = all_scalars[run.path]
-        if opts.skip_op_cols or strict:
-            op_cols: list[Col] = []
+        flags = run.flags
+        if no_op_cols:
+            op_plan: _Plan = []
         else:
             declared = op_source.declared(run)
-            op_cols = declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars)
+            if declared is not None:
+                key: Any = id(declared)  # the memoised list of its operation
+            else:
+                tags = {s.tag for s in scalars if opts.all_scalars or not s.is_system}
+                key = (tuple(sorted(flags)), tuple(sorted(tags)))
+            found = op_plans.get(key)
+            if found is None:
+                cols = declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars)
+                found = op_plans[key] = _plan(cols)
+            op_plan = found
         merged: dict[str, Any] = {}
-        for section in (core, op_cols, user_cols):
-            section_vals: dict[str, Any] = {}
-            for col in section:
-                h = col.header
+        # Within a section the first value that is not None counts; a later
+        # section's value replaces an earlier one unless it is None.
+        for plan in (core_plan, op_plan, user_plan):
+            for h, getters in plan:
                 if h not in seen:
                     seen.add(h)
                     header.append(h)
-                if section_vals.get(h) is None:
-                    section_vals[h] = cell(run, col, scalars)
-            for h, v in section_vals.items():
+                v = None
+                for get in getters:
+                    v = get(run, flags, scalars)
+                    if v is not None:
+                        break
                 if v is not None or h not in merged:
                     merged[h] = v
         per_run.append(merged)

@@ -1,9 +1,12 @@
 """TensorBoard event files: written for output scalars and read from anywhere in a run directory.
 
-The record framing and the ``Event`` protos come from the ``tensorboard``
-package (its ``RecordWriter`` and ``RawEventFileLoader``), imported only when
-a file is written or read: a run that prints no scalar, and commands that do
-not look at scalars, never load it (nor numpy, which it pulls in).
+Writing uses the ``Event``/``Summary`` protobuf classes that ``tensorboard``
+ships (``tensorboard.compat.proto``) and TFRecord framing with masked CRC32C
+checksums from ``google-crc32c``: not ``tensorboard.summary``, whose package
+init pulls in numpy (a quarter of a second for a sweep's first scalar).
+Reading uses tensorboard's ``RawEventFileLoader``. Both are imported only
+when a file is written or read: a run that prints no scalar, and commands
+that do not look at scalars, never load them.
 
 Files are named and laid out as guildai 0.9.0 lays them: output scalars go to
 ``RUN_DIR/.guild/events.out.tfevents.<secs>.<host>.<pid>.<n>``, created on the
@@ -14,11 +17,27 @@ from __future__ import annotations
 
 import itertools
 import os
+import struct
 import time
 from typing import Any, Iterator
 
 EVENTS_MARK = ".tfevents."
 _writer_counter = itertools.count()
+_CRC_MASK_DELTA = 0xA282EAD8
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: CRC32C of ``data``, rotated right by 15 bits plus a constant (mod 2**32)."""
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
+
+
+def frame_record(data: bytes) -> bytes:
+    """One TFRecord: length (u64), its masked CRC, the data, the data's masked CRC (little-endian)."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
 
 
 class EventWriter:
@@ -28,14 +47,12 @@ class EventWriter:
         self.logdir = logdir
         self.path: str | None = None
         self._file: Any = None
-        self._records: Any = None
         self._pb: Any = None
 
     def _open(self) -> None:
         import socket
 
         from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.record_writer import RecordWriter
 
         name = "events.out.tfevents.%010d.%s.%d.%d" % (
             time.time(),
@@ -47,13 +64,12 @@ class EventWriter:
         # A new file, never an existing one or a link's target.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
         self._file = os.fdopen(os.open(self.path, flags, 0o644), "wb")
-        self._records = RecordWriter(self._file)
         self._pb = (event_pb2, summary_pb2)
         self._write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2"))
 
     def _write(self, event: Any) -> None:
-        self._records.write(event.SerializeToString())
-        self._records.flush()
+        self._file.write(frame_record(event.SerializeToString()))
+        self._file.flush()
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         if self._file is None:
@@ -84,7 +100,7 @@ def source_files(run_dir: str, walked: list | None = None) -> list[tuple[str, st
     (``""`` for the root, ``.guild`` for output scalars); names are sorted. A
     symlinked directory is followed only when it points at a run (batch
     trials link their runs); ``.guild/attrs`` is not searched. ``walked``,
-    when given, gets ``(dir, mtime_ns, inode)`` of every directory read.
+    when given, gets ``(dir, stat)`` of every directory read.
     """
     out: list[tuple[str, str, list[str]]] = []
     guild_dir = os.path.join(run_dir, ".guild")
@@ -93,8 +109,7 @@ def source_files(run_dir: str, walked: list | None = None) -> list[tuple[str, st
         d = stack.pop()
         try:
             if walked is not None:
-                st = os.stat(d)
-                walked.append((d, st.st_mtime_ns, st.st_ino))
+                walked.append((d, os.stat(d)))
             entries = list(os.scandir(d))
         except OSError:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Iterator
+from typing import Collection, Iterator
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
@@ -14,27 +14,49 @@ from luigi_guild.store.rundir import NotRegular, Outside, Run, open_beneath
 _WILDCARD = re.compile(r"[*?\[]")
 
 
+# Manifest kinds for ``guild ls -s/-d/-g``: source code, dependencies, generated (no entry).
+SOURCECODE, DEPENDENCY, GENERATED = "s", "d", "g"
+
+
 def list_files(
-    run: Run, pattern: str | None = None, all_files: bool = False, follow_links: bool = False
+    run: Run,
+    pattern: str | None = None,
+    all_files: bool = False,
+    follow_links: bool = False,
+    kinds: Collection[str] = (),
 ) -> list[str]:
     """Paths under the run dir (relative, dirs ending in ``/``) that match ``pattern``, natural-sorted.
 
     A ``pattern`` with wildcards is matched part by part from the run root
     (``'LOCK*'`` only matches top-level names, ``'.guild/LOCK*'`` matches
-    ``.guild/LOCK``); without wildcards it names a file or a directory prefix.
+    ``.guild/LOCK``), and a directory it matches brings its contents along;
+    without wildcards it names a file or a directory prefix.
     Hidden paths (a part starting with ``.``) are listed only with
     ``all_files`` or when the pattern's part for them starts with ``.``.
+
+    ``kinds`` limits the listing to files by their manifest entry: source
+    code (``s``), dependencies (``d``) and generated files (``g``: no entry,
+    outside ``.guild``); hidden ones are listed too, as Guild lists them.
     """
     if pattern is not None:
         check_relative(pattern, "ls")
         if os.path.normpath(pattern).split(os.sep)[0] == "..":
-            raise _outside(pattern, "ls")
+            raise outside_error(pattern, "ls")
     pat_parts = _split(pattern) if pattern else []
     wild = bool(pattern and _WILDCARD.search(pattern))
+    index = _manifest_index(run) if kinds else {}
     found = []
     for rel, is_dir in _walk(run.path, follow_links):
         parts = rel.split("/")
-        if not all_files and _hidden(parts, pat_parts):
+        if kinds:
+            kind = index.get(rel) or (None if is_dir else _parent_kind(index, parts))
+            if kind is None:
+                if is_dir or parts[0] == ".guild":
+                    continue
+                kind = GENERATED
+            if kind not in kinds:
+                continue
+        elif not all_files and _hidden(parts, pat_parts):
             continue
         if pattern and not _match(parts, pat_parts, wild):
             continue
@@ -42,12 +64,44 @@ def list_files(
     return sorted(found, key=natural_key)
 
 
+def _manifest_index(run: Run) -> dict[str, str]:
+    from luigi_guild.store import manifest
+
+    index = {}
+    for entry in manifest.read(run.path) or []:
+        if len(entry) > 1:
+            index[os.path.normpath(entry[1]).replace(os.sep, "/")] = entry[0]
+    return index
+
+
+def _parent_kind(index: dict[str, str], parts: list[str]) -> str | None:
+    for i in range(len(parts) - 1, 0, -1):
+        kind = index.get("/".join(parts[:i]))
+        if kind:
+            return kind
+    return None
+
+
 def _split(pattern: str) -> list[str]:
     return [p for p in os.path.normpath(pattern).split(os.sep) if p not in ("", ".")]
 
 
 def _walk(root: str, follow_links: bool) -> Iterator[tuple[str, bool]]:
+    """Every path under ``root``; with ``follow_links``, linked directories are walked too.
+
+    Only links that lead inside the run directory or Guild home's runs (linked
+    upstream runs) are walked, each real directory once: a listing never
+    reads anything outside.
+    """
+    allowed = (os.path.realpath(root), os.path.realpath(home.runs_dir()))
+    seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_links):
+        if follow_links:
+            real = os.path.realpath(dirpath)
+            if real in seen or not any(_inside(real, a) for a in allowed):
+                dirnames[:] = []
+                continue
+            seen.add(real)
         reldir = os.path.relpath(dirpath, root)
         for name in dirnames:
             yield _join(reldir, name), True
@@ -69,8 +123,8 @@ def _hidden(parts: list[str], pat_parts: list[str]) -> bool:
 
 
 def _match(parts: list[str], pat_parts: list[str], wild: bool) -> bool:
-    if wild:
-        if len(parts) != len(pat_parts):
+    if wild:  # a matched directory brings its contents along
+        if len(parts) < len(pat_parts):
             return False
         return all(fnmatch.fnmatchcase(p, pp) for p, pp in zip(parts, pat_parts))
     return parts[: len(pat_parts)] == pat_parts
@@ -99,11 +153,11 @@ def open_file(run: Run, path: str, cmd: str = "cat") -> tuple[str, int]:
     check_relative(path, cmd)
     joined = os.path.normpath(os.path.join(run.path, path))
     if not _inside(joined, os.path.normpath(run.path)):
-        raise _outside(path, cmd)
+        raise outside_error(path, cmd)
     try:
         return joined, open_beneath(run.path, path, (home.runs_dir(),))
     except Outside:
-        raise _outside(path, cmd) from None
+        raise outside_error(path, cmd) from None
     except (FileNotFoundError, NotADirectoryError):
         raise GuildError("%s does not exist" % joined) from None
     except IsADirectoryError:
@@ -118,7 +172,8 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _outside(path: str, cmd: str) -> GuildError:
+def outside_error(path: str, cmd: str) -> GuildError:
+    """The error for a ``path`` that leaves the run directory."""
     return GuildError(
         "'%s' is outside the run directory" % path,
         hint="Try 'guild %s --help' for more information." % cmd,

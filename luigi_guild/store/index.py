@@ -6,7 +6,8 @@ truth; the index only saves re-reading files that have not changed.
 
 One file per runs directory, ``$GUILD_HOME/cache/runs-index``, holds per run:
 the opref line, the attrs ``started``/``initialized``/``label``/
-``exit_status``/``flags`` (decoded), which sentinels exist, and a *stamp*
+``exit_status``/``flags``/``stopped`` (decoded), which sentinels exist
+(and whether ``.guild/proto`` makes it a batch run), and a *stamp*
 (mtime, ctime, inode, size) for ``.guild/`` and for each file read. It is
 written atomically (temp file + rename), guarded by a checksum, and never
 required: delete or corrupt it and it is rebuilt on demand.
@@ -252,6 +253,7 @@ class RunIndex:
             b[B_ATTRS],
             frozenset(b[B_SENTINELS]),
             b[B_REMOTE],
+            self._heads[name][H_GUILD] if name in self._heads else None,
         )
 
     # ------------------------------------------------------------ queries

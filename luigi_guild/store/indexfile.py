@@ -15,14 +15,15 @@ import time
 from luigi_guild.model import home
 from luigi_guild.model.flagid import needed_key
 from luigi_guild.store.rundir import (
-    _MISSING, DAMAGE_KEY, NOT_UTF8, SENTINELS, UNDECODABLE, UNREADABLE, Run, decode_attr, read_run_file,
+    _MISSING, BATCH_MARKER, DAMAGE_KEY, NOT_UTF8, SENTINELS, UNDECODABLE, UNREADABLE, Run, decode_attr,
+    read_run_file,
 )
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-INDEX_VERSION = 3  # 3: entries of damaged runs say what is damaged
+INDEX_VERSION = 4  # 3: stopped and the batch marker; 4: entries of damaged runs say what is damaged
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -38,16 +39,19 @@ _FILES = (
     ".guild/attrs/label",
     ".guild/attrs/exit_status",
     ".guild/attrs/flags",
+    ".guild/attrs/stopped",
 )
-F_OPREF, F_STARTED, F_INITIALIZED, F_LABEL, F_EXIT_STATUS, F_FLAGS = range(len(_FILES))
+F_OPREF, F_STARTED, F_INITIALIZED, F_LABEL, F_EXIT_STATUS, F_FLAGS, F_STOPPED = range(len(_FILES))
 _ATTR_FILES = ((F_STARTED, "started"), (F_INITIALIZED, "initialized"), (F_LABEL, "label"),
-               (F_EXIT_STATUS, "exit_status"), (F_FLAGS, "flags"))
+               (F_EXIT_STATUS, "exit_status"), (F_FLAGS, "flags"), (F_STOPPED, "stopped"))
 
 G_DIR = -1  # the ``.guild/`` directory's stamp
 
 # Which stamps each use checks.
 ORDER_FILES = (G_DIR,)  # sentinels and opref come and go there at every start and finish
-SHOW_FILES = (G_DIR, F_LABEL, F_EXIT_STATUS)  # the two attrs rewritten in place after a run ends
+# The two attrs rewritten in place after a run ends. ``stopped`` needs no check of its own: it is
+# written as a run ends and removed as it restarts, each time with a sentinel change in ``.guild/``.
+SHOW_FILES = (G_DIR, F_LABEL, F_EXIT_STATUS)
 NEEDED_FILES = (F_FLAGS,)  # a run that does not match can only start to by its flags changing
 ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
 _G_ONLY = frozenset(ORDER_FILES)
@@ -163,6 +167,8 @@ def read_entry(
     finally:
         os.close(gfd)
     sentinels = tuple(n for n in SENTINELS if n in names)
+    if BATCH_MARKER in names and os.path.isdir(gdir + "/" + BATCH_MARKER):
+        sentinels += (BATCH_MARKER,)  # a batch run: its prototype lives in ``.guild/proto``
     remote = None
     if "LOCK.remote" in names:
         remote = Run(os.path.basename(run_dir), run_dir).remote

@@ -303,6 +303,35 @@ def runs_of_operation(opref: OpRef, root: str | None = None) -> list[Run]:
     return out
 
 
+def matching_batches(
+    batch_opref: OpRef, batch_flags: dict[str, Any], proto_opref: OpRef, proto_flags: dict[str, Any],
+    root: str | None = None,
+) -> list[Run]:
+    """Kept batch runs a sweep's ``--needed`` matches, newest first (Guild's rule).
+
+    A batch matches when its operation (any guildai version) and own flags
+    equal the sweep's, and its ``.guild/proto`` names the same operation
+    with the same unexpanded flags. Only completed batches count (Guild also
+    counts terminated ones; here an interrupted sweep resumes trial by trial).
+    """
+    from luigi_guild.model.flagid import flags_equal
+
+    out = []
+    for run in list_runs(root):
+        try:
+            if not run.opref.same_operation(batch_opref) or run.status != Status.COMPLETED:
+                continue
+            proto_dir = run.guild_path("proto")
+            if not os.path.isdir(proto_dir) or not flags_equal(run.flags, batch_flags):
+                continue
+            proto = Run.for_dir(proto_dir)
+            if proto.opref == proto_opref and flags_equal(proto.flags, proto_flags):
+                out.append(run)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 _shared: dict[str, RunIndex] = {}
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Attrs a preloaded run answers from memory (the ones listings and --needed use).
-_PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", "flags"))
+_PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", "flags", "stopped"))
 
 _MISSING = object()
 
@@ -403,6 +403,9 @@ RESERVE_BYTES = 4096
 
 # Sentinel files whose presence the status rules look at.
 SENTINELS = ("LOCK.remote", "PENDING", "STAGED", "LOCK")
+# The ``.guild`` entry that makes a run a batch run (its prototype run); the
+# run index records its presence with the sentinels.
+BATCH_MARKER = "proto"
 
 
 class Run:
@@ -414,7 +417,7 @@ class Run:
     ``LOCK``'s pid is always read and checked live.
     """
 
-    __slots__ = ("id", "path", "_opref", "_attrs", "_sentinels", "_remote")
+    __slots__ = ("id", "path", "_opref", "_attrs", "_sentinels", "_remote", "guild_stamp")
 
     def __init__(self, run_id: str, path: str):
         self.id = run_id
@@ -423,6 +426,8 @@ class Run:
         self._attrs: dict[str, Any] | None = None
         self._sentinels: frozenset[str] | None = None
         self._remote: str | None = None
+        # The run index's stamp of ``.guild/`` as it checked it moments ago (preloaded runs only).
+        self.guild_stamp: int | None = None
 
     @classmethod
     def preloaded(
@@ -433,9 +438,11 @@ class Run:
         attrs: dict[str, Any],
         sentinels: frozenset[str],
         remote: str | None = None,
+        guild_stamp: int | None = None,
     ) -> "Run":
         """A run whose ``attrs`` (missing ones absent), sentinels and opref are already known."""
         run = cls(run_id, path)
+        run.guild_stamp = guild_stamp
         if DAMAGE_KEY in attrs:
             rel, _, what = str(attrs[DAMAGE_KEY]).partition(" ")
             report_damage(run_id, rel, what)
@@ -646,6 +653,13 @@ class Run:
         if self._sentinels is not None and name in SENTINELS:
             return name in self._sentinels
         return os.path.exists(self.guild_path(name))
+
+    @property
+    def is_batch(self) -> bool:
+        """Whether this is a batch run (it holds a prototype in ``.guild/proto``)."""
+        if self._sentinels is not None:
+            return BATCH_MARKER in self._sentinels
+        return os.path.isdir(self.guild_path(BATCH_MARKER))
 
     def touch(self, name: str) -> None:
         """Create sentinel ``name`` in ``.guild`` if missing (a link there is replaced, never followed)."""

@@ -2,9 +2,9 @@
 
 ``$GUILD_HOME/cache/scalars-index.db`` is derived and never required:
 delete it (or let it be corrupted) and it is rebuilt on the next call.
-For each run directory it keeps a *stamp*: the (mtime, inode) of every
-directory of the run that was walked and the (size, mtime) of every event
-file found. A run whose stamp still matches is served from the index without
+For each run directory it keeps a *stamp*: the (mtime, ctime, inode, size)
+of every directory of the run that was walked and the (size, mtime) of every
+event file found. A run whose stamp still matches is served from the index without
 walking it again or opening an event file; otherwise the run is walked and
 only the directories whose event files changed are read again. A stamp
 taken less than :data:`RACY_NS` after its newest change is not trusted (a
@@ -24,7 +24,7 @@ from luigi_guild.model import home
 from luigi_guild.store import eventfiles
 
 RACY_NS = 2_000_000_000
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 
 # Summary row fields after (prefix, tag), in table order.
 FIELDS = (
@@ -61,42 +61,66 @@ def summarize(events: Iterable[tuple[str, float, int]]) -> dict[str, tuple]:
     }
 
 
-def _walk_stamp(run_dir: str) -> tuple[list[tuple[str, str, list]], list]:
-    """``(prefix, dir, file stats)`` of the run's sources and the stamp of everything walked."""
-    dirs: list = []
+def dir_stamp(st: os.stat_result) -> int:
+    """A directory's stamp: changes when an entry is added, removed or renamed (the run index's formula)."""
+    return hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size))
+
+
+def _walk_stamp(run_dir: str) -> tuple[list[tuple[str, str, list]], tuple, int]:
+    """The run's sources ``(prefix, dir, file stats)``, its stamp and the newest time the stamp saw.
+
+    The stamp is ``(dirs, files)``: ``(rel, dir_stamp)`` of every directory
+    walked and ``(rel, size, mtime_ns)`` of every event file, paths relative
+    to the run directory (``""`` for the run directory itself).
+    """
+    walked: list = []
     sources = []
     files: list = []
-    for prefix, d, names in eventfiles.source_files(run_dir, dirs):
+    newest = 0
+    cut = len(run_dir) + 1
+    for prefix, d, names in eventfiles.source_files(run_dir, walked):
         stats = eventfiles.file_stats(d, names)
         sources.append((prefix, d, stats))
-        files.extend(stats)
-    return sources, [dirs, files]
+        for path, size, mtime in stats:
+            files.append((path[cut:], size, mtime))
+            newest = max(newest, mtime)
+    dirs = []
+    for d, st in walked:
+        dirs.append((d[cut:], dir_stamp(st)))
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    return sources, (tuple(dirs), tuple(files)), newest
 
 
-def _stamp_ok(stamp: list) -> bool:
+def _stamp_ok(run_dir: str, stamp: tuple, guild_stamp: int | None) -> bool:
+    """Whether nothing the stamp covers has changed; ``guild_stamp`` is ``.guild/``'s, checked by the caller."""
     dirs, files = stamp
+    prefix = run_dir + "/"
+    stat = os.stat
     try:
-        for path, mtime, ino in dirs:
-            st = os.stat(path)
-            if st.st_mtime_ns != mtime or st.st_ino != ino:
+        for rel, want in dirs:
+            if rel == ".guild" and want == guild_stamp:
+                continue
+            st = stat(prefix + rel if rel else run_dir)
+            if hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) != want:
                 return False
-        for path, size, mtime in files:
-            st = os.stat(path)
+        for rel, size, mtime in files:
+            st = stat(prefix + rel)
             if st.st_size != size or st.st_mtime_ns != mtime:
                 return False
-    except OSError:
+    except (OSError, ValueError, TypeError):
         return False
     return True
 
 
-def _settled(stamp: list, now_ns: int) -> bool:
-    dirs, files = stamp
-    newest = max([d[1] for d in dirs] + [f[2] for f in files] + [0])
-    return now_ns - newest > RACY_NS
-
-
 class ScalarIndex:
-    """An open scalar index; :meth:`summaries` refreshes the runs it is asked about."""
+    """An open scalar index; :meth:`summaries` refreshes the runs it is asked about.
+
+    One row per run directory holds its stamp and, in one marshalled value,
+    its summary rows ``(prefix, tag, *FIELDS)`` sorted by (prefix, tag): a
+    table of 10,000 runs reads in one query about twice as fast as one row
+    per tag. ``source`` keeps a stamp per source directory, so a changed run
+    reads again only the directories whose event files changed.
+    """
 
     def __init__(self, path: str | None = None):
         self.path = path or index_path()
@@ -107,11 +131,13 @@ class ScalarIndex:
         for attempt in range(2):
             try:
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version != _SCHEMA_VERSION:
+                    db.execute("PRAGMA journal_mode=WAL")
                     self._create(db)
+                # Reads map the file instead of copying pages; commits need no fsync per run.
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA mmap_size=268435456")
                 return db
             except sqlite3.DatabaseError:
                 if attempt:
@@ -127,16 +153,15 @@ class ScalarIndex:
     def _create(db: sqlite3.Connection) -> None:
         db.executescript(
             """
+            BEGIN IMMEDIATE;
             DROP TABLE IF EXISTS run;
             DROP TABLE IF EXISTS source;
             DROP TABLE IF EXISTS scalar;
-            CREATE TABLE run (dir TEXT PRIMARY KEY, stamp BLOB, settled INTEGER);
-            CREATE TABLE source (dir TEXT, prefix TEXT, stamp TEXT, PRIMARY KEY (dir, prefix));
-            CREATE TABLE scalar (dir TEXT, prefix TEXT, tag TEXT, first_val REAL, first_step INTEGER,
-              last_val REAL, last_step INTEGER, min_val REAL, min_step INTEGER, max_val REAL,
-              max_step INTEGER, avg_val REAL, total REAL, count INTEGER);
-            CREATE INDEX scalar_dir ON scalar (dir);
+            CREATE TABLE run (dir TEXT PRIMARY KEY, settled INTEGER, stamp BLOB, rows BLOB) WITHOUT ROWID;
+            CREATE TABLE source (dir TEXT, prefix TEXT, stamp TEXT, rows BLOB, PRIMARY KEY (dir, prefix))
+              WITHOUT ROWID;
             PRAGMA user_version = %d;
+            COMMIT;
             """
             % _SCHEMA_VERSION
         )
@@ -144,69 +169,85 @@ class ScalarIndex:
     def close(self) -> None:
         self.db.close()
 
-    def summaries(self, run_dirs: list[str]) -> dict[str, list[tuple]]:
-        """Per run dir: ``(prefix, tag, *FIELDS)`` rows sorted by (prefix, tag)."""
-        wanted = set(run_dirs)
-        known: dict[str, tuple[bytes, int]] = {}
-        for d, stamp, settled in self.db.execute("SELECT dir, stamp, settled FROM run"):
-            if d in wanted:
-                known[d] = (stamp, settled)
-        stale = []
-        for d in run_dirs:
-            k = known.get(d)
-            if k is None or not k[1] or not _stamp_ok(marshal.loads(k[0])):
-                stale.append(d)
+    def summaries(self, run_dirs: list[str], guild_stamps: dict[str, int] | None = None) -> dict[str, list[tuple]]:
+        """Per run dir: ``(prefix, tag, *FIELDS)`` rows sorted by (prefix, tag).
+
+        ``guild_stamps`` holds, for runs whose ``.guild/`` the caller has just
+        checked (the run index does for every run it lists), that directory's
+        :func:`dir_stamp`: it is not checked again here.
+        """
+        out: dict[str, list[tuple]] = dict.fromkeys(run_dirs, [])  # placeholders, replaced below
+        gst = guild_stamps or {}
+        loads = marshal.loads
+        fresh: set[str] = set()
+        for d, settled, stamp, rows in self.db.execute("SELECT dir, settled, stamp, rows FROM run"):
+            if d not in out or not settled:
+                continue
+            try:
+                if _stamp_ok(d, loads(stamp), gst.get(d)):
+                    out[d] = loads(rows)
+                    fresh.add(d)
+            except (ValueError, EOFError, TypeError):
+                pass
+        stale = [d for d in out if d not in fresh]
         if stale:
-            self._refresh(stale)
-        out: dict[str, list[tuple]] = {d: [] for d in run_dirs}
-        if len(wanted) > 200:
-            rows: Iterable = self.db.execute("SELECT * FROM scalar ORDER BY dir, prefix, tag")
-        else:
-            rows = []
-            for d in run_dirs:
-                rows.extend(self.db.execute("SELECT * FROM scalar WHERE dir=? ORDER BY prefix, tag", (d,)))
-        for row in rows:
-            lst = out.get(row[0])
-            if lst is not None:
-                lst.append(tuple(row[1:]))
+            out.update(self._refresh(stale))
         return out
 
-    def _refresh(self, dirs: list[str]) -> None:
+    def _refresh(self, dirs: list[str]) -> dict[str, list[tuple]]:
         now = time.time_ns()
         db = self.db
+        old_all: dict[str, dict[str, tuple[str, list]]] = {}
         if len(dirs) > 64:
-            old_all: dict[str, dict[str, str]] = {}
-            for d, prefix, stamp in db.execute("SELECT dir, prefix, stamp FROM source"):
-                old_all.setdefault(d, {})[prefix] = stamp
-            jobs = [(d, old_all.get(d, {})) for d in dirs]
+            found = db.execute("SELECT dir, prefix, stamp, rows FROM source").fetchall()
         else:
-            jobs = [(d, dict(db.execute("SELECT prefix, stamp FROM source WHERE dir=?", (d,)).fetchall())) for d in dirs]
+            found = []
+            for d in dirs:
+                found += db.execute("SELECT dir, prefix, stamp, rows FROM source WHERE dir=?", (d,)).fetchall()
+        for d, prefix, sstamp, blob in found:
+            try:
+                old_all.setdefault(d, {})[prefix] = (sstamp, marshal.loads(blob))
+            except (ValueError, EOFError, TypeError):
+                pass  # read again
+        jobs = [(d, {p: v[0] for p, v in old_all.get(d, {}).items()}) for d in dirs]
         scanned = _scan_all(jobs)
+        out: dict[str, list[tuple]] = {}
+        run_rows = []
+        source_rows = []
+        gone: list[tuple[str, str]] = []
+        for (d, old), (prefixes, changed, stamp, newest) in zip(jobs, scanned):
+            rows: list[tuple] = []
+            for prefix in prefixes:
+                if prefix in changed:
+                    sstamp, summary = changed[prefix]
+                    src_rows = [(prefix, tag, *vals) for tag, vals in summary]
+                    source_rows.append((d, prefix, sstamp, marshal.dumps(src_rows)))
+                else:
+                    src_rows = old_all[d][prefix][1]
+                rows.extend(src_rows)
+            gone.extend((d, prefix) for prefix in set(old) - set(prefixes))
+            out[d] = rows
+            run_rows.append((d, 1 if now - newest > RACY_NS else 0, marshal.dumps(stamp), marshal.dumps(rows)))
+        # One transaction for every run read (a cold index of 10,000 runs is one commit).
         db.execute("BEGIN IMMEDIATE")
         try:
-            for (d, old), (prefixes, changed, stamp) in zip(jobs, scanned):
-                for prefix, (sstamp, summary) in changed.items():
-                    db.execute("DELETE FROM scalar WHERE dir=? AND prefix=?", (d, prefix))
-                    rows = [(d, prefix, tag, *vals) for tag, vals in summary]
-                    db.executemany("INSERT INTO scalar VALUES (%s)" % ",".join("?" * 14), rows)
-                    db.execute("INSERT OR REPLACE INTO source VALUES (?, ?, ?)", (d, prefix, sstamp))
-                for prefix in set(old) - set(prefixes):
-                    db.execute("DELETE FROM scalar WHERE dir=? AND prefix=?", (d, prefix))
-                    db.execute("DELETE FROM source WHERE dir=? AND prefix=?", (d, prefix))
-                db.execute(
-                    "INSERT OR REPLACE INTO run VALUES (?, ?, ?)",
-                    (d, marshal.dumps(stamp), 1 if _settled(stamp, now) else 0),
-                )
+            db.executemany("DELETE FROM source WHERE dir=? AND prefix=?", gone)
+            db.executemany("INSERT OR REPLACE INTO source VALUES (?, ?, ?, ?)", source_rows)
+            db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?, ?, ?)", run_rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return out
 
 
-def _scan(job: tuple[str, dict[str, str]]) -> tuple[list[str], dict[str, tuple[str, list]], list]:
+_Scanned = tuple  # (prefixes, {prefix: (source stamp, sorted summaries)} of changed sources, stamp, newest ns)
+
+
+def _scan(job: tuple[str, dict[str, str]]) -> _Scanned:
     """Walk one run: its source prefixes, the summaries of sources whose files changed, its stamp."""
     run_dir, old = job
-    sources, stamp = _walk_stamp(run_dir)
+    sources, stamp, newest = _walk_stamp(run_dir)
     changed: dict[str, tuple[str, list]] = {}
     for prefix, src, stats in sources:
         sstamp = eventfiles.files_stamp(stats)
@@ -214,13 +255,13 @@ def _scan(job: tuple[str, dict[str, str]]) -> tuple[list[str], dict[str, tuple[s
             continue
         events = eventfiles.read_dir(src, [path for path, _size, _mtime in stats])
         changed[prefix] = (sstamp, sorted(summarize(events).items()))
-    return [prefix for prefix, _src, _stats in sources], changed, stamp
+    return [prefix for prefix, _src, _stats in sources], changed, stamp, newest
 
 
 PARALLEL_MIN = 500
 
 
-def _scan_all(jobs: list[tuple[str, dict[str, str]]]) -> list[tuple[list[str], dict[str, tuple[str, list]], list]]:
+def _scan_all(jobs: list[tuple[str, dict[str, str]]]) -> list[_Scanned]:
     """:func:`_scan` for every job; many runs (a cold index) are read by one process per core."""
     import threading
 
@@ -237,18 +278,18 @@ def _scan_all(jobs: list[tuple[str, dict[str, str]]]) -> list[tuple[list[str], d
         return [_scan(job) for job in jobs]
 
 
-def summaries(run_dirs: list[str]) -> dict[str, list[tuple]]:
+def summaries(run_dirs: list[str], guild_stamps: dict[str, int] | None = None) -> dict[str, list[tuple]]:
     """Scalar summary rows of ``run_dirs`` through the index; a broken index is rebuilt.
 
-    When the cache cannot be written at all (read-only home), the event files
-    are read directly.
+    ``guild_stamps``: see :meth:`ScalarIndex.summaries`. When the cache cannot
+    be written at all (read-only home), the event files are read directly.
     """
     try:
         idx = ScalarIndex()
     except (sqlite3.Error, OSError):
         return {d: _direct(d) for d in run_dirs}
     try:
-        return idx.summaries(run_dirs)
+        return idx.summaries(run_dirs, guild_stamps)
     except sqlite3.DatabaseError:
         idx.close()
         _remove_index()

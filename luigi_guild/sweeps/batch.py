@@ -1,8 +1,9 @@
 """Batch runs: the run that records a sweep (``<op>+`` or ``<op>+random``) and links its trials.
 
-A batch run's opref is ``builtin:guildai <version> '' +`` (grid) or
-``... random``; its ``.guild/proto`` holds the prototype operation and its
-flags, and ``<batch>/<trial id>`` links to each trial, as Guild does.
+A batch run's opref is ``builtin:guildai 0.9.0 '' +`` (grid) or
+``... random``; its flags are the optimizer's; its ``.guild/proto`` is a
+pending run of the prototype operation (unexpanded flags, command, source),
+and ``<batch>/<trial id>`` links to each trial, as Guild does.
 """
 
 from __future__ import annotations
@@ -10,57 +11,73 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from luigi_guild import __version__
 from luigi_guild.model import home
 from luigi_guild.model.opref import OpRef
+from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run, now_us
 
 
+# Batch oprefs name the guildai version whose layout they follow, so that
+# each tool's ``--needed`` matches the other's batches (Guild compares whole oprefs).
+GUILD_VERSION = "0.9.0"
+
+
 def batch_opref(optimizer: str, model: str = "") -> OpRef:
-    """Opref of a batch run: ``builtin:guildai <version> '' +`` (grid), ``... random``, ``... skopt gp``."""
-    return OpRef("builtin", "guildai", __version__, model, "+" if optimizer == "grid" else optimizer)
+    """Opref of a batch run: ``builtin:guildai 0.9.0 '' +`` (grid), ``... random``, ``... skopt gp``."""
+    return OpRef("builtin", "guildai", GUILD_VERSION, model, "+" if optimizer == "grid" else optimizer)
+
+
+def is_batch_opref(opref: OpRef) -> bool:
+    """Whether ``opref`` names a batch run (any guildai version)."""
+    return opref.pkg_type == "builtin" and opref.pkg_name == "guildai" and opref.op_name not in ("queue",)
 
 
 def create_batch_run(
-    proto_opref: OpRef,
-    flags: dict[str, Any],
+    proto: RunPlan,
     optimizer: str,
     attrs: dict[str, Any],
     model: str = "",
     batch_flags: dict[str, Any] | None = None,
+    label: str | None = None,
+    tags: list[str] | None = None,
 ) -> Run:
-    """Create and start (LOCK = this process) the batch run for a sweep.
+    """Create and start (LOCK = this process) the batch run for a sweep, laid out as Guild lays it.
 
-    ``flags`` are the prototype's (unexpanded) flags; ``batch_flags`` the
-    optimizer's flags, which are the batch's own flags and label (as Guild).
+    The batch's own flags are the optimizer's (``{}`` for grid and random),
+    and its label ``label`` (``--batch-label``, a template over those flags)
+    or, for optimizers with flags, their default label. ``.guild/proto`` is
+    the prototype: a pending run of ``proto`` (its unexpanded flags, command,
+    source code), as Guild stages it.
     """
-    from luigi_guild.model.atomic import write_file_atomic
+    from luigi_guild.model.flags import default_label, render_label
     from luigi_guild.run import create
     from luigi_guild.run import process as runner
-    from luigi_guild.run.plan import RunPlan
 
-    from luigi_guild.model.flags import default_label
-
+    own_flags = dict(batch_flags or {})
+    params: dict[str, Any] = {"optimizer": optimizer, "batch_label": label, "batch_tags": list(tags or [])}
     plan = RunPlan(
         opref=batch_opref(optimizer, model),
         op_attr={"optimizer": optimizer},
-        flags=flags if batch_flags is None else batch_flags,
-        user_flags=flags if batch_flags is None else batch_flags,
-        label=default_label(batch_flags) if batch_flags else "",
+        flags=own_flags,
+        user_flags=own_flags,
+        label=render_label(label, own_flags) if label is not None else default_label(own_flags),
         project_dir=None,
-        run_params={"optimizer": optimizer},
+        tags=list(tags or []),
+        run_params=params,
     )
     run = create.create_run(plan)
-    proto = os.path.join(run.path, ".guild", "proto", ".guild")
-    os.makedirs(os.path.join(proto, "attrs"), exist_ok=True)
-    write_file_atomic(os.path.join(proto, "opref"), proto_opref.encode())
-    proto_run = Run(run.id + "-proto", os.path.dirname(proto))
-    proto_run.write_attr("flags", flags)
-    for name, val in attrs.items():
-        run.write_attr(name, val)
-    run.write_attr("started", now_us())
-    runner.write_lock(run, os.getpid())
-    run.remove("PENDING")
+    try:
+        create.create_run(proto, run_dir=run.guild_path("proto"))
+        for name, val in attrs.items():
+            run.write_attr(name, val)
+        run.write_attr("started", now_us())
+        runner.write_lock(run, os.getpid())
+        run.remove("PENDING")
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
     return run
 
 

@@ -4,7 +4,8 @@ Trials come from an optimizer (:mod:`luigi_guild.sweeps.optimizers`), all
 of them up front. A sweep is recorded as a batch run (``<op>+`` or
 ``<op>+random``, see :mod:`luigi_guild.sweeps.batch`) whose trials are
 ordinary runs of the operation, handed as jobs to an executor
-(:mod:`luigi_guild.run.executors`; the CLI uses Luigi's) in chunks, so that
+(:mod:`luigi_guild.run.executors`; the CLI uses the thread ``pool``, or
+Luigi's with a central scheduler) in chunks, so that
 scheduling cost grows linearly with the number of trials; ``--needed`` is
 answered from one process-wide run index.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +26,12 @@ from luigi_guild.model.opref import OpRef
 from luigi_guild.model.flagid import equality_text, flags_equal
 from luigi_guild.model.outcome import Outcome
 from luigi_guild.model.status import Status
-from luigi_guild.run.executors import Executor, InlineExecutor, Job
+from luigi_guild.run.executors import Executor, InlineExecutor, Job, PoolExecutor
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
 from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
-from luigi_guild.sweeps.batch import create_batch_run, finish_batch_run, link_trial
+from luigi_guild.sweeps.batch import batch_opref, create_batch_run, finish_batch_run, link_trial
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
@@ -38,12 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.store.index import RunIndex
 
 CHUNK_SIZE = 100
+_index_lock = threading.Lock()
 
 # ------------------------------------------------------ shared sweep state
 
 
 class SweepState:
-    """Counters and the stop flag of one sweep, shared with forked Luigi workers."""
+    """Counters and the stop flag of one sweep, shared with pool threads and forked Luigi workers."""
 
     def __init__(self, total: int, fail_fast: bool, progress: bool):
         import multiprocessing
@@ -55,6 +58,7 @@ class SweepState:
         self.done = ctx.Value("i", 0)
         self.failed = ctx.Value("i", 0)
         self.stop = ctx.Value("i", 0)  # >0: stop starting trials; signal number, or -1 after a failure
+        self.fail_code = ctx.Value("i", 0)  # exit status of the trial that stopped the sweep (--fail-on-trial-error)
         self.best: float | None = None
         self.best_label = ""
         self.best_of = min
@@ -72,10 +76,19 @@ class SweepState:
         if self.progress:
             _progress_line(done, self.total, failed, self.best_label, self.best)
 
-    def request_stop(self, reason: int) -> None:
+    def request_stop(self, reason: int, code: int = 0) -> bool:
+        """Ask the sweep to start no more trials; True for the request that stopped it."""
         with self.stop.get_lock():
-            if not self.stop.value:
-                self.stop.value = reason
+            if self.stop.value:
+                return False
+            self.stop.value = reason
+            self.fail_code.value = code
+            return True
+
+    @property
+    def failed_code(self) -> int:
+        """The exit status of the trial that stopped the sweep (--fail-on-trial-error), else 0."""
+        return self.fail_code.value if self.stop.value == -1 else 0
 
     @property
     def stopped(self) -> int:
@@ -117,6 +130,9 @@ class SweepOptions:
     quiet: bool = False
     label: str | None = None
     tags: list[str] = field(default_factory=list)
+    # The batch run's own label (a template over the optimizer's flags) and tags.
+    batch_label: str | None = None
+    batch_tags: list[str] = field(default_factory=list)
     force_flags: bool = False
     stage_trials: bool = False
     chunk_size: int = CHUNK_SIZE
@@ -135,6 +151,8 @@ class SweepResult:
     # Optimizers that learn: the trial with the best objective, and its value.
     best_run: Run | None = None
     best_value: float | None = None
+    # --fail-on-trial-error: the exit status of the trial that stopped the sweep (0: none did).
+    fail_code: int = 0
 
 
 def plan_trials(plan: Any, spec: SweepSpec, force_flags: bool = False) -> tuple[str, list[dict[str, Any]], int | None]:
@@ -193,12 +211,12 @@ def run_sweep(
         attrs["random_seed"] = seed
     if opts.stage_trials:
         attrs["stage_trials"] = True
-    batch = create_batch_run(plan.opref, plan.flags, optimizer, attrs)
+    batch = create_batch_run(plan, optimizer, attrs, label=opts.batch_label, tags=opts.batch_tags)
     if opts.stage_trials:
         return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
-    if isinstance(executor, InlineExecutor):
+    if isinstance(executor, (InlineExecutor, PoolExecutor)):
         executor.stop = lambda: bool(state.stopped)
     index = query.shared_index()
     skipped = 0
@@ -206,7 +224,10 @@ def run_sweep(
 
     # A signal stops the sweep: no new trials start, the running ones get the
     # signal (in worker processes too) and end ``terminated``; then we exit 128 + signal.
-    passing_on = process.passing_signals_on(state.request_stop)
+    def stop_on_signal(signum: int) -> None:
+        state.request_stop(signum)
+
+    passing_on = process.passing_signals_on(stop_on_signal)
     passing_on.__enter__()
     try:
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
@@ -229,7 +250,8 @@ def run_sweep(
                     if state.stopped:
                         break
                     skipped += 1
-                    _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
+                    if not opts.quiet:
+                        _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
                     continue
                 jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
@@ -240,10 +262,35 @@ def run_sweep(
         _states.pop(batch.path, None)
         passing_on.__exit__(None, None, None)
     result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
-    ok = not result.failed and not result.not_run and not result.interrupted
-    # An interrupted sweep's batch reads ``terminated``, as its trials do.
-    finish_batch_run(batch, 0 if ok else -result.interrupted if result.interrupted else 1, keep=opts.keep_batch)
+    finish_batch_run(batch, _batch_exit(result), keep=opts.keep_batch)
     return result
+
+
+def _batch_exit(result: SweepResult) -> int:
+    """The batch run's exit status, as Guild records it: failed trials alone do not fail the batch.
+
+    An interrupted sweep's batch reads ``terminated``, as its trials do;
+    one stopped by ``--fail-on-trial-error`` takes the failed trial's status.
+    """
+    if result.interrupted:
+        return -result.interrupted
+    if result.fail_code:
+        return result.fail_code
+    return 1 if result.not_run else 0
+
+
+def kept_batches(plan: Any, spec: SweepSpec, optimizer: str) -> list[Run]:
+    """``--needed`` for a whole sweep, as Guild answers it: kept batch runs of
+    the same optimizer (and optimizer flags) over the same prototype flags."""
+    from luigi_guild.store import query
+
+    learner = _learner(spec)
+    if learner is not None:
+        opref = batch_opref(learner.name, learner.model)
+        batch_flags: dict[str, Any] = learner.check_flags(dict(spec.opt_flags or {}))
+    else:
+        opref, batch_flags = batch_opref(optimizer), {}
+    return query.matching_batches(opref, batch_flags, plan.opref, plan.flags)
 
 
 def _learner(spec: SweepSpec) -> Any:
@@ -288,10 +335,11 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     space = learners.encode_flagdefs(plan.opdef, plan.flags, plan.user_flags)
     opt = cls([space], spec.max_trials, seed, spec.opt_flags, objective.column)
     attrs: dict[str, Any] = {"max_trials": opt.total, "random_seed": seed, "objective": objective.attr}
-    batch = create_batch_run(plan.opref, plan.flags, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags)
+    batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
+                             label=opts.batch_label, tags=opts.batch_tags)
     state = SweepState(opt.total, opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
-    if isinstance(executor, InlineExecutor):
+    if isinstance(executor, (InlineExecutor, PoolExecutor)):
         executor.stop = lambda: bool(state.stopped)
     opdef = plan.opdef
     flagdefs = opdef.flags if opdef is not None else {}
@@ -357,12 +405,13 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
         _states.pop(batch.path, None)
     not_run = 0 if state.stopped or error else opt.total - opt.asked
     interrupted = state.stopped if state.stopped > 0 else 0
-    ok = not failed and not not_run and not interrupted and error is None
-    finish_batch_run(batch, 0 if ok else 1, keep=True)
+    result = SweepResult(opt.total, ran, skipped, failed, not_run, interrupted, batch, opt.name,
+                         best_run=best[1] if best else None, best_value=best[2] if best else None,
+                         fail_code=state.failed_code)
+    finish_batch_run(batch, 1 if error is not None else _batch_exit(result), keep=True)
     if error is not None:
         raise error
-    return SweepResult(opt.total, ran, skipped, failed, not_run, interrupted, batch, opt.name,
-                       best_run=best[1] if best else None, best_value=best[2] if best else None)
+    return result
 
 
 def _stage_trials(plan: Any, trials: list[dict[str, Any]], batch: Run, opts: SweepOptions, optimizer: str) -> SweepResult:
@@ -420,7 +469,7 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
 
 
 def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool = False) -> RunOptions:
-    """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline or in a Luigi worker).
+    """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline, from a pool thread or in a Luigi worker).
 
     Trials always claim: with ``needed`` a matching run made meanwhile skips
     the trial. Each trial links itself to the batch, logs its start, and
@@ -434,26 +483,32 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
     interrupts_before = [0]
 
     def matched(plan: RunPlan) -> bool:
-        return bool(query.shared_index().needed(plan.opref, plan.flags))
+        with _index_lock:  # trials may run from several threads (the pool executor)
+            return bool(query.shared_index().needed(plan.opref, plan.flags))
 
     def on_created(run: Run, plan: RunPlan) -> None:
         if os.path.isdir(batch_dir):
             link_trial(batch_dir, run)
-        _log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
+        if not quiet:
+            _log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
         interrupts_before[0] = len(process.interrupts)
 
     def on_finished(outcome: Outcome) -> None:
         if outcome.kind != OutcomeKind.FINISHED or outcome.run is None:
             return
         ok = outcome.exit_status == 0
+        interrupted = len(process.interrupts) > interrupts_before[0]
         if state is not None:
-            if len(process.interrupts) > interrupts_before[0]:
+            if interrupted:
                 state.request_stop(process.interrupts[-1])
-            elif not ok and state.fail_fast:
-                state.request_stop(-1)
             state.record(ok)
-        if not ok:
-            _log_warning("Trial %s failed with exit status %s" % (outcome.run.id, outcome.exit_status))
+        if ok or interrupted:
+            return
+        # As Guild words it; the sweep goes on unless --fail-on-trial-error.
+        if not quiet:
+            _log_error("Trial %s exited with an error (%s) - see log for details" % (outcome.run.id, outcome.exit_status))
+        if state is not None and state.fail_fast and state.request_stop(-1, outcome.exit_status or 1) and not quiet:
+            _log_error("Stopping batch because a trial failed (pending trials can be started as needed)")
 
     return RunOptions(
         claim=True,
@@ -530,7 +585,8 @@ def _tally(
         elif not _done_elsewhere(index, opref, values, batch.timestamp):
             not_run += 1
     interrupted = state.stopped if state.stopped > 0 else 0
-    return SweepResult(len(trials), ran, skipped, failed, not_run, interrupted, batch, optimizer)
+    return SweepResult(len(trials), ran, skipped, failed, not_run, interrupted, batch, optimizer,
+                       fail_code=state.failed_code)
 
 
 def _log(msg: str) -> None:
@@ -538,6 +594,6 @@ def _log(msg: str) -> None:
     sys.stderr.flush()
 
 
-def _log_warning(msg: str) -> None:
-    sys.stderr.write("WARNING: [guild] %s\n" % msg)
+def _log_error(msg: str) -> None:
+    sys.stderr.write("ERROR: [guild] %s\n" % msg)
     sys.stderr.flush()

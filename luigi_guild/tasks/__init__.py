@@ -3,7 +3,9 @@
 import luigi
 
 from luigi_guild.targets import BestRunTarget, NeededRunTarget, OperationTarget, OpRunTarget, RunFileTarget, RunTarget
+from luigi_guild.tasks import cmdline
 from luigi_guild.tasks.best import BestRunTask
+from luigi_guild.tasks.cmdline import TaskParameterError, TaskValueError
 from luigi_guild.tasks.operation import (
     FlagsParameter,
     OperationTask,
@@ -13,6 +15,8 @@ from luigi_guild.tasks.operation import (
 )
 from luigi_guild.tasks.params import BoolFlagParameter, FlagParameter
 from luigi_guild.tasks.sweep import SweepTask, TrialTask
+
+cmdline.install()  # ``luigi --module m Train --lr abc``: one ``guild: ...`` line, no traceback
 
 for _target in (NeededRunTarget, RunTarget, OpRunTarget, OperationTarget, RunFileTarget, BestRunTarget):
     luigi.Target.register(_target)
@@ -32,6 +36,8 @@ __all__ = [
     "RunFileTarget",
     "RunTarget",
     "SweepTask",
+    "TaskParameterError",
+    "TaskValueError",
     "TrialTask",
     "operation_task",
 ]

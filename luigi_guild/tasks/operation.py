@@ -21,6 +21,7 @@ from luigi_guild.run.plan import RunPlan, Upstream, plan_new
 from luigi_guild.store import query
 from luigi_guild.store.rundir import Run, now_us
 from luigi_guild.targets.runs import OperationTarget, OpRunTarget
+from luigi_guild.tasks.cmdline import TaskParameterError, name_parse_errors
 
 
 class FlagsParameter(luigi.Parameter):
@@ -119,18 +120,59 @@ class OperationTask(luigi.Task):
         if isinstance(cls.__dict__.get("operation"), str) and "flags" not in cls.__dict__:
             setattr(cls, "flags", None)  # typed: flags come from the class's own parameters
 
+    #: How a run is matched: ``"flags"`` (equal flags and upstream runs, ``--needed``) or
+    #: ``"latest"`` (any completed or terminated run, how ``requires`` picks an upstream run).
+    #: Part of the task id: the two rules are different work for the same operation.
+    match_rule = "flags"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.task_id = self.run_task_id()
+        self._Task__hash = hash(self.task_id)
+        self.__dict__["_built_us"] = now_us()
+
+    def run_task_id(self) -> str:
+        """The Luigi task id: the identity of the run this task asks for, whatever class built it.
+
+        The family names the operation (not the class), and the id hashes the
+        operation, the canonical flag values, the Guild home (the same request
+        in another home is other work), the match rule, any other significant
+        parameter of the class (``run_key``, or ``size`` read by ``requires``)
+        and the ids of the tasks an overridden ``requires()`` returns. So a
+        generic ``OperationTask``, a typed subclass and a generated class asking
+        for one run share one id, and Luigi's schedulers (local or luigid) run
+        it once.
+        """
+        import re
+
         from luigi.task import task_id_str
 
         from luigi_guild.model import home
 
-        # The Guild home is part of the identity: the same request in another home is other work.
-        params = self.to_str_params(only_significant=True, only_public=True)
+        opdef = self._opdef()
+        own = {"operation", "flags", "project_dir", *self.flag_params(opdef)}
+        params = {
+            k: v for k, v in self.to_str_params(only_significant=True, only_public=True).items() if k not in own
+        }
+        op = opdef.opref
+        params["operation"] = " ".join((op.pkg_type, op.pkg_name, op.model_name, op.op_name))
+        params["flags"] = param_text(self.flag_values)
         params["guild_home"] = os.path.abspath(home.guild_home())
-        self.task_id = task_id_str(self.get_task_family(), params)
-        self._Task__hash = hash(self.task_id)
-        self.__dict__["_built_us"] = now_us()
+        params["match_rule"] = self.match_rule
+        if type(self).requires is not OperationTask.requires:
+            # Upstream tasks a subclass chooses decide the upstream runs, so they are identity too.
+            params["requires"] = " ".join(sorted(t.task_id for t in luigi.task.flatten(self.requires())))
+        family = re.sub(r"[^0-9A-Za-z_.-]+", "_", op.display) or "operation"
+        return task_id_str(family, params)
+
+    def __eq__(self, other: object) -> bool:
+        # One run is one task: tasks of different classes asking for it are equal (as their hashes are).
+        if isinstance(other, OperationTask):
+            return self.task_id == other.task_id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return super().__hash__()
 
     # ------------------------------------------------------------ identity
     #
@@ -144,7 +186,9 @@ class OperationTask(luigi.Task):
         stamp = tuple(len(vars(k)) for k in cls.__mro__)
         cached = _params_cache.get(cls)
         if cached is None or cached[0] != stamp:
-            cached = _params_cache[cls] = (stamp, super().get_params())
+            params = super().get_params()
+            name_parse_errors(params)  # bad text on Luigi's command line names the parameter
+            cached = _params_cache[cls] = (stamp, params)
         return cached[1]
 
     def to_str_params(self, only_significant: bool = False, only_public: bool = False) -> Any:
@@ -208,7 +252,10 @@ class OperationTask(luigi.Task):
             for name in cls.flag_params(opdef, params):
                 if name not in kwargs and not by_name[name].has_task_value(family, name):
                     kwargs[name] = opdef.flags[name].default
-        values = dict(super().get_param_values(params, args, kwargs))
+        try:
+            values = dict(super().get_param_values(params, args, kwargs))
+        except luigi.parameter.ParameterException as e:
+            raise TaskParameterError(str(e)) from None
         if "project_dir" in values:
             values["project_dir"] = cls._project_of(values)
         opdef = cls._opdef_of(values)
@@ -388,6 +435,8 @@ class RequiredOperationTask(OperationTask):
     Complete when the operation has any completed or terminated run (Guild's
     rule for operation dependencies); otherwise it runs once with ``flags``.
     """
+
+    match_rule = "latest"
 
     def output(self) -> OpRunTarget:  # type: ignore[override]
         return OpRunTarget(self.plan().opref)

@@ -143,7 +143,7 @@ def test_corrupt_index_is_rebuilt(guild_home, tmp_path):
     with open(scalarindex.index_path(), "wb") as f:
         f.write(b"not a database at all" * 100)
     assert scalars.for_run(str(run))[0].last_val == 4.0
-    sqlite3.connect(scalarindex.index_path()).execute("SELECT count(*) FROM scalar").fetchone()
+    sqlite3.connect(scalarindex.index_path()).execute("SELECT count(*) FROM run").fetchone()
 
 
 def test_file_still_being_written(guild_home, tmp_path):
