@@ -297,6 +297,16 @@ def test_run_through_ssh_login_host(
     assert RemoteOperationTask.of("train", "login", {"lr": 0.4}, project_dir=str(PROJECT)).complete()
     assert not RemoteOperationTask.of("train", "login", {"lr": 0.9}, project_dir=str(PROJECT)).complete()
 
+    # A sweep's driver runs on the login host: one job array, a batch run with its trials linked.
+    p = guild("run", "train", "lr=[0.5,0.6]", "-r", "login", "-y", "--keep-batch")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "2 trials queued on login as Slurm job array" in p.stdout, p.stdout
+    assert "lr=0.5 loss=0.6667" in p.stdout and "lr=0.6 loss=0.625" in p.stdout, p.stdout
+    batches = [r for r in os.listdir(shared / "runs") if (shared / "runs" / r / ".guild" / "proto").is_dir()]
+    assert len(batches) == 1, os.listdir(shared / "runs")
+    trials = [n for n in os.listdir(shared / "runs" / batches[0]) if not n.startswith(".")]
+    assert len(trials) == 2 and all((shared / "runs" / t / ".guild" / "attrs" / "slurm_job").exists() for t in trials)
+
 
 def test_running_on_another_node_reads_running_there() -> None:
     running = slurm.JobState("9", "RUNNING", "None", "", "node7")
