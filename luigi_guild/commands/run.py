@@ -154,7 +154,7 @@ def run(
         from luigi_guild.remote.base import remote_for
 
         target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
-        drives = target.runs_sweep_driver and (optimizer or optimize)
+        drives = target.runs_sweep_driver  # a remote that runs sweeps itself takes the sweep options
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
                             (batch_files, "a batch file"), (optimizer and not drives, "--optimizer"),
@@ -165,15 +165,14 @@ def run(
                 raise GuildError("%s cannot be used with --remote" % name)
         sweep_args: list[str] = []
         if drives:
-            if restart or stage:
-                raise GuildError("%s cannot be used with an optimizer" % ("--restart" if restart else "--stage"))
+            if restart and (optimizer or optimize):
+                raise GuildError("--restart cannot be used with a batch file or --optimizer")
             sweep_args = _sweep_args(optimizer, optimize, opt_flags, minimize, maximize, max_trials, random_seed,
                                      workers, fail_on_trial_error, keep_batch, quiet)
         _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags,
                     sweep_args)
         return
-    if slurm_jobs and not (optimizer or optimize):
-        raise GuildError("--slurm-jobs can only be used with --optimizer")
+
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
     if run_dir:
@@ -273,6 +272,8 @@ def run(
                 slurm_jobs,
             )
             return
+    if slurm_jobs:
+        raise GuildError("--slurm-jobs can only be used with a sweep")
     if opt_flags:
         name, _, val = opt_flags[0].partition("=")
         raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))

@@ -245,7 +245,8 @@ def run_sweep(
 
             for n, values in enumerate(chunk, start):
                 if opts.needed and index.needed(plan.opref, values):
-                    flush()
+                    if executor.in_order:
+                        flush()
                     if state.stopped:
                         break
                     skipped += 1
