@@ -165,6 +165,13 @@ class SlurmExecutor(Executor):
         status = run.status
         exit_status = run.get("exit_status")
         outcome = Outcome(OutcomeKind.FINISHED, run, exit_status if isinstance(exit_status, int) else 1)
+        if self.detached:
+            # This process's output is the batch's, to which on_finished copies the trial's output.
+            sys.stdout.flush()
+            if job.opts.on_finished is not None:
+                job.opts.on_finished(outcome)
+            _out("Run %s stopped with a status of '%s'" % (run.id, status))
+            return outcome
         if self.echo:
             _show_output(run)
         _out("Run %s stopped with a status of '%s'" % (run.id, status))
