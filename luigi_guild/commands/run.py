@@ -21,6 +21,7 @@ from luigi_guild.run.pipeline import RunOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef
+    from luigi_guild.run.deps import Resolution
     from luigi_guild.sweeps.driver import SweepOptions
     from luigi_guild.sweeps.trials import SweepSpec
 
@@ -153,7 +154,7 @@ def run(
         from luigi_guild.remote.base import remote_for
 
         target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
-        drives = target.runs_sweep_driver and (optimizer or optimize)
+        drives = target.runs_sweep_driver  # a remote that runs sweeps itself takes the sweep options
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
                             (batch_files, "a batch file"), (optimizer and not drives, "--optimizer"),
@@ -164,15 +165,14 @@ def run(
                 raise GuildError("%s cannot be used with --remote" % name)
         sweep_args: list[str] = []
         if drives:
-            if restart or stage:
-                raise GuildError("%s cannot be used with an optimizer" % ("--restart" if restart else "--stage"))
+            if restart and (optimizer or optimize):
+                raise GuildError("--restart cannot be used with a batch file or --optimizer")
             sweep_args = _sweep_args(optimizer, optimize, opt_flags, minimize, maximize, max_trials, random_seed,
                                      workers, fail_on_trial_error, keep_batch, quiet)
         _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags,
                     sweep_args)
         return
-    if slurm_jobs and not (optimizer or optimize):
-        raise GuildError("--slurm-jobs can only be used with --optimizer")
+
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
     if run_dir:
@@ -199,7 +199,8 @@ def run(
             if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
                 raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
                                  "--stage-trials, --print-trials, --save-trials or --needed")
-            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet,
+                   scheduler_host, scheduler_port)
             return
     if restart:
         if opspec:
@@ -271,6 +272,8 @@ def run(
                 slurm_jobs,
             )
             return
+    if slurm_jobs:
+        raise GuildError("--slurm-jobs can only be used with a sweep")
     if opt_flags:
         name, _, val = opt_flags[0].partition("=")
         raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))
@@ -301,6 +304,12 @@ def run(
         fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
         os.close(fd)
         pidfile = temp_pidfile
+    on_created = None
+    if plan.upstream or plan.restart is not None:
+        from luigi_guild.run import deps
+
+        resolved = deps.resolutions(plan, stage)
+        on_created = lambda _run, _plan: _echo_resolutions(resolved)  # noqa: E731
     opts = RunOptions(
         needed=needed,
         stage=stage,
@@ -311,6 +320,7 @@ def run(
         background=background or bool(pidfile),
         pidfile=pidfile,
         prepare=prepare,
+        on_created=on_created,
     )
     if run_dir:
         click.echo("Run directory is '%s' (results will not be visible to Guild)" % run_dir, err=True)
@@ -353,6 +363,14 @@ def _report(
             raise SystemExit(outcome.exit_code)
 
 
+def _echo_resolutions(resolved: list[Resolution]) -> None:
+    """Guild's lines for the dependencies of a run that starts (stderr, also with --quiet)."""
+    from luigi_guild.run import deps
+
+    for line in deps.report_lines(resolved):
+        click.echo(line, err=True)
+
+
 def _resolve_deps(
     plan: planlib.RunPlan, build_deps: bool, scheduler_host: str | None, scheduler_port: int | None
 ) -> None:
@@ -389,11 +407,28 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
-def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
-    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool,
+           scheduler_host: str | None, scheduler_port: int | None) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background.
+
+    With a central scheduler (``--scheduler-host/--scheduler-port`` or
+    luigi.cfg) the queue takes staged runs through luigid.
+    """
     import os
 
     from luigi_guild.sweeps import queue as queuelib
+
+    from luigi_guild.tasks import scheduling
+
+    sched = scheduling.scheduler_for(scheduler_host, scheduler_port)
+    scheduling.check_reachable(sched)  # before the queue run is made
+
+    def make_queue(run: queuelib.Run) -> queuelib.Queue:
+        if not sched.central:
+            return queuelib.Queue(run, flags)
+        from luigi_guild.tasks.queue import LuigiQueue
+
+        return LuigiQueue(run, flags, sched)
 
     if not yes:
         lines = ["You are about to run queue"]
@@ -403,7 +438,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
             raise SystemExit(exitcodes.OK)
     run = queuelib.create_queue_run(flags)
     if not background:
-        queuelib.Queue(run, flags).serve()
+        make_queue(run).serve()
         return
     from luigi_guild.run.background import start_detached
 
@@ -413,7 +448,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-        return queuelib.Queue(run, flags).serve()
+        return make_queue(run).serve()
 
     start_detached(run, serve_detached, pidfile)
     if not quiet:

@@ -136,6 +136,7 @@ class SweepJobs:
     activate: Optional[str] = None
     slurm_conf: Optional[str] = None
     job_name: str = "guild-sweep"
+    detach: bool = False  # --no-wait: the driver goes on in the background once the first batch is queued
 
     @property
     def settings(self) -> JobSettings:
@@ -144,10 +145,10 @@ class SweepJobs:
     @classmethod
     def of(
         cls, remote: str, guild_home: str, settings: JobSettings, activate: Optional[str],
-        slurm_conf: Optional[str], job_name: str,
+        slurm_conf: Optional[str], job_name: str, detach: bool = False,
     ) -> "SweepJobs":
         return cls(remote, guild_home, settings.partition, settings.time, settings.cpus, settings.mem,
-                   list(settings.sbatch_options), activate, slurm_conf, job_name)
+                   list(settings.sbatch_options), activate, slurm_conf, job_name, detach)
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -300,13 +301,50 @@ def squeue_script() -> str:
     return 'squeue --noheader --array --states=all --user="$(id -un)" --format=%s' % shlex.quote(SQUEUE_FORMAT)
 
 
+_ARRAY_TASKS = re.compile(r"(\d+)_\[([0-9,\-]+)(?:%\d+)?\]\Z")
+_MAX_EXPANDED = 100_000
+
+
+def expand_job_ids(job_id: str) -> list[str]:
+    """``J_[0-2,5]`` (array tasks Slurm has not split yet, e.g. pending or cancelled before starting) as
+    ``J_0, J_1, J_2, J_5``; any other id as itself."""
+    m = _ARRAY_TASKS.match(job_id)
+    if not m:
+        return [job_id]
+    ids: list[str] = []
+    for part in m.group(2).split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            continue
+        first, last = int(lo), int(hi or lo)
+        if last - first + len(ids) > _MAX_EXPANDED:
+            break
+        ids += ["%s_%d" % (m.group(1), i) for i in range(first, last + 1)]
+    return ids
+
+
+def whole_array_states(states: dict[str, JobState], job_ids: Sequence[str]) -> None:
+    """Give each array task ``J_N`` of ``job_ids`` that squeue does not list the state it lists for ``J``.
+
+    An array cancelled before Slurm split it into tasks is listed once, as ``J``.
+    """
+    for job_id in job_ids:
+        base, sep, _task = job_id.partition("_")
+        if sep and job_id not in states and base in states:
+            st = states[base]
+            states[job_id] = JobState(job_id, st.state, st.reason, st.exit_code, st.nodes)
+
+
 def parse_squeue(stdout: str) -> dict[str, JobState]:
     jobs: dict[str, JobState] = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
-        if len(parts) >= 2 and _JOB_ID.match(parts[0]):
-            reason = parts[2].strip() if len(parts) > 2 else ""
-            jobs[parts[0]] = JobState(parts[0], parts[1].strip(), reason, "", parts[3].strip() if len(parts) > 3 else "")
+        if len(parts) < 2:
+            continue
+        for job_id in expand_job_ids(parts[0]):
+            if _JOB_ID.match(job_id):
+                reason = parts[2].strip() if len(parts) > 2 else ""
+                jobs[job_id] = JobState(job_id, parts[1].strip(), reason, "", parts[3].strip() if len(parts) > 3 else "")
     return jobs
 
 

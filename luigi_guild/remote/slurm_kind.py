@@ -23,10 +23,11 @@ The shared home is reached like a ``local`` remote (no ``host``) or an
 ``ssh`` one (``host``), so listing, ``runs info``, ``ls``, ``cat``,
 ``watch``, ``pull`` and ``push`` are theirs; before any of them the runs'
 Slurm jobs are looked up and their states written into the runs
-(:func:`luigi_guild.remote.slurm.settle_plan`). ``run`` stages each run (each
-trial of a sweep) with the remote's ``guild run --stage``, writes the job
-script into the run directory and submits one job (a job array for a
-sweep); ``stop`` cancels jobs with ``scancel``.
+(:func:`luigi_guild.remote.slurm.settle_plan`). ``run`` stages a run with the
+remote's ``guild run --stage``, writes the job script into the run directory
+and submits it as one job; a sweep runs its driver there instead, whose
+executor submits each batch of trials as a job array
+(:mod:`luigi_guild.remote.slurm_sweep`); ``stop`` cancels jobs with ``scancel``.
 """
 
 from __future__ import annotations
@@ -159,7 +160,9 @@ class SlurmSite:
         if res.exit_code == 127:
             raise self.error("Slurm's commands are not installed on %s (sbatch not found)" % self.config.where)
         if res.exit_code != 0:
-            raise self.error("sbatch refused the job: %s" % slurm.sbatch_error(res.stderr or res.stdout))
+            # Worded as the submission itself would word the refusal.
+            reason = slurm.sbatch_error(res.stderr or res.stdout).replace("allocation failure: ", "Batch job submission failed: ", 1)
+            raise self.error("sbatch refused the job: %s" % reason)
 
     def write(self, files: Mapping[str, str]) -> None:
         if not files:
@@ -177,6 +180,7 @@ class SlurmSite:
         states, tracked, here = slurm.parse_settle(res.stdout)
         if not tracked:
             return {}
+        slurm.whole_array_states(states, [r.job_id for r in tracked])
         missing = [r.job_id for r in tracked if r.job_id not in states]
         if missing:  # forgotten by squeue: ask accounting, if the cluster keeps it
             acct = self.sh(slurm.sacct_script(missing))
@@ -366,7 +370,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
         """Stage the run (each trial of a sweep) on the shared home and submit it as a Slurm job (array)."""
         with self.open() as host:
             site = SlurmSite(self.config, host)
-            if req.sweep_args:
+            if self._is_sweep(req):
                 return self._drive_sweep(site, req)
             staged = self._submit_with(site, req)
             if not staged or req.stage or req.no_wait:
@@ -442,7 +446,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
         name = self.name
         host = site.host
         settings = self._job_settings(req)
-        trials = self._trial_flag_args(req)
+        trials = [list(req.flag_args)]
         site.check_slurm(settings.partition)
         if req.package is not None:
             _note("Copying package to %s" % name)
@@ -468,14 +472,14 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
         return staged
 
     def _drive_sweep(self, site: SlurmSite, req: RemoteRunRequest) -> int:
-        """An optimizer sweep: its driver runs where the shared home is and submits each batch of trials as a job array.
+        """A sweep: its driver runs where the shared home is and submits each batch of trials as a job array.
 
         The driver is ``guild run`` there with the sweep options and
-        ``--slurm-jobs`` (:class:`luigi_guild.remote.slurm_sweep.SlurmExecutor`);
-        its output is shown here; returns its exit code.
+        ``--slurm-jobs`` (:class:`luigi_guild.remote.slurm_sweep.SlurmExecutor`),
+        so the sweep has its batch run as a local one does; its output is
+        shown here; returns its exit code. With ``--no-wait`` the driver goes
+        on in the background once the first batch is queued.
         """
-        if req.no_wait:
-            raise site.error("--no-wait cannot be used with an optimizer (the sweep waits for each batch of trials)")
         assert req.package is not None
         settings = self._job_settings(req)
         site.check_slurm(settings.partition)
@@ -487,9 +491,11 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             members=list(req.package.files),
         )
         jobs = slurm.SweepJobs.of(self.name, self.config.guild_home, settings, self._activate(), self.config.slurm_conf,
-                            "guild-%s" % (req.opspec or "run").replace(":", "-"))
+                                  "guild-%s" % (req.opspec or "run").replace(":", "-"), detach=req.no_wait)
         args = ["run", "--yes", "--project-dir", req.package.remote_dir, "--package", req.package.name,
                 *req.sweep_args, "--slurm-jobs", jobs.encode()]
+        if req.stage:
+            args.append("--stage-trials")
         if req.needed:
             args.append("--needed")
         if req.label is not None:
@@ -520,22 +526,19 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             raise GuildError("error in %s: 'slurm' for operation %s must be a mapping" % (path, req.opspec))
         return slurm.read_settings("operation %s" % req.opspec, section, settings)
 
-    def _trial_flag_args(self, req: RemoteRunRequest) -> list[list[str]]:
-        """Flag arguments of each run to stage: one list, or one per trial of a sweep."""
+    def _is_sweep(self, req: RemoteRunRequest) -> bool:
+        """Whether ``req`` is a sweep: an optimizer, or flag values that expand to trials (lists, ranges)."""
         if req.restart or req.package is None:
-            return [list(req.flag_args)]
+            return False
+        if "--optimizer" in req.sweep_args or "--optimize" in req.sweep_args:
+            return True
         from luigi_guild.model import flags as flagslib
         from luigi_guild.run import plan as planlib
-        from luigi_guild.sweeps.optimizers import trial_values
-        from luigi_guild.sweeps.trials import SweepSpec, is_sweep
+        from luigi_guild.sweeps.trials import is_sweep
 
         assigns = flagslib.parse_assigns([a for a in req.flag_args if not a.startswith("@")])
         plan = planlib.plan_new(req.opspec, assigns, force_flags=req.force_flags, cwd=req.package.project_dir)
-        if not is_sweep(plan.flags):
-            return [list(req.flag_args)]
-        _, trials, _ = trial_values(plan.flags, SweepSpec(None, None, None, []))
-        swept = set(assigns)
-        return [["%s=%s" % (k, flagslib.format_val(v)) for k, v in t.items() if k in swept] for t in trials]
+        return is_sweep(plan.flags)
 
     def _stage(self, site: SlurmSite, req: RemoteRunRequest, trials: list[list[str]]) -> list[str]:
         """Stage each run on the shared home; returns their ids (trials ``--needed`` skips are left out)."""

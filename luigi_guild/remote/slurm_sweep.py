@@ -1,6 +1,6 @@
 """Sweeps on Slurm: an executor that stages each batch of trials in the shared home and submits it as one job array.
 
-``guild run OP ... -o NAME -r cluster`` runs the sweep driver
+A sweep on a Slurm remote (``guild run OP x=[1,2] -r cluster``, ``-o tpe``...) runs the sweep driver
 (:mod:`luigi_guild.sweeps.driver`) where the shared Guild home is (the login
 host, or this host), with :class:`SlurmExecutor` as its executor: each batch
 the driver hands over (as many trials as ``--workers`` for an optimizer that
@@ -39,10 +39,12 @@ class SlurmExecutor(Executor):
     """Stages a batch of jobs, submits them as one Slurm job array, and waits until each has ended."""
 
     name = "slurm"
+    in_order = False  # a chunk is one job array: a skipped trial does not split it
 
     def __init__(self, jobs: SweepJobs, echo: bool = True) -> None:
         self.jobs = jobs
         self.echo = echo
+        self.detached = False
 
     def _site(self) -> Any:
         from luigi_guild.remote.local_kind import LocalConfig, LocalHome
@@ -74,14 +76,56 @@ class SlurmExecutor(Executor):
             _out("%s queued on %s as Slurm job %s" % (ids[0], self.jobs.remote, job_id))
         else:
             _out("%d trials queued on %s as Slurm job array %s" % (len(ids), self.jobs.remote, job_id))
+        batch = staged[0][1].batch
+        if self.jobs.detach and not self.detached and batch:
+            self._detach(batch)
         for n, outcome in self._wait(site, staged).items():
             outcomes[n] = outcome
         return [outcomes[n] for n in sorted(outcomes)]
 
+    def _detach(self, batch_dir: str) -> None:
+        """``--no-wait``: this process returns (exit 0) and a child drives the rest of the sweep.
+
+        The child leaves the session, writes its output to the batch run's
+        ``.guild/output`` and holds the batch's ``LOCK``, so the batch reads
+        ``running`` and ``guild watch BATCH`` follows it.
+        """
+        from luigi_guild.run.process import write_lock
+
+        self.detached = True
+        batch_id = os.path.basename(batch_dir)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.fork():
+            _out("Sweep %s goes on on %s (its driver runs in the background)" % (batch_id, self.jobs.remote))
+            _out("To watch use 'guild watch %s -r %s'" % (batch_id, self.jobs.remote))
+            os._exit(0)
+        os.setsid()
+        out = os.open(os.path.join(batch_dir, ".guild", "output"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        nothing = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(nothing, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(out)
+        os.close(nothing)
+        write_lock(Run.for_dir(batch_dir), os.getpid())
+
     def _wait(self, site: Any, staged: list[tuple[int, Job, Run]]) -> dict[int, Outcome]:
-        """Wait until every staged trial's job has ended; a signal or Ctrl-C cancels the jobs not ended."""
+        """Wait until every staged trial's job has ended; a signal or Ctrl-C cancels the jobs not ended.
+
+        Trials are reported in the order they were staged (a trial that ends
+        early waits for those before it), so the log reads in trial order.
+        """
         pending = {run.id: (n, job, run) for n, job, run in staged}
+        order = [run.id for _, _, run in staged]
+        ended: dict[str, Run] = {}
         done: dict[int, Outcome] = {}
+
+        def report() -> None:
+            while order and order[0] in ended:
+                rid = order.pop(0)
+                n, job, _run = next(t for t in staged if t[2].id == rid)
+                done[n] = self._finished(job, ended.pop(rid))
 
         def on_signal(signum: int, _frame: Optional[FrameType]) -> None:
             raise _Interrupted(signum)
@@ -91,12 +135,11 @@ class SlurmExecutor(Executor):
             while pending:
                 states = site.settle()
                 for rid in list(pending):
-                    n, job, run = pending[rid]
-                    now = Run.for_dir(run.path)
-                    if not _ended(now, states.get(rid)):
-                        continue
-                    del pending[rid]
-                    done[n] = self._finished(job, now)
+                    now = Run.for_dir(pending[rid][2].path)
+                    if _ended(now, states.get(rid)):
+                        del pending[rid]
+                        ended[rid] = now
+                report()
                 if pending:
                     time.sleep(POLL_SECONDS)
         except BaseException as e:
@@ -105,8 +148,9 @@ class SlurmExecutor(Executor):
                 from luigi_guild.run import process
 
                 process.interrupts.append(e.signum)
-                for n, job, run in pending.values():
-                    done[n] = self._finished(job, Run.for_dir(run.path))
+                for rid, (_n, _job, run) in pending.items():
+                    ended[rid] = Run.for_dir(run.path)
+                report()
                 state = _sweep_state(staged[0][1].batch)
                 if state is not None:
                     state.request_stop(e.signum)
