@@ -342,7 +342,7 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     """A sweep whose optimizer learns: ask (``workers`` at a time), run, read the objective, tell; repeat."""
     from luigi_guild.store import query
     from luigi_guild.sweeps import learners
-    from luigi_guild.sweeps.objective import Objective, read_value
+    from luigi_guild.sweeps.objective import Objective, read_values
     from luigi_guild.sweeps.optimizers import TrialResult
 
     objective = spec.objective or Objective()
@@ -383,6 +383,7 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
             executor.execute(jobs)
             made = [Run(name, os.path.realpath(os.path.join(batch.path, name)))
                     for name in sorted(set(os.listdir(batch.path)) - before) if not name.startswith(".")]
+            found: list[tuple[dict[str, Any], Run | None, Status | None]] = []
             for values, job in zip(asked, jobs):
                 run = next((r for r in made if flags_equal(r.flags, job.plan.flags)), None)
                 if run is not None:
@@ -392,11 +393,14 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
                     matches = query.shared_index().needed(job.plan.opref, job.plan.flags)
                     run = matches[0] if matches else None
                     skipped += run is not None
-                if run is None:
+                found.append((values, run, run.status if run is not None else None))
+            # The objectives of the trials just run, read together (one scalar-index pass).
+            logged = read_values([r for _v, r, st in found if r is not None and st == Status.COMPLETED], objective)
+            for values, run, status in found:
+                if run is None or status is None:
                     opt.tell(values, TrialResult("missing"))
                     continue
-                status = run.status
-                value = read_value(run, objective) if status == Status.COMPLETED else None
+                value = logged.get(run.path) if status == Status.COMPLETED else None
                 if status not in Status.AVAILABLE:
                     failed += 1
                 elif value is None:

@@ -91,3 +91,19 @@ def read_value(run: Run, objective: Objective) -> float | None:
     prefix, tag = scalars.split_key(objective.tag)
     found = scalars.find(scalars.for_run(run), tag, prefix)
     return None if found is None else float(found.value(objective.qualifier))
+
+
+def read_values(runs: list[Run], objective: Objective) -> dict[str, float]:
+    """:func:`read_value` for several runs with one pass over the scalar index: ``{run dir: value}``
+    for the runs that logged the column."""
+    from luigi_guild.store import scalars
+
+    if not runs:
+        return {}
+    prefix, tag = scalars.split_key(objective.tag)
+    out = {}
+    for path, rows in scalars.for_runs(runs).items():
+        found = scalars.find(rows, tag, prefix)
+        if found is not None:
+            out[path] = float(found.value(objective.qualifier))
+    return out
