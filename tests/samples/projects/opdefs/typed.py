@@ -1,0 +1,3 @@
+w = None
+conf = {"v": None}
+print(repr(w), repr(conf["v"]))
