@@ -136,6 +136,7 @@ def record_guildai(args: argparse.Namespace, guildai: list[str], sizes: list[int
         home = bench.fresh_home(scalar_home(n), "compare-guildai-rec-%d" % n)
         res = bench.measure([bench.Side("guildai", guildai + cmd, home)], args.repeat)["guildai"]
         last = bench.run_timed(guildai + cmd, home) if not res.error else None
+        print("guildai at %d runs: cold %s s, warm %s s" % (n, res.cold, res.samples), flush=True)
         bench.drop_home(home)
         if res.error or last is None or last.rc != 0 or last.stdout.count("\n") != n + 1:
             print("guildai at %d runs: %s" % (n, res.error or "unexpected output"), file=sys.stderr)
@@ -183,16 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--record-guildai", action="store_true",
                       help="time guildai alone and keep its figures in --out for --guildai-recorded")
     mode.add_argument("--guildai-recorded", action="store_true",
-                      help="time ours only; compare with guildai's recorded figures in --out")
+                      help="at sizes with recorded guildai figures in --out, time ours only and compare with those")
     args = p.parse_args(argv)
     t0 = time.time()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     ours = [os.path.abspath(args.ours)]
-    gai = bench.ensure_guildai(args.guildai_venv) if not args.guildai_recorded else None
+    recorded = read_recorded(args.out) if args.guildai_recorded else {}
+    live = [n for n in sizes if n not in recorded]
+    gai = bench.ensure_guildai(args.guildai_venv) if live or args.record_guildai else None
     guildai = [gai] if gai else []
     if args.record_guildai:
         return record_guildai(args, guildai, sizes)
-    recorded = read_recorded(args.out) if args.guildai_recorded else {}
     bench.compile_ours(args.ours)
     cmd = ["compare", "--csv", "-"]
     lines = [
@@ -207,12 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes: list[str] = []
+    to_drop: list[str] = []  # removed after the results are written (10,000 runs take minutes)
     for n in sizes:
         src = scalar_home(n)
         our_home = bench.fresh_home(src, "compare-ours-%d" % n)
         sides = [bench.Side("ours", ours + cmd, our_home)]
         their_home = None
-        if guildai:
+        if guildai and n not in recorded:
             their_home = bench.fresh_home(src, "compare-guildai-%d" % n)
             sides.append(bench.Side("guildai", guildai + cmd, their_home))
         results = bench.measure(sides, args.repeat)
@@ -252,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(lines[-1], flush=True)
-        bench.drop_home(our_home)
-        if their_home:
-            bench.drop_home(their_home)
+        to_drop += [our_home] + ([their_home] if their_home else [])
     lines += [
         "",
         "Identical CSV from both tools was checked for every size (against the recorded digest of",
@@ -266,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     kept = recorded_section(args.out, {})
     with open(args.out, "w") as f:
         f.write("\n".join(lines + kept))
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
+    for home in to_drop:
+        bench.drop_home(home)
     return 0
 
 

@@ -21,6 +21,7 @@ from luigi_guild.run.pipeline import RunOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef
+    from luigi_guild.run.deps import Resolution
     from luigi_guild.sweeps.driver import SweepOptions
     from luigi_guild.sweeps.trials import SweepSpec
 
@@ -199,7 +200,8 @@ def run(
             if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
                 raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
                                  "--stage-trials, --print-trials, --save-trials or --needed")
-            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet,
+                   scheduler_host, scheduler_port)
             return
     if restart:
         if opspec:
@@ -303,6 +305,12 @@ def run(
         fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
         os.close(fd)
         pidfile = temp_pidfile
+    on_created = None
+    if plan.upstream or plan.restart is not None:
+        from luigi_guild.run import deps
+
+        resolved = deps.resolutions(plan, stage)
+        on_created = lambda _run, _plan: _echo_resolutions(resolved)  # noqa: E731
     opts = RunOptions(
         needed=needed,
         stage=stage,
@@ -313,6 +321,7 @@ def run(
         background=background or bool(pidfile),
         pidfile=pidfile,
         prepare=prepare,
+        on_created=on_created,
     )
     if run_dir:
         click.echo("Run directory is '%s' (results will not be visible to Guild)" % run_dir, err=True)
@@ -355,6 +364,14 @@ def _report(
             raise SystemExit(outcome.exit_code)
 
 
+def _echo_resolutions(resolved: list[Resolution]) -> None:
+    """Guild's lines for the dependencies of a run that starts (stderr, also with --quiet)."""
+    from luigi_guild.run import deps
+
+    for line in deps.report_lines(resolved):
+        click.echo(line, err=True)
+
+
 def _resolve_deps(
     plan: planlib.RunPlan, build_deps: bool, scheduler_host: str | None, scheduler_port: int | None
 ) -> None:
@@ -391,11 +408,28 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
-def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
-    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool,
+           scheduler_host: str | None, scheduler_port: int | None) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background.
+
+    With a central scheduler (``--scheduler-host/--scheduler-port`` or
+    luigi.cfg) the queue takes staged runs through luigid.
+    """
     import os
 
     from luigi_guild.sweeps import queue as queuelib
+
+    from luigi_guild.tasks import scheduling
+
+    sched = scheduling.scheduler_for(scheduler_host, scheduler_port)
+    scheduling.check_reachable(sched)  # before the queue run is made
+
+    def make_queue(run: queuelib.Run) -> queuelib.Queue:
+        if not sched.central:
+            return queuelib.Queue(run, flags)
+        from luigi_guild.tasks.queue import LuigiQueue
+
+        return LuigiQueue(run, flags, sched)
 
     if not yes:
         lines = ["You are about to run queue"]
@@ -405,7 +439,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
             raise SystemExit(exitcodes.OK)
     run = queuelib.create_queue_run(flags)
     if not background:
-        queuelib.Queue(run, flags).serve()
+        make_queue(run).serve()
         return
     from luigi_guild.run.background import start_detached
 
@@ -415,7 +449,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-        return queuelib.Queue(run, flags).serve()
+        return make_queue(run).serve()
 
     start_detached(run, serve_detached, pidfile)
     if not quiet:

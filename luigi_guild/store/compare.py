@@ -8,7 +8,7 @@ the command's business.
 
 from __future__ import annotations
 
-import os
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -195,6 +195,7 @@ def default_op_cols(run: Run, scalars: list[Scalar], all_scalars: bool) -> list[
 # ------------------------------------------------------------ the table
 
 _Getter = Callable[[Run, dict, list[Scalar]], Any]
+_TAG = operator.itemgetter(1)  # Scalar.tag
 _Plan = list[tuple[str, list[_Getter]]]
 
 
@@ -208,6 +209,15 @@ def _getter(col: Col) -> _Getter:
         if derived is not None:
             return lambda run, _flags, _scalars: derived(run)
         return lambda run, _flags, _scalars: run.get(name)
+    if col.prefix is None and not col.step and col.qual in (None, "last"):
+        # The common column (a tag's last value): the first row with the tag, as scalar_value finds it.
+        def last(_run: Run, _flags: dict, scalars: list[Scalar]) -> Any:
+            for s in scalars:
+                if s.tag == name:
+                    return s.last_val
+            return None
+
+        return last
     return lambda _run, _flags, scalars: scalar_value(scalars, col)
 
 
@@ -262,8 +272,8 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
             if declared is not None:
                 key: Any = id(declared)  # the memoised list of its operation
             else:
-                tags = {s.tag for s in scalars if opts.all_scalars or not s.is_system}
-                key = (tuple(sorted(flags)), tuple(sorted(tags)))
+                # Runs with the same flag names and scalar tags share their columns.
+                key = (tuple(flags), tuple(map(_TAG, scalars)))
             found = op_plans.get(key)
             if found is None:
                 cols = declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars)

@@ -4,7 +4,9 @@ Writing uses the ``Event``/``Summary`` protobuf classes that ``tensorboard``
 ships (``tensorboard.compat.proto``) and TFRecord framing with masked CRC32C
 checksums from ``google-crc32c``: not ``tensorboard.summary``, whose package
 init pulls in numpy (a quarter of a second for a sweep's first scalar).
-Reading uses tensorboard's ``RawEventFileLoader``. Both are imported only
+Reading is the same pieces the other way round (:func:`read_records` checks
+both checksums of every record), not tensorboard's ``RawEventFileLoader``,
+which imports numpy and tensorboard's TensorFlow stub. Both are imported only
 when a file is written or read: a run that prints no scalar, and commands
 that do not look at scalars, never load them.
 
@@ -171,17 +173,31 @@ def file_stats(dir_path: str, names: list[str]) -> list[tuple[str, int, int]]:
     return out
 
 
-_quiet = False
+def preload_reader() -> None:
+    """Import the event reader now (before forking readers, so they share one import of it)."""
+    try:
+        import google_crc32c  # noqa: F401
+        import tensorboard.compat.proto.event_pb2  # noqa: F401
+    except ImportError:  # pragma: no cover - both are dependencies
+        pass
 
 
-def _quiet_tensorboard() -> None:
-    """The loader logs truncation at debug level and some problems as warnings: keep them off stderr."""
-    global _quiet
-    if not _quiet:
-        import logging
-
-        logging.getLogger("tensorboard").setLevel(logging.ERROR)
-        _quiet = True
+def read_records(path: str) -> Iterator[bytes]:
+    """The data of each TFRecord record of file ``path``, in order, up to the first one that is
+    incomplete (still being written) or fails either checksum (corrupt)."""
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(12)
+            if len(head) < 12 or struct.unpack("<I", head[8:])[0] != masked_crc32c(head[:8]):
+                return
+            (length,) = struct.unpack("<Q", head[:8])
+            body = f.read(length + 4)
+            if len(body) < length + 4:
+                return
+            data = body[:length]
+            if struct.unpack("<I", body[length:])[0] != masked_crc32c(data):
+                return
+            yield data
 
 
 def read_file(path: str) -> Iterator[tuple[str, float, int]]:
@@ -192,16 +208,13 @@ def read_file(path: str) -> Iterator[tuple[str, float, int]]:
     are missing rather than wrong. Scalars are ``simple_value`` values and
     single-element float tensors; other summaries are skipped.
     """
-    _quiet_tensorboard()
     try:
         from google.protobuf.message import DecodeError
-        from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
         from tensorboard.compat.proto import event_pb2
     except ImportError:  # pragma: no cover - tensorboard is a dependency
         return
     try:
-        loader = RawEventFileLoader(path)
-        for raw in loader.Load():
+        for raw in read_records(path):
             try:
                 event = event_pb2.Event.FromString(raw)
             except DecodeError:

@@ -270,6 +270,7 @@ def _scan_all(jobs: list[tuple[str, dict[str, str]]]) -> list[_Scanned]:
         return [_scan(job) for job in jobs]
     import multiprocessing
 
+    eventfiles.preload_reader()  # imported once here, not once per reader process
     try:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(min(cpus, 8)) as pool:

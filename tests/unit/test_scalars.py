@@ -198,3 +198,42 @@ def test_overlong_lines_are_not_searched_and_do_not_disturb_the_next_lines(tmp_p
     capture.feed(b"ial: 4\n", 0)
     capture.close()
     assert seen == [("loss", 1.0, 0), ("acc", 3.0, 0), ("partial", 4.0, 0)]
+
+
+def test_record_reader_agrees_with_tensorboards_loader(tmp_path):
+    """Our record reader yields what tensorboard's RawEventFileLoader yields: whole files, a
+    truncated tail (a writer mid-append) and a record whose checksum fails (it and the rest are dropped)."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+
+    w = eventfiles.EventWriter(str(tmp_path))
+    for i in range(5):
+        w.add_scalar("loss", 1.0 / (i + 1), i)
+    w.close()
+    assert w.path is not None
+    with open(w.path, "rb") as f:
+        whole = f.read()
+    third = 0
+    for _ in range(3):  # offset of the fourth record (header 12 bytes, data, 4-byte checksum)
+        third += 12 + int.from_bytes(whole[third : third + 8], "little") + 4
+    cases = {
+        "whole": whole,
+        "truncated": whole[:-7],
+        "corrupt": whole[: third + 14] + bytes([whole[third + 14] ^ 0xFF]) + whole[third + 15 :],
+    }
+    for name, data in cases.items():
+        path = tmp_path / ("events.out.tfevents.%s" % name)
+        path.write_bytes(data)
+        ours = list(eventfiles.read_records(str(path)))
+        try:
+            theirs = list(RawEventFileLoader(str(path)).Load())
+        except Exception:  # the loader raises on a bad checksum after the good records
+            theirs = []
+            loader = RawEventFileLoader(str(path))
+            try:
+                for rec in loader.Load():
+                    theirs.append(rec)
+            except Exception:
+                pass
+        assert ours == theirs, name
+    assert len(list(eventfiles.read_records(str(tmp_path / "events.out.tfevents.whole")))) == 6
+    assert len(list(eventfiles.read_records(str(tmp_path / "events.out.tfevents.corrupt")))) == 3
