@@ -156,11 +156,10 @@ def run(
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
                             (batch_files, "a batch file"), (build_deps, "--build-deps"),
-                            (scheduler_host, "--scheduler-host"), (comment, "--comment"),
-                            (slurm_jobs, "--slurm-jobs")):
+                            (scheduler_host, "--scheduler-host"), (comment, "--comment"), (slurm_jobs, "--slurm-jobs")):
             if given:
                 raise GuildError("%s cannot be used with --remote" % name)
-        target = remote_for(remote)  # an undefined or misconfigured remote fails before anything remote
+        target = remote_for(remote)  # an undefined or misconfigured remote fails before anything runs
         drives = target.runs_sweep_driver  # a remote that runs sweeps itself takes the sweep options
         for given, name in ((optimizer and not drives, "--optimizer"), (workers != 1 and not drives, "--workers")):
             if given:
