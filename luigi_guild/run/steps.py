@@ -136,6 +136,8 @@ def run_steps(run: Run) -> int:
             env.pop(var, None)
         if step.isolate_runs:
             env["GUILD_RUNS_PARENT"] = run.id
+        else:
+            env.pop("GUILD_RUNS_PARENT", None)  # not narrowed by an outer steps run either
         sys.stderr.write("INFO: [guild] running %s: %s\n" % (step.name, " ".join(step.args())))
         sys.stderr.flush()
         sys.stdout.flush()
