@@ -8,17 +8,26 @@ script first assigns it. Otherwise the arguments reach the script's own
 ``sys.argv`` unchanged (argparse and Click scripts).
 """
 
-from __future__ import annotations
-
-import ast
 import os
 import sys
-import types
+
+import _ast  # the C module: ``ast`` (and the ``enum`` it imports) would cost as much as Python's own start
+
 # Not typing.TYPE_CHECKING: importing typing would cost every run's start-up (mypy
-# reads a module-level TYPE_CHECKING constant the same way).
+# reads a module-level TYPE_CHECKING constant the same way). No ``from __future__``
+# import either (it is a module to load): annotations that name these are strings.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import ast
     from collections.abc import Callable
+
+_ModuleType = type(sys)
+
+
+def _parse(path: str) -> "ast.Module":
+    """The script's syntax tree (``compile`` with ``PyCF_ONLY_AST``: no ``ast`` module needed)."""
+    with open(path, "rb") as f:
+        return compile(f.read(), path, "exec", _ast.PyCF_ONLY_AST)  # type: ignore[return-value]
 
 
 def _find_module(name: str) -> str:
@@ -31,7 +40,7 @@ def _find_module(name: str) -> str:
     raise SystemExit(1)
 
 
-def _split_flag_args(args: list[str]) -> tuple[list[str], list[str]]:
+def _split_flag_args(args: "list[str]") -> "tuple[list[str], list[str]]":
     """``(script arguments, flag arguments)``: split at the last ``--``, as Guild splits.
 
     Without ``--`` every argument is a flag argument.
@@ -42,7 +51,7 @@ def _split_flag_args(args: list[str]) -> tuple[list[str], list[str]]:
     return [], args
 
 
-def _parse_globals(args: list[str]) -> dict:
+def _parse_globals(args: "list[str]") -> dict:
     flags = {}
     it = iter(args)
     for arg in it:
@@ -87,14 +96,14 @@ def _decode_value(raw: str) -> object:
         return raw
 
 
-def _without_first_assigns(tree: ast.Module, names: set[str]) -> ast.Module:
+def _without_first_assigns(tree: "ast.Module", names: "set[str]") -> "ast.Module":
     remaining = set(names)
     body = []
     for node in tree.body:
         if (
-            isinstance(node, ast.Assign)
+            isinstance(node, _ast.Assign)
             and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.targets[0], _ast.Name)
             and node.targets[0].id in remaining
         ):
             remaining.discard(node.targets[0].id)
@@ -120,8 +129,10 @@ def _set_dotted(target: dict, flags: dict) -> dict:
     return target
 
 
-def _after_first_assign(tree: ast.Module, name: str, hook: str) -> ast.Module:
+def _after_first_assign(tree: "ast.Module", name: str, hook: str) -> "ast.Module":
     """Insert ``name = hook(name)`` right after the first top-level assignment to ``name``."""
+    import ast
+
     for i, node in enumerate(tree.body):
         if (
             isinstance(node, ast.Assign)
@@ -148,23 +159,19 @@ def main() -> None:
     dest = os.environ.get("FLAGS_DEST", "globals")
     if dest.startswith("global:"):
         flags = _parse_globals(args)
-        with open(path, "rb") as f:
-            tree = ast.parse(f.read(), filename=path)
         hook = "__luigi_guild_flags__"
-        code = compile(_after_first_assign(tree, dest[len("global:") :], hook), path, "exec")
+        code = compile(_after_first_assign(_parse(path), dest[len("global:") :], hook), path, "exec")
         sys.argv = [path] + base_args
-        main_module = types.ModuleType("__main__")
+        main_module = _ModuleType("__main__")
         main_module.__file__ = path
         main_module.__dict__[hook] = lambda target: _set_dotted(target, flags)
         sys.modules["__main__"] = main_module
         _run_user_code(lambda: exec(code, main_module.__dict__), path)
     elif dest == "globals":
         flags = _parse_globals(args)
-        with open(path, "rb") as f:
-            tree = ast.parse(f.read(), filename=path)
-        code = compile(_without_first_assigns(tree, set(flags)), path, "exec")
+        code = compile(_without_first_assigns(_parse(path), set(flags)), path, "exec")
         sys.argv = [path] + base_args
-        main_module = types.ModuleType("__main__")
+        main_module = _ModuleType("__main__")
         main_module.__file__ = path
         main_module.__dict__.update(flags)
         sys.modules["__main__"] = main_module
@@ -176,7 +183,7 @@ def main() -> None:
         _run_user_code(lambda: runpy.run_path(path, run_name="__main__"), path)
 
 
-def _run_user_code(fn: Callable[[], object], path: str) -> None:
+def _run_user_code(fn: "Callable[[], object]", path: str) -> None:
     """Run the script; an uncaught error prints a traceback that starts in the script."""
     try:
         fn()

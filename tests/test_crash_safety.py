@@ -376,7 +376,7 @@ def test_full_disk_during_creation(home, tmp_path):
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "main.py").write_text("x = 1\n")
-    (proj / "data.bin").write_bytes(b"\0" * 200_000)
+    (proj / "data.txt").write_text("x" * 200_000)  # a text file: Guild's rules copy it (not binary ones)
     res = guild(["run", "main.py", "-y", "--run-id", "aaa"], home, cwd=str(proj), preexec_fn=_fsize_limit(100_000))
     _assert_one_error(res, "guild: cannot create run aaa: File too large")
     assert os.listdir(os.path.join(home, "runs")) == []

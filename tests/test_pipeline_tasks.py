@@ -298,10 +298,22 @@ def test_one_run_is_one_task_however_built(project, home, typed):
     assert prepares[0].task_id.startswith("prepare.py_")
     assert len(set(prepares)) == 1 and prepares[0] == prepares[2]  # equal, as their hashes are
     assert typed.Prepare(size=4) is prepares[2]  # Luigi's instance cache still answers per class
+    from luigi.util import inherits
+
+    @inherits(typed.Prepare)
+    class InheritsTrain(OperationTask):  # Luigi's other composition helper: size inherited, requires by hand
+        operation = "train.py"
+        project_dir = project
+        lr = luigi.FloatParameter(default=0.1)
+
+        def requires(self):
+            return self.clone(typed.Prepare)
+
     trains = [
         typed.Train(lr=0.2, size=4),
         typed.Train.of(flags={"lr": "0.2"}, size=4),
         typed.HandTrain.of("train.py", {"lr": 0.2}, project_dir=project, size=4),
+        InheritsTrain(lr=0.2, size=4),
     ]
     assert len({t.task_id for t in trains}) == 1, [t.task_id for t in trains]
     # Train without upstream tasks: one run, one id, for the generated class and the generic task.

@@ -37,15 +37,19 @@ def test_our_needed_matches_guildai_dependency_runs(tmp_path, guildai):
     assert _guildai(guildai, home, "run", "prepare", "size=3", "-y", cwd=proj).returncode == 0
     r = _guildai(guildai, home, "run", "train", "-y", cwd=proj)
     assert r.returncode == 0, r.stderr
-    theirs = runs(home)[0]
+    theirs, prep3 = runs(home)
+    said = [line for line in r.stderr.splitlines() if line.startswith(("Resolving ", "Using run "))]
+    assert said == ["Resolving operation:prepare", "Using run %s for operation:prepare" % prep3.id]
     r = guild(home, "run", "train", "--needed", "-y", cwd=proj)
     assert r.rc == 0 and r.out.startswith("Skipping because the following runs match"), r.out
     assert theirs.short_id in r.out
     # After a new prepare run (made by guildai), train would read other data: ours runs it.
     assert _guildai(guildai, home, "run", "prepare", "size=5", "-y", cwd=proj).returncode == 0
     r = guild(home, "run", "train", "--needed", "-y", cwd=proj)
-    assert r.out == "trained on 5 samples: lr=0.1 epochs=2 loss=0.500\n"
     ours, prep5 = runs(home)[0], runs(home)[1]
+    # The same lines guildai says (stderr, merged here) before the run's output.
+    said = ["Resolving operation:prepare", "Using run %s for operation:prepare" % prep5.id]
+    assert r.out == "\n".join(said) + "\ntrained on 5 samples: lr=0.1 epochs=2 loss=0.500\n"
     assert ours.flags["operation:prepare"] == prep5.id
 
 
@@ -97,3 +101,28 @@ def _swap(obj, old: str, new: str):
     if isinstance(obj, list):
         return [_swap(v, old, new) for v in obj]
     return obj.replace(old, new) if isinstance(obj, str) else obj
+
+
+def test_named_requirements_equal_guildai(tmp_path, guildai):
+    """``name:`` / ``flag-name:`` requirements: the same deps attr, flags and resolution lines as guildai."""
+    from helpers import write_project
+    from test_pipelines import NAMED_DEPS_YML
+
+    home = tmp_path / "home"
+    home.mkdir()
+    proj = write_project(str(tmp_path / "named"), {
+        "guild.yml": NAMED_DEPS_YML,
+        "prepare.py": "size = 3\nopen('data.txt', 'w').write(str(size))\n",
+        "use.py": "print('size', open('data.txt').read())\n",
+    })
+    assert _guildai(guildai, home, "run", "prepare", "-y", cwd=proj).returncode == 0
+    for op in ("named", "flagged"):
+        r = _guildai(guildai, home, "run", op, "-y", cwd=proj)
+        assert r.returncode == 0, r.stderr
+        theirs = runs(home)[0]
+        said = [line for line in r.stderr.splitlines() if line.startswith(("Resolving ", "Using run "))]
+        r = guild(home, "run", op, "-y", cwd=proj)
+        ours = runs(home)[0]
+        assert r.out.splitlines()[:2] == said and len(said) == 2
+        assert ours.get("deps") == theirs.get("deps")
+        assert ours.flags == theirs.flags

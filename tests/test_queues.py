@@ -10,6 +10,7 @@ import sys
 import time
 
 from pipelines_fixtures import guild, guild_env, project, runs, trial_runs
+from test_luigid import free_port, luigid  # noqa: F401  (the real luigid fixture)
 
 SWEEP = project("sweep")
 START_RE = re.compile(r"Starting staged run ([0-9a-f]{32})$", re.M)
@@ -41,6 +42,42 @@ def test_stage_trials_then_two_queues_drain_each_once(tmp_path):
     queues = [r for r in runs(home) if r.op_name == "queue"]
     assert len(queues) == 2 and all(q.status == "completed" for q in queues)
     assert all(q.label == "poll-interval=1 run-once=yes wait-for-running=no" for q in queues)
+
+
+def test_queues_on_two_hosts_through_luigid_drain_each_once(tmp_path, luigid):  # noqa: F811
+    """Two queue processes, each in its own working directory (a host), share one Guild home and one luigid."""
+    home = tmp_path / "home"
+    r = guild(home, "run", "echo", "x=range[1:8]", "sleep=0.3", "--stage-trials", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    staged = trial_runs(home, "toy:echo")
+    assert len(staged) == 8 and all(t.status == "staged" for t in staged)
+    args = [sys.executable, "-m", "luigi_guild", "run", "queue", "run-once=yes", "-y",
+            "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid)]
+    hosts = [tmp_path / "host-a", tmp_path / "host-b"]
+    procs = []
+    for host in hosts:
+        host.mkdir()
+        procs.append(subprocess.Popen(args, cwd=host, env=guild_env(home), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    started = [START_RE.findall(out) for out in outs]
+    counts = collections.Counter(i for ids in started for i in ids)
+    assert sorted(counts) == sorted(t.id for t in staged), outs
+    assert set(counts.values()) == {1}, "a staged run started twice: %s" % counts
+    assert all(ids for ids in started), "one queue did all the work: %s" % [len(i) for i in started]
+    trials = trial_runs(home, "toy:echo")
+    assert all(t.status == "completed" for t in trials), [t.status for t in trials]
+    assert not [r for r in runs(home) if r.status == "staged"]
+
+
+def test_queue_with_an_unreachable_scheduler_makes_no_run(tmp_path):
+    home = tmp_path / "home"
+    port = free_port()
+    r = guild(home, "run", "queue", "run-once=yes", "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port),
+              "-y", cwd=SWEEP)
+    assert r.rc == 1 and r.out.startswith("guild: cannot reach the central scheduler at 127.0.0.1:%d" % port), r.out
+    assert runs(home) == []
 
 
 def test_background_queue_starts_runs_staged_later_and_stops_on_sigterm(tmp_path):

@@ -74,6 +74,37 @@ def test_readme_luigi_section(tmp_path, luigid):  # noqa: F811
         assert train.flags["lr"] == 0.3 and train.flags["operation:prepare.py"] in {r.id for r in runs}
 
 
+def test_readme_one_run_one_task_id_and_one_line_errors(tmp_path, monkeypatch):
+    """The section's claims about task ids and bad values, on its own pipeline_tasks module."""
+    import importlib
+
+    proj = str(tmp_path / "pipeline")
+    shutil.copytree(os.path.join(REPO, "examples", "pipeline"), proj)
+    body = _blocks()[0][1]
+    with open(os.path.join(proj, body.splitlines()[0].split()[2]), "w") as f:
+        f.write(body)
+    home = str(tmp_path / "home")
+    monkeypatch.setenv("GUILD_HOME", home)
+    monkeypatch.syspath_prepend(proj)
+    import pipeline_tasks
+
+    m = importlib.reload(pipeline_tasks)
+    from luigi_guild.tasks import OperationTask, RequiredOperationTask
+
+    same = [m.Prepare(size=5), m.PrepareAll(size=5), m.Train(size=5).requires(),
+            OperationTask(operation="prepare.py", flags={"size": 5}, project_dir=proj)]
+    assert len({t.task_id for t in same}) == 1 and all(t == same[0] for t in same)
+    assert same[0].task_id.startswith("prepare.py_")
+    latest = RequiredOperationTask(operation="prepare.py", flags={"size": 5}, project_dir=proj)
+    assert latest.task_id != same[0].task_id
+    env = dict(os.environ, GUILD_HOME=home, PYTHONPATH=proj)
+    env.pop("LUIGI_CONFIG_PATH", None)
+    r = subprocess.run([os.path.join(BIN, "luigi"), "--module", "pipeline_tasks", "Train", "--lr", "abc",
+                        "--local-scheduler"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (4, "guild: invalid value abc for lr: could not convert string to float: 'abc'\n")
+    assert not os.path.exists(os.path.join(home, "runs")) or os.listdir(os.path.join(home, "runs")) == []
+
+
 def test_readme_retcode_setting_reports_failed_tasks(tmp_path, luigid):  # noqa: F811
     proj = str(tmp_path / "proj")
     os.makedirs(proj)

@@ -111,7 +111,7 @@ def test_source_copy_limit_warns(tmp_path) -> None:
     res = guild("run", "-y", "t.py", cwd=project, home=home)
     assert res.exit_code == 0, res.err
     warnings = [line for line in res.err.splitlines() if line.startswith("WARNING:")]
-    assert len(warnings) == 1 and "more than 100 source files" in warnings[0], res.err
+    assert len(warnings) == 1 and "Found more than 100 source code files" in warnings[0], res.err
     small = write_project(str(tmp_path / "small"), {"t.py": SCRIPT})
     res = guild("run", "-y", "t.py", cwd=small, home=home)
     assert res.exit_code == 0 and "WARNING" not in res.err, res.err

@@ -190,3 +190,72 @@ def test_watch_cut_says_the_run_goes_on(guild_uat_remote: dict, guild_home: Path
     info = guild("runs", "info", run_id, "-r", "guild-uat")
     assert "status: running" in info.stdout or "status: completed" in info.stdout, info.stdout
     guild("stop", run_id, "-r", "guild-uat", "-y", check=False)
+
+
+def _remote_run_id(line: str) -> str:
+    """The run id named in a ``connection lost`` line (``... 'guild watch ID -r guild-uat' ...``)."""
+    import re
+
+    m = re.search(r"guild watch ([0-9a-f]{32}) -r guild-uat", line)
+    assert m, line
+    return m.group(1)
+
+
+def test_run_waiting_cut_says_the_run_goes_on(guild_uat_remote: dict, guild_home: Path, sshd_server) -> None:
+    """``run -r`` following the output: a cut names the run, says it goes on there and how to watch it."""
+    proc = start("run", "tick", "n=300", "delay=0.1", "-r", "guild-uat", "-y")
+    try:
+        assert proc.stdout is not None
+        _wait(lambda: "tick" in proc.stdout.readline(), "the run's output")
+        _cut(_sessions(sshd_server.pid))
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _one_line((proc.returncode, err), "the run goes on there; watch it again with 'guild watch ")
+    line = next(ln for ln in err.splitlines() if ln.startswith("guild:"))
+    assert "while watching run " in line, err
+    run_id = _remote_run_id(line)
+    info = guild("runs", "info", run_id, "-r", "guild-uat")
+    assert "status: running" in info.stdout or "status: completed" in info.stdout, info.stdout
+    guild("stop", run_id, "-r", "guild-uat", "-y", check=False)
+
+
+def _session_starting_run(sshd_pid: int) -> list[psutil.Process]:
+    """Sessions running the remote ``guild run --background`` (the start, after the package copy)."""
+    found = []
+    for s in _sessions(sshd_pid):
+        try:
+            if any("--background" in p.cmdline() for p in s.children(recursive=True)):
+                found.append(s)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_run_no_wait_cut_while_starting(guild_uat_remote: dict, guild_home: Path, sshd_server) -> None:
+    """``run -r --no-wait`` cut while the remote start runs: one line saying it may have started, how to check and watch."""
+    for _attempt in range(5):  # the start takes about a second: a cut may come after it (then try again)
+        proc = start("run", "tick", "n=300", "delay=0.1", "-r", "guild-uat", "--no-wait", "-y")
+        try:
+            sessions = _wait(lambda: _session_starting_run(sshd_server.pid) or proc.poll() is not None, "the remote start")
+            if isinstance(sessions, list):
+                _cut(sessions)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if proc.returncode == 0:  # started before the cut: clean up and try again
+            assert "To watch use 'guild watch " in out, out + err
+            guild("stop", out.split()[0], "-r", "guild-uat", "-y", check=False)
+            continue
+        _one_line((proc.returncode, err), "it may have started there; check with 'guild runs info ")
+        line = next(ln for ln in err.splitlines() if ln.startswith("guild:"))
+        run_id = _remote_run_id(line)
+        assert "while starting run %s" % run_id in line, err
+        assert "check with 'guild runs info %s -r guild-uat'" % run_id in line, err
+        guild("stop", run_id, "-r", "guild-uat", "-y", check=False)
+        return
+    pytest.fail("the connection was never cut while the remote start ran")

@@ -204,6 +204,25 @@ def test_bad_input_leaves_no_run(
     assert not runs.exists() or os.listdir(runs) == []
 
 
+@pytest.mark.parametrize(
+    "section, reason",
+    [
+        ({"partition": "nope"}, "unknown Slurm partition 'nope' (partitions: debug, short)"),
+        ({"partition": "short", "time": "30"}, "sbatch refused the job: Batch job submission failed: Requested time limit is invalid"),
+        ({"sbatch-options": ["--no-such-option"]}, "sbatch refused the job: unrecognized option '--no-such-option'"),
+    ],
+)
+def test_optimizer_sweep_bad_input_leaves_no_batch(slurm_cluster: SlurmCluster, tmp_path: Path, section: dict, reason: str) -> None:
+    """An optimizer sweep Slurm would refuse fails before its driver makes a batch run or a trial."""
+    env = _config(tmp_path, slurm_cluster, **section)
+    p = _guild("run", "train", "lr=[0.1:0.2]", "-o", "random", "--max-trials", "2", "-r", "c", "-y", env=env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.stderr.splitlines()[-1].startswith("guild: remote c: " + reason), p.stderr
+    assert "Traceback" not in p.stderr
+    runs = tmp_path / "shared" / "runs"
+    assert not runs.exists() or os.listdir(runs) == []
+
+
 def test_slurm_not_reachable(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     conf = tmp_path / "down.conf"
     text = slurm_cluster.conf.read_text()
@@ -278,6 +297,16 @@ def test_run_through_ssh_login_host(
     assert RemoteOperationTask.of("train", "login", {"lr": 0.4}, project_dir=str(PROJECT)).complete()
     assert not RemoteOperationTask.of("train", "login", {"lr": 0.9}, project_dir=str(PROJECT)).complete()
 
+    # A sweep's driver runs on the login host: one job array, a batch run with its trials linked.
+    p = guild("run", "train", "lr=[0.5,0.6]", "-r", "login", "-y", "--keep-batch")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "2 trials queued on login as Slurm job array" in p.stdout, p.stdout
+    assert "lr=0.5 loss=0.6667" in p.stdout and "lr=0.6 loss=0.625" in p.stdout, p.stdout
+    batches = [r for r in os.listdir(shared / "runs") if (shared / "runs" / r / ".guild" / "proto").is_dir()]
+    assert len(batches) == 1, os.listdir(shared / "runs")
+    trials = [n for n in os.listdir(shared / "runs" / batches[0]) if not n.startswith(".")]
+    assert len(trials) == 2 and all((shared / "runs" / t / ".guild" / "attrs" / "slurm_job").exists() for t in trials)
+
 
 def test_running_on_another_node_reads_running_there() -> None:
     running = slurm.JobState("9", "RUNNING", "None", "", "node7")
@@ -312,3 +341,44 @@ def test_stage_then_start_by_prefix(slurm_cluster: SlurmCluster, tmp_path: Path)
     p = _guild("run", "-r", "c", "--start", "../../etc", "-y", env=env)
     assert p.returncode == 1
     assert p.stderr == "guild: remote c: could not find a run matching '../../etc'\n", p.stderr
+
+
+def test_sweep_driver_signalled_cancels_its_jobs(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    """SIGTERM to a sweep's driver cancels the trials' jobs: they read ``terminated``, the command exits 143."""
+    import psutil
+
+    env = _config(tmp_path, slurm_cluster, partition="debug", time="10:00")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "luigi_guild", "run", "nap", "seconds=[300,301]", "-r", "c", "-y"],
+        cwd=PROJECT, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while "trials queued on c as Slurm job array" not in proc.stdout.readline():
+            assert time.monotonic() < deadline and proc.poll() is None, "the array was not queued"
+        (driver,) = [p for p in psutil.Process(proc.pid).children(recursive=True) if "--slurm-jobs" in p.cmdline()]
+        driver.terminate()
+        _out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + 15, err
+    assert "Traceback" not in err, err
+    assert "INFO: [guild] Cancelling Slurm jobs " in err, err
+    status = _guild("runs", "-r", "c", "-Fo", "nap", env=env)
+    lines = status.stdout.splitlines()
+    assert len(lines) == 2 and all(" terminated " in ln for ln in lines), status.stdout + err
+    jobs = slurm_cluster.command("squeue", "-h", "-u", "root", "-t", "PENDING,RUNNING", "-n", "guild-nap", "-o", "%i")
+    assert jobs.stdout.strip() == "", jobs.stdout
+
+
+def test_squeue_array_forms() -> None:
+    """Array tasks Slurm has not split are listed as ``J_[0-2]``, or as ``J`` when cancelled that early."""
+    states = slurm.parse_squeue("7_[0-2,5%2]|PENDING|Priority|\n8|CANCELLED|None|\n9_1|RUNNING|None|n1\n")
+    assert sorted(states) == ["7_0", "7_1", "7_2", "7_5", "8", "9_1"]
+    assert states["7_5"].describe() == "PENDING (Priority)"
+    slurm.whole_array_states(states, ["8_0", "8_1", "9_0", "9_1"])
+    assert states["8_1"].state == "CANCELLED" and states["8_1"].job_id == "8_1"
+    assert "9_0" not in states  # 9 itself is not listed: its task 0 is unknown, not borrowed from 9_1

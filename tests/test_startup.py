@@ -121,3 +121,15 @@ def test_plain_word_shortcut_agrees_with_yaml(s):
 def test_plain_int_shortcut_agrees_with_yaml(s):
     if rundir._is_plain_int(s.strip()):
         assert rundir.decode_attr(s) == yaml.safe_load(s)
+
+
+def test_op_main_child_loads_no_ast_or_enum_module(tmp_path):
+    """The flag-setting child parses with the C ``_ast`` module: ``ast`` and ``enum`` cost ~10 ms a trial."""
+    (tmp_path / "probe.py").write_text(
+        "import sys\nx = 1\nprint(x, sorted(m for m in ('ast', 'enum', 'typing') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-um", "luigi_guild.op_main", "probe", "--x", "7"],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True, check=True,
+    )
+    assert proc.stdout == "7 []\n", proc.stderr

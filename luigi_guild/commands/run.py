@@ -21,6 +21,7 @@ from luigi_guild.run.pipeline import RunOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef
+    from luigi_guild.run.deps import Resolution
     from luigi_guild.sweeps.driver import SweepOptions
     from luigi_guild.sweeps.trials import SweepSpec
 
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 @click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
 @click.option("-n", "--no-wait", is_flag=True, help="With --remote: return once the run has started.")
+@click.option("--slurm-jobs", metavar="JSON", hidden=True, help="Submit a sweep's trials as Slurm jobs (set by a slurm remote).")
 @click.option(
     "--test-output-scalars", metavar="PATH", help="Show how the operation's output-scalar patterns match the lines of PATH ('-' for stdin)."
 )
@@ -124,6 +126,7 @@ def run(
     test_output_scalars: str | None = None,
     test_sourcecode: bool = False,
     force_sourcecode: bool = False,
+    slurm_jobs: str | None = None,
 ) -> None:
     """Run an operation.
 
@@ -148,15 +151,28 @@ def run(
     if workers < 1:
         raise GuildError("invalid --workers %d: expected 1 or more" % workers)
     if remote:
+        from luigi_guild.remote.base import remote_for
+
+        target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+        drives = target.runs_sweep_driver  # a remote that runs sweeps itself takes the sweep options
         for given, name in ((background, "--background"), (pidfile, "--pidfile"), (run_id, "--run-id"),
                             (project_dir, "--project-dir"), (package, "--package"), (print_cmd, "--print-cmd"),
-                            (batch_files, "a batch file"), (optimizer, "--optimizer"), (workers != 1, "--workers"),
+                            (batch_files, "a batch file"), (optimizer and not drives, "--optimizer"),
+                            (workers != 1 and not drives, "--workers"),
                             (build_deps, "--build-deps"), (scheduler_host, "--scheduler-host"),
-                            (comment, "--comment")):
+                            (comment, "--comment"), (slurm_jobs, "--slurm-jobs")):
             if given:
                 raise GuildError("%s cannot be used with --remote" % name)
-        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags)
+        sweep_args: list[str] = []
+        if drives:
+            if restart and (optimizer or optimize):
+                raise GuildError("--restart cannot be used with a batch file or --optimizer")
+            sweep_args = _sweep_args(optimizer, optimize, opt_flags, minimize, maximize, max_trials, random_seed,
+                                     workers, fail_on_trial_error, keep_batch, quiet)
+        _run_remote(remote, opspec, flag_args, assigns, restart, yes, needed, stage, no_wait, label, tags, force_flags,
+                    sweep_args)
         return
+
     if no_wait:
         raise GuildError("--no-wait can only be used with --remote")
     if run_dir:
@@ -183,7 +199,8 @@ def run(
             if batch_files or optimizer or print_cmd or stage or stage_trials or print_trials or save_trials or needed:
                 raise GuildError("queue cannot be used with a batch file, --optimizer, --print-cmd, --stage, "
                                  "--stage-trials, --print-trials, --save-trials or --needed")
-            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet)
+            _queue(queuelib.resolve_flags(assigns), yes, background or bool(pidfile), pidfile, quiet,
+                   scheduler_host, scheduler_port)
             return
     if restart:
         if opspec:
@@ -252,8 +269,11 @@ def run(
                 yes,
                 scheduler_host,
                 scheduler_port,
+                slurm_jobs,
             )
             return
+    if slurm_jobs:
+        raise GuildError("--slurm-jobs can only be used with a sweep")
     if opt_flags:
         name, _, val = opt_flags[0].partition("=")
         raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))
@@ -284,6 +304,12 @@ def run(
         fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
         os.close(fd)
         pidfile = temp_pidfile
+    on_created = None
+    if plan.upstream or plan.restart is not None:
+        from luigi_guild.run import deps
+
+        resolved = deps.resolutions(plan, stage)
+        on_created = lambda _run, _plan: _echo_resolutions(resolved)  # noqa: E731
     opts = RunOptions(
         needed=needed,
         stage=stage,
@@ -294,6 +320,7 @@ def run(
         background=background or bool(pidfile),
         pidfile=pidfile,
         prepare=prepare,
+        on_created=on_created,
     )
     if run_dir:
         click.echo("Run directory is '%s' (results will not be visible to Guild)" % run_dir, err=True)
@@ -336,6 +363,14 @@ def _report(
             raise SystemExit(outcome.exit_code)
 
 
+def _echo_resolutions(resolved: list[Resolution]) -> None:
+    """Guild's lines for the dependencies of a run that starts (stderr, also with --quiet)."""
+    from luigi_guild.run import deps
+
+    for line in deps.report_lines(resolved):
+        click.echo(line, err=True)
+
+
 def _resolve_deps(
     plan: planlib.RunPlan, build_deps: bool, scheduler_host: str | None, scheduler_port: int | None
 ) -> None:
@@ -372,11 +407,28 @@ def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_por
             )
 
 
-def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool) -> None:
-    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background."""
+def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet: bool,
+           scheduler_host: str | None, scheduler_port: int | None) -> None:
+    """``guild run queue [FLAG=VAL...]``: start staged runs here, or in the background.
+
+    With a central scheduler (``--scheduler-host/--scheduler-port`` or
+    luigi.cfg) the queue takes staged runs through luigid.
+    """
     import os
 
     from luigi_guild.sweeps import queue as queuelib
+
+    from luigi_guild.tasks import scheduling
+
+    sched = scheduling.scheduler_for(scheduler_host, scheduler_port)
+    scheduling.check_reachable(sched)  # before the queue run is made
+
+    def make_queue(run: queuelib.Run) -> queuelib.Queue:
+        if not sched.central:
+            return queuelib.Queue(run, flags)
+        from luigi_guild.tasks.queue import LuigiQueue
+
+        return LuigiQueue(run, flags, sched)
 
     if not yes:
         lines = ["You are about to run queue"]
@@ -386,7 +438,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
             raise SystemExit(exitcodes.OK)
     run = queuelib.create_queue_run(flags)
     if not background:
-        queuelib.Queue(run, flags).serve()
+        make_queue(run).serve()
         return
     from luigi_guild.run.background import start_detached
 
@@ -396,7 +448,7 @@ def _queue(flags: dict, yes: bool, background: bool, pidfile: str | None, quiet:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-        return queuelib.Queue(run, flags).serve()
+        return make_queue(run).serve()
 
     start_detached(run, serve_detached, pidfile)
     if not quiet:
@@ -460,11 +512,10 @@ def _sweep(
     yes: bool,
     scheduler_host: str | None,
     scheduler_port: int | None,
+    slurm_jobs: str | None = None,
 ) -> None:
     from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
-    from luigi_guild.tasks import scheduling
-    from luigi_guild.tasks.executor import LuigiExecutor
 
     planned = sweeps.plan_trials(plan, spec, opts.force_flags)
     optimizer, trials, _seed = planned
@@ -479,13 +530,24 @@ def _sweep(
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
+    # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
     # A central scheduler (option or luigi.cfg) shares trials between processes: Luigi's executor.
     # Otherwise threads of this process run the trials (no process forked per trial).
     executor: Executor
-    if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
-        executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+    if slurm_jobs:
+        from luigi_guild.remote.slurm import SweepJobs
+        from luigi_guild.remote.slurm_sweep import SlurmExecutor
+
+        executor = SlurmExecutor(SweepJobs.decode(slurm_jobs), echo=not opts.quiet)
     else:
-        executor = PoolExecutor(workers=opts.workers)
+        from luigi_guild.tasks import scheduling
+
+        if scheduling.scheduler_for(scheduler_host, scheduler_port).central:
+            from luigi_guild.tasks.executor import LuigiExecutor
+
+            executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
+        else:
+            executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor)
     sys.stdout.flush()
     if result.interrupted:
@@ -510,11 +572,12 @@ def _run_remote(
     label: str | None,
     tags: tuple[str, ...],
     force_flags: bool,
+    sweep_args: list[str],
 ) -> None:
     """``guild run ... -r REMOTE``: check locally, ship the project, run and watch remotely."""
     from luigi_guild.remote.base import RemoteRunRequest, remote_for
 
-    target = remote_for(remote)  # an undefined or misconfigured remote fails before anything else
+    target = remote_for(remote)
     req = RemoteRunRequest(
         opspec=opspec,
         flag_args=flag_args,
@@ -525,6 +588,7 @@ def _run_remote(
         label=label,
         tags=list(tags),
         force_flags=force_flags,
+        sweep_args=sweep_args,
     )
     if restart:
         if opspec:
@@ -549,6 +613,25 @@ def _run_remote(
     code = target.run(req)
     if code:
         raise SystemExit(code)
+
+
+def _sweep_args(
+    optimizer: str | None, optimize: bool, opt_flags: tuple[str, ...], minimize: str | None, maximize: str | None,
+    max_trials: int | None, random_seed: int | None, workers: int, fail_on_trial_error: bool, keep_batch: bool,
+    quiet: bool,
+) -> list[str]:
+    """The sweep options of ``guild run`` for a sweep driven where a remote's Guild home is."""
+    args: list[str] = ["--optimizer", optimizer] if optimizer else ["--optimize"] if optimize else []
+    for flag in opt_flags:
+        args += ["--opt-flag", flag]
+    for opt, val in (("--minimize", minimize), ("--maximize", maximize), ("--max-trials", max_trials),
+                     ("--random-seed", random_seed)):
+        if val is not None:
+            args += [opt, str(val)]
+    args += ["--workers", str(workers)]
+    args += [opt for opt, given in (("--fail-on-trial-error", fail_on_trial_error), ("--keep-batch", keep_batch),
+                                    ("--quiet", quiet)) if given]
+    return args
 
 
 def _remote_opdef(opspec: str | None) -> OpDef:

@@ -36,8 +36,12 @@ class Requirement:
 
     @property
     def resource_name(self) -> str:
-        """The key of this dependency in the ``deps`` attr: ``name:``, else the uri."""
-        return self.name or self.uri
+        """The requirement's resolving name, as Guild names it: ``name:``, else ``flag-name:``, else the uri.
+
+        Its keys in the ``deps`` attr (resource and source) and its lines in
+        ``guild run``'s output (``Resolving NAME``) use it.
+        """
+        return self.name or self.flag_name or self.uri
 
     def flag(self, declared: Any = ()) -> str:
         """The name of the flag that records the chosen upstream run (see :func:`dep_flag_name`)."""
@@ -54,6 +58,10 @@ FLAG_ARGS_MARKER = "__flag_args__"
 GUILD_OP_MAIN = "guild.op_main"
 OUR_OP_MAIN = "luigi_guild.op_main"
 _OP_MAIN_NAMES = (GUILD_OP_MAIN, OUR_OP_MAIN)
+# A ``steps:`` operation's process: Guild's steps runner in the ``op`` attr
+# (so guildai can restart the run); here ours runs in its place.
+GUILD_STEPS_MAIN = "guild.steps_main"
+OUR_STEPS_MAIN = "luigi_guild.run.steps"
 
 
 @dataclass
@@ -197,6 +205,8 @@ def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:
             cmd.extend(fargs)
         elif part in _OP_MAIN_NAMES and i >= 1 and parts[i - 1] in ("-um", "-m"):
             cmd.append(OUR_OP_MAIN)
+        elif part == GUILD_STEPS_MAIN and i >= 1 and parts[i - 1] in ("-um", "-m"):
+            cmd.append(OUR_STEPS_MAIN)
         elif part == "--" and i >= 1 and parts[i - 1] not in _OP_MAIN_NAMES and _after_op_main(parts, i):
             continue  # Guild's separator right after the module: no script arguments to part
         else:

@@ -17,7 +17,7 @@ from typing import Any
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flags import FLAG_TYPES, FlagDef
-from luigi_guild.model.opdef import OpDef, Requirement
+from luigi_guild.model.opdef import GUILD_STEPS_MAIN, OpDef, Requirement
 from luigi_guild.model.opref import OpRef
 from luigi_guild.project import scripts
 
@@ -280,6 +280,12 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
             raise _error(path, "invalid 'exec' for operation '%s': %s" % (opname, e)) from None
     if main and exec_:
         raise _error(path, "operation '%s' cannot define both 'main' and 'exec'" % opname)
+    steps = _steps(path, opname, data.get("steps"))
+    if steps is not None:
+        if main or exec_:
+            raise _error(path, "operation '%s' cannot define both 'steps' and '%s'" % (opname, "main" if main else "exec"))
+        # Guild's steps runner; the command builder runs ours in its place.
+        exec_ = "${python_exe} -um %s" % GUILD_STEPS_MAIN
     if not main and not exec_:
         main = name
     main_module, main_args = _split_main(path, opname, main) if main else (None, [])
@@ -321,10 +327,40 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         output_scalars=_output_scalars(path, opname, data),
         compare=_compare_specs(path, opname, data),
         delete_on_success=_truthy(data.get("delete-on-success")),
-        run_attrs=_run_attrs(path, opname, data.get("run-attrs")),
+        run_attrs={**_run_attrs(path, opname, data.get("run-attrs")), **({"steps": steps} if steps is not None else {})},
         sourcecode=_sourcecode(path, opname, data),
     )
     return opdef
+
+
+# Keys a step may give besides ``run`` (each becomes the ``guild run`` option of that name).
+STEP_KEYS = {
+    "run", "name", "flags", "needed", "isolate-runs", "label", "tags", "force-flags", "fail-on-trial-error",
+    "max-trials", "optimizer", "random-seed", "batch-label", "batch-tags",
+}
+
+
+def _steps(path: str, opname: str, val: Any) -> list | None:
+    """``steps:``: a list of ``"OP FLAG=VAL..."`` strings or mappings with ``run`` (kept as written)."""
+    if val is None:
+        return None
+    if not isinstance(val, list) or not val:
+        raise _error(path, "steps for operation '%s' must be a non-empty list" % opname)
+    for step in val:
+        spec = step.get("run") if isinstance(step, dict) else step
+        if not isinstance(spec, str) or not spec.strip():
+            raise _error(path, "invalid step %r in operation '%s': a step needs an operation to run" % (step, opname))
+        try:
+            shlex.split(spec)
+        except ValueError as e:
+            raise _error(path, "invalid step %r in operation '%s': %s" % (spec, opname, e)) from None
+        if isinstance(step, dict):
+            unknown = sorted(set(step) - STEP_KEYS)
+            if unknown:
+                raise _error(path, "invalid step %r in operation '%s': unknown key '%s'" % (spec, opname, unknown[0]))
+            if "flags" in step and not isinstance(step["flags"], (dict, list)):
+                raise _error(path, "invalid step %r in operation '%s': flags must be a mapping or a list" % (spec, opname))
+    return val
 
 
 def _output_scalars(path: str, opname: str, data: dict) -> Any:

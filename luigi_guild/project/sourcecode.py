@@ -257,6 +257,57 @@ def default_rules(python: bool = True) -> list[Rule]:
     return rules
 
 
+class GitignoreRule(Rule):
+    """Select every file Git does not ignore (``.gitignore``, ``.guildignore`` and Git's own excludes)."""
+
+    def __init__(self, ignored: list[str]) -> None:
+        super().__init__(True, [])
+        self.ignored = {os.path.normpath(p) for p in ignored}
+
+    def __str__(self) -> str:
+        return "gitignore + guildignore patterns"
+
+    def test(self, root: str, rel: str) -> tuple[bool | None, str | None]:
+        return (True, None) if os.path.normpath(rel) not in self.ignored else (None, "pattern")
+
+
+def git_rules(root: str) -> list[Rule] | None:
+    """Guild's rules for a project under Git: whatever Git does not ignore; None when not in a Git work tree.
+
+    Patterns in the project's ``.guildignore`` are ignored too. Git's own
+    files, ``.guild`` and directories holding ``.guild-nocopy`` are left out.
+    """
+    import subprocess
+
+    cmd = ["git", "ls-files", "-ioc", "--exclude-standard", "--directory"]
+    for pattern in _guildignore(root):
+        cmd += ["-x", pattern]
+    try:
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, stdin=subprocess.DEVNULL)
+    except OSError:  # no git
+        return None
+    if proc.returncode != 0:
+        return None
+    ignored = proc.stdout.decode("utf-8", errors="ignore").splitlines()
+    ignored_dirs = [p.rstrip("/") for p in ignored if p and os.path.isdir(os.path.join(root, p))]
+    return [
+        Rule(False, [".guild"], "dir"),
+        Rule(False, ["*"], "dir", sentinel=".guild-nocopy"),
+        Rule(False, [".git"] + ignored_dirs, "dir"),
+        GitignoreRule([p for p in ignored if p]),
+        Rule(False, [".git*", ".guildignore"]),
+    ]
+
+
+def _guildignore(root: str) -> list[str]:
+    try:
+        with open(os.path.join(root, ".guildignore"), encoding="utf-8", errors="replace") as f:
+            lines = [line.strip() for line in f]
+    except OSError:
+        return []
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 # --------------------------------------------------------------- selection
 
 
@@ -290,7 +341,8 @@ def selection(
     """The selection for an operation: Guild's defaults, then ``model``'s rules, then ``op``'s.
 
     The operation's ``root``/``dest`` win over the model's. A model that
-    disables the copy is overridden only by operation rules.
+    disables the copy is overridden only by operation rules. In a Git work
+    tree Guild's Git rules (:func:`git_rules`) stand in for the defaults.
     """
     model = model or Config()
     op = op or Config()
@@ -299,7 +351,9 @@ def selection(
     dest = op.dest or model.dest or "."
     if op.disabled or (model.disabled and not op.specs):
         return Selection(root, [Rule(False, ["*"])], dest)
-    rules = default_rules(python)
+    rules = git_rules(root)
+    if rules is None:
+        rules = default_rules(python)
     for config in (model, op):
         rules += [_rule(spec, root) for spec in config.specs]
     return Selection(root, rules, dest)
@@ -389,15 +443,16 @@ def walk(sel: Selection) -> Iterator[Decision]:
 
 
 def source_files(root: str, warn: bool = False) -> list[str]:
-    """Relative paths of the files Guild's default rules pick under ``root``.
+    """Relative paths of the files the default selection picks under ``root``, hidden files left out.
 
+    For shipping a project (remotes): dot files such as ``.env`` stay home.
     With ``warn``, says on stderr why a file the defaults would take was left out.
     """
     found = []
     for d in walk(selection(root)):
         if warn and d.warning:
             sys.stderr.write("WARNING: %s\n" % d.warning)
-        if d.selected:
+        if d.selected and not any(part.startswith(".") for part in d.path.split("/")):
             found.append(d.path)
     return found
 

@@ -44,6 +44,8 @@ class RemoteRunRequest:
     label: Optional[str] = None
     tags: list[str] = field(default_factory=list)
     force_flags: bool = False
+    sweep_args: list[str] = field(default_factory=list)
+    """Sweep options (``--optimizer NAME``, ``--workers N``...) for a remote that drives sweeps itself."""
 
 
 @dataclass
@@ -100,6 +102,9 @@ class Remote(abc.ABC):
 
     kind: ClassVar[str] = ""
     """The ``type:`` this class is registered under (set by :func:`register`)."""
+
+    runs_sweep_driver: ClassVar[bool] = False
+    """Whether ``run`` takes an optimizer sweep (:attr:`RemoteRunRequest.sweep_args`) and drives it there."""
 
     def __init__(self, name: str) -> None:
         self.name = name

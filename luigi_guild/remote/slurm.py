@@ -17,10 +17,11 @@ node failure) reads ``error``.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
@@ -119,6 +120,54 @@ def _opt(val: Any, default: Optional[str]) -> Optional[str]:
     if val is None or str(val) == "":
         return default
     return str(val)
+
+
+@dataclass(frozen=True)
+class SweepJobs:
+    """Where the jobs of a sweep's trials go: the remote, its shared home, and what each job asks for."""
+
+    remote: str
+    guild_home: str
+    partition: Optional[str] = None
+    time: Optional[str] = None
+    cpus: Optional[int] = None
+    mem: Optional[str] = None
+    sbatch_options: list[str] = field(default_factory=list)
+    activate: Optional[str] = None
+    slurm_conf: Optional[str] = None
+    job_name: str = "guild-sweep"
+    detach: bool = False  # --no-wait: the driver goes on in the background once the first batch is queued
+
+    @property
+    def settings(self) -> JobSettings:
+        return JobSettings(self.partition, self.time, self.cpus, self.mem, tuple(self.sbatch_options))
+
+    @classmethod
+    def of(
+        cls, remote: str, guild_home: str, settings: JobSettings, activate: Optional[str],
+        slurm_conf: Optional[str], job_name: str, detach: bool = False,
+    ) -> "SweepJobs":
+        return cls(remote, guild_home, settings.partition, settings.time, settings.cpus, settings.mem,
+                   list(settings.sbatch_options), activate, slurm_conf, job_name, detach)
+
+    def encode(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def decode(cls, text: str) -> "SweepJobs":
+        """Read :meth:`encode`'s JSON; a one-line error when it is not that."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            jobs = cls(**data)
+        except (ValueError, TypeError) as e:
+            raise GuildError("invalid --slurm-jobs value: %s" % e) from None
+        if not isinstance(jobs.remote, str) or not isinstance(jobs.guild_home, str) or not jobs.guild_home.startswith("/"):
+            raise GuildError("invalid --slurm-jobs value: remote and an absolute guild_home are required")
+        if not isinstance(jobs.sbatch_options, list) or not all(isinstance(o, str) and o.startswith("-") for o in jobs.sbatch_options):
+            raise GuildError("invalid --slurm-jobs value: sbatch_options must be a list of options")
+        return jobs
 
 
 # ------------------------------------------------------------------ scripts
@@ -252,13 +301,50 @@ def squeue_script() -> str:
     return 'squeue --noheader --array --states=all --user="$(id -un)" --format=%s' % shlex.quote(SQUEUE_FORMAT)
 
 
+_ARRAY_TASKS = re.compile(r"(\d+)_\[([0-9,\-]+)(?:%\d+)?\]\Z")
+_MAX_EXPANDED = 100_000
+
+
+def expand_job_ids(job_id: str) -> list[str]:
+    """``J_[0-2,5]`` (array tasks Slurm has not split yet, e.g. pending or cancelled before starting) as
+    ``J_0, J_1, J_2, J_5``; any other id as itself."""
+    m = _ARRAY_TASKS.match(job_id)
+    if not m:
+        return [job_id]
+    ids: list[str] = []
+    for part in m.group(2).split(","):
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            continue
+        first, last = int(lo), int(hi or lo)
+        if last - first + len(ids) > _MAX_EXPANDED:
+            break
+        ids += ["%s_%d" % (m.group(1), i) for i in range(first, last + 1)]
+    return ids
+
+
+def whole_array_states(states: dict[str, JobState], job_ids: Sequence[str]) -> None:
+    """Give each array task ``J_N`` of ``job_ids`` that squeue does not list the state it lists for ``J``.
+
+    An array cancelled before Slurm split it into tasks is listed once, as ``J``.
+    """
+    for job_id in job_ids:
+        base, sep, _task = job_id.partition("_")
+        if sep and job_id not in states and base in states:
+            st = states[base]
+            states[job_id] = JobState(job_id, st.state, st.reason, st.exit_code, st.nodes)
+
+
 def parse_squeue(stdout: str) -> dict[str, JobState]:
     jobs: dict[str, JobState] = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
-        if len(parts) >= 2 and _JOB_ID.match(parts[0]):
-            reason = parts[2].strip() if len(parts) > 2 else ""
-            jobs[parts[0]] = JobState(parts[0], parts[1].strip(), reason, "", parts[3].strip() if len(parts) > 3 else "")
+        if len(parts) < 2:
+            continue
+        for job_id in expand_job_ids(parts[0]):
+            if _JOB_ID.match(job_id):
+                reason = parts[2].strip() if len(parts) > 2 else ""
+                jobs[job_id] = JobState(job_id, parts[1].strip(), reason, "", parts[3].strip() if len(parts) > 3 else "")
     return jobs
 
 

@@ -23,10 +23,11 @@ The shared home is reached like a ``local`` remote (no ``host``) or an
 ``ssh`` one (``host``), so listing, ``runs info``, ``ls``, ``cat``,
 ``watch``, ``pull`` and ``push`` are theirs; before any of them the runs'
 Slurm jobs are looked up and their states written into the runs
-(:func:`luigi_guild.remote.slurm.settle_plan`). ``run`` stages each run (each
-trial of a sweep) with the remote's ``guild run --stage``, writes the job
-script into the run directory and submits one job (a job array for a
-sweep); ``stop`` cancels jobs with ``scancel``.
+(:func:`luigi_guild.remote.slurm.settle_plan`). ``run`` stages a run with the
+remote's ``guild run --stage``, writes the job script into the run directory
+and submits it as one job; a sweep runs its driver there instead, whose
+executor submits each batch of trials as a job array
+(:mod:`luigi_guild.remote.slurm_sweep`); ``stop`` cancels jobs with ``scancel``.
 """
 
 from __future__ import annotations
@@ -152,6 +153,17 @@ class SlurmSite:
         if partition and partition not in names:
             raise self.error("unknown Slurm partition '%s' (partitions: %s)" % (partition, ", ".join(names)))
 
+    def check_job(self, settings: slurm.JobSettings) -> None:
+        """Slurm would take a job with ``settings`` (``sbatch --test-only``: checked, nothing submitted)."""
+        argv = ["sbatch", "--test-only", "--output=/dev/null", *settings.sbatch_args(), "--wrap=true"]
+        res = self.sh("cd / && " + slurm.quote_argv(argv))
+        if res.exit_code == 127:
+            raise self.error("Slurm's commands are not installed on %s (sbatch not found)" % self.config.where)
+        if res.exit_code != 0:
+            # Worded as the submission itself would word the refusal.
+            reason = slurm.sbatch_error(res.stderr or res.stdout).replace("allocation failure: ", "Batch job submission failed: ", 1)
+            raise self.error("sbatch refused the job: %s" % reason)
+
     def write(self, files: Mapping[str, str]) -> None:
         if not files:
             return
@@ -168,6 +180,7 @@ class SlurmSite:
         states, tracked, here = slurm.parse_settle(res.stdout)
         if not tracked:
             return {}
+        slurm.whole_array_states(states, [r.job_id for r in tracked])
         missing = [r.job_id for r in tracked if r.job_id not in states]
         if missing:  # forgotten by squeue: ask accounting, if the cluster keeps it
             acct = self.sh(slurm.sacct_script(missing))
@@ -180,6 +193,47 @@ class SlurmSite:
             if out.exit_code != 0:
                 raise self.error("cannot record job states%s" % last_line(out.stderr))
         return {r.run_id: states[r.job_id] for r in tracked if r.job_id in states}
+
+    def submit(self, run_ids: Sequence[str], settings: slurm.JobSettings, activate: Optional[str], job_name: str) -> str:
+        """Write the job script into each staged run and submit them as one job (a job array for several).
+
+        Each run gets its job id (``J`` or ``J_TASK``) in ``attrs/slurm_job``;
+        returns the job id. Raises a one-line error when Slurm refuses.
+        """
+        home = self.config.guild_home
+        script = slurm.job_script(home, run_ids, activate, self.config.slurm_conf)
+        paths = {rid: posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.JOB_SCRIPT) for rid in run_ids}
+        self.write({p: script for p in paths.values()})
+        # A run submitted again (--start/--restart) is tracked afresh.
+        self.sh("rm -f" + "".join(
+            " " + shlex.quote(posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.FINAL_MARKER)) for rid in run_ids
+        ))
+        argv = slurm.sbatch_argv(settings, paths[run_ids[0]], home, job_name, len(run_ids))
+        res = self.sh(slurm.quote_argv(argv))
+        if res.exit_code == 127:
+            raise self.error("Slurm's commands are not installed on %s (sbatch not found)" % self.config.where)
+        job = slurm.parse_sbatch(res.stdout) if res.exit_code == 0 else None
+        if job is None:
+            reason = slurm.sbatch_error(res.stderr or res.stdout)
+            if "partition" in reason.lower():
+                raise self.error("unknown Slurm partition '%s': %s" % (settings.partition or "", reason))
+            raise self.error("sbatch refused the job: %s" % reason)
+        jobs = [job] if len(run_ids) == 1 else ["%s_%d" % (job, i) for i in range(len(run_ids))]
+        self.write(
+            {
+                posixpath.join(slurm.run_dir(home, rid), ".guild", "attrs", slurm.JOB_ATTR): "'%s'\n" % jid
+                for rid, jid in zip(run_ids, jobs)
+            }
+        )
+        return job
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """``scancel`` the jobs (array tasks); raises a one-line error when Slurm refuses."""
+        if not job_ids:
+            return
+        res = self.sh("scancel " + slurm.quote_argv(list(job_ids)))
+        if res.exit_code != 0:
+            raise self.error("scancel failed: %s" % slurm.sbatch_error(res.stderr or res.stdout))
 
     def remove_runs(self, run_ids: Sequence[str]) -> None:
         if run_ids:
@@ -210,6 +264,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
     """A Slurm cluster: runs staged on its shared Guild home and started by Slurm jobs."""
 
     parse_config = staticmethod(parse_slurm)
+    runs_sweep_driver = True
 
     @classmethod
     def location(cls, section: Mapping[str, Any]) -> str:
@@ -300,9 +355,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
                 return 0
         for rid, job in live:
             _note("Stopping %s (Slurm job %s)" % (rid, job))
-        res = site.sh("scancel " + slurm.quote_argv([job for _, job in live]))
-        if res.exit_code != 0:
-            raise site.error("scancel failed: %s" % slurm.sbatch_error(res.stderr or res.stdout))
+        site.cancel([job for _, job in live])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             states = site.settle()
@@ -317,6 +370,8 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
         """Stage the run (each trial of a sweep) on the shared home and submit it as a Slurm job (array)."""
         with self.open() as host:
             site = SlurmSite(self.config, host)
+            if self._is_sweep(req):
+                return self._drive_sweep(site, req)
             staged = self._submit_with(site, req)
             if not staged or req.stage or req.no_wait:
                 return 0
@@ -391,7 +446,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
         name = self.name
         host = site.host
         settings = self._job_settings(req)
-        trials = self._trial_flag_args(req)
+        trials = [list(req.flag_args)]
         site.check_slurm(settings.partition)
         if req.package is not None:
             _note("Copying package to %s" % name)
@@ -416,6 +471,45 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             _out("To watch use 'guild watch %s -r %s'" % (staged[0], name))
         return staged
 
+    def _drive_sweep(self, site: SlurmSite, req: RemoteRunRequest) -> int:
+        """A sweep: its driver runs where the shared home is and submits each batch of trials as a job array.
+
+        The driver is ``guild run`` there with the sweep options and
+        ``--slurm-jobs`` (:class:`luigi_guild.remote.slurm_sweep.SlurmExecutor`),
+        so the sweep has its batch run as a local one does; its output is
+        shown here; returns its exit code. With ``--no-wait`` the driver goes
+        on in the background once the first batch is queued.
+        """
+        assert req.package is not None
+        settings = self._job_settings(req)
+        site.check_slurm(settings.partition)
+        site.check_job(settings)  # a job Slurm refuses fails here, before a batch run is made
+        _note("Copying package to %s" % self.name)
+        site.host.put_archive(
+            req.package.project_dir,
+            posixpath.join(site.host.guild_home, req.package.remote_dir),
+            members=list(req.package.files),
+        )
+        jobs = slurm.SweepJobs.of(self.name, self.config.guild_home, settings, self._activate(), self.config.slurm_conf,
+                                  "guild-%s" % (req.opspec or "run").replace(":", "-"), detach=req.no_wait)
+        args = ["run", "--yes", "--project-dir", req.package.remote_dir, "--package", req.package.name,
+                *req.sweep_args, "--slurm-jobs", jobs.encode()]
+        if req.stage:
+            args.append("--stage-trials")
+        if req.needed:
+            args.append("--needed")
+        if req.label is not None:
+            args += ["--label", req.label]
+        for tag in req.tags:
+            args += ["--tag", tag]
+        if req.force_flags:
+            args.append("--force-flags")
+        if req.opspec:
+            args.append(req.opspec)
+        args += list(req.flag_args)
+        sys.stdout.flush()
+        return site.host.run(args, in_guild_home=True, stream=True).exit_code
+
     def _job_settings(self, req: RemoteRunRequest) -> slurm.JobSettings:
         settings = self.config.settings
         if req.restart or req.package is None:
@@ -432,22 +526,19 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             raise GuildError("error in %s: 'slurm' for operation %s must be a mapping" % (path, req.opspec))
         return slurm.read_settings("operation %s" % req.opspec, section, settings)
 
-    def _trial_flag_args(self, req: RemoteRunRequest) -> list[list[str]]:
-        """Flag arguments of each run to stage: one list, or one per trial of a sweep."""
+    def _is_sweep(self, req: RemoteRunRequest) -> bool:
+        """Whether ``req`` is a sweep: an optimizer, or flag values that expand to trials (lists, ranges)."""
         if req.restart or req.package is None:
-            return [list(req.flag_args)]
+            return False
+        if "--optimizer" in req.sweep_args or "--optimize" in req.sweep_args:
+            return True
         from luigi_guild.model import flags as flagslib
         from luigi_guild.run import plan as planlib
-        from luigi_guild.sweeps.optimizers import trial_values
-        from luigi_guild.sweeps.trials import SweepSpec, is_sweep
+        from luigi_guild.sweeps.trials import is_sweep
 
         assigns = flagslib.parse_assigns([a for a in req.flag_args if not a.startswith("@")])
         plan = planlib.plan_new(req.opspec, assigns, force_flags=req.force_flags, cwd=req.package.project_dir)
-        if not is_sweep(plan.flags):
-            return [list(req.flag_args)]
-        _, trials, _ = trial_values(plan.flags, SweepSpec(None, None, None, []))
-        swept = set(assigns)
-        return [["%s=%s" % (k, flagslib.format_val(v)) for k, v in t.items() if k in swept] for t in trials]
+        return is_sweep(plan.flags)
 
     def _stage(self, site: SlurmSite, req: RemoteRunRequest, trials: list[list[str]]) -> list[str]:
         """Stage each run on the shared home; returns their ids (trials ``--needed`` skips are left out)."""
@@ -494,38 +585,12 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
 
     def _submit(self, site: SlurmSite, req: RemoteRunRequest, settings: slurm.JobSettings, run_ids: list[str]) -> str:
         """Write the job script into each run and submit one job (array); undoes the staging on failure."""
-        home = self.config.guild_home
         try:
-            script = slurm.job_script(home, run_ids, self._activate(), self.config.slurm_conf)
-            paths = {rid: posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.JOB_SCRIPT) for rid in run_ids}
-            site.write({p: script for p in paths.values()})
-            # A run submitted again (--start/--restart) is tracked afresh.
-            site.sh("rm -f" + "".join(
-                " " + shlex.quote(posixpath.join(slurm.run_dir(home, rid), ".guild", slurm.FINAL_MARKER)) for rid in run_ids
-            ))
-            job_name = "guild-%s" % (req.opspec or "run").replace(":", "-")
-            argv = slurm.sbatch_argv(settings, paths[run_ids[0]], home, job_name, len(run_ids))
-            res = site.sh(slurm.quote_argv(argv))
-            if res.exit_code == 127:
-                raise site.error("Slurm's commands are not installed on %s (sbatch not found)" % self.config.where)
-            job = slurm.parse_sbatch(res.stdout) if res.exit_code == 0 else None
-            if job is None:
-                reason = slurm.sbatch_error(res.stderr or res.stdout)
-                if "partition" in reason.lower():
-                    raise site.error("unknown Slurm partition '%s': %s" % (settings.partition or "", reason))
-                raise site.error("sbatch refused the job: %s" % reason)
-            jobs = [job] if len(run_ids) == 1 else ["%s_%d" % (job, i) for i in range(len(run_ids))]
-            site.write(
-                {
-                    posixpath.join(slurm.run_dir(home, rid), ".guild", "attrs", slurm.JOB_ATTR): "'%s'\n" % jid
-                    for rid, jid in zip(run_ids, jobs)
-                }
-            )
+            return site.submit(run_ids, settings, self._activate(), "guild-%s" % (req.opspec or "run").replace(":", "-"))
         except BaseException:
             if not req.restart:
                 site.remove_runs(run_ids)
             raise
-        return job
 
     def _follow(self, site: SlurmSite, run_id: str) -> None:
         """Wait while the job is queued, then show the run's output until it stops."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from luigi_guild.model.errors import GuildError
@@ -23,6 +24,62 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class DependencyError(GuildError):
     """A required upstream run is missing."""
+
+
+# How a dependency source of a starting run was resolved (see :class:`Resolution`).
+USED = "used"  # its upstream run was chosen for this start
+STAGED = "staged"  # the run is only staged: its upstream run is used when it starts
+KEPT = "kept"  # a restart keeps the upstream run recorded before
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One dependency source of a run about to start, and what resolving it did (Guild reports each)."""
+
+    resource: str  # the requirement's resolving name: its ``name:``, else its uri
+    source: str  # the source's resolving name (for an operation requirement, the same)
+    run_id: str | None  # the upstream run
+    state: str  # USED, STAGED or KEPT
+
+
+def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
+    """What resolving the dependencies of the run ``plan`` starts does, in ``requires`` order.
+
+    A new run uses the upstream runs chosen for it (:func:`resolve`, or
+    Luigi's ``requires()``), or leaves them for its start when staged; a
+    staged run that starts uses the ones recorded in its ``deps`` attr; any
+    other restart keeps them. Call before the plan is executed.
+    """
+    if plan.restart is None:
+        state = STAGED if stage else USED
+        return [Resolution(up.resource, up.resource, up.run.id, state) for up in plan.upstream]
+    recorded = plan.restart.get("deps")
+    if not isinstance(recorded, dict):
+        return []
+    state = USED if plan.restart.status == "staged" else KEPT
+    found = []
+    for resource, sources in recorded.items():
+        for source, info in (sources or {}).items() if isinstance(sources, dict) else ():
+            run_id = info.get("config") if isinstance(info, dict) else None
+            found.append(Resolution(str(resource), str(source), None if run_id is None else str(run_id), state))
+    return found
+
+
+def report_lines(resolved: list[Resolution]) -> list[str]:
+    """Guild's words for :func:`resolutions`: ``Resolving NAME``, then what happened to each source."""
+    lines = []
+    last = None
+    for r in resolved:
+        if r.resource != last:
+            lines.append("Resolving %s" % r.resource)
+            last = r.resource
+        if r.state == USED:
+            lines.append("Using run %s for %s" % (r.run_id, r.source))
+        elif r.state == STAGED:
+            lines.append("Skipping resolution of %s because it's being staged" % r.source)
+        else:
+            lines.append("Skipping resolution of %s because it's already resolved" % r.source)
+    return lines
 
 
 def upstream_opdefs(opdef: "OpDef") -> list[tuple["Requirement", "OpDef"]]:
@@ -133,7 +190,8 @@ def link_upstream(upstream: list[Upstream], dest: str) -> tuple[dict[str, Any], 
             os.symlink(source, target)
             paths.append(os.path.relpath(source, dest))
             lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
-        attr.setdefault(up.resource, {})[up.uri] = {"config": run.id, "paths": paths, "uri": up.uri}
+        # Guild keys an inline operation source by the same resolving name as its resource.
+        attr.setdefault(up.resource, {})[up.resource] = {"config": run.id, "paths": paths, "uri": up.uri}
     return attr, lines
 
 

@@ -40,6 +40,9 @@ class Executor:
     """Executes jobs; subclasses set ``name`` and register with :func:`register`."""
 
     name: ClassVar[str] = ""
+    in_order: ClassVar[bool] = True
+    """Whether jobs run one after another, so a sweep hands over the jobs before a skipped trial first
+    (its log then reads in trial order); False for executors that submit a whole chunk at once."""
 
     def execute(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Execute ``jobs``; returns one outcome per job executed here (in order)."""

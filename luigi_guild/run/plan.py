@@ -28,7 +28,7 @@ class Upstream:
 
     run: Run
     uri: str  # operation:<spec>
-    resource: str  # key in the deps attr: the requirement's name, else the uri
+    resource: str  # key in the deps attr: the requirement's name, else its flag-name, else the uri
     select: list[str] = field(default_factory=list)
 
 

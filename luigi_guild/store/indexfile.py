@@ -6,6 +6,7 @@ is trusted.
 
 from __future__ import annotations
 
+import errno
 import marshal
 import os
 import sys
@@ -13,13 +14,16 @@ import time
 
 from luigi_guild.model import home
 from luigi_guild.model.flagid import needed_key
-from luigi_guild.store.rundir import _MISSING, BATCH_MARKER, SENTINELS, Run, decode_attr, read_run_file
+from luigi_guild.store.rundir import (
+    _MISSING, BATCH_MARKER, DAMAGE_KEY, NOT_UTF8, SENTINELS, UNDECODABLE, UNREADABLE, Run, decode_attr,
+    read_run_file,
+)
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4  # 3: stopped and the batch marker; 4: entries of damaged runs say what is damaged
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -74,18 +78,24 @@ def _stamp(path: str) -> int | None:
 def _read_small(path: str, dir_fd: int | None = None) -> tuple[os.stat_result, str | None] | None:
     """``(stat, text)`` of run file ``path`` (see :func:`read_run_file`), the stat taken before reading.
 
-    None when it does not exist; text None when it is damaged or not UTF-8.
+    None when it does not exist; the text is :data:`UNREADABLE` or :data:`NOT_UTF8` (those very
+    objects) when it is damaged.
     """
     read = read_run_file(path, dir_fd=dir_fd)
     if read is None:
         return None
     st, data = read
     if data is None:
-        return st, None
+        return st, UNREADABLE
     try:
         return st, data.decode("utf-8")
     except UnicodeDecodeError:
-        return st, None
+        return st, NOT_UTF8
+
+
+def _damaged(text: str | None) -> bool:
+    """Whether :func:`_read_small`'s text is one of its damage notes (``is`` identity: no file text can be)."""
+    return text is UNREADABLE or text is NOT_UTF8
 
 
 def _timestamp(attrs: dict[str, Any]) -> int:
@@ -118,10 +128,13 @@ def read_entry(
         return None
     try:
         gst = os.fstat(gfd)
+        damage = ""
         try:
             afd: int | None = os.open("attrs", _DIR_FLAGS, dir_fd=gfd)
-        except OSError:
+        except OSError as e:
             afd = None
+            if e.errno != errno.ENOENT:
+                damage = ".guild/attrs " + UNREADABLE
         try:
             times = [gst.st_mtime_ns, gst.st_ctime_ns]
             fstamps: list[int | None] = []
@@ -137,6 +150,9 @@ def read_entry(
                     texts.append(None)
                     continue
                 st, text = read
+                if _damaged(text):
+                    damage = damage or "%s %s" % (rel, text)
+                    text = None
                 times += (st.st_mtime_ns, st.st_ctime_ns)
                 fstamps.append(hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)))
                 texts.append(text)
@@ -165,6 +181,10 @@ def read_entry(
         val = decode_attr(text, _MISSING)
         if val is not _MISSING:
             attrs[name] = val
+        else:
+            damage = damage or ".guild/attrs/%s %s" % (name, UNDECODABLE)
+    if damage:
+        attrs[DAMAGE_KEY] = damage
     settled = now_ns - max(times) > racy_ns
     try:
         marshal.dumps(attrs)

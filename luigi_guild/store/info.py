@@ -90,6 +90,9 @@ def info_items(run: Run, all_scalars: bool = False) -> list[tuple[str, Any]]:
         ("flags", dict(run.flags)),
         ("scalars", scalars_data(run, all_scalars)),
     ]
+    proto = run.guild_path("proto")
+    if os.path.isdir(proto):  # a batch run: its prototype's flags, as Guild shows them
+        items.insert(len(items) - 1, ("proto-flags", dict(Run.for_dir(proto).flags)))
     job = run.get("slurm_job")
     if job is not None:  # a run started by a Slurm job (the slurm remote kind): Slurm's id and last word
         at = [name for name, _ in items].index("pid") + 1

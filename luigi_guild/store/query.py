@@ -48,7 +48,32 @@ def list_runs(root: str | None = None) -> list[Run]:
     runs = index.runs()
     index.save()
     _listings[index.root] = index
-    return runs
+    return _scoped(runs, root)
+
+
+def parent_scope(root: str | None = None) -> set[str] | None:
+    """Under a steps run that isolates its steps (``GUILD_RUNS_PARENT``): the ids of the
+    runs linked in that run, the only runs its steps see (as under Guild); else None."""
+    parent = os.environ.get("GUILD_RUNS_PARENT")
+    if not parent:
+        return None
+    runs_root = os.path.realpath(root or home.runs_dir())
+    parent_dir = os.path.join(runs_root, parent)
+    try:
+        names = os.listdir(parent_dir)
+    except OSError:
+        return set()
+    scope = set()
+    for name in names:
+        real = os.path.realpath(os.path.join(parent_dir, name))
+        if os.path.dirname(real) == runs_root:
+            scope.add(os.path.basename(real))
+    return scope
+
+
+def _scoped(runs: list[Run], root: str | None) -> list[Run]:
+    scope = parent_scope(root)
+    return runs if scope is None else [r for r in runs if r.id in scope]
 
 
 # The index of the latest listing per runs directory: the next :func:`snapshot`
@@ -232,7 +257,7 @@ def needed(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list
     index = RunIndex.load(root)
     found = index.needed(opref, flags)
     index.save()
-    return found
+    return _scoped(found, root)
 
 
 def needed_for_new_run(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> list[Run]:
@@ -241,13 +266,13 @@ def needed_for_new_run(opref: OpRef, flags: dict[str, Any], root: str | None = N
     index = RunIndex.load(root)
     found = index.same(opref, flags, Status.NEEDED_MATCH)
     index.save()
-    return found
+    return _scoped(found, root)
 
 
 def needed_many(queries: Iterable[tuple[OpRef, dict[str, Any]]], root: str | None = None) -> list[list[Run]]:
     """:func:`needed` for many (opref, flags) pairs with one pass over the runs."""
     index = RunIndex.load(root)
-    found = [index.needed(opref, flags) for opref, flags in queries]
+    found = [_scoped(index.needed(opref, flags), root) for opref, flags in queries]
     index.save()
     return found
 
@@ -257,7 +282,7 @@ def same_runs(opref: OpRef, flags: dict[str, Any], root: str | None = None) -> l
     index = RunIndex.load(root)
     found = index.same(opref, flags)
     index.save()
-    return found
+    return _scoped(found, root)
 
 
 def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = "") -> Run | None:
@@ -268,10 +293,21 @@ def latest_of_operation(opref: OpRef, root: str | None = None, id_prefix: str = 
     digest in the opref is not compared). ``id_prefix`` narrows the choice
     to runs whose id starts with it (the user picked the upstream run).
     """
+    if parent_scope(root) is not None:  # a step of an isolating steps run: its linked runs only
+        usable = [r for r in list_runs(root) if r.id.startswith(id_prefix) and _of_operation(r, opref)
+                  and r.status in Status.AVAILABLE]
+        return next((r for r in usable if r.get("marked")), usable[0] if usable else None)
     marked = _marked_of_operation(opref, root, id_prefix)
     if marked is not None:
         return marked
     return shared_index(root).latest_of_operation(opref, Status.AVAILABLE, id_prefix)
+
+
+def _of_operation(run: Run, opref: OpRef) -> bool:
+    try:
+        return run.opref.same_operation(opref)
+    except (OSError, ValueError):
+        return False
 
 
 def _marked_of_operation(opref: OpRef, root: str | None, id_prefix: str) -> Run | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import time
 
 from luigi_guild.model.atomic import create_replacing, write_file_atomic
@@ -23,6 +24,29 @@ if TYPE_CHECKING:
 _PRELOADED_ATTRS = frozenset(("started", "initialized", "label", "exit_status", "flags", "stopped"))
 
 _MISSING = object()
+
+# In a run index entry's attrs: what is damaged in the run (absent when nothing is).
+DAMAGE_KEY = "\x00damaged"
+UNREADABLE = "cannot be read (not a regular file inside the run, or too large)"
+NOT_UTF8 = "is not UTF-8 text"
+UNDECODABLE = "cannot be decoded (not plain YAML, too deep or too large)"
+
+_damage_seen: set[str] = set()
+
+
+def report_damage(run_id: str, rel: str, what: str) -> None:
+    """Warn once per process, on one stderr line, that run ``run_id`` is damaged: file ``rel`` ``what``.
+
+    Called only where a read found damage, so intact runs cost nothing.
+    """
+    if run_id in _damage_seen:
+        return
+    _damage_seen.add(run_id)
+    try:
+        sys.stderr.write("WARNING: run %s is damaged: %s %s\n" % (run_id, rel, what))
+        sys.stderr.flush()
+    except (OSError, ValueError):  # no stderr to warn on
+        pass
 
 
 # The most a run file read for its value (attrs, opref, markers) may hold: anything
@@ -419,6 +443,13 @@ class Run:
         """A run whose ``attrs`` (missing ones absent), sentinels and opref are already known."""
         run = cls(run_id, path)
         run.guild_stamp = guild_stamp
+        if DAMAGE_KEY in attrs:
+            rel, _, what = str(attrs[DAMAGE_KEY]).partition(" ")
+            report_damage(run_id, rel, what)
+        elif opref is None:
+            report_damage(run_id, ".guild/opref", UNDECODABLE)
+        elif remote == "?":
+            report_damage(run_id, ".guild/LOCK.remote", NOT_UTF8)
         run._opref = opref
         run._attrs = attrs
         run._sentinels = sentinels
@@ -451,7 +482,19 @@ class Run:
     @property
     def opref(self) -> OpRef:
         if self._opref is None:
-            self._opref = OpRef.parse(_read_text_or_raise(self.path, ".guild/opref"))
+            try:
+                self._opref = OpRef.parse(_read_text_or_raise(self.path, ".guild/opref"))
+            except FileNotFoundError:
+                raise
+            except UnicodeDecodeError:
+                report_damage(self.id, ".guild/opref", NOT_UTF8)
+                raise
+            except ValueError:
+                report_damage(self.id, ".guild/opref", UNDECODABLE)
+                raise
+            except OSError:
+                report_damage(self.id, ".guild/opref", UNREADABLE)
+                raise
         return self._opref
 
     def open_dir(self, rel: str) -> int:
@@ -512,14 +555,21 @@ class Run:
             if val is _MISSING:
                 return default
             return dict(val) if isinstance(val, dict) else val
-        data = read_beneath(self.path, ".guild/attrs/" + name)[1]
+        exists, data = read_beneath(self.path, ".guild/attrs/" + name)
         if data is None:
+            if exists:
+                report_damage(self.id, ".guild/attrs/" + name, UNREADABLE)
             return default
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
+            report_damage(self.id, ".guild/attrs/" + name, NOT_UTF8)
             return default
-        return decode_attr(text, default)
+        val = decode_attr(text, _MISSING)
+        if val is _MISSING:
+            report_damage(self.id, ".guild/attrs/" + name, UNDECODABLE)
+            return default
+        return val
 
     def read_raw_attr(self, name: str) -> str | None:
         """The attr file's text; None when missing, and ``""`` when it exists but is damaged
@@ -527,9 +577,13 @@ class Run:
         exists, data = read_beneath(self.path, ".guild/attrs/" + name)
         if not exists:
             return None
+        if data is None:
+            report_damage(self.id, ".guild/attrs/" + name, UNREADABLE)
+            return ""
         try:
-            return "" if data is None else data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError:
+            report_damage(self.id, ".guild/attrs/" + name, NOT_UTF8)
             return ""
 
     def write_attr(self, name: str, value: Any) -> None:
@@ -637,10 +691,17 @@ class Run:
         if self._sentinels is not None:
             return self._remote if "LOCK.remote" in self._sentinels else None
         exists, data = read_beneath(self.path, ".guild/LOCK.remote", 4096)
-        return remote_name(data) if exists else None
+        if not exists:
+            return None
+        name = remote_name(data)
+        if name == "?":
+            report_damage(self.id, ".guild/LOCK.remote", UNREADABLE if data is None else NOT_UTF8)
+        return name
 
     def _read_marker(self, name: str) -> bytes | None:
         exists, data = read_beneath(self.path, ".guild/" + name, 4096)
+        if exists and data is None:
+            report_damage(self.id, ".guild/" + name, UNREADABLE)
         return (data or b"") if exists else None
 
     def lock_pid(self) -> int | None:

@@ -102,3 +102,37 @@ def link_trial(batch_dir: str, run: Run) -> None:
     link = os.path.join(batch_dir, run.id)
     if not os.path.lexists(link):
         os.symlink(os.path.join("..", run.id), link)
+
+
+def append_output(batch_dir: str, data: bytes, index: bytes | None = None) -> None:
+    """Add ``data`` to the batch's ``.guild/output`` (with its ``output.index`` records), as a
+    Guild batch records its trials' lines and output; a record per line of ``data`` when
+    ``index`` is None. Writers take turns (trials may finish at once); errors are ignored."""
+    import fcntl
+    import struct
+    import time
+
+    if not data:
+        return
+    if index is None:
+        stamp = struct.pack(">QB", int(time.time() * 1000), 1)
+        index = stamp * data.count(b"\n")
+    guild_dir = os.path.join(batch_dir, ".guild")
+    try:
+        fd = os.open(os.path.join(guild_dir, "output"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, data)
+        ifd = os.open(os.path.join(guild_dir, "output.index"),
+                      os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(ifd, index)
+        finally:
+            os.close(ifd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+

@@ -31,7 +31,7 @@ from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
 from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
-from luigi_guild.sweeps.batch import batch_opref, create_batch_run, finish_batch_run, link_trial
+from luigi_guild.sweeps.batch import append_output, batch_opref, create_batch_run, finish_batch_run, link_trial
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
@@ -245,12 +245,16 @@ def run_sweep(
 
             for n, values in enumerate(chunk, start):
                 if opts.needed and index.needed(plan.opref, values):
-                    flush()
+                    if executor.in_order:
+                        flush()
                     if state.stopped:
                         break
                     skipped += 1
+                    line = "Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (
+                        plan.op_name, flags_desc(values))
+                    append_output(batch.path, b"INFO: [guild] %s\n" % line.encode())
                     if not opts.quiet:
-                        _log("Skipping trial: %s (%s) - a matching run exists (--needed specified)" % (plan.op_name, flags_desc(values)))
+                        _log(line)
                     continue
                 jobs.append(_trial_job(plan, operation, values, batch, opts, n))
             flush()
@@ -301,20 +305,33 @@ def _learner(spec: SweepSpec) -> Any:
     return learners.learner_class(spec.optimizer)
 
 
-def _previous_trials(plan: Any, objective: Any) -> list[tuple[dict[str, Any], float]]:
-    """``prev-trials=operation``: (flags, value to minimize) of every completed run of the operation."""
+def _previous_trials(plan: Any, objective: Any, mode: str, batch: Run) -> list[tuple[dict[str, Any], float]]:
+    """(flags, value to minimize) of earlier completed runs: ``prev-trials=operation``, every run of
+    the operation; ``sourcecode``, every run whose source digest is the batch prototype's."""
     from luigi_guild.store import query
     from luigi_guild.sweeps.objective import read_value
 
     want = (plan.opref.pkg_type, plan.opref.pkg_name, plan.opref.model_name, plan.opref.op_name)
+    digest = None
+    if mode == "sourcecode":
+        proto = batch.guild_path("proto")
+        digest = Run.for_dir(proto).get("sourcecode_digest")
+        if not digest:
+            raise GuildError("cannot find runs for batch proto in %s: missing sourcecode digest" % proto)
     found = []
     for run in reversed(query.list_runs()):
-        try:
-            opref = run.opref
-        except (OSError, ValueError):
+        if run.status != Status.COMPLETED:
             continue
-        if (opref.pkg_type, opref.pkg_name, opref.model_name, opref.op_name) != want or run.status != Status.COMPLETED:
-            continue
+        if digest is not None:
+            if run.get("sourcecode_digest") != digest:
+                continue
+        else:
+            try:
+                opref = run.opref
+            except (OSError, ValueError):
+                continue
+            if (opref.pkg_type, opref.pkg_name, opref.model_name, opref.op_name) != want:
+                continue
         value = read_value(run, objective)
         if value is not None:
             found.append((run.flags, objective.loss(value)))
@@ -348,8 +365,9 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     no_objective: list[Run] = []
     error: GuildError | None = None
     try:
-        if opt.opt_flags.get("prev-trials") == "operation":
-            opt.add_previous(_previous_trials(plan, objective))
+        mode = opt.opt_flags.get("prev-trials")
+        if mode in ("operation", "sourcecode"):
+            opt.add_previous(_previous_trials(plan, objective, str(mode), batch))
         n = 0
         while not opt.exhausted and not state.stopped:
             asked = opt.ask(max(1, opts.workers))
@@ -454,6 +472,8 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
         label=opts.label,
         tags=list(opts.tags),
     )
+    if plan.opref.pkg_type == "package":  # a sweep of a shipped project (-r): its trials are of the package too
+        trial_plan.opref = plan.opref
     return Job(
         plan=trial_plan,
         opts=trial_options(batch.path, opts.needed, opts.quiet),
@@ -486,8 +506,15 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
     def on_created(run: Run, plan: RunPlan) -> None:
         if os.path.isdir(batch_dir):
             link_trial(batch_dir, run)
+        line = "Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags))
+        append_output(batch_dir, b"INFO: [guild] %s\n" % line.encode())
         if not quiet:
-            _log("Running trial %s: %s (%s)" % (run.id, plan.op_name, flags_desc(plan.flags)))
+            _log(line)
+            if plan.upstream:
+                from luigi_guild.run import deps
+
+                for dep_line in deps.report_lines(deps.resolutions(plan)):
+                    _log(dep_line)
         interrupts_before[0] = len(process.interrupts)
 
     def on_finished(outcome: Outcome) -> None:
@@ -499,13 +526,19 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
             if interrupted:
                 state.request_stop(process.interrupts[-1])
             state.record(ok)
+        _copy_output(outcome.run, batch_dir)
         if ok or interrupted:
             return
         # As Guild words it; the sweep goes on unless --fail-on-trial-error.
+        msg = "Trial %s exited with an error (%s) - see log for details" % (outcome.run.id, outcome.exit_status)
+        append_output(batch_dir, b"ERROR: [guild] %s\n" % msg.encode())
         if not quiet:
-            _log_error("Trial %s exited with an error (%s) - see log for details" % (outcome.run.id, outcome.exit_status))
-        if state is not None and state.fail_fast and state.request_stop(-1, outcome.exit_status or 1) and not quiet:
-            _log_error("Stopping batch because a trial failed (pending trials can be started as needed)")
+            _log_error(msg)
+        if state is not None and state.fail_fast and state.request_stop(-1, outcome.exit_status or 1):
+            msg = "Stopping batch because a trial failed (pending trials can be started as needed)"
+            append_output(batch_dir, b"ERROR: [guild] %s\n" % msg.encode())
+            if not quiet:
+                _log_error(msg)
 
     return RunOptions(
         claim=True,
@@ -515,6 +548,18 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
         on_created=on_created,
         on_finished=on_finished,
     )
+
+
+def _copy_output(run: Run, batch_dir: str) -> None:
+    """A finished trial's output (and its index) appended to the batch's, as under Guild."""
+    try:
+        with open(run.guild_path("output"), "rb") as f:
+            data = f.read()
+        with open(run.guild_path("output.index"), "rb") as f:
+            index = f.read()
+    except OSError:
+        return
+    append_output(batch_dir, data, index)
 
 
 def _done_elsewhere(index: RunIndex, opref: OpRef, values: dict[str, Any], since: int) -> bool:

@@ -71,8 +71,9 @@ class OptFlag:
 _RANDOM_STARTS = OptFlag("int", 3, description="Trials drawn at random before the model is used")
 _KAPPA = OptFlag("float", 1.96, description="Exploration weight of LCB")
 _XI = OptFlag("float", 0.05, description="Improvement EI and PI ask for")
-_PREV = OptFlag("str", "batch", ("batch", "operation"),
-                description="Earlier trials to learn from: this batch's, or every completed run of the operation")
+_PREV = OptFlag("str", "batch", ("batch", "sourcecode", "operation"),
+                description="Earlier trials to learn from: this batch's, every completed run with the same "
+                            "source code, or every completed run of the operation")
 
 
 def _space_distribution(name: str, val: Any) -> Any:
@@ -87,10 +88,13 @@ def _space_distribution(name: str, val: Any) -> Any:
         return None
     from luigi_guild.sweeps.trials import parse_function
 
-    func, low, high, _init = parse_function(val)
+    func, low, high, init = parse_function(val)
     shown = "%s=%s" % (name, val)
     if func not in ("uniform", "loguniform"):
         raise GuildError("unknown function '%s' used for flag %s" % (func, name), hint=_FUNC_ARGS_HINT)
+    if init is not None and (isinstance(init, bool) or not isinstance(init, (int, float))):
+        raise GuildError("invalid function args in '%s': the initial value %s is not a number"
+                         % (shown, flagslib.format_val(init)))
     if low >= high:
         raise GuildError("invalid function args in '%s': the lower bound %s has to be less than the upper bound %s"
                          % (shown, low, high))
@@ -314,7 +318,7 @@ class Forest(_SurrogateOptimizer):
 
 @register
 class GradientBoostedTrees(_SurrogateOptimizer):
-    """Sequential optimization with gradient-boosted quantile trees (Guild's ``gbrt``)."""
+    """Sequential optimization with gradient-boosted median (quantile 0.5) trees (Guild's ``gbrt``)."""
 
     name = "gbrt"
     surrogate = "gbrt"

@@ -122,20 +122,22 @@ class Queue:
 
         return [r for r in query.list_runs() if r.status == Status.RUNNING and r.id != self.run.id and not _is_queue_run(r)]
 
-    def take(self) -> Run | None:
-        """The next staged run, marked pending for this queue; None when there is none to start now."""
-        from luigi_guild.run import claim
-        from luigi_guild.model import home
-
+    def startable(self) -> list[Run]:
+        """Staged runs, oldest first; empty while ``wait-for-running`` waits for other runs."""
         staged = self._staged()
-        if not staged:
-            return None
-        if self.wait_for_running:
+        if staged and self.wait_for_running:
             busy = self._running_others()
             if busy:
                 self.log("Found staged run %s (waiting for runs to finish: %s)"
                          % (staged[0].id, ", ".join(r.id for r in busy)))
-                return None
+                return []
+        return staged
+
+    def claim(self, staged: list[Run]) -> Run | None:
+        """The first of ``staged`` still staged (and for this queue's GPUs), marked pending; None if none is."""
+        from luigi_guild.run import claim
+        from luigi_guild.model import home
+
         with claim.status_lock() as locked:
             if not locked:
                 lock = os.path.join(home.locks_dir(), "run-status")
@@ -143,6 +145,19 @@ class Queue:
                                  "If this error persists, try stopping all queues and deleting %s\n" % lock)
                 return None
             return claim.take_staged(staged, self._gpus_match)
+
+    def take(self) -> Run | None:
+        """The next staged run, marked pending for this queue; None when there is none to start now."""
+        staged = self.startable()
+        return self.claim(staged) if staged else None
+
+    def drain(self) -> int:
+        """Start what is staged now (here: the oldest one); returns how many runs this queue started."""
+        run = self.take()
+        if run is None:
+            return 0
+        self.start(run)
+        return 1
 
     # ----------------------------------------------------------- starting
 
@@ -190,8 +205,7 @@ class Queue:
                 self.log("Processing staged runs")
             waiting = False
             while not self.stopping:
-                run = self.take()
-                if run is None:
+                if not self.drain():
                     if self.run_once:
                         break
                     if not waiting:
@@ -200,7 +214,6 @@ class Queue:
                     self._sleep(self.poll_interval or 0.1)
                     continue
                 waiting = False
-                self.start(run)
             if self.run_once:
                 self.log("queue processed %d run(s) in %f seconds" % (len(self.started), time.monotonic() - t0))
             self.log("Stopping queue")

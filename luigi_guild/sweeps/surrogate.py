@@ -5,7 +5,11 @@ extra trees, or gradient-boosted quantile trees) to the finished trials and
 proposes the point that maximizes an acquisition function (``LCB``, ``EI``,
 ``PI``, or ``gp_hedge``, which picks among the three by their past gains) -
 the method of scikit-optimize's ``gp_minimize``/``forest_minimize``/
-``gbrt_minimize``, which Guild's optimizers use. Until ``n_startup`` trials
+``gbrt_minimize``, which Guild's optimizers use. ``gbrt`` differs: a tree
+model's prediction never goes below the best value seen, so an acquisition
+over it only rewards spread; it proposes the point its median model
+predicts lowest, and among points it predicts alike (a tree is flat over a
+box) the one farthest from the trials so far. Until ``n_startup`` trials
 have an objective, points are drawn at random. Trials still running count
 at the best value seen ("constant liar"), so trials asked for together
 differ.
@@ -199,10 +203,10 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             return ExtraTreesRegressor(n_estimators=100, min_samples_leaf=1, random_state=seed).fit(X, y)
         from sklearn.ensemble import GradientBoostingRegressor
 
-        return [
-            GradientBoostingRegressor(loss="quantile", alpha=q, n_estimators=30, random_state=seed).fit(X, y)
-            for q in (0.16, 0.5, 0.84)
-        ]
+        # Two trials at least per leaf: a leaf fitted to one trial stretches that value over its whole box.
+        return GradientBoostingRegressor(
+            loss="quantile", alpha=0.5, n_estimators=30, min_samples_leaf=2, random_state=seed
+        ).fit(X, y)
 
     def _predict(self, model: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.model == "gp":
@@ -215,8 +219,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
             mu = means.mean(axis=0)
             var = (leaf_vars + means**2).mean(axis=0) - mu**2
             return mu, np.sqrt(np.maximum(var, 1e-18))
-        low, mid, high = (m.predict(X) for m in model)
-        return mid, np.maximum((high - low) / 2.0, 1e-9)
+        return model.predict(X), np.zeros(len(X))
 
     def _acquisition(self, name: str, mu: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
         """Higher is better."""
@@ -238,7 +241,7 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         return np.vstack(parts)
 
     def _propose(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        if self.model == "forest":
+        if self.model in ("forest", "gbrt"):
             # Trees split on the objective's scale: compressing it (monotonically) lets the
             # good region, not a few huge values, shape the forest.
             y = np.log1p(y - y.min())
@@ -246,6 +249,8 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         cands = self._candidates(X, y)
         mu, std = self._predict(model, cands)
         best = float(y.min())
+        if self.model == "gbrt":
+            return self._lowest_farthest(cands, mu, X)
         if self.acq_func != "gp_hedge":
             return cands[int(np.argmax(self._acquisition(self.acq_func, mu, std, best)))]
         picks = [int(np.argmax(self._acquisition(name, mu, std, best))) for name in ("LCB", "EI", "PI")]
@@ -256,3 +261,10 @@ class SurrogateSampler(optuna.samplers.BaseSampler):
         self._gains -= mu[picks] / spread  # each function gains by how low its pick is predicted to be
         return cands[chosen]
 
+    @staticmethod
+    def _lowest_farthest(cands: np.ndarray, mu: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The candidate predicted lowest; of those predicted alike, the one farthest from the trials ``X``."""
+        low = float(mu.min())
+        tied = np.flatnonzero(mu <= low + 1e-9 * max(1.0, abs(low)))
+        gaps = ((cands[tied][:, None, :] - X[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        return cands[tied[int(np.argmax(gaps))]]
