@@ -225,10 +225,16 @@ def remote_run_args(req: RemoteRunRequest, run_id: str) -> list[str]:
     else:
         assert req.package is not None
         args += ["--project-dir", req.package.remote_dir, "--package", req.package.name, "--run-id", run_id]
-    if req.needed:
-        args.append("--needed")
     if req.stage:
         args.append("--stage")
+    return args + request_run_args(req)
+
+
+def request_run_args(req: RemoteRunRequest) -> list[str]:
+    """The tail of a remote ``guild run`` for ``req``: its options shared by every kind, the operation, its flags."""
+    args = []
+    if req.needed:
+        args.append("--needed")
     if req.label is not None:
         args += ["--label", req.label]
     for tag in req.tags:

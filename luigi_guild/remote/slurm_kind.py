@@ -44,7 +44,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote import slurm
-from luigi_guild.remote.actions import GuildHomeRemote, _echo_captured, _note, _out, remote_run_args
+from luigi_guild.remote.actions import (
+    GuildHomeRemote, _echo_captured, _note, _out, remote_run_args, request_run_args,
+)
 from luigi_guild.remote.base import RemoteRunRequest, register
 from luigi_guild.remote.config import RemoteConfig, as_str, config_dir, local_path, opt_str, parse_remote
 from luigi_guild.remote.host import RemoteResult, last_line, strerror
@@ -496,17 +498,7 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
                 *req.sweep_args, "--slurm-jobs", jobs.encode()]
         if req.stage:
             args.append("--stage-trials")
-        if req.needed:
-            args.append("--needed")
-        if req.label is not None:
-            args += ["--label", req.label]
-        for tag in req.tags:
-            args += ["--tag", tag]
-        if req.force_flags:
-            args.append("--force-flags")
-        if req.opspec:
-            args.append(req.opspec)
-        args += list(req.flag_args)
+        args += request_run_args(req)
         sys.stdout.flush()
         return site.host.run(args, in_guild_home=True, stream=True).exit_code
 
