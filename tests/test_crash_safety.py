@@ -191,9 +191,11 @@ def _big_project(tmp_path) -> str:
     proj = tmp_path / "big"
     proj.mkdir()
     (proj / "main.py").write_text("x = 1\nprint('x', x)\n")
-    block = os.urandom(1024 * 1024 - 1)
+    # Text files just under the 1 MiB source limit (binary files are never copied, as under Guild).
+    line = b"0123456789" * 8 + b"\n"
+    block = line * ((1024 * 1024 - 1) // len(line))
     for i in range(99):
-        (proj / ("data%02d.bin" % i)).write_bytes(block)
+        (proj / ("data%02d.txt" % i)).write_bytes(block)
     return str(proj)
 
 
