@@ -16,6 +16,17 @@ SWEEP = project("sweep")
 START_RE = re.compile(r"Starting staged run ([0-9a-f]{32})$", re.M)
 
 
+def _assert_each_started_once_by_both(procs: list[subprocess.Popen], staged: list) -> None:
+    """The queue processes all exit 0, start every staged run exactly once, and each starts some."""
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(procs), outs
+    started = [START_RE.findall(out) for out in outs]
+    counts = collections.Counter(i for ids in started for i in ids)
+    assert sorted(counts) == sorted(t.id for t in staged), outs
+    assert set(counts.values()) == {1}, "a staged run started twice: %s" % counts
+    assert all(ids for ids in started), "one queue did all the work: %s" % [len(i) for i in started]
+
+
 def test_stage_trials_then_two_queues_drain_each_once(tmp_path):
     home = tmp_path / "home"
     r = guild(home, "run", "echo", "x=range[1:8]", "sleep=0.3", "--stage-trials", "-y", cwd=SWEEP)
@@ -29,13 +40,7 @@ def test_stage_trials_then_two_queues_drain_each_once(tmp_path):
         subprocess.Popen(args, cwd=SWEEP, env=guild_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(2)
     ]
-    outs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    started = [START_RE.findall(out) for out in outs]
-    counts = collections.Counter(i for ids in started for i in ids)
-    assert sorted(counts) == sorted(t.id for t in staged), outs
-    assert set(counts.values()) == {1}, "a staged run started twice: %s" % counts
-    assert all(ids for ids in started), "one queue did all the work: %s" % [len(i) for i in started]
+    _assert_each_started_once_by_both(procs, staged)
     trials = trial_runs(home, "toy:echo")
     assert sorted(t.flags["x"] for t in trials) == list(range(1, 9))
     assert all(t.status == "completed" for t in trials), [t.status for t in trials]
@@ -59,13 +64,7 @@ def test_queues_on_two_hosts_through_luigid_drain_each_once(tmp_path, luigid):  
         host.mkdir()
         procs.append(subprocess.Popen(args, cwd=host, env=guild_env(home), stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True))
-    outs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    started = [START_RE.findall(out) for out in outs]
-    counts = collections.Counter(i for ids in started for i in ids)
-    assert sorted(counts) == sorted(t.id for t in staged), outs
-    assert set(counts.values()) == {1}, "a staged run started twice: %s" % counts
-    assert all(ids for ids in started), "one queue did all the work: %s" % [len(i) for i in started]
+    _assert_each_started_once_by_both(procs, staged)
     trials = trial_runs(home, "toy:echo")
     assert all(t.status == "completed" for t in trials), [t.status for t in trials]
     assert not [r for r in runs(home) if r.status == "staged"]

@@ -172,20 +172,25 @@ def test_push_cut_midway(guild_uat_remote: dict, guild_home: Path, sshd_server) 
     _no_archive_left(before)
 
 
+def _cut_once_ticking(proc: subprocess.Popen, sshd_server) -> tuple[int, str]:
+    """Cut ``proc``'s SSH sessions once it shows the run's output; its exit code and stderr."""
+    try:
+        assert proc.stdout is not None
+        _wait(lambda: "tick" in proc.stdout.readline(), "the run's output")
+        _cut(_sessions(sshd_server.pid))
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
 def test_watch_cut_says_the_run_goes_on(guild_uat_remote: dict, guild_home: Path, sshd_server) -> None:
     started = guild("run", "tick", "n=300", "delay=0.1", "-r", "guild-uat", "--no-wait", "-y")
     run_id = started.stdout.split()[0]
     watch = start("watch", run_id, "-r", "guild-uat")
-    try:
-        assert watch.stdout is not None
-        _wait(lambda: "tick" in watch.stdout.readline(), "the watched output")
-        _cut(_sessions(sshd_server.pid))
-        out, err = watch.communicate(timeout=60)
-    finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.wait()
-    _one_line((watch.returncode, err), "watch it again with 'guild watch %s -r guild-uat'" % run_id)
+    _one_line(_cut_once_ticking(watch, sshd_server), "watch it again with 'guild watch %s -r guild-uat'" % run_id)
     # The run went on there.
     info = guild("runs", "info", run_id, "-r", "guild-uat")
     assert "status: running" in info.stdout or "status: completed" in info.stdout, info.stdout
@@ -204,16 +209,8 @@ def _remote_run_id(line: str) -> str:
 def test_run_waiting_cut_says_the_run_goes_on(guild_uat_remote: dict, guild_home: Path, sshd_server) -> None:
     """``run -r`` following the output: a cut names the run, says it goes on there and how to watch it."""
     proc = start("run", "tick", "n=300", "delay=0.1", "-r", "guild-uat", "-y")
-    try:
-        assert proc.stdout is not None
-        _wait(lambda: "tick" in proc.stdout.readline(), "the run's output")
-        _cut(_sessions(sshd_server.pid))
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    _one_line((proc.returncode, err), "the run goes on there; watch it again with 'guild watch ")
+    rc, err = _cut_once_ticking(proc, sshd_server)
+    _one_line((rc, err), "the run goes on there; watch it again with 'guild watch ")
     line = next(ln for ln in err.splitlines() if ln.startswith("guild:"))
     assert "while watching run " in line, err
     run_id = _remote_run_id(line)
