@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("help", "help_"),
     "import": ("export", "import_"),
     "mark": ("mark", "mark"),
+    "merge": ("merge", "merge"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
     "pull": ("pull", "pull"),
