@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("export", "import_"),
     "mark": ("mark", "mark"),
     "merge": ("merge", "merge"),
+    "models": ("models", "models"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
     "pull": ("pull", "pull"),
