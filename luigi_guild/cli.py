@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("pull", "pull"),
     "push": ("push", "push"),
     "remotes": ("remotes", "remotes"),
+    "open": ("open_", "open_"),
     "operations": ("operations", "operations"),
     "ops": ("operations", "operations"),
     "run": ("run", "run"),
