@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("select", "select"),
     "stop": ("stop", "stop"),
     "tag": ("tag", "tag"),
+    "tensorboard": ("tensorboard", "tensorboard"),
     "view": ("view", "view"),
     "watch": ("watch", "watch"),
 }
