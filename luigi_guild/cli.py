@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "run"),
     "runs": ("runs", "runs"),
     "select": ("select", "select"),
+    "shell": ("shell", "shell"),
     "stop": ("stop", "stop"),
     "tag": ("tag", "tag"),
     "tensorboard": ("tensorboard", "tensorboard"),
