@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "models"),
     "label": ("label", "label"),
     "ls": ("ls", "ls"),
+    "publish": ("publish", "publish"),
     "pull": ("pull", "pull"),
     "push": ("push", "push"),
     "remotes": ("remotes", "remotes"),
