@@ -96,6 +96,13 @@ def build_spec(guildfile: str, dist_dir: str | None) -> tuple[dict[str, Any], li
     name = str(section.get("package") or "")
     if not name:
         raise GuildError("%s is missing required 'package' attribute" % guildfile)
+    python_pkg = name.replace("-", "_")
+    parts = python_pkg.split(".")
+    if all(os.path.isfile(os.path.join(project_dir, *parts[: i + 1], "__init__.py")) for i in range(len(parts))):
+        raise GuildError(
+            "package name '%s' in guild.yml conflicts with Python package '%s'" % (python_pkg, python_pkg),
+            hint="Provide a unique package name in guild.yml and try again.",
+        )
     description = str(section.get("description") or "").strip()
     tags = section.get("tags") or []
     if isinstance(tags, str):
@@ -108,7 +115,7 @@ def build_spec(guildfile: str, dist_dir: str | None) -> tuple[dict[str, Any], li
         data_files = [data_files]
     spec = {
         "project_dir": project_dir,
-        "python_pkg": name.replace("-", "_"),
+        "python_pkg": python_pkg,
         "data_files": [str(p) for p in data_files],
         "default_files": list(DEFAULT_FILES),
         "packages": section.get("packages"),
@@ -177,12 +184,7 @@ def _stage(spec: dict[str, Any], stage: str) -> tuple[list[str], dict[str, str],
         for pkg, src in pkgs.items():
             shutil.copytree(os.path.join(project, src), os.path.join(stage, "src", *pkg.split(".")), dirs_exist_ok=True)
         return list(pkgs), {"": "src"}, []
-    found = setuptools.find_packages(project, exclude=["build", "build.*", "dist", "dist.*"])
-    if base in found:
-        raise SystemExit(
-            "guild: package name '%s' in guild.yml conflicts with Python package '%s'\n"
-            "Provide a unique package name in guild.yml and try again." % (base, base)
-        )
+    found = setuptools.find_packages(project, exclude=["build", "build.*", "dist", "dist.*", base, base + ".*"])
     for name in os.listdir(project):
         if name.endswith(".py") and os.path.isfile(os.path.join(project, name)):
             _copy(os.path.join(project, name), os.path.join(base_dir, name))
