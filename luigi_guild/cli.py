@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "export"),
     "help": ("help", "help_"),
     "import": ("export", "import_"),
+    "init": ("init", "init"),
     "install": ("packages", "install"),
     "mark": ("mark", "mark"),
     "label": ("label", "label"),
