@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("ls", "ls"),
     "pull": ("pull", "pull"),
     "push": ("push", "push"),
+    "remote": ("remote", "remote"),
     "remotes": ("remotes", "remotes"),
     "operations": ("operations", "operations"),
     "ops": ("operations", "operations"),

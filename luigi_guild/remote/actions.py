@@ -23,7 +23,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Optional, Sequence, TypeVar
 
 from luigi_guild.model.errors import GuildError
-from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
+from luigi_guild.remote.base import Confirm, Remote, RemoteDown, RemoteRun, RemoteRunRequest, RemoteStatus, remote_for
 from luigi_guild.model.status import Status
 from luigi_guild.remote.archive import drop_unsafe
 from luigi_guild.remote.host import ConnectionLost, HostConfig
@@ -39,6 +39,9 @@ _C = TypeVar("_C", bound=HostConfig)
 # Never copied between hosts: lock files (a run's liveness belongs to the host
 # it runs on) and Guild's per-run job package directory.
 RUN_EXCLUDES = (".guild/LOCK*", ".guild/job-packages")
+
+STATUS_TIMEOUT = 60.0
+"""Seconds ``guild remote status`` waits for the remote's ``guild --version``."""
 
 
 class GuildHomeRemote(Remote, Generic[_C]):
@@ -62,6 +65,34 @@ class GuildHomeRemote(Remote, Generic[_C]):
     @abc.abstractmethod
     def open(self) -> "GuildHost[_C]":
         """A host for this remote (connecting when entered as a context manager)."""
+
+    def where(self) -> str:
+        """Where the remote is, for ``guild remote status`` (default: its Guild home)."""
+        return self.config.guild_home
+
+    # --------------------------------------------------------------- status
+
+    def status(self, verbose: bool = False) -> RemoteStatus:
+        """Reach the host and run its ``guild --version`` there; :class:`RemoteDown` when either fails."""
+        details = [("type", self.kind), ("location", self.describe())]
+        try:
+            with self.open() as host:
+                result = host.run(["--version"], timeout=STATUS_TIMEOUT)
+                if result.exit_code != 0:
+                    raise RemoteDown(self.name, "'guild --version' failed with exit code %d" % result.exit_code)
+                details.append(("guild", result.stdout.strip() or result.stderr.strip()))
+                details += self.status_details(host)
+        except ConnectionLost as e:
+            raise RemoteDown(self.name, e.message) from None
+        except RemoteDown:
+            raise
+        except GuildError as e:
+            raise RemoteDown(self.name, e.message) from None
+        return RemoteStatus(self.where(), details if verbose else [])
+
+    def status_details(self, host: "GuildHost[_C]") -> list[tuple[str, str]]:
+        """Extra checks and ``-v`` details of a kind, once its ``guild`` answered (default: none)."""
+        return []
 
     # -------------------------------------------------------------- forward
 

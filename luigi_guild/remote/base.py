@@ -85,6 +85,24 @@ class RemoteRun:
         return val if isinstance(val, int) else None
 
 
+@dataclass
+class RemoteStatus:
+    """What ``guild remote status`` shows: where the remote is and, for ``-v``, details."""
+
+    where: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RemoteDown(GuildError):
+    """The remote cannot be reached or cannot run its ``guild`` (exit 2, as Guild exits)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        prefix = "remote %s: " % name
+        if reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+        super().__init__("remote %s is not available: %s" % (name, reason), exit_code=2)
+
+
 def remote_rows(runs: Sequence[RemoteRun]) -> list[list[str]]:
     """Preview rows ``[shortid]  op  started  status  label`` for remote runs."""
     from luigi_guild.model.table import format_timestamp
@@ -149,6 +167,30 @@ class Remote(abc.ABC):
     @abc.abstractmethod
     def watch(self, args: Sequence[str]) -> int:
         """``guild watch ARGS`` on the remote; Ctrl-C detaches without stopping the run."""
+
+    def status(self, verbose: bool = False) -> RemoteStatus:
+        """Check that the remote can be used now; raises :class:`RemoteDown` when it cannot."""
+        raise self.unsupported("status")
+
+    def start(self) -> None:
+        """Start the remote (bring up its machine); most kinds have nothing to start."""
+        raise self.unsupported("start")
+
+    def reinit(self) -> None:
+        """Run the remote's ``init`` command again on a started remote."""
+        raise self.unsupported("reinit")
+
+    def stop(self) -> None:
+        """Stop the remote (shut down its machine)."""
+        raise self.unsupported("stop")
+
+    def stop_details(self) -> Optional[str]:
+        """What stopping destroys, for the warning before ``guild remote stop`` (None: a generic warning)."""
+        return None
+
+    def unsupported(self, action: str) -> GuildError:
+        """The one-line error for an action this kind does not have."""
+        return GuildError("remote %s: %s is not supported for %s remotes" % (self.name, action, self.kind))
 
     @abc.abstractmethod
     def pull(self, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
