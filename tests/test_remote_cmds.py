@@ -83,3 +83,25 @@ def test_slurm_status_down_when_slurm_does_not_answer(slurm_remote: dict[str, st
     assert p.returncode == 2
     assert p.stderr.startswith("guild: remote cluster is not available: cannot reach Slurm")
     assert "\n" not in p.stderr.rstrip("\n")
+
+
+ECHO = Path(__file__).resolve().parent / "samples" / "projects" / "remote-echo"
+
+
+def test_ssh_push_delete_replaces_the_remote_copy(sshd_server: SshdServer, tmp_path: Path) -> None:
+    config = write_guild_uat_config(sshd_server, tmp_path / "cfg")
+    env = {"GUILD_CONFIG": str(config), "GUILD_HOME": str(tmp_path / "home")}
+    p = subprocess.run(
+        [sys.executable, "-m", "luigi_guild", "run", "echo", "-y", "-q"], cwd=ECHO, env={**os.environ, **env},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    run_id = os.listdir(tmp_path / "home" / "runs")[0]
+    assert guild("push", "guild-uat", "-y", env=env).returncode == 0
+    remote_runs = tmp_path / "cfg" / "remote-guild-home" / "runs"
+    (remote_runs / run_id / "remote-only.txt").write_text("x")
+    p = guild("runs", "push", "guild-uat", "-n", "-y", env=env)
+    assert p.returncode == 0, p.stderr
+    assert not (remote_runs / run_id / "remote-only.txt").exists()
+    assert (remote_runs / run_id / ".guild" / "output").read_text() == "[hello]\n"
+    assert sorted(os.listdir(remote_runs)) == [run_id]  # no staging directory left

@@ -29,6 +29,8 @@ _OTHER_MODULES = {
     "diff": ("diff", "diff"),
     "export": ("export", "export"),
     "import": ("export", "import_"),
+    "pull": ("pull", "pull"),
+    "push": ("push", "push"),
 }
 
 

@@ -192,11 +192,17 @@ class GuildHomeRemote(Remote, Generic[_C]):
         with self.open() as host:
             return list_runs(host)
 
-    def pull(self, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
+    def pull(
+        self,
+        specs: Sequence[str],
+        confirm: Optional[Confirm] = None,
+        filters: Sequence[str] = (),
+        delete: bool = False,
+    ) -> int:
         from luigi_guild.store import query as runstore
 
         with self.open() as host:
-            runs = list_runs(host)
+            runs = list_runs(host, filters)
             selected = runs
             if specs:
                 # select() is typed for local runs but only uses .id, which RemoteRun has too.
@@ -207,12 +213,12 @@ class GuildHomeRemote(Remote, Generic[_C]):
             if confirm is not None:
                 confirm("You are about to copy (pull) the following runs from %s:" % self.name, selected)
             try:
-                fetch_runs(host, selected)
+                fetch_runs(host, selected, delete)
             except ConnectionLost as e:
                 raise _lost(e, "while copying runs", "no run was copied; pull again with 'guild pull %s'" % self.name) from None
         return len(selected)
 
-    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
+    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None, delete: bool = False) -> int:
         from luigi_guild.model import home
 
         if not runs:
@@ -224,13 +230,13 @@ class GuildHomeRemote(Remote, Generic[_C]):
             for r in runs:
                 _note("Copying %s" % r.id)
             ids = [r.id for r in runs]
+            remote_runs = posixpath.join(host.guild_home, "runs")
+            # With delete, the runs go to a staging directory there and then replace the old copies whole.
+            dest = posixpath.join(remote_runs, "%s%s" % (_PUSH_PREFIX, uuid.uuid4().hex[:12])) if delete else remote_runs
             try:
-                host.put_archive(
-                    home.runs_dir(),
-                    posixpath.join(host.guild_home, "runs"),
-                    exclude=run_excludes(ids),
-                    members=ids,
-                )
+                host.put_archive(home.runs_dir(), dest, exclude=run_excludes(ids), members=ids)
+                if delete:
+                    host.replace_dirs(dest, ids, remote_runs)
             except ConnectionLost as e:
                 raise _lost(
                     e, "while copying runs", "runs there may be incomplete; push again with 'guild push %s'" % self.name
@@ -278,11 +284,11 @@ def request_run_args(req: RemoteRunRequest) -> list[str]:
     return args
 
 
-def list_runs(host: "GuildHost") -> list[RemoteRun]:
-    """The host's runs, newest first (one ``guild runs list --json`` there)."""
+def list_runs(host: "GuildHost", filters: Sequence[str] = ()) -> list[RemoteRun]:
+    """The host's runs, newest first (one ``guild runs list --json [FILTERS]`` there)."""
     import json
 
-    result = host.run(["runs", "list", "--json"], check=True)
+    result = host.run(["runs", "list", "--json", *filters], check=True)
     try:
         data = json.loads(result.stdout)
     except ValueError:
@@ -304,13 +310,14 @@ def _check_run_id(remote: str, run_id: str) -> None:
         raise GuildError("remote %s listed an invalid run ID %r" % (remote, run_id)) from None
 
 
-def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
+def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun], delete: bool = False) -> None:
     """Copy ``runs`` from the host in one archive, then put each in place.
 
     The archive is unpacked in a hidden temporary directory beside the local
     runs, so a failed transfer leaves no half-copied run behind. A run the
     host lists as running gets ``.guild/LOCK.remote`` (the remote's name);
-    any other pulled run loses it.
+    any other pulled run loses it. With ``delete``, a local copy is replaced
+    whole (files the remote run no longer has go); else the copy is merged in.
     """
     from luigi_guild.model import home
 
@@ -334,13 +341,14 @@ def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
                 _note("Run %s is no longer on %s" % (r.id, host.name))
                 continue
             drop_unsafe(src)  # links leaving the run, setuid bits: never brought in
-            _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None)
+            _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None, delete)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         stop.restore()
 
 
 _PULL_PREFIX = ".tmp-pull-"
+_PUSH_PREFIX = ".tmp-push-"
 
 
 def _clean_dead_pulls(runs_root: str) -> None:
@@ -393,14 +401,17 @@ def run_excludes(ids: Sequence[str]) -> list[str]:
     return ["%s/%s" % (run_id, pat) for run_id in ids for pat in RUN_EXCLUDES]
 
 
-def _install_run(src: str, dest: str, running_on: Optional[str]) -> None:
-    """Move a pulled run from ``src`` to ``dest`` (merging into an existing copy)."""
+def _install_run(src: str, dest: str, running_on: Optional[str], replace: bool = False) -> None:
+    """Move a pulled run from ``src`` to ``dest`` (merging into an existing copy, or replacing it)."""
     from luigi_guild.model.atomic import write_file_atomic
 
     for name in ("LOCK", "LOCK.remote"):
         _remove(os.path.join(src, ".guild", name))
     if running_on:
         write_file_atomic(os.path.join(src, ".guild", "LOCK.remote"), running_on)
+    if replace and os.path.lexists(dest):
+        old = os.path.join(os.path.dirname(src), ".old-" + os.path.basename(dest))
+        os.rename(dest, old)  # beside src, in the pull's temporary directory: removed with it
     if not os.path.lexists(dest):
         os.rename(src, dest)
         return

@@ -193,16 +193,28 @@ class Remote(abc.ABC):
         return GuildError("remote %s: %s is not supported for %s remotes" % (self.name, action, self.kind))
 
     @abc.abstractmethod
-    def pull(self, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
+    def pull(
+        self,
+        specs: Sequence[str],
+        confirm: Optional[Confirm] = None,
+        filters: Sequence[str] = (),
+        delete: bool = False,
+    ) -> int:
         """Copy the remote runs ``specs`` select (default: all) here; returns how many.
 
-        ``confirm(preview, runs)`` is called with the selected
-        :class:`RemoteRun` list before anything is copied.
+        ``filters`` are run filter options (``-Fo train``, ``--error``...)
+        applied by the remote to its list first. ``confirm(preview, runs)`` is
+        called with the selected :class:`RemoteRun` list before anything is
+        copied. With ``delete``, files of a local copy that the remote run no
+        longer has are removed.
         """
 
     @abc.abstractmethod
-    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
-        """Copy local ``runs`` to the remote; returns how many (``confirm`` as for :meth:`pull`)."""
+    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None, delete: bool = False) -> int:
+        """Copy local ``runs`` to the remote; returns how many (``confirm`` as for :meth:`pull`).
+
+        With ``delete``, files of the remote copy that the local run no longer has are removed.
+        """
 
 
 # ------------------------------------------------------------------ registry

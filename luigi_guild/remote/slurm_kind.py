@@ -326,10 +326,10 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             SlurmSite(self.config, host).settle()
             return list_runs(host)
 
-    def pull(self, specs: Sequence[str], confirm: Any = None) -> int:
+    def pull(self, specs: Sequence[str], confirm: Any = None, filters: Sequence[str] = (), delete: bool = False) -> int:
         with self.open() as host:
             SlurmSite(self.config, host).settle()
-        return super().pull(specs, confirm)
+        return super().pull(specs, confirm, filters, delete)
 
     def _stop(self, site: SlurmSite, args: list[str]) -> Optional[int]:
         """Cancel the Slurm jobs of the runs ``guild stop ARGS`` selects; None when none has a live job."""
