@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("runs", "runs"),
     "select": ("select", "select"),
     "stop": ("stop", "stop"),
+    "sync": ("sync", "sync"),
     "tag": ("tag", "tag"),
     "view": ("view", "view"),
     "watch": ("watch", "watch"),

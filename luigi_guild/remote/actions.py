@@ -218,6 +218,21 @@ class GuildHomeRemote(Remote, Generic[_C]):
                 raise _lost(e, "while copying runs", "no run was copied; pull again with 'guild pull %s'" % self.name) from None
         return len(selected)
 
+    def sync(self, run_ids: Sequence[str]) -> list[str]:
+        wanted = set(run_ids)
+        found = [r for r in self.list_runs() if r.id in wanted]
+        listed = {r.id for r in found}
+        for run_id in run_ids:
+            if run_id not in listed:
+                _note("WARNING: cannot sync run %s: remote %s no longer has it" % (run_id, self.name))
+        if found:
+            with self.open() as host:
+                try:
+                    fetch_runs(host, found)
+                except ConnectionLost as e:
+                    raise _lost(e, "while syncing runs", "their local copies are as they were; sync again") from None
+        return [r.id for r in found if r.status == Status.RUNNING]
+
     def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None, delete: bool = False) -> int:
         from luigi_guild.model import home
 

@@ -188,6 +188,13 @@ class Remote(abc.ABC):
         """What stopping destroys, for the warning before ``guild remote stop`` (None: a generic warning)."""
         return None
 
+    def sync(self, run_ids: Sequence[str]) -> list[str]:
+        """Pull the runs ``run_ids`` again (local copies of runs that were running here); returns those still running.
+
+        A run the remote no longer has is left as it is, with a warning.
+        """
+        raise self.unsupported("sync")
+
     def unsupported(self, action: str) -> GuildError:
         """The one-line error for an action this kind does not have."""
         return GuildError("remote %s: %s is not supported for %s remotes" % (self.name, action, self.kind))
