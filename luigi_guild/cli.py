@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "compare"),
     "completion": ("completion", "completion"),
     "diff": ("diff", "diff"),
+    "download": ("download", "download"),
     "export": ("export", "export"),
     "help": ("help", "help_"),
     "import": ("export", "import_"),
