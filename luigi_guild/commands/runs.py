@@ -30,6 +30,8 @@ _OTHER_MODULES = {
     "export": ("export", "export"),
     "import": ("export", "import_"),
     "merge": ("merge", "merge"),
+    "pull": ("pull", "pull"),
+    "push": ("push", "push"),
 }
 
 
