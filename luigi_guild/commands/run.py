@@ -246,8 +246,10 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if stage or run_id or run_dir:
-                raise GuildError("--stage, --run-id and --run-dir cannot be used with a sweep")
+            if run_id or run_dir:
+                raise GuildError("--run-id and --run-dir cannot be used with a sweep")
+            if stage and stage_trials:
+                raise GuildError("--stage and --stage-trials cannot both be used")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -286,6 +288,7 @@ def run(
                     batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
+                    stage_batch=stage,
                 ),
                 yes,
                 scheduler_host,
@@ -506,14 +509,14 @@ def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool)
 
 def _sweep_preview(
     plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False,
-    restart: str | None = None,
+    restart: str | None = None, stage: bool = False,
 ) -> list[str]:
     """What a sweep will do, as Guild says it before asking to continue (``restart``: the batch's id)."""
-    action = "stage trials for" if stage_trials else "start" if restart else "run"
+    action = "stage trials for" if stage_trials else "start" if restart else "stage" if stage else "run"
     subject = "%s (%s)" % (restart, plan.op_name) if restart else plan.op_name
     if spec is not None and spec.objective is not None:
         lines = ["You are about to %s %s with %s optimizer (%d trial%s, %s)" % (
-            "start" if restart else "run", subject, optimizer, count, "" if count == 1 else "s",
+            "start" if restart else "stage" if stage else "run", subject, optimizer, count, "" if count == 1 else "s",
             spec.objective.describe())]
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
         lines.append("Optimizer flags:")
@@ -525,7 +528,7 @@ def _sweep_preview(
         head = "You are about to %s %s with random search (%d trial%s)" % (action, subject, count, "" if count == 1 else "s")
     else:
         head = "You are about to %s %s with %s optimizer (%d trial%s)" % (
-            "start" if restart else "run", subject, optimizer, count, "" if count == 1 else "s")
+            "start" if restart else "stage" if stage else "run", subject, optimizer, count, "" if count == 1 else "s")
     return [head] + ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
 
 
@@ -563,7 +566,8 @@ def _sweep(
     if not yes:
         count = len(trials) if spec.objective is None else (remaining or spec.max_trials or 20)
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials,
-                                             restart=batch.id if batch is not None else None)), err=True)
+                                             restart=batch.id if batch is not None else None,
+                                             stage=opts.stage_batch)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
@@ -586,6 +590,10 @@ def _sweep(
             executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor, batch=batch)
     sys.stdout.flush()
+    if opts.stage_batch:
+        click.echo("%s staged as %s" % (result.batch.op_name, result.batch.id))
+        click.echo("To start the operation, use 'guild run --start %s'" % result.batch.id)
+        return
     if result.interrupted:
         raise SystemExit(exitcodes.for_signal(result.interrupted))
     if result.fail_code:

@@ -84,6 +84,13 @@ def create_batch_run(
     return run
 
 
+def stage_batch_run(run: Run) -> None:
+    """Leave a just-created batch run unstarted (``--stage``): ``pending``, as Guild leaves a staged batch."""
+    run.write_file(".guild/PENDING", "")
+    run.remove("LOCK")
+    run.del_attr("started")
+
+
 def reopen_batch_run(
     run: Run, proto: RunPlan, attrs: dict[str, Any], batch_flags: dict[str, Any] | None = None
 ) -> None:

@@ -33,6 +33,7 @@ from luigi_guild.store.rundir import Run
 from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
 from luigi_guild.sweeps.batch import (
     append_output, batch_opref, create_batch_run, finish_batch_run, link_trial, reopen_batch_run,
+    stage_batch_run,
 )
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
@@ -137,6 +138,8 @@ class SweepOptions:
     batch_tags: list[str] = field(default_factory=list)
     force_flags: bool = False
     stage_trials: bool = False
+    # ``--stage``: create the batch run and leave it pending (``guild run --start`` runs it).
+    stage_batch: bool = False
     chunk_size: int = CHUNK_SIZE
 
 
@@ -224,6 +227,9 @@ def run_sweep(
         if spec.trial_rows is not None:
             # As Guild keeps them: the rows of the batch files, for a restart of the batch.
             Run.for_dir(batch.guild_path("proto")).write_attr("trials", spec.trial_rows)
+    if opts.stage_batch:
+        stage_batch_run(batch)
+        return SweepResult(len(trials), 0, 0, 0, 0, 0, batch, optimizer)
     if opts.stage_trials:
         return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
@@ -401,6 +407,9 @@ def _run_learning(
     else:
         batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
                                  label=opts.batch_label, tags=opts.batch_tags)
+        if opts.stage_batch:
+            stage_batch_run(batch)
+            return SweepResult(opt.total, 0, 0, 0, 0, 0, batch, opt.name)
     state = SweepState(opt.total, opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
     if isinstance(executor, (InlineExecutor, PoolExecutor)):
