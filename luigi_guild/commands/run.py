@@ -496,13 +496,14 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
 
 
 def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool) -> None:
-    """``--print-cmd`` for a sweep: each trial's command, one a line (Guild also prints its batch
-    process's command first; trials here are run by this process, so there is none)."""
+    """``--print-cmd`` for a sweep, as Guild prints it: the batch's command, then each trial's, one a line."""
     import dataclasses
 
     from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.sweeps.batch import batch_cmd
 
     _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    click.echo(shlex.join(batch_cmd()))
     for values in trials:
         click.echo(planlib.print_cmd(dataclasses.replace(plan, flags=values)))
 

@@ -32,6 +32,22 @@ def is_batch_opref(opref: OpRef) -> bool:
     return opref.pkg_type == "builtin" and opref.pkg_name == "guildai" and opref.op_name not in ("queue",)
 
 
+def batch_op_attr(optimizer: str, delete_on_success: bool = False) -> dict[str, Any]:
+    """A batch run's ``op`` attribute: its optimizer, and whether it is deleted when it succeeds."""
+    return {"optimizer": optimizer, "delete-on-success": delete_on_success}
+
+
+# The process a batch run names as its command: a restart of the batch (see sweeps.restart).
+BATCH_MAIN = "luigi_guild.sweeps.restart"
+
+
+def batch_cmd() -> list[str]:
+    """The command a batch run records (and ``--print-cmd`` shows first): it starts the batch in ``$RUN_DIR``."""
+    import sys
+
+    return [sys.executable, "-um", BATCH_MAIN]
+
+
 def create_batch_run(
     proto: RunPlan,
     optimizer: str,
@@ -60,7 +76,7 @@ def create_batch_run(
     params: dict[str, Any] = {"optimizer": optimizer, "batch_label": label, "batch_tags": list(tags or [])}
     plan = RunPlan(
         opref=batch_opref(optimizer, model),
-        op_attr={"optimizer": optimizer, "delete-on-success": delete_on_success},
+        op_attr=batch_op_attr(optimizer, delete_on_success),
         flags=own_flags,
         user_flags=own_flags,
         label=render_label(label, own_flags) if label is not None else default_label(own_flags),
@@ -70,6 +86,7 @@ def create_batch_run(
     )
     run = create.create_run(plan)
     try:
+        run.write_attr("cmd", batch_cmd())
         create.create_run(proto, run_dir=run.guild_path("proto"))
         for name, val in attrs.items():
             run.write_attr(name, val)

@@ -1,6 +1,8 @@
 """Restarting a batch run: its prototype's flags (changed or not), optimizer, max-trials and seed, run again in its directory.
 
-As under Guild, a grid or random batch runs all its trials again as new
+``python -um luigi_guild.sweeps.restart`` (the command a grid or random
+batch records) starts the batch in ``$RUN_DIR`` (or the directory given)
+again, as ``guild run --start DIR -y`` does. As under Guild, a grid or random batch runs all its trials again as new
 runs (earlier trials stay linked); a batch whose optimizer learns goes on
 up to its max-trials, learning from the trials it has already run. The
 batch, its prototype and its trials must not be running.
@@ -154,3 +156,20 @@ def _sampled(recorded: int, flags: dict[str, Any], spec: SweepSpec) -> bool:
 
     size = len(spec.trial_rows) if spec.trial_rows is not None else grid_size(flags)
     return recorded < size
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the batch run in ``argv[0]`` (default ``$RUN_DIR``) again, through ``guild run --start``."""
+    import subprocess
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    run_dir = args[0] if args else os.environ.get("RUN_DIR")
+    if not run_dir:
+        sys.stderr.write("usage: python -m luigi_guild.sweeps.restart [RUN_DIR]\n")
+        return 2
+    return subprocess.call([sys.executable, "-m", "luigi_guild", "run", "--start", os.path.abspath(run_dir), "-y"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
