@@ -31,6 +31,8 @@ _OTHER_MODULES = {
     "import": ("export", "import_"),
     "merge": ("merge", "merge"),
     "publish": ("publish", "publish"),
+    "pull": ("pull", "pull"),
+    "push": ("push", "push"),
 }
 
 
