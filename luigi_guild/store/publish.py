@@ -85,10 +85,9 @@ def dir_size(path: str) -> int:
 def _yaml_scalar(val: Any) -> str:
     import yaml
 
-    text = yaml.safe_dump(val, default_flow_style=True, allow_unicode=True, width=1 << 20)
-    if text.endswith("\n...\n"):
-        text = text[: -len("\n...\n")]
-    return text.rstrip("\n")
+    # PyYAML's defaults (80-column folding included), as Guild writes run.yml.
+    text = yaml.safe_dump(val, default_flow_style=False, indent=2).strip()
+    return text[:-4] if text.endswith("\n...") else text
 
 
 # ------------------------------------------------------------------ run files
