@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from luigi_guild.commands.common import note
+from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.filters import filter_options, pop_filter
 from luigi_guild.model.errors import GuildError
 
@@ -19,7 +20,7 @@ DEFAULT_REFRESH = 5
 
 
 @click.command("tensorboard", context_settings={"help_option_names": ["--help"]})
-@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
 @click.option("-h", "--host", metavar="HOST", default="127.0.0.1", show_default=True, help="Name or address to listen on.")
 @click.option("-p", "--port", metavar="PORT", type=click.IntRange(0, 65535), help="Port to listen on (default: a free port).")
 @click.option("--include-batch", is_flag=True, help="Include batch runs.")
