@@ -30,6 +30,7 @@ _OTHER_MODULES = {
     "export": ("export", "export"),
     "import": ("export", "import_"),
     "merge": ("merge", "merge"),
+    "publish": ("publish", "publish"),
     "pull": ("pull", "pull"),
     "push": ("push", "push"),
 }
