@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("select", "select"),
     "stop": ("stop", "stop"),
     "sync": ("sync", "sync"),
+    "sys": ("sys", "sys_"),
     "tag": ("tag", "tag"),
     "view": ("view", "view"),
     "watch": ("watch", "watch"),
