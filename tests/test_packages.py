@@ -22,6 +22,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.guildai import guildai  # noqa: F401 - fixture
 from tests.helpers import Result, guild, write_project
 
 PKG_YML = """\
@@ -326,3 +327,27 @@ def test_tensorflow_inspect_without_tensorflow(tmp_path: os.PathLike, home: str)
         "TensorFlow is not installed.\n"
         "Refer to https://www.tensorflow.org/install/ for help installing TensorFlow on your system.\n"
     )
+
+
+def test_guildai_runs_our_package_and_we_restart_its_run(tmp_path: os.PathLike, home: str, guildai: str) -> None:
+    """A wheel from ``guild package``, installed with ``-t DIR``: guildai finds its models, runs it, and we restart that run."""
+    tmp = str(tmp_path)
+    wheel = _build(tmp, "proj", PKG_FILES, home)
+    target = os.path.join(tmp, "site")
+    work = os.path.join(tmp, "work")
+    os.makedirs(work)
+    r = guild("install", "--target", target, "--no-deps", wheel, cwd=work, home=home, env=_pkg_env())
+    assert r.exit_code == 0, r.err
+    assert os.path.isfile(os.path.join(target, "demo_pkg", "guild.yml"))
+    env = dict(os.environ, GUILD_HOME=home, PYTHONPATH=target, COLUMNS="999")
+    p = subprocess.run([guildai, "ops"], cwd=work, env=env, capture_output=True, text=True)
+    assert p.stdout.split() == ["demo-pkg/m:train", "Train", "it"], p.stderr
+    p = subprocess.run([guildai, "run", "demo-pkg/m:train", "x=4", "-y"], cwd=work, env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0 and "x 4 helped" in p.stdout, p.stderr
+    ours = {"PYTHONPATH": target}
+    runs = guild("runs", cwd=work, home=home, env=ours).out
+    assert "demo-pkg/m:train" in runs and "x=4" in runs
+    run_id = guild("select", cwd=work, home=home, env=ours).out.strip()
+    r = guild("run", "--restart", run_id, "x=5", "-y", cwd=work, home=home, env=ours)
+    assert (r.exit_code, r.out) == (0, "x 5 helped\n"), r.err
