@@ -351,3 +351,45 @@ def test_guildai_runs_our_package_and_we_restart_its_run(tmp_path: os.PathLike, 
     run_id = guild("select", cwd=work, home=home, env=ours).out.strip()
     r = guild("run", "--restart", run_id, "x=5", "-y", cwd=work, home=home, env=ours)
     assert (r.exit_code, r.out) == (0, "x 5 helped\n"), r.err
+
+
+@pytest.mark.parametrize("yml, err", [
+    ("- package: x\n  version: 'not a version!'\n",
+     "guild: invalid package version 'not a version!' in {gf}\nUse a version such as 1.0 or 0.2.1.\n"),
+    ("- package: x\n  requires: 'bad req !!'\n", "guild: invalid requirement 'bad req !!' for package in {gf}\n"),
+    ("- package: [x\n",
+     "guild: error in {gf}: invalid YAML (line 2, column 1): expected ',' or ']', but got '<stream end>'\n"),
+])
+def test_package_bad_definitions(tmp_path: os.PathLike, home: str, yml: str, err: str) -> None:
+    project = write_project(os.path.join(str(tmp_path), "p"), {"guild.yml": yml})
+    r = guild("package", cwd=project, home=home)
+    assert (r.exit_code, r.out, r.err) == (1, "", err.format(gf=os.path.join(project, "guild.yml")))
+    assert os.listdir(project) == ["guild.yml"]
+
+
+def test_package_warns_about_data_files_that_match_nothing(tmp_path: os.PathLike, home: str) -> None:
+    project = write_project(os.path.join(str(tmp_path), "p"), {"guild.yml": "- package: x\n  data-files: [nomatch*]\n"})
+    r = guild("package", cwd=project, home=home)
+    assert r.exit_code == 0
+    assert r.err == "WARNING: Nothing matched data file pattern 'nomatch*'\n"
+
+
+def test_index_pages_json_and_html() -> None:
+    """Both simple-index forms (PEP 691 JSON, PEP 503 HTML) give the same entries."""
+    from luigi_guild.project import packages
+
+    base = "http://127.0.0.1:1/simple/demo/"
+    js = b'{"meta": {"api-version": "1.0"}, "files": [{"filename": "demo-1.0-py3-none-any.whl", ' \
+         b'"url": "../../f/demo-1.0-py3-none-any.whl", "hashes": {}, "core-metadata": {"sha256": "ab"}}]}'
+    html = b'<a href="../../f/demo-1.0-py3-none-any.whl#sha256=00" data-core-metadata="sha256=ab">' \
+           b'demo-1.0-py3-none-any.whl</a>'
+    want = {"filename": "demo-1.0-py3-none-any.whl", "url": "http://127.0.0.1:1/f/demo-1.0-py3-none-any.whl",
+            "metadata": True}
+    got_json = packages._links(js, "application/vnd.pypi.simple.v1+json", base)
+    got_html = packages._links(html, "text/html", base)
+    assert got_json == [want]
+    assert {k: got_html[0][k] for k in want} == want
+    root = packages._links(b'{"meta": {}, "projects": [{"name": "Demo"}]}', "application/vnd.pypi.simple.v1+json",
+                           base)
+    assert root == [{"name": "Demo"}]
+    assert packages.match_terms(["DE", "mo"], ["demo"]) and not packages.match_terms(["de", "x"], ["demo", "y"])
