@@ -219,7 +219,7 @@ def run(
 
             if batch_restart.is_batch_run(restart_run):
                 if stage or run_id:
-                    raise GuildError("--stage and --run-id cannot be used with a sweep")
+                    raise GuildError("--stage and --run-id cannot be used to restart a batch")
                 restarting = batch_restart.plan_batch_restart(
                     restart_run, assigns, force_flags=force_flags, max_trials=max_trials, random_seed=random_seed,
                     opt_flags=flagslib.parse_assigns(opt_flags), minimize=minimize, maximize=maximize, label=label,
@@ -246,8 +246,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if run_id or run_dir:
-                raise GuildError("--run-id and --run-dir cannot be used with a sweep")
+            if run_dir:
+                raise GuildError("--run-dir cannot be used with a sweep")
             if stage and stage_trials:
                 raise GuildError("--stage and --stage-trials cannot both be used")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
@@ -289,6 +289,7 @@ def run(
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                     stage_batch=stage,
+                    run_id=run_id,
                 ),
                 yes,
                 scheduler_host,
