@@ -184,6 +184,11 @@ def opdef_for(opref: OpRef) -> OpDef | None:
         if not os.path.isfile(opref.pkg_name):
             return None
         return guildfile.find_op(opref.pkg_name, "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name)
+    if opref.pkg_type == "package":
+        from luigi_guild.project import packages
+
+        op = "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name
+        return packages.find_op("%s/%s" % (opref.pkg_name, op))
     return None
 
 

@@ -612,6 +612,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
         already_done=matched if needed else None,
         on_created=on_created,
         on_finished=on_finished,
+        launch=True,
     )
 
 
