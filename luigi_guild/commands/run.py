@@ -517,8 +517,12 @@ def _sweep_preview(
     action = "stage trials for" if stage_trials else "start" if restart else "stage" if stage else "run"
     subject = "%s (%s)" % (restart, plan.op_name) if restart else plan.op_name
     if spec is not None and spec.objective is not None:
+        from luigi_guild.sweeps import learners
+
+        learner = learners.learner_class(optimizer)
+        shown = "%s:%s" % (learner.model, learner.name) if learner is not None else optimizer  # skopt:gp, as Guild
         lines = ["You are about to %s %s with %s optimizer (%d trial%s, %s)" % (
-            "start" if restart else "stage" if stage else "run", subject, optimizer, count, "" if count == 1 else "s",
+            "start" if restart else "stage" if stage else "run", subject, shown, count, "" if count == 1 else "s",
             spec.objective.describe())]
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
         lines.append("Optimizer flags:")
