@@ -57,6 +57,7 @@ def create_batch_run(
     label: str | None = None,
     tags: list[str] | None = None,
     delete_on_success: bool = False,
+    run_id: str | None = None,
 ) -> Run:
     """Create and start (LOCK = this process) the batch run for a sweep, laid out as Guild lays it.
 
@@ -84,7 +85,7 @@ def create_batch_run(
         tags=list(tags or []),
         run_params=params,
     )
-    run = create.create_run(plan)
+    run = create.create_run(plan, run_id)
     try:
         run.write_attr("cmd", batch_cmd())
         create.create_run(proto, run_dir=run.guild_path("proto"))
