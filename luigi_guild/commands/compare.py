@@ -143,26 +143,12 @@ def _print_table(table: comparelib.Table) -> None:
     out.flush()
 
 
-def _csv_cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return v
-
-
 def _write_csv(table: comparelib.Table, path: str) -> None:
     import csv
 
-    # The csv module writes None as "" and a float as its repr (what _csv_cell
-    # gives), so plain values go straight to it; anything else is converted.
-    plain = (str, int, float, type(None))
-    rows = (
-        [table.header]
-        + [row if all(type(v) in plain for v in row) else [_csv_cell(v) for v in row] for row in table.rows]
-        if table.rows
-        else []
-    )
+    # The csv module's writer already writes cells as Guild's CSV has them: None as
+    # "", a float as its repr, anything else as str(); rows go to it unconverted.
+    rows = [table.header] + table.rows if table.rows else []
     if path == "-":
         import io
 

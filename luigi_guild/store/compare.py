@@ -258,44 +258,50 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
     core_plan = _plan(core)
     user_plan = _plan(user_cols)
     no_op_cols = opts.skip_op_cols or strict
-    op_plans: dict[Any, _Plan] = {}
     header: list[str] = []
-    seen: set[str] = set()
-    per_run: list[dict[str, Any]] = []
+    slot_of: dict[str, int] = {}
+    # Per set of op columns: the sections' columns in order, each as (its header's slot, getters).
+    programs: dict[Any, list[tuple[int, list[_Getter]]]] = {}
+    rows: list[list[Any]] = []
     for run in runs:
         scalars = all_scalars[run.path]
         flags = run.flags
         if no_op_cols:
-            op_plan: _Plan = []
+            key: Any = None
+            declared = None
         else:
             declared = op_source.declared(run)
             if declared is not None:
-                key: Any = id(declared)  # the memoised list of its operation
+                key = id(declared)  # the memoised list of its operation
             else:
                 # Runs with the same flag names and scalar tags share their columns.
                 key = (tuple(flags), tuple(map(_TAG, scalars)))
-            found = op_plans.get(key)
-            if found is None:
-                cols = declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars)
-                found = op_plans[key] = _plan(cols)
-            op_plan = found
-        merged: dict[str, Any] = {}
+        program = programs.get(key)
+        if program is None:
+            if no_op_cols:
+                op_plan: _Plan = []
+            else:
+                op_plan = _plan(declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars))
+            program = programs[key] = []
+            for h, getters in core_plan + op_plan + user_plan:
+                if h not in slot_of:
+                    slot_of[h] = len(header)
+                    header.append(h)
+                program.append((slot_of[h], getters))
         # Within a section the first value that is not None counts; a later
         # section's value replaces an earlier one unless it is None.
-        for plan in (core_plan, op_plan, user_plan):
-            for h, getters in plan:
-                if h not in seen:
-                    seen.add(h)
-                    header.append(h)
-                v = None
-                for get in getters:
-                    v = get(run, flags, scalars)
-                    if v is not None:
-                        break
-                if v is not None or h not in merged:
-                    merged[h] = v
-        per_run.append(merged)
-    rows = [[vals.get(h) for h in header] for vals in per_run]
+        row: list[Any] = [None] * len(header)
+        for slot, getters in program:
+            for get in getters:
+                v = get(run, flags, scalars)
+                if v is not None:
+                    row[slot] = v
+                    break
+        rows.append(row)
+    width = len(header)
+    for row in rows:
+        if len(row) < width:  # made before later runs added columns
+            row.extend([None] * (width - len(row)))
     table = Table(header, rows, list(runs))
     if opts.min_col or opts.max_col:
         _sort(table, opts.min_col or opts.max_col or "", descending=bool(opts.max_col))
