@@ -29,6 +29,9 @@ _OTHER_MODULES = {
     "diff": ("diff", "diff"),
     "export": ("export", "export"),
     "import": ("export", "import_"),
+    "merge": ("merge", "merge"),
+    "pull": ("pull", "pull"),
+    "push": ("push", "push"),
 }
 
 
