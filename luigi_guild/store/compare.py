@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import operator
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
 
 from luigi_guild.model import colspec
 from luigi_guild.model.colspec import Col
@@ -22,34 +20,57 @@ from luigi_guild.store import scalars as scalarstore
 from luigi_guild.store.rundir import Run
 from luigi_guild.store.scalars import Scalar
 
+TYPE_CHECKING = False  # typing and dataclasses cost milliseconds to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
+
+    _Getter = Callable[[Run, dict, list[Scalar]], Any]
+    _Plan = list[tuple[str, list[_Getter]]]
+
 CORE_COLS = ".run,.operation,.started,.time,.status,.label"
 
 
-@dataclass
 class CompareOptions:
     """``guild compare``'s column options."""
 
-    cols: list[str] = field(default_factory=list)  # ``-c`` specs (each may hold several columns)
-    strict_cols: list[str] = field(default_factory=list)  # ``-cc`` specs
-    skip_core: bool = False
-    skip_op_cols: bool = False
-    extra_cols: bool = False
-    all_scalars: bool = False
-    skip_unchanged: bool = False
-    min_col: str | None = None
-    max_col: str | None = None
-    top: int | None = None
-    # ``id`` (full run id) instead of ``run`` as the first core column (``guild api compare``).
-    full_ids: bool = False
-    # False leaves batch runs out (``guild compare`` without ``--include-batch``).
-    include_batch: bool = True
+    def __init__(
+        self,
+        cols: list[str] | None = None,  # ``-c`` specs (each may hold several columns)
+        strict_cols: list[str] | None = None,  # ``-cc`` specs
+        skip_core: bool = False,
+        skip_op_cols: bool = False,
+        extra_cols: bool = False,
+        all_scalars: bool = False,
+        skip_unchanged: bool = False,
+        min_col: str | None = None,
+        max_col: str | None = None,
+        top: int | None = None,
+        # ``id`` (full run id) instead of ``run`` as the first core column (``guild api compare``).
+        full_ids: bool = False,
+        # False leaves batch runs out (``guild compare`` without ``--include-batch``).
+        include_batch: bool = True,
+    ):
+        self.cols = list(cols or [])
+        self.strict_cols = list(strict_cols or [])
+        self.skip_core = skip_core
+        self.skip_op_cols = skip_op_cols
+        self.extra_cols = extra_cols
+        self.all_scalars = all_scalars
+        self.skip_unchanged = skip_unchanged
+        self.min_col = min_col
+        self.max_col = max_col
+        self.top = top
+        self.full_ids = full_ids
+        self.include_batch = include_batch
 
 
-@dataclass
 class Table:
-    header: list[str]
-    rows: list[list[Any]]
-    runs: list[Run]
+    """A comparison: the header, one row of raw values per run, and the runs in row order."""
+
+    def __init__(self, header: list[str], rows: list[list[Any]], runs: list[Run]):
+        self.header = header
+        self.rows = rows
+        self.runs = runs
 
     def column(self, name: str) -> list[Any]:
         i = self.header.index(name)
@@ -194,9 +215,7 @@ def default_op_cols(run: Run, scalars: list[Scalar], all_scalars: bool) -> list[
 
 # ------------------------------------------------------------ the table
 
-_Getter = Callable[[Run, dict, list[Scalar]], Any]
 _TAG = operator.itemgetter(1)  # Scalar.tag
-_Plan = list[tuple[str, list[_Getter]]]
 
 
 def _getter(col: Col) -> _Getter:

@@ -21,7 +21,9 @@ import itertools
 import os
 import struct
 import time
-from typing import Any, Iterator
+TYPE_CHECKING = False  # typing costs milliseconds to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 EVENTS_MARK = ".tfevents."
 _writer_counter = itertools.count()
