@@ -22,6 +22,15 @@ FILTER_PARAMS = (
 
 def filter_options(f: Callable) -> Callable:
     """Add ``-F``, ``-Fo``, ``-Fl``, ``-Fu``, ``-Ft``, ``-Fc``, ``-Fm``, ``-Fn``, the status filters and ``-S``."""
+    return _filter_options(f, status_letters=True)
+
+
+def filter_options_no_s(f: Callable) -> Callable:
+    """:func:`filter_options` without ``-S CHARS``, for commands where Guild gives ``-S`` another meaning."""
+    return _filter_options(f, status_letters=False)
+
+
+def _filter_options(f: Callable, status_letters: bool) -> Callable:
     opts = [
         click.option(
             "-F", "--filter", "filter_exprs", metavar="EXPR", multiple=True,
@@ -52,13 +61,14 @@ def filter_options(f: Callable) -> Callable:
                 help="Filter %s runs (--not-%s: runs that are not %s)." % (status, status, status),
             )
         )
-    opts.append(
-        click.option(
-            "-S", "status_chars", metavar="CHARS", multiple=True,
-            help="Filter by status letters combined, e.g. -Sec for error or completed "
-            "(r=running c=completed e=error t=terminated p=pending s=staged).",
+    if status_letters:
+        opts.append(
+            click.option(
+                "-S", "status_chars", metavar="CHARS", multiple=True,
+                help="Filter by status letters combined, e.g. -Sec for error or completed "
+                "(r=running c=completed e=error t=terminated p=pending s=staged).",
+            )
         )
-    )
     for opt in reversed(opts):
         f = opt(f)
     return f

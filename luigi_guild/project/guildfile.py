@@ -42,6 +42,17 @@ class _Parsed:
     path: str
     digest: str
     ops: list[tuple[str, str, dict]]  # (model, op name, merged op data)
+    models: list[tuple[str, str]]  # (model name, description) in file order; "" is the anonymous model
+
+
+@dataclass
+class ModelInfo:
+    """A model of a guild.yml as ``guild models`` shows it."""
+
+    name: str
+    description: str
+    operations: list[str]
+    source: str
 
 
 _cache: dict[str, tuple[tuple[int, int], _Parsed]] = {}
@@ -87,7 +98,7 @@ def _load(path: str) -> _Parsed:
         ops = _ops_from_data(path, data)
     except RecursionError:
         raise _error(path, "invalid YAML: nested too deeply") from None
-    parsed = _Parsed(path, hashlib.md5(raw).hexdigest(), ops)
+    parsed = _Parsed(path, hashlib.md5(raw).hexdigest(), ops, _models_from_data(data))
     _cache[path] = (stamp, parsed)
     return parsed
 
@@ -112,6 +123,19 @@ def _ops_from_data(path: str, data: Any) -> list[tuple[str, str, dict]]:
             ops.extend(_model_ops(path, item))
         return [(model, name, _with_includes(path, model, name, op, configs)) for model, name, op in ops]
     raise _error(path, "expected a mapping of operations or a list of models, got %s" % _type_name(data))
+
+
+def _models_from_data(data: Any) -> list[tuple[str, str]]:
+    items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+    models = []
+    for item in items:
+        if not isinstance(item, dict) or ("config" in item and "model" not in item and "operations" not in item):
+            continue
+        shaped = "model" in item or "operations" in item
+        name = item.get("model") or "" if shaped else ""
+        desc = item.get("description") if shaped else None
+        models.append((str(name), str(desc).strip() if desc is not None else ""))
+    return models
 
 
 def _with_includes(path: str, model: str, name: str, op: dict, configs: dict[str, dict]) -> dict:
@@ -213,6 +237,16 @@ def list_ops(path: str) -> list[OpDef]:
     """Every operation in the guild.yml at ``path``, in file order."""
     parsed = _load(path)
     return [_opdef(parsed, model, name, data) for model, name, data in parsed.ops]
+
+
+def list_models(path: str) -> list[ModelInfo]:
+    """The models of the guild.yml at ``path`` (anonymous one included), in file order."""
+    parsed = _load(path)
+    out = []
+    for name, desc in parsed.models:
+        ops = sorted({op for model, op, _data in parsed.ops if model == name})
+        out.append(ModelInfo(name, desc, ops, parsed.path))
+    return out
 
 
 def find_op(guildfile_path: str, opspec: str | None) -> OpDef | None:
@@ -483,6 +517,13 @@ def _imported_flags(
     return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest
 
 
+def _is_date(val: Any) -> bool:
+    """Whether ``val`` is a date or date-time (as YAML reads ``2024-01-02``)."""
+    import datetime
+
+    return isinstance(val, datetime.date)
+
+
 def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagDef, dict]]:
     if flags is None:
         return {}
@@ -496,6 +537,10 @@ def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagD
             continue
         if isinstance(spec, dict):
             attrs = dict(spec)
+        elif _is_date(spec):
+            # As Guild: a bare YAML date is not a flag default (``default: 2024-01-02`` is).
+            raise _error(path, "invalid value for %s flag %r: expected a mapping of flag attributes or default "
+                         "flag value" % (fname, spec))
         else:
             attrs = {"default": spec}
         unknown = sorted(set(attrs) - _FLAG_ATTRS)

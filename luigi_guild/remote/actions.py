@@ -23,7 +23,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, Optional, Sequence, TypeVar
 
 from luigi_guild.model.errors import GuildError
-from luigi_guild.remote.base import Confirm, Remote, RemoteRun, RemoteRunRequest, remote_for
+from luigi_guild.remote.base import Confirm, Remote, RemoteDown, RemoteRun, RemoteRunRequest, RemoteStatus, remote_for
 from luigi_guild.model.status import Status
 from luigi_guild.remote.archive import drop_unsafe
 from luigi_guild.remote.host import ConnectionLost, HostConfig
@@ -39,6 +39,9 @@ _C = TypeVar("_C", bound=HostConfig)
 # Never copied between hosts: lock files (a run's liveness belongs to the host
 # it runs on) and Guild's per-run job package directory.
 RUN_EXCLUDES = (".guild/LOCK*", ".guild/job-packages")
+
+STATUS_TIMEOUT = 60.0
+"""Seconds ``guild remote status`` waits for the remote's ``guild --version``."""
 
 
 class GuildHomeRemote(Remote, Generic[_C]):
@@ -62,6 +65,34 @@ class GuildHomeRemote(Remote, Generic[_C]):
     @abc.abstractmethod
     def open(self) -> "GuildHost[_C]":
         """A host for this remote (connecting when entered as a context manager)."""
+
+    def where(self) -> str:
+        """Where the remote is, for ``guild remote status`` (default: its Guild home)."""
+        return self.config.guild_home
+
+    # --------------------------------------------------------------- status
+
+    def status(self, verbose: bool = False) -> RemoteStatus:
+        """Reach the host and run its ``guild --version`` there; :class:`RemoteDown` when either fails."""
+        details = [("type", self.kind), ("location", self.describe())]
+        try:
+            with self.open() as host:
+                result = host.run(["--version"], timeout=STATUS_TIMEOUT)
+                if result.exit_code != 0:
+                    raise RemoteDown(self.name, "'guild --version' failed with exit code %d" % result.exit_code)
+                details.append(("guild", result.stdout.strip() or result.stderr.strip()))
+                details += self.status_details(host)
+        except ConnectionLost as e:
+            raise RemoteDown(self.name, e.message) from None
+        except RemoteDown:
+            raise
+        except GuildError as e:
+            raise RemoteDown(self.name, e.message) from None
+        return RemoteStatus(self.where(), details if verbose else [])
+
+    def status_details(self, host: "GuildHost[_C]") -> list[tuple[str, str]]:
+        """Extra checks and ``-v`` details of a kind, once its ``guild`` answered (default: none)."""
+        return []
 
     # -------------------------------------------------------------- forward
 
@@ -161,11 +192,17 @@ class GuildHomeRemote(Remote, Generic[_C]):
         with self.open() as host:
             return list_runs(host)
 
-    def pull(self, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
+    def pull(
+        self,
+        specs: Sequence[str],
+        confirm: Optional[Confirm] = None,
+        filters: Sequence[str] = (),
+        delete: bool = False,
+    ) -> int:
         from luigi_guild.store import query as runstore
 
         with self.open() as host:
-            runs = list_runs(host)
+            runs = list_runs(host, filters)
             selected = runs
             if specs:
                 # select() is typed for local runs but only uses .id, which RemoteRun has too.
@@ -176,12 +213,27 @@ class GuildHomeRemote(Remote, Generic[_C]):
             if confirm is not None:
                 confirm("You are about to copy (pull) the following runs from %s:" % self.name, selected)
             try:
-                fetch_runs(host, selected)
+                fetch_runs(host, selected, delete)
             except ConnectionLost as e:
                 raise _lost(e, "while copying runs", "no run was copied; pull again with 'guild pull %s'" % self.name) from None
         return len(selected)
 
-    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
+    def sync(self, run_ids: Sequence[str]) -> list[str]:
+        wanted = set(run_ids)
+        found = [r for r in self.list_runs() if r.id in wanted]
+        listed = {r.id for r in found}
+        for run_id in run_ids:
+            if run_id not in listed:
+                _note("WARNING: cannot sync run %s: remote %s no longer has it" % (run_id, self.name))
+        if found:
+            with self.open() as host:
+                try:
+                    fetch_runs(host, found)
+                except ConnectionLost as e:
+                    raise _lost(e, "while syncing runs", "their local copies are as they were; sync again") from None
+        return [r.id for r in found if r.status == Status.RUNNING]
+
+    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None, delete: bool = False) -> int:
         from luigi_guild.model import home
 
         if not runs:
@@ -193,13 +245,13 @@ class GuildHomeRemote(Remote, Generic[_C]):
             for r in runs:
                 _note("Copying %s" % r.id)
             ids = [r.id for r in runs]
+            remote_runs = posixpath.join(host.guild_home, "runs")
+            # With delete, the runs go to a staging directory there and then replace the old copies whole.
+            dest = posixpath.join(remote_runs, "%s%s" % (_PUSH_PREFIX, uuid.uuid4().hex[:12])) if delete else remote_runs
             try:
-                host.put_archive(
-                    home.runs_dir(),
-                    posixpath.join(host.guild_home, "runs"),
-                    exclude=run_excludes(ids),
-                    members=ids,
-                )
+                host.put_archive(home.runs_dir(), dest, exclude=run_excludes(ids), members=ids)
+                if delete:
+                    host.replace_dirs(dest, ids, remote_runs)
             except ConnectionLost as e:
                 raise _lost(
                     e, "while copying runs", "runs there may be incomplete; push again with 'guild push %s'" % self.name
@@ -247,11 +299,11 @@ def request_run_args(req: RemoteRunRequest) -> list[str]:
     return args
 
 
-def list_runs(host: "GuildHost") -> list[RemoteRun]:
-    """The host's runs, newest first (one ``guild runs list --json`` there)."""
+def list_runs(host: "GuildHost", filters: Sequence[str] = ()) -> list[RemoteRun]:
+    """The host's runs, newest first (one ``guild runs list --json [FILTERS]`` there)."""
     import json
 
-    result = host.run(["runs", "list", "--json"], check=True)
+    result = host.run(["runs", "list", "--json", *filters], check=True)
     try:
         data = json.loads(result.stdout)
     except ValueError:
@@ -273,13 +325,14 @@ def _check_run_id(remote: str, run_id: str) -> None:
         raise GuildError("remote %s listed an invalid run ID %r" % (remote, run_id)) from None
 
 
-def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
+def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun], delete: bool = False) -> None:
     """Copy ``runs`` from the host in one archive, then put each in place.
 
     The archive is unpacked in a hidden temporary directory beside the local
     runs, so a failed transfer leaves no half-copied run behind. A run the
     host lists as running gets ``.guild/LOCK.remote`` (the remote's name);
-    any other pulled run loses it.
+    any other pulled run loses it. With ``delete``, a local copy is replaced
+    whole (files the remote run no longer has go); else the copy is merged in.
     """
     from luigi_guild.model import home
 
@@ -303,13 +356,14 @@ def fetch_runs(host: "GuildHost", runs: Sequence[RemoteRun]) -> None:
                 _note("Run %s is no longer on %s" % (r.id, host.name))
                 continue
             drop_unsafe(src)  # links leaving the run, setuid bits: never brought in
-            _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None)
+            _install_run(src, os.path.join(runs_root, r.id), host.name if r.status == Status.RUNNING else None, delete)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         stop.restore()
 
 
 _PULL_PREFIX = ".tmp-pull-"
+_PUSH_PREFIX = ".tmp-push-"
 
 
 def _clean_dead_pulls(runs_root: str) -> None:
@@ -362,14 +416,17 @@ def run_excludes(ids: Sequence[str]) -> list[str]:
     return ["%s/%s" % (run_id, pat) for run_id in ids for pat in RUN_EXCLUDES]
 
 
-def _install_run(src: str, dest: str, running_on: Optional[str]) -> None:
-    """Move a pulled run from ``src`` to ``dest`` (merging into an existing copy)."""
+def _install_run(src: str, dest: str, running_on: Optional[str], replace: bool = False) -> None:
+    """Move a pulled run from ``src`` to ``dest`` (merging into an existing copy, or replacing it)."""
     from luigi_guild.model.atomic import write_file_atomic
 
     for name in ("LOCK", "LOCK.remote"):
         _remove(os.path.join(src, ".guild", name))
     if running_on:
         write_file_atomic(os.path.join(src, ".guild", "LOCK.remote"), running_on)
+    if replace and os.path.lexists(dest):
+        old = os.path.join(os.path.dirname(src), ".old-" + os.path.basename(dest))
+        os.rename(dest, old)  # beside src, in the pull's temporary directory: removed with it
     if not os.path.lexists(dest):
         os.rename(src, dest)
         return

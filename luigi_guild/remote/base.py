@@ -85,6 +85,24 @@ class RemoteRun:
         return val if isinstance(val, int) else None
 
 
+@dataclass
+class RemoteStatus:
+    """What ``guild remote status`` shows: where the remote is and, for ``-v``, details."""
+
+    where: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RemoteDown(GuildError):
+    """The remote cannot be reached or cannot run its ``guild`` (exit 2, as Guild exits)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        prefix = "remote %s: " % name
+        if reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+        super().__init__("remote %s is not available: %s" % (name, reason), exit_code=2)
+
+
 def remote_rows(runs: Sequence[RemoteRun]) -> list[list[str]]:
     """Preview rows ``[shortid]  op  started  status  label`` for remote runs."""
     from luigi_guild.model.table import format_timestamp
@@ -150,17 +168,60 @@ class Remote(abc.ABC):
     def watch(self, args: Sequence[str]) -> int:
         """``guild watch ARGS`` on the remote; Ctrl-C detaches without stopping the run."""
 
+    def status(self, verbose: bool = False) -> RemoteStatus:
+        """Check that the remote can be used now; raises :class:`RemoteDown` when it cannot."""
+        raise self.unsupported("status")
+
+    def start(self) -> None:
+        """Start the remote (bring up its machine); most kinds have nothing to start."""
+        raise self.unsupported("start")
+
+    def reinit(self) -> None:
+        """Run the remote's ``init`` command again on a started remote."""
+        raise self.unsupported("reinit")
+
+    def stop(self) -> None:
+        """Stop the remote (shut down its machine)."""
+        raise self.unsupported("stop")
+
+    def stop_details(self) -> Optional[str]:
+        """What stopping destroys, for the warning before ``guild remote stop`` (None: a generic warning)."""
+        return None
+
+    def sync(self, run_ids: Sequence[str]) -> list[str]:
+        """Pull the runs ``run_ids`` again (local copies of runs that were running here); returns those still running.
+
+        A run the remote no longer has is left as it is, with a warning.
+        """
+        raise self.unsupported("sync")
+
+    def unsupported(self, action: str) -> GuildError:
+        """The one-line error for an action this kind does not have."""
+        return GuildError("remote %s: %s is not supported for %s remotes" % (self.name, action, self.kind))
+
     @abc.abstractmethod
-    def pull(self, specs: Sequence[str], confirm: Optional[Confirm] = None) -> int:
+    def pull(
+        self,
+        specs: Sequence[str],
+        confirm: Optional[Confirm] = None,
+        filters: Sequence[str] = (),
+        delete: bool = False,
+    ) -> int:
         """Copy the remote runs ``specs`` select (default: all) here; returns how many.
 
-        ``confirm(preview, runs)`` is called with the selected
-        :class:`RemoteRun` list before anything is copied.
+        ``filters`` are run filter options (``-Fo train``, ``--error``...)
+        applied by the remote to its list first. ``confirm(preview, runs)`` is
+        called with the selected :class:`RemoteRun` list before anything is
+        copied. With ``delete``, files of a local copy that the remote run no
+        longer has are removed.
         """
 
     @abc.abstractmethod
-    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None) -> int:
-        """Copy local ``runs`` to the remote; returns how many (``confirm`` as for :meth:`pull`)."""
+    def push(self, runs: Sequence["Run"], confirm: Optional[Confirm] = None, delete: bool = False) -> int:
+        """Copy local ``runs`` to the remote; returns how many (``confirm`` as for :meth:`pull`).
+
+        With ``delete``, files of the remote copy that the local run no longer has are removed.
+        """
 
 
 # ------------------------------------------------------------------ registry

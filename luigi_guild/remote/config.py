@@ -70,6 +70,8 @@ class RemoteConfig:
     known_hosts: Optional[str] = None
     host_key_check: bool = True
     config_path: Optional[str] = None
+    init: Optional[str] = None
+    """A shell command ``guild remote start --reinit`` runs on the host."""
 
     @property
     def address(self) -> str:
@@ -224,6 +226,7 @@ def parse_remote(name: str, section: Mapping[str, Any], config_path: Optional[st
         known_hosts=local_path(section.get("known-hosts"), base_dir),
         host_key_check=_bool(name, "host-key-check", section.get("host-key-check", True)),
         config_path=config_path,
+        init=opt_str(section.get("init")),
     )
 
 

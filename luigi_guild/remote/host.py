@@ -160,6 +160,13 @@ class GuildHost(abc.ABC, Generic[_C]):
         """Copy the contents of the host's ``remote_dir`` into local ``local_dir``."""
         self._copy_tree("get", remote_dir, local_dir, list(exclude), members)
 
+    def replace_dirs(self, staging: str, names: Sequence[str], dest_dir: str) -> None:
+        """Move each of ``names`` from the host's ``staging`` into ``dest_dir``, replacing what is there.
+
+        Then remove ``staging``. Paths are the host's own (as for :meth:`get_archive`).
+        """
+        raise self._error("replacing directories is not supported here")
+
     @abc.abstractmethod
     def _copy_tree(self, direction: Direction, src: str, dest: str, exclude: list[str], members: Members) -> None:
         """Copy the contents of ``src`` into ``dest`` (``direction`` says which side each is on).

@@ -171,6 +171,21 @@ class LocalHome(GuildHost[LocalConfig]):
             raise self._error("cannot copy %s to %s: %s" % (src, dest, strerror(e))) from None
 
 
+    def replace_dirs(self, staging: str, names: Sequence[str], dest_dir: str) -> None:
+        """Swap each copied directory in with renames; the old ones are removed afterwards."""
+        self.check()
+        try:
+            for name in names:
+                dest = os.path.join(dest_dir, name)
+                if os.path.lexists(dest):
+                    os.rename(dest, os.path.join(staging, ".old-" + name))
+                os.rename(os.path.join(staging, name), dest)
+        except OSError as e:
+            raise self._error("cannot move runs into %s: %s" % (dest_dir, strerror(e))) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _is_executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 

@@ -146,14 +146,18 @@ class SlurmSite:
 
     def check_slurm(self, partition: Optional[str]) -> None:
         """Slurm answers here, and ``partition`` (if any) is one of its partitions."""
+        names = self.partitions()
+        if partition and partition not in names:
+            raise self.error("unknown Slurm partition '%s' (partitions: %s)" % (partition, ", ".join(names)))
+
+    def partitions(self) -> list[str]:
+        """Slurm's partition names, sorted (raises when Slurm does not answer)."""
         res = self.sh("sinfo --noheader --format=%R")
         if res.exit_code == 127:
             raise self.error("Slurm's commands are not installed on %s (sinfo not found)" % self.config.where)
         if res.exit_code != 0:
             raise self.error("cannot reach Slurm: %s" % slurm.sbatch_error(res.stderr or res.stdout))
-        names = sorted({ln.strip() for ln in res.stdout.splitlines() if ln.strip()})
-        if partition and partition not in names:
-            raise self.error("unknown Slurm partition '%s' (partitions: %s)" % (partition, ", ".join(names)))
+        return sorted({ln.strip() for ln in res.stdout.splitlines() if ln.strip()})
 
     def check_job(self, settings: slurm.JobSettings) -> None:
         """Slurm would take a job with ``settings`` (``sbatch --test-only``: checked, nothing submitted)."""
@@ -276,6 +280,13 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
     def describe(self) -> str:
         return "slurm via %s, Guild home %s" % (self.config.where, self.config.guild_home)
 
+    def where(self) -> str:
+        return self.config.where
+
+    def status_details(self, host: "GuildHost[Any]") -> list[tuple[str, str]]:
+        """Slurm must answer too: its partitions are a ``-v`` detail."""
+        return [("partitions", ", ".join(SlurmSite(self.config, host).partitions()))]
+
     def open(self) -> "GuildHost[Any]":
         c = self.config
         if c.ssh is not None:
@@ -315,10 +326,10 @@ class SlurmRemote(GuildHomeRemote[SlurmConfig]):
             SlurmSite(self.config, host).settle()
             return list_runs(host)
 
-    def pull(self, specs: Sequence[str], confirm: Any = None) -> int:
+    def pull(self, specs: Sequence[str], confirm: Any = None, filters: Sequence[str] = (), delete: bool = False) -> int:
         with self.open() as host:
             SlurmSite(self.config, host).settle()
-        return super().pull(specs, confirm)
+        return super().pull(specs, confirm, filters, delete)
 
     def _stop(self, site: SlurmSite, args: list[str]) -> Optional[int]:
         """Cancel the Slurm jobs of the runs ``guild stop ARGS`` selects; None when none has a live job."""

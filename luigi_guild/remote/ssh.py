@@ -316,6 +316,19 @@ class RemoteHost(GuildHost[RemoteConfig]):
             raise self._error("cannot read %s: %s" % (path, strerror(e))) from None
         return data.decode(encoding, errors="replace")
 
+    def replace_dirs(self, staging: str, names: Sequence[str], dest_dir: str) -> None:
+        """One remote script: each copied directory moved in with ``mv`` (the old one aside), then ``staging`` removed."""
+        stage, dest = sh_path(staging), sh_path(dest_dir)
+        lines = ["set -e"]
+        for name in names:
+            n = shlex.quote(check_member(name))
+            lines.append("if [ -e %s/%s ] || [ -L %s/%s ]; then mv %s/%s %s/.old-%s; fi" % (dest, n, dest, n, dest, n, stage, n))
+            lines.append("mv %s/%s %s/%s" % (stage, n, dest, n))
+        script = "(%s); rc=$?; rm -rf %s; exit $rc" % ("\n".join(lines), stage)
+        result = self._exec(script, stream=False, timeout=None)
+        if result.exit_code != 0:
+            raise self._error("cannot move runs into %s: exit code %d%s" % (dest_dir, result.exit_code, last_line(result.stderr)))
+
     def _copy_tree(self, direction: Direction, src: str, dest: str, exclude: list[str], members: Members) -> None:
         if direction == "put":
             self._put(src, dest, exclude, members)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.actions import GuildHomeRemote
 from luigi_guild.remote.base import register
 from luigi_guild.remote.config import RemoteConfig, parse_remote
@@ -25,6 +26,21 @@ class SshRemote(GuildHomeRemote[RemoteConfig]):
 
     def describe(self) -> str:
         return "ssh %s, Guild home %s" % (self.config.address, self.config.guild_home)
+
+    def where(self) -> str:
+        return self.config.address
+
+    def reinit(self) -> None:
+        """Run the remote's ``init`` shell command there (its output shown here)."""
+        init = self.config.init
+        if not init:
+            raise GuildError("remote %s: init is not defined for this remote" % self.name)
+        from luigi_guild.remote.ssh import RemoteHost
+
+        with RemoteHost(self.config) as host:
+            result = host.run_shell(init, stream=True, check=False)
+        if result.exit_code != 0:
+            raise GuildError("remote %s: init command failed with exit code %d" % (self.name, result.exit_code))
 
     def open(self) -> "GuildHost[RemoteConfig]":
         from luigi_guild.remote.ssh import RemoteHost
