@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shell": ("shell", "shell"),
     "stop": ("stop", "stop"),
     "sync": ("sync", "sync"),
+    "sys": ("sys", "sys_"),
     "tag": ("tag", "tag"),
     "tensorboard": ("tensorboard", "tensorboard"),
     "tensorflow": ("tensorflow", "tensorflow"),

@@ -219,7 +219,7 @@ def run(
 
             if batch_restart.is_batch_run(restart_run):
                 if stage or run_id:
-                    raise GuildError("--stage and --run-id cannot be used with a sweep")
+                    raise GuildError("--stage and --run-id cannot be used to restart a batch")
                 restarting = batch_restart.plan_batch_restart(
                     restart_run, assigns, force_flags=force_flags, max_trials=max_trials, random_seed=random_seed,
                     opt_flags=flagslib.parse_assigns(opt_flags), minimize=minimize, maximize=maximize, label=label,
@@ -246,8 +246,8 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if run_id or run_dir:
-                raise GuildError("--run-id and --run-dir cannot be used with a sweep")
+            if run_dir:
+                raise GuildError("--run-dir cannot be used with a sweep")
             if stage and stage_trials:
                 raise GuildError("--stage and --stage-trials cannot both be used")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
@@ -273,13 +273,16 @@ def run(
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
             _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
+            in_background = background or bool(pidfile)
+            if in_background and (stage or stage_trials):
+                raise GuildError("--background cannot be used with --stage or --stage-trials")
             _sweep(
                 plan,
                 spec,
                 sweeps.SweepOptions(
                     needed=needed,
                     fail_on_trial_error=fail_on_trial_error,
-                    keep_batch=keep_batch,
+                    keep_batch=keep_batch or in_background,  # as under Guild, a batch run in the background is kept
                     workers=workers,
                     quiet=quiet,
                     label=label,
@@ -288,12 +291,14 @@ def run(
                     batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
-                    stage_batch=stage,
+                    stage_batch=stage or in_background,
+                    run_id=run_id,
                 ),
                 yes,
                 scheduler_host,
                 scheduler_port,
                 slurm_jobs,
+                background=(pidfile, workers) if in_background else None,
             )
             return
     if slurm_jobs:
@@ -516,8 +521,12 @@ def _sweep_preview(
     action = "stage trials for" if stage_trials else "start" if restart else "stage" if stage else "run"
     subject = "%s (%s)" % (restart, plan.op_name) if restart else plan.op_name
     if spec is not None and spec.objective is not None:
+        from luigi_guild.sweeps import learners
+
+        learner = learners.learner_class(optimizer)
+        shown = "%s:%s" % (learner.model, learner.name) if learner is not None else optimizer  # skopt:gp, as Guild
         lines = ["You are about to %s %s with %s optimizer (%d trial%s, %s)" % (
-            "start" if restart else "stage" if stage else "run", subject, optimizer, count, "" if count == 1 else "s",
+            "start" if restart else "stage" if stage else "run", subject, shown, count, "" if count == 1 else "s",
             spec.objective.describe())]
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
         lines.append("Optimizer flags:")
@@ -543,8 +552,12 @@ def _sweep(
     slurm_jobs: str | None = None,
     batch: Run | None = None,
     remaining: int | None = None,
+    background: tuple[str | None, int] | None = None,
 ) -> None:
-    """Run a sweep; ``batch`` is a batch run to start again (``remaining``: trials a learning optimizer may still ask)."""
+    """Run a sweep; ``batch`` is a batch run to start again (``remaining``: trials a learning optimizer may still ask).
+
+    ``background`` (pidfile, workers): the batch is created here, then run by a detached child.
+    """
     from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
 
@@ -568,7 +581,7 @@ def _sweep(
         count = len(trials) if spec.objective is None else (remaining or spec.max_trials or 20)
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials,
                                              restart=batch.id if batch is not None else None,
-                                             stage=opts.stage_batch)), err=True)
+                                             stage=opts.stage_batch and background is None)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
@@ -591,6 +604,9 @@ def _sweep(
             executor = PoolExecutor(workers=opts.workers)
     result = sweeps.run_sweep(plan, spec, opts, planned, executor, batch=batch)
     sys.stdout.flush()
+    if background is not None:
+        _start_batch_in_background(result.batch, opts, background[0], background[1], scheduler_host, scheduler_port)
+        return
     if opts.stage_batch:
         click.echo("%s staged as %s" % (result.batch.op_name, result.batch.id))
         click.echo("To start the operation, use 'guild run --start %s'" % result.batch.id)
@@ -602,6 +618,44 @@ def _sweep(
         raise SystemExit(result.fail_code)
     if result.not_run:
         raise GuildError("%d of %d trials were not run" % (result.not_run, result.total))
+
+
+def _start_batch_in_background(
+    batch: Run, opts: SweepOptions, pidfile: str | None, workers: int,
+    scheduler_host: str | None, scheduler_port: int | None,
+) -> None:
+    """``--background`` for a sweep: a detached child runs the (just created) batch; its trials'
+    lines and output go to the batch's output. As under Guild, the batch is kept."""
+    import tempfile
+
+    from luigi_guild.run.background import start_detached
+    from luigi_guild.sweeps import restart as batch_restart
+
+    temp_pidfile = None
+    if not pidfile:
+        fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
+        os.close(fd)
+        pidfile = temp_pidfile
+
+    def run_batch() -> int:
+        try:
+            restarting = batch_restart.plan_batch_restart(batch, {}, keep_batch=True)
+            _restart_batch(restarting, opts.needed, True, False, workers, True, opts.fail_on_trial_error,
+                           scheduler_host, scheduler_port)
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 1
+        except GuildError:
+            return 1
+        return 0
+
+    try:
+        start_detached(batch, run_batch, pidfile)
+    finally:
+        if temp_pidfile and os.path.exists(temp_pidfile) and os.path.getsize(temp_pidfile) == 0:
+            os.remove(temp_pidfile)
+    if not opts.quiet:
+        # Guild names the batch by its own operation here (``+``, ``skopt:gp``).
+        click.echo("%s started in background as %s (pidfile %s)" % (batch.opref.display, batch.id, pidfile))
 
 
 def _restart_batch(

@@ -57,6 +57,7 @@ def create_batch_run(
     label: str | None = None,
     tags: list[str] | None = None,
     delete_on_success: bool = False,
+    run_id: str | None = None,
 ) -> Run:
     """Create and start (LOCK = this process) the batch run for a sweep, laid out as Guild lays it.
 
@@ -84,7 +85,7 @@ def create_batch_run(
         tags=list(tags or []),
         run_params=params,
     )
-    run = create.create_run(plan)
+    run = create.create_run(plan, run_id)
     try:
         run.write_attr("cmd", batch_cmd())
         create.create_run(proto, run_dir=run.guild_path("proto"))
@@ -142,7 +143,13 @@ def batch_deletes_on_success(run: Run) -> bool:
 
 
 def finish_batch_run(run: Run, exit_status: int, keep: bool) -> None:
-    """Record the batch's exit status; move it to the trash when it succeeded and ``keep`` is false."""
+    """Record the batch's exit status; move it to the trash when it succeeded and ``keep`` is false.
+
+    The batch's own scalars are captured from its output first, as any run's are.
+    """
+    from luigi_guild.run.capture import capture_output_file
+
+    capture_output_file(run.guild_path())
     run.write_attr("exit_status", exit_status)
     run.write_attr("stopped", now_us())
     run.remove("LOCK")

@@ -140,6 +140,8 @@ class SweepOptions:
     stage_trials: bool = False
     # ``--stage``: create the batch run and leave it pending (``guild run --start`` runs it).
     stage_batch: bool = False
+    # ``--run-id``: the batch run's id (a sweep step of a steps run).
+    run_id: str | None = None
     chunk_size: int = CHUNK_SIZE
 
 
@@ -223,7 +225,7 @@ def run_sweep(
         reopen_batch_run(batch, plan, attrs)
     else:
         batch = create_batch_run(plan, optimizer, attrs, label=opts.batch_label, tags=opts.batch_tags,
-                                 delete_on_success=not opts.keep_batch)
+                                 delete_on_success=not opts.keep_batch, run_id=opts.run_id)
         if spec.trial_rows is not None:
             # As Guild keeps them: the rows of the batch files, for a restart of the batch.
             Run.for_dir(batch.guild_path("proto")).write_attr("trials", spec.trial_rows)
@@ -406,7 +408,7 @@ def _run_learning(
         reopen_batch_run(batch, plan, attrs, batch_flags=opt.opt_flags)
     else:
         batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
-                                 label=opts.batch_label, tags=opts.batch_tags)
+                                 label=opts.batch_label, tags=opts.batch_tags, run_id=opts.run_id)
         if opts.stage_batch:
             stage_batch_run(batch)
             return SweepResult(opt.total, 0, 0, 0, 0, 0, batch, opt.name)
@@ -610,6 +612,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
         already_done=matched if needed else None,
         on_created=on_created,
         on_finished=on_finished,
+        launch=True,
     )
 
 
