@@ -1,8 +1,9 @@
-"""The ``guild`` console script: a click-free fast path for plain run listings.
+"""The ``guild`` console script: a click-free fast path for plain run listings and CSV comparisons.
 
 ``guild runs`` is the command people type most, so it should start about as
 fast as Python does. Loading click costs more than listing 10,000 runs from
-the index, so ``[-H PATH] runs [list] [-a] [-m...] [-n N]`` is parsed here;
+the index, so ``[-H PATH] runs [list] [-a] [-m...] [-n N]`` is parsed here,
+and so is ``[-H PATH] compare --csv PATH`` (scripts call it over many runs);
 anything else (help, other options, other commands) goes to the click CLI in
 :mod:`luigi_guild.cli` unchanged, which also gives every error message.
 """
@@ -48,11 +49,31 @@ def _parse_runs_list(args: list[str]) -> tuple[str | None, dict] | None:
     return guild_home, opts
 
 
+def _parse_compare_csv(args: list[str]) -> tuple[str | None, str] | None:
+    """``(guild_home, path)`` when ``args`` is ``[-H PATH] compare --csv PATH`` and nothing more, else None."""
+    guild_home = None
+    if args[:1] == ["-H"] and len(args) >= 2:
+        guild_home, args = args[1], args[2:]
+    if len(args) == 3 and args[:2] == ["compare", "--csv"]:
+        path = args[2]
+    elif len(args) == 2 and args[0] == "compare" and args[1].startswith("--csv="):
+        path = args[1][len("--csv=") :]
+    else:
+        return None
+    if not path or (path.startswith("-") and path != "-"):
+        return None  # the click command decides
+    return guild_home, path
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run ``guild``: a plain ``runs`` listing directly, everything else through click."""
+    """Run ``guild``: a plain ``runs`` listing or ``compare --csv`` directly, everything else through click."""
     args = sys.argv[1:] if argv is None else list(argv)
     parsed = _parse_runs_list(args)
     if parsed is None:
+        csv_parsed = _parse_compare_csv(args)
+        if csv_parsed is not None:
+            _compare_csv(*csv_parsed)
+            return
         from luigi_guild.cli import main as click_main
 
         click_main(args)
@@ -70,3 +91,18 @@ def main(argv: list[str] | None = None) -> None:
         list_runs_cmd(**opts)
 
     exits.run_main(listing)
+
+
+def _compare_csv(guild_home: str | None, path: str) -> None:
+    from luigi_guild import exits
+
+    def compare() -> None:
+        if guild_home:
+            from luigi_guild.model import home
+
+            home.set_guild_home(guild_home)
+        from luigi_guild.commands.comparecsv import plain_csv
+
+        plain_csv(path)
+
+    exits.run_main(compare)

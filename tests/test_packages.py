@@ -22,6 +22,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.guildai import guildai  # noqa: F401 - fixture
 from tests.helpers import Result, guild, write_project
 
 PKG_YML = """\
@@ -326,3 +327,69 @@ def test_tensorflow_inspect_without_tensorflow(tmp_path: os.PathLike, home: str)
         "TensorFlow is not installed.\n"
         "Refer to https://www.tensorflow.org/install/ for help installing TensorFlow on your system.\n"
     )
+
+
+def test_guildai_runs_our_package_and_we_restart_its_run(tmp_path: os.PathLike, home: str, guildai: str) -> None:
+    """A wheel from ``guild package``, installed with ``-t DIR``: guildai finds its models, runs it, and we restart that run."""
+    tmp = str(tmp_path)
+    wheel = _build(tmp, "proj", PKG_FILES, home)
+    target = os.path.join(tmp, "site")
+    work = os.path.join(tmp, "work")
+    os.makedirs(work)
+    r = guild("install", "--target", target, "--no-deps", wheel, cwd=work, home=home, env=_pkg_env())
+    assert r.exit_code == 0, r.err
+    assert os.path.isfile(os.path.join(target, "demo_pkg", "guild.yml"))
+    env = dict(os.environ, GUILD_HOME=home, PYTHONPATH=target, COLUMNS="999")
+    p = subprocess.run([guildai, "ops"], cwd=work, env=env, capture_output=True, text=True)
+    assert p.stdout.split() == ["demo-pkg/m:train", "Train", "it"], p.stderr
+    p = subprocess.run([guildai, "run", "demo-pkg/m:train", "x=4", "-y"], cwd=work, env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0 and "x 4 helped" in p.stdout, p.stderr
+    ours = {"PYTHONPATH": target}
+    runs = guild("runs", cwd=work, home=home, env=ours).out
+    assert "demo-pkg/m:train" in runs and "x=4" in runs
+    run_id = guild("select", cwd=work, home=home, env=ours).out.strip()
+    r = guild("run", "--restart", run_id, "x=5", "-y", cwd=work, home=home, env=ours)
+    assert (r.exit_code, r.out) == (0, "x 5 helped\n"), r.err
+
+
+@pytest.mark.parametrize("yml, err", [
+    ("- package: x\n  version: 'not a version!'\n",
+     "guild: invalid package version 'not a version!' in {gf}\nUse a version such as 1.0 or 0.2.1.\n"),
+    ("- package: x\n  requires: 'bad req !!'\n", "guild: invalid requirement 'bad req !!' for package in {gf}\n"),
+    ("- package: [x\n",
+     "guild: error in {gf}: invalid YAML (line 2, column 1): expected ',' or ']', but got '<stream end>'\n"),
+])
+def test_package_bad_definitions(tmp_path: os.PathLike, home: str, yml: str, err: str) -> None:
+    project = write_project(os.path.join(str(tmp_path), "p"), {"guild.yml": yml})
+    r = guild("package", cwd=project, home=home)
+    assert (r.exit_code, r.out, r.err) == (1, "", err.format(gf=os.path.join(project, "guild.yml")))
+    assert os.listdir(project) == ["guild.yml"]
+
+
+def test_package_warns_about_data_files_that_match_nothing(tmp_path: os.PathLike, home: str) -> None:
+    project = write_project(os.path.join(str(tmp_path), "p"), {"guild.yml": "- package: x\n  data-files: [nomatch*]\n"})
+    r = guild("package", cwd=project, home=home)
+    assert r.exit_code == 0
+    assert r.err == "WARNING: Nothing matched data file pattern 'nomatch*'\n"
+
+
+def test_index_pages_json_and_html() -> None:
+    """Both simple-index forms (PEP 691 JSON, PEP 503 HTML) give the same entries."""
+    from luigi_guild.project import packages
+
+    base = "http://127.0.0.1:1/simple/demo/"
+    js = b'{"meta": {"api-version": "1.0"}, "files": [{"filename": "demo-1.0-py3-none-any.whl", ' \
+         b'"url": "../../f/demo-1.0-py3-none-any.whl", "hashes": {}, "core-metadata": {"sha256": "ab"}}]}'
+    html = b'<a href="../../f/demo-1.0-py3-none-any.whl#sha256=00" data-core-metadata="sha256=ab">' \
+           b'demo-1.0-py3-none-any.whl</a>'
+    want = {"filename": "demo-1.0-py3-none-any.whl", "url": "http://127.0.0.1:1/f/demo-1.0-py3-none-any.whl",
+            "metadata": True}
+    got_json = packages._links(js, "application/vnd.pypi.simple.v1+json", base)
+    got_html = packages._links(html, "text/html", base)
+    assert got_json == [want]
+    assert {k: got_html[0][k] for k in want} == want
+    root = packages._links(b'{"meta": {}, "projects": [{"name": "Demo"}]}', "application/vnd.pypi.simple.v1+json",
+                           base)
+    assert root == [{"name": "Demo"}]
+    assert packages.match_terms(["DE", "mo"], ["demo"]) and not packages.match_terms(["de", "x"], ["demo", "y"])

@@ -69,3 +69,33 @@ def test_compare_select_and_info_agree_both_ways(tmp_path, guildai):
         theirs = _guildai(guildai, home, "runs", "info", run_id, cwd=proj).stdout
         ours = guild(home, "runs", "info", run_id, cwd=proj).out
         assert _scalars_section(ours) == _scalars_section(theirs), run_id
+
+
+def test_kept_batch_runs_capture_their_own_scalars_as_guildai_does(tmp_path, guildai):
+    """A batch's own event file (from its output): each tool reads the other's batch as its own."""
+    home = tmp_path / "home"
+    home.mkdir()
+    proj = str(tmp_path / "proj")
+    shutil.copytree(RESULTS, proj)
+    r = _guildai(guildai, home, "run", "train", "x=[7,8]", "--keep-batch", "-y", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    r2 = guild(home, "run", "train", "x=[3,4]", "--keep-batch", "-y", cwd=proj)
+    assert r2.rc == 0, r2.out
+    cols = "loss,loss step,count loss as n,first loss as first,x,acc"
+    for args in (
+        ["compare", "--csv", "-", "--include-batch", "-s", "-Fo", "train+"],
+        ["compare", "--csv", "-", "--include-batch", "-cc", cols],
+    ):
+        theirs = _guildai(guildai, home, *args, cwd=proj)
+        ours = subprocess.run(
+            [sys.executable, "-m", "luigi_guild", *args],
+            cwd=proj, env=guild_env(str(home)), capture_output=True, text=True, timeout=120,
+        )
+        assert theirs.returncode == 0, (args, theirs.stderr)
+        assert (ours.returncode, ours.stdout) == (0, theirs.stdout), args
+    batches = _guildai(guildai, home, "select", "-A", "-Fo", "train+", cwd=proj).stdout.split()
+    assert len(batches) == 2
+    for run_id in batches:
+        theirs = _scalars_section(_guildai(guildai, home, "runs", "info", run_id, cwd=proj).stdout)
+        assert "  loss: " + ("2.666667" if run_id != batches[0] else "1.333333") + " (step 2)" in theirs
+        assert _scalars_section(guild(home, "runs", "info", run_id, cwd=proj).out) == theirs, run_id

@@ -61,6 +61,27 @@ def test_guild_runs_imports_nothing_heavy(tmp_path):
     assert loaded == set()
 
 
+def test_plain_compare_csv_skips_click_and_agrees_with_the_click_command(tmp_path):
+    home, proj = str(tmp_path / "home"), str(tmp_path / "proj")
+    perf_fixtures.make_home(home, 12, proj)
+    fast, loaded = loaded_modules(["compare", "--csv", "-"], home, proj)
+    assert not loaded & HEAVY, loaded
+    assert fast.count("\n") == 13 and fast.startswith("run,operation,started,time,status,label,")
+    # ``:`` (every run, the default) takes the click command: the same bytes
+    slow, loaded = loaded_modules(["compare", "--csv", "-", ":"], home, proj)
+    assert "click" in loaded and slow == fast
+    out_file = tmp_path / "out.csv"
+    for args in (["-H", home, "compare", "--csv=%s" % out_file], ["compare", "--csv", str(out_file), ":"]):
+        proc = subprocess.run([sys.executable, "-m", "luigi_guild", *args], env=dict(os.environ, GUILD_HOME=home),
+                              cwd=proj, capture_output=True, text=True)
+        assert (proc.returncode, proc.stderr) == (0, "Wrote 12 row(s) to %s\n" % out_file), args
+        assert out_file.read_text() == fast
+    bad = [subprocess.run([sys.executable, "-m", "luigi_guild", "compare", "--csv", "/nonexistent/x.csv", *more],
+                          env=dict(os.environ, GUILD_HOME=home), cwd=proj, capture_output=True, text=True)
+           for more in ([], [":"])]
+    assert [(p.returncode, p.stderr) for p in bad] == [(1, "guild: cannot write /nonexistent/x.csv: No such file or directory\n")] * 2
+
+
 def test_needed_skip_imports_no_luigi_or_fabric(tmp_path):
     home, proj = str(tmp_path / "home"), str(tmp_path / "proj")
     perf_fixtures.make_home(home, 10, proj)

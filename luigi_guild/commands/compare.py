@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from luigi_guild.commands.comparecsv import no_gc, warn, write_csv
 from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.model.errors import GuildError
 from luigi_guild.store import compare as comparelib
@@ -34,19 +35,6 @@ def compare_options(f: Any) -> Any:
     return f
 
 
-def _no_gc() -> None:
-    """Turn off the cycle collector for this short command: the table makes a few objects per
-    run and cell and frees them only at exit, and at 10,000 runs collections re-scanning them
-    cost a third of the time."""
-    import gc
-
-    gc.disable()
-
-
-def _warn(msg: str) -> None:
-    sys.stderr.write("WARNING: %s\n" % msg)
-
-
 def build_table(runs_specs: tuple[str, ...], kw: dict[str, Any], full_ids: bool = False) -> comparelib.Table:
     include_batch = kw.pop("include_batch")
     opts = comparelib.CompareOptions(
@@ -66,7 +54,7 @@ def build_table(runs_specs: tuple[str, ...], kw: dict[str, Any], full_ids: bool 
     if opts.min_col and opts.max_col:
         raise GuildError("--min and --max cannot both be specified")
     runs = selected_runs(kw, runs_specs, [":"], "compare")
-    return comparelib.build(runs, opts, warn=_warn)
+    return comparelib.build(runs, opts, warn=warn)
 
 
 @click.command("compare")
@@ -89,10 +77,10 @@ def compare(runs: tuple[str, ...], table_: bool, csv_path: str | None, print_sca
     if print_scalars:
         _print_scalars(runs, kw)
         return
-    _no_gc()
+    no_gc()
     table = build_table(runs, kw)
     if csv_path:
-        _write_csv(table, csv_path)
+        write_csv(table, csv_path)
         return
     if not table_ and sys.stdout.isatty() and sys.stdin.isatty():
         _interactive(table)
@@ -143,44 +131,6 @@ def _print_table(table: comparelib.Table) -> None:
     out.flush()
 
 
-def _csv_cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return v
-
-
-def _write_csv(table: comparelib.Table, path: str) -> None:
-    import csv
-
-    # The csv module writes None as "" and a float as its repr (what _csv_cell
-    # gives), so plain values go straight to it; anything else is converted.
-    plain = (str, int, float, type(None))
-    rows = (
-        [table.header]
-        + [row if all(type(v) in plain for v in row) else [_csv_cell(v) for v in row] for row in table.rows]
-        if table.rows
-        else []
-    )
-    if path == "-":
-        import io
-
-        # Rows go to memory first: standard output may be unbuffered
-        # (PYTHONUNBUFFERED), which would cost a write per row.
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
-        sys.stdout.write(buf.getvalue())
-        sys.stdout.flush()
-        return
-    try:
-        with open(path, "w", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows(rows)
-    except OSError as e:
-        raise GuildError("cannot write %s: %s" % (path, e.strerror or e)) from None
-    sys.stderr.write("Wrote %d row(s) to %s\n" % (len(table.rows), path))
-
-
 def _interactive(table: comparelib.Table) -> None:
     """A full-screen table (tabview: scroll with arrows, sort with s/S, q to quit)."""
     import tabview
@@ -224,7 +174,7 @@ def api_compare(runs: tuple[str, ...], **kw: Any) -> None:
     """The compare table as one JSON array of rows (header first, full run ids)."""
     import json
 
-    _no_gc()
+    no_gc()
     table = build_table(runs, kw, full_ids=True)
     data = [table.header] + table.rows if table.rows else []
     sys.stdout.write(json.dumps(data, default=str) + "\n")

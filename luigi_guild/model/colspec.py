@@ -9,7 +9,6 @@ the ``select`` prefix Guild's parser puts before the text).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 QUALIFIERS = ("first", "last", "min", "max", "avg", "total", "count")
 STEP_QUALIFIERS = ("first", "last", "min", "max")
@@ -22,16 +21,43 @@ class ColSpecError(ValueError):
     """A column spec that does not parse; ``str()`` is Guild's message."""
 
 
-@dataclass(frozen=True)
 class Col:
-    """One column: ``kind`` is ``scalar``, ``flag`` or ``attr``."""
+    """One column: ``kind`` is ``scalar``, ``flag`` or ``attr``. Immutable; equal when every field is."""
 
+    __slots__ = ("kind", "name", "qual", "step", "prefix", "named_as")
     kind: str
     name: str
-    qual: str | None = None  # scalars: first last min max avg total count (None = last)
-    step: bool = False
-    prefix: str | None = None  # scalars: ``prefix#tag`` matches prefixes starting with it
-    named_as: str | None = None
+    qual: str | None  # scalars: first last min max avg total count (None = last)
+    step: bool
+    prefix: str | None  # scalars: ``prefix#tag`` matches prefixes starting with it
+    named_as: str | None
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        qual: str | None = None,
+        step: bool = False,
+        prefix: str | None = None,
+        named_as: str | None = None,
+    ):
+        for attr, val in zip(self.__slots__, (kind, name, qual, step, prefix, named_as)):
+            object.__setattr__(self, attr, val)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Col is immutable")
+
+    def _fields(self) -> tuple:
+        return (self.kind, self.name, self.qual, self.step, self.prefix, self.named_as)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Col and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Col(%s)" % ", ".join("%s=%r" % kv for kv in zip(self.__slots__, self._fields()))
 
     @property
     def header(self) -> str:

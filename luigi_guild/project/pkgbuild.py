@@ -79,12 +79,32 @@ def _requires(project_dir: str, section: dict) -> list[str]:
     return out
 
 
+def _check_version(guildfile: str, version: object) -> None:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(str(version))
+    except InvalidVersion:
+        raise GuildError("invalid package version %r in %s" % (str(version), guildfile),
+                         hint="Use a version such as 1.0 or 0.2.1.") from None
+
+
+def _check_requires(guildfile: str, requires: list[str]) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for req in requires:
+        try:
+            Requirement(req)
+        except InvalidRequirement:
+            raise GuildError("invalid requirement %r for package in %s" % (req, guildfile)) from None
+
+
 def build_spec(guildfile: str, dist_dir: str | None) -> tuple[dict[str, Any], list[str]]:
     """What to build from ``guildfile``: the spec the builder process reads, and warnings to show first."""
     project_dir = os.path.dirname(os.path.abspath(guildfile))
     warnings: list[str] = []
+    models = _model_names(guildfile)  # reads guild.yml first: its errors are the guildfile module's one-liners
     section = package_section(guildfile)
-    models = _model_names(guildfile)
     if section is None:  # Guild names the package after the first named model
         named = [m for m in models if m]
         if named:
@@ -103,6 +123,9 @@ def build_spec(guildfile: str, dist_dir: str | None) -> tuple[dict[str, Any], li
             "package name '%s' in guild.yml conflicts with Python package '%s'" % (python_pkg, python_pkg),
             hint="Provide a unique package name in guild.yml and try again.",
         )
+    _check_version(guildfile, section.get("version", DEFAULT_VERSION))
+    requires = _requires(project_dir, section)
+    _check_requires(guildfile, requires)
     description = str(section.get("description") or "").strip()
     tags = section.get("tags") or []
     if isinstance(tags, str):
@@ -134,7 +157,7 @@ def build_spec(guildfile: str, dist_dir: str | None) -> tuple[dict[str, Any], li
             "license": section.get("license"),
             "keywords": " ".join(tags),
             "python_requires": section.get("python-requires"),
-            "install_requires": _requires(project_dir, section),
+            "install_requires": requires,
             "entry_points": {"guild.models": ["%s = %s" % (m or "__anonymous__", MODEL_EP) for m in sorted(models)]}
             if models
             else {},
@@ -159,6 +182,9 @@ def build(guildfile: str, dist_dir: str | None = None, quiet: bool = True) -> st
             raise GuildError(
                 "cannot build package %s%s" % (spec["setup"]["name"], (": " + detail[-1]) if detail else "")
             )
+        for line in (proc.stderr or "").splitlines() if quiet else []:
+            if line.startswith("WARNING: "):  # the builder's own warnings (data-file patterns that match nothing)
+                sys.stderr.write(line + "\n")
         with open(os.path.join(tmp, "wheel.txt")) as f:
             return f.read().strip()
 

@@ -7,11 +7,12 @@ Guild): the child imports nothing for it. The event file is created in
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Iterable
 
 from luigi_guild.model.outputscalars import MAX_LINE_CHARS, Matcher
-from luigi_guild.store.eventfiles import EventWriter
+from luigi_guild.store.eventfiles import EVENTS_MARK, EventWriter, guild_style_name
 
 
 def _warn(msg: str) -> None:
@@ -21,9 +22,9 @@ def _warn(msg: str) -> None:
 class ScalarCapture:
     """Splits output chunks into lines per stream and writes the scalars they hold."""
 
-    def __init__(self, guild_dir: str, config: Any = None, ignore: Iterable[str] = ()):
+    def __init__(self, guild_dir: str, config: Any = None, ignore: Iterable[str] = (), name: str | None = None):
         self.matcher = Matcher(config, ignore, warn=_warn)
-        self.writer = EventWriter(guild_dir)
+        self.writer = EventWriter(guild_dir, name)
         self._partial: dict[int, bytes] = {}
         self._overlong: set[int] = set()
         self.error: OSError | None = None
@@ -71,3 +72,53 @@ def for_plan(guild_dir: str, op_attr: dict, flags: dict) -> ScalarCapture | None
     if config is False:
         return None
     return ScalarCapture(guild_dir, config, ignore=flags)
+
+
+def capture_output_file(guild_dir: str) -> None:
+    """The scalars of the whole ``output`` in ``guild_dir``, written as that run's own event file.
+
+    For a batch run, whose output is its trials' output and log lines: as in
+    Guild, the batch captures them with the default patterns like any run
+    (a ``step: N`` line sets the step of what follows, across trials). The
+    file replaces any event file directly in ``guild_dir`` (the batch's
+    scalars as of an earlier finish, or a guildai batch's before a restart),
+    so it is derived afresh from the whole output each time; it appears under
+    its final name only when complete. Errors leave the scalars as they were.
+    """
+    tmp = ".output-scalars.tmp-%d" % os.getpid()
+    cap = ScalarCapture(guild_dir, None, name=tmp)
+    try:
+        fd = os.open(os.path.join(guild_dir, "output"), os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                cap.feed(chunk, 1)
+    except OSError:
+        cap.error = cap.error or OSError("output unreadable")
+    cap.close()
+    written = cap.writer.path
+    if cap.error is not None:
+        if written:
+            _remove(written)
+        return
+    try:
+        old = [n for n in os.listdir(guild_dir) if EVENTS_MARK in n]
+    except OSError:
+        old = []
+    # The old file goes first: for a moment the batch shows no scalars, never some twice.
+    for name in old:
+        _remove(os.path.join(guild_dir, name))
+    if written:
+        try:
+            os.rename(written, os.path.join(guild_dir, guild_style_name()))
+        except OSError:
+            _remove(written)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -269,6 +269,7 @@ def spawn(cmd: list[str], cwd: str, env: dict[str, str], stdin: int | None, stdo
 
 def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher process
     """The launcher's loop: fork a child per request, report its pid and exit status."""
+    import ctypes
     import gc
     import marshal
     import runpy  # noqa: F401 - warm: each child runs op_main through it
@@ -290,6 +291,10 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
     poller = select.poll()
     poller.register(control, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
+    try:  # looked up here, once: importing ctypes would cost each child more than the rest of its start
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except Exception:
+        prctl = None
     gc.freeze()
     me = os.getpid()
 
@@ -349,7 +354,7 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                         signal.set_wakeup_fd(-1)
                         fd_in, fd_out, fd_err = fds[:3]
                         reply.close()
-                        _become(cmd, cwd, env, (fd_in, fd_out, fd_err), initial, base_path, me)
+                        _become(cmd, cwd, env, (fd_in, fd_out, fd_err), initial, base_path, me, prctl)
                     finally:
                         os._exit(127)
                 for f in fds[:3]:
@@ -377,15 +382,15 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
 
 
 def _become(cmd: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], initial: dict[Any, Any],
-            base_path: list[str], launcher_pid: int) -> None:  # pragma: no cover - runs in a trial
+            base_path: list[str], launcher_pid: int, prctl: Any) -> None:  # pragma: no cover - runs in a trial
     """In the forked child: turn into ``cmd`` (``python -um luigi_guild.op_main ...``) and exit with its status."""
-    import ctypes
     import io
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except Exception:
-        pass
+    if prctl is not None:
+        try:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except Exception:
+            pass
     if os.getppid() != launcher_pid:
         os._exit(128 + signal.SIGTERM)
     for target, fd in enumerate(stdio):

@@ -436,8 +436,7 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False,
     for sub in ("attrs", ""):  # left by a writer killed mid-write (a restart's earlier life)
         remove_stale_temps(run.guild_path(sub))
     try:
-        run.write_attr("started", now_us())
-        run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
+        run.write_attrs({"started": now_us(), "env": {k: v for k, v in env.items() if not _SECRET_RE.search(k)}})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     from luigi_guild.run.capture import for_plan

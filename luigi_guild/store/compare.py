@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import operator
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
 
 from luigi_guild.model import colspec
 from luigi_guild.model.colspec import Col
@@ -22,34 +20,57 @@ from luigi_guild.store import scalars as scalarstore
 from luigi_guild.store.rundir import Run
 from luigi_guild.store.scalars import Scalar
 
+TYPE_CHECKING = False  # typing and dataclasses cost milliseconds to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Callable, Sequence
+
+    _Getter = Callable[[Run, dict, list[Scalar]], Any]
+    _Plan = list[tuple[str, list[_Getter]]]
+
 CORE_COLS = ".run,.operation,.started,.time,.status,.label"
 
 
-@dataclass
 class CompareOptions:
     """``guild compare``'s column options."""
 
-    cols: list[str] = field(default_factory=list)  # ``-c`` specs (each may hold several columns)
-    strict_cols: list[str] = field(default_factory=list)  # ``-cc`` specs
-    skip_core: bool = False
-    skip_op_cols: bool = False
-    extra_cols: bool = False
-    all_scalars: bool = False
-    skip_unchanged: bool = False
-    min_col: str | None = None
-    max_col: str | None = None
-    top: int | None = None
-    # ``id`` (full run id) instead of ``run`` as the first core column (``guild api compare``).
-    full_ids: bool = False
-    # False leaves batch runs out (``guild compare`` without ``--include-batch``).
-    include_batch: bool = True
+    def __init__(
+        self,
+        cols: list[str] | None = None,  # ``-c`` specs (each may hold several columns)
+        strict_cols: list[str] | None = None,  # ``-cc`` specs
+        skip_core: bool = False,
+        skip_op_cols: bool = False,
+        extra_cols: bool = False,
+        all_scalars: bool = False,
+        skip_unchanged: bool = False,
+        min_col: str | None = None,
+        max_col: str | None = None,
+        top: int | None = None,
+        # ``id`` (full run id) instead of ``run`` as the first core column (``guild api compare``).
+        full_ids: bool = False,
+        # False leaves batch runs out (``guild compare`` without ``--include-batch``).
+        include_batch: bool = True,
+    ):
+        self.cols = list(cols or [])
+        self.strict_cols = list(strict_cols or [])
+        self.skip_core = skip_core
+        self.skip_op_cols = skip_op_cols
+        self.extra_cols = extra_cols
+        self.all_scalars = all_scalars
+        self.skip_unchanged = skip_unchanged
+        self.min_col = min_col
+        self.max_col = max_col
+        self.top = top
+        self.full_ids = full_ids
+        self.include_batch = include_batch
 
 
-@dataclass
 class Table:
-    header: list[str]
-    rows: list[list[Any]]
-    runs: list[Run]
+    """A comparison: the header, one row of raw values per run, and the runs in row order."""
+
+    def __init__(self, header: list[str], rows: list[list[Any]], runs: list[Run]):
+        self.header = header
+        self.rows = rows
+        self.runs = runs
 
     def column(self, name: str) -> list[Any]:
         i = self.header.index(name)
@@ -194,9 +215,7 @@ def default_op_cols(run: Run, scalars: list[Scalar], all_scalars: bool) -> list[
 
 # ------------------------------------------------------------ the table
 
-_Getter = Callable[[Run, dict, list[Scalar]], Any]
 _TAG = operator.itemgetter(1)  # Scalar.tag
-_Plan = list[tuple[str, list[_Getter]]]
 
 
 def _getter(col: Col) -> _Getter:
@@ -258,44 +277,50 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
     core_plan = _plan(core)
     user_plan = _plan(user_cols)
     no_op_cols = opts.skip_op_cols or strict
-    op_plans: dict[Any, _Plan] = {}
     header: list[str] = []
-    seen: set[str] = set()
-    per_run: list[dict[str, Any]] = []
+    slot_of: dict[str, int] = {}
+    # Per set of op columns: the sections' columns in order, each as (its header's slot, getters).
+    programs: dict[Any, list[tuple[int, list[_Getter]]]] = {}
+    rows: list[list[Any]] = []
     for run in runs:
         scalars = all_scalars[run.path]
         flags = run.flags
         if no_op_cols:
-            op_plan: _Plan = []
+            key: Any = None
+            declared = None
         else:
             declared = op_source.declared(run)
             if declared is not None:
-                key: Any = id(declared)  # the memoised list of its operation
+                key = id(declared)  # the memoised list of its operation
             else:
                 # Runs with the same flag names and scalar tags share their columns.
                 key = (tuple(flags), tuple(map(_TAG, scalars)))
-            found = op_plans.get(key)
-            if found is None:
-                cols = declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars)
-                found = op_plans[key] = _plan(cols)
-            op_plan = found
-        merged: dict[str, Any] = {}
+        program = programs.get(key)
+        if program is None:
+            if no_op_cols:
+                op_plan: _Plan = []
+            else:
+                op_plan = _plan(declared if declared is not None else default_op_cols(run, scalars, opts.all_scalars))
+            program = programs[key] = []
+            for h, getters in core_plan + op_plan + user_plan:
+                if h not in slot_of:
+                    slot_of[h] = len(header)
+                    header.append(h)
+                program.append((slot_of[h], getters))
         # Within a section the first value that is not None counts; a later
         # section's value replaces an earlier one unless it is None.
-        for plan in (core_plan, op_plan, user_plan):
-            for h, getters in plan:
-                if h not in seen:
-                    seen.add(h)
-                    header.append(h)
-                v = None
-                for get in getters:
-                    v = get(run, flags, scalars)
-                    if v is not None:
-                        break
-                if v is not None or h not in merged:
-                    merged[h] = v
-        per_run.append(merged)
-    rows = [[vals.get(h) for h in header] for vals in per_run]
+        row: list[Any] = [None] * len(header)
+        for slot, getters in program:
+            for get in getters:
+                v = get(run, flags, scalars)
+                if v is not None:
+                    row[slot] = v
+                    break
+        rows.append(row)
+    width = len(header)
+    for row in rows:
+        if len(row) < width:  # made before later runs added columns
+            row.extend([None] * (width - len(row)))
     table = Table(header, rows, list(runs))
     if opts.min_col or opts.max_col:
         _sort(table, opts.min_col or opts.max_col or "", descending=bool(opts.max_col))

@@ -21,7 +21,9 @@ import itertools
 import os
 import struct
 import time
-from typing import Any, Iterator
+TYPE_CHECKING = False  # typing costs milliseconds to import: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 EVENTS_MARK = ".tfevents."
 _writer_counter = itertools.count()
@@ -42,26 +44,30 @@ def frame_record(data: bytes) -> bytes:
     return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
 
 
-class EventWriter:
-    """Appends scalar events to one event file in ``logdir``, created on the first scalar."""
+def guild_style_name() -> str:
+    """A new event file name as guildai gives one: ``events.out.tfevents.<secs>.<host>.<pid>.<n>``."""
+    import socket
 
-    def __init__(self, logdir: str):
+    return "events.out.tfevents.%010d.%s.%d.%d" % (time.time(), socket.gethostname(), os.getpid(), next(_writer_counter))
+
+
+class EventWriter:
+    """Appends scalar events to one event file in ``logdir``, created on the first scalar.
+
+    The file is named as guildai names it, unless ``name`` is given.
+    """
+
+    def __init__(self, logdir: str, name: str | None = None):
         self.logdir = logdir
+        self.name = name
         self.path: str | None = None
         self._file: Any = None
         self._pb: Any = None
 
     def _open(self) -> None:
-        import socket
-
         from tensorboard.compat.proto import event_pb2, summary_pb2
 
-        name = "events.out.tfevents.%010d.%s.%d.%d" % (
-            time.time(),
-            socket.gethostname(),
-            os.getpid(),
-            next(_writer_counter),
-        )
+        name = self.name or guild_style_name()
         self.path = os.path.join(self.logdir, name)
         # A new file, never an existing one or a link's target.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)

@@ -51,6 +51,8 @@ from luigi_guild.store.indexfile import (
     B_REMOTE,
     B_SENTINELS,
     F_FLAGS,
+    F_EXIT_STATUS,
+    F_LABEL,
     G_DIR,
     H_FLAGS,
     H_GUILD,
@@ -77,6 +79,9 @@ from luigi_guild.store.rundir import Run
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any, Iterable, Iterator
+
+
+_SHOWN = frozenset(SHOW_FILES)
 
 
 class RunIndex:
@@ -313,11 +318,31 @@ class RunIndex:
         returned as it was given.
         """
         shown = []
-        root = self.root
+        prefix = self.root + "/"
+        if not self._bodies_loaded:
+            self._load_bodies()
+        checked = self._checked
+        heads = self._heads
         for run in runs:
+            name = run.id
             pre = None
-            if run.path == root + "/" + run.id and self.entry(run.id, SHOW_FILES) is not None:
-                pre = self._preloaded(run.id)
+            if run.path == prefix + name:
+                # The hot path (a listing has just checked ``.guild/``): the shown files' two
+                # stamps compared inline, as :meth:`entry` would.
+                body = self._decoded(name) if checked.get(name) == _G_ONLY else None
+                if body is not None:
+                    stamps = body[B_FILES]
+                    run_dir = prefix + name + "/"
+                    if _stamp(run_dir + _FILES[F_LABEL]) == stamps[F_LABEL] and (
+                        _stamp(run_dir + _FILES[F_EXIT_STATUS]) == stamps[F_EXIT_STATUS]
+                    ):
+                        checked[name] = _SHOWN
+                        pre = Run.preloaded(
+                            name, prefix + name, self._opref(body[B_OPREF]), body[B_ATTRS],
+                            frozenset(body[B_SENTINELS]), body[B_REMOTE], heads[name][H_GUILD],
+                        )
+                if pre is None and self.entry(name, SHOW_FILES) is not None:
+                    pre = self._preloaded(name)
             shown.append(pre or run)
         return shown
 

@@ -18,7 +18,9 @@ import marshal
 import os
 import sqlite3
 import time
-from typing import Iterable
+TYPE_CHECKING = False  # typing costs milliseconds to import: annotations only
+if TYPE_CHECKING:
+    from typing import Iterable
 
 from luigi_guild.model import home
 from luigi_guild.store import eventfiles

@@ -9,35 +9,50 @@ from the event files (:mod:`luigi_guild.store.eventfiles`).
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
-from typing import Iterable, NamedTuple, Union
 
 from luigi_guild.store.rundir import Run
 
-RunLike = Union[Run, str]
+TYPE_CHECKING = False  # typing costs milliseconds to import: annotations only
+if TYPE_CHECKING:
+    from typing import Iterable, NamedTuple, Union
+
+    RunLike = Union[Run, str]
+
+    class _Fields(NamedTuple):
+        prefix: str
+        tag: str
+        first_val: float
+        first_step: int
+        last_val: float
+        last_step: int
+        min_val: float
+        min_step: int
+        max_val: float
+        max_step: int
+        avg_val: float
+        total: float
+        count: int  # type: ignore[assignment]  # the field shadows tuple.count, as Guild names it
+
+else:
+    _Fields = collections.namedtuple(
+        "Scalar",
+        "prefix tag first_val first_step last_val last_step min_val min_step max_val max_step avg_val total count",
+    )
 
 
-class Scalar(NamedTuple):
+class Scalar(_Fields):
     """One tag's summary in one source directory of a run.
 
     A tuple (made straight from an index row, cheaply: ``compare`` makes one
-    per run and tag).
+    per run and tag): ``prefix``, ``tag``, ``first_val``/``first_step``,
+    ``last_val``/``last_step``, ``min_val``/``min_step``, ``max_val``/``max_step``,
+    ``avg_val``, ``total`` and ``count``.
     """
 
-    prefix: str
-    tag: str
-    first_val: float
-    first_step: int
-    last_val: float
-    last_step: int
-    min_val: float
-    min_step: int
-    max_val: float
-    max_step: int
-    avg_val: float
-    total: float
-    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as Guild names it
+    __slots__ = ()
 
     @property
     def key(self) -> str:

@@ -143,7 +143,13 @@ def batch_deletes_on_success(run: Run) -> bool:
 
 
 def finish_batch_run(run: Run, exit_status: int, keep: bool) -> None:
-    """Record the batch's exit status; move it to the trash when it succeeded and ``keep`` is false."""
+    """Record the batch's exit status; move it to the trash when it succeeded and ``keep`` is false.
+
+    The batch's own scalars are captured from its output first, as any run's are.
+    """
+    from luigi_guild.run.capture import capture_output_file
+
+    capture_output_file(run.guild_path())
     run.write_attr("exit_status", exit_status)
     run.write_attr("stopped", now_us())
     run.remove("LOCK")

@@ -237,3 +237,49 @@ def test_record_reader_agrees_with_tensorboards_loader(tmp_path):
         assert ours == theirs, name
     assert len(list(eventfiles.read_records(str(tmp_path / "events.out.tfevents.whole")))) == 6
     assert len(list(eventfiles.read_records(str(tmp_path / "events.out.tfevents.corrupt")))) == 3
+
+
+def _batch_dir(tmp_path, output: str):
+    gdir = tmp_path / "batch" / ".guild"
+    gdir.mkdir(parents=True)
+    (gdir / "opref").write_text("builtin:guildai 0.9.0 '' +\n")
+    (gdir / "output").write_text(output)
+    return gdir
+
+
+def _events_in(gdir):
+    return sorted(n for n in os.listdir(gdir) if eventfiles.EVENTS_MARK in n)
+
+
+def test_batch_output_capture_carries_the_step_across_trials_and_replaces_its_file(guild_home, tmp_path):
+    from luigi_guild.run.capture import capture_output_file
+
+    gdir = _batch_dir(tmp_path, "INFO: [guild] Running trial a: t (x=1)\nstep: 5\nloss: 2\n"
+                                "INFO: [guild] Running trial b: t (x=2)\nloss: 4\n")
+    capture_output_file(str(gdir))
+    assert len(_events_in(gdir)) == 1
+    (loss,) = scalars.for_run(str(gdir.parent))
+    assert (loss.prefix, loss.tag, loss.first_val, loss.last_val, loss.last_step, loss.count) == (
+        ".guild", "loss", 2.0, 4.0, 5, 2)
+    # Finished again (a restart) with more output: derived afresh, one file, nothing counted twice.
+    with open(gdir / "output", "a") as f:
+        f.write("loss: 1\n")
+    capture_output_file(str(gdir))
+    assert len(_events_in(gdir)) == 1
+    (loss,) = scalars.for_run(str(gdir.parent))
+    assert (loss.last_val, loss.count) == (1.0, 3)
+    assert not [n for n in os.listdir(gdir) if n.startswith(".output-scalars")]
+
+
+def test_batch_output_capture_without_output_or_scalars(guild_home, tmp_path):
+    from luigi_guild.run.capture import capture_output_file
+
+    gdir = _batch_dir(tmp_path, "INFO: [guild] Running trial a: t (x=1)\n")
+    stale = eventfiles.EventWriter(str(gdir))  # scalars of an earlier output that has none now
+    stale.add_scalar("loss", 1.0, 0)
+    stale.close()
+    capture_output_file(str(gdir))
+    assert _events_in(gdir) == []
+    os.remove(gdir / "output")
+    capture_output_file(str(gdir))  # no output at all: nothing written, no error
+    assert _events_in(gdir) == []
