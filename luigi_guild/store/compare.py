@@ -269,11 +269,13 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
             core.append(Col("attr", "sourcecode"))
     from luigi_guild.store import query
 
+    # Many runs' scalar index stamps are checked in a child process while the runs preload.
+    pending = scalarstore.started([r.path for r in runs])
     runs = query.snapshot(runs)
     if not opts.include_batch:
         runs = [r for r in runs if not r.is_batch]
     op_source = _OpCols(on_error)
-    all_scalars = scalarstore.for_runs(runs)
+    all_scalars = pending(runs)
     core_plan = _plan(core)
     user_plan = _plan(user_cols)
     no_op_cols = opts.skip_op_cols or strict
