@@ -52,8 +52,14 @@ def plain_csv(path: str) -> None:
     What the click command does for these arguments, without loading click
     (``luigi_guild.entry`` sends exactly these arguments here).
     """
-    from luigi_guild.store import query
+    import os
+
+    from luigi_guild.model import home
+    from luigi_guild.store import query, scalars
 
     no_gc()
+    # Every run is shown: their scalar index entries are checked (in a child process, when
+    # there are many) while the runs are listed and preloaded.
+    pending = scalars.started(os.path.abspath(home.runs_dir()))
     opts = comparelib.CompareOptions(include_batch=False)
-    write_csv(comparelib.build(query.list_runs(), opts, warn=warn), path)
+    write_csv(comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending), path)

@@ -249,8 +249,17 @@ def _plan(cols: list[Col]) -> _Plan:
 
 
 
-def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | None = None) -> Table:
-    """The comparison table of ``runs`` (newest first), sorted and cut as ``opts`` says."""
+def build(
+    runs: list[Run],
+    opts: CompareOptions,
+    warn: Callable[[str], None] | None = None,
+    pending_scalars: Callable[[list[Run]], dict[str, list[Scalar]]] | None = None,
+) -> Table:
+    """The comparison table of ``runs`` (newest first), sorted and cut as ``opts`` says.
+
+    ``pending_scalars``: what :func:`luigi_guild.store.scalars.started` gave, when the caller started
+    getting them before listing ``runs``.
+    """
 
     def on_error(spec: str, e: colspec.ColSpecError) -> None:
         if warn:
@@ -270,7 +279,7 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
     from luigi_guild.store import query
 
     # Many runs' scalar index stamps are checked in a child process while the runs preload.
-    pending = scalarstore.started([r.path for r in runs])
+    pending = pending_scalars or scalarstore.started([r.path for r in runs])
     runs = query.snapshot(runs)
     if not opts.include_batch:
         runs = [r for r in runs if not r.is_batch]

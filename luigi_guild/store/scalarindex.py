@@ -193,14 +193,20 @@ class ScalarIndex:
         rows = self.fetch(run_dirs)
         return self.finish(run_dirs, rows, check_stamps(rows, guild_stamps or {}))
 
-    def fetch(self, run_dirs: list[str]) -> list[tuple[str, bytes, bytes]]:
-        """``(dir, stamp, rows)`` of the settled index entries of ``run_dirs``, still marshalled."""
+    def fetch(self, run_dirs: list[str] | str) -> list[tuple[str, bytes, bytes]]:
+        """``(dir, stamp, rows)`` of the settled index entries of ``run_dirs`` (or of every run
+        directly in the runs directory ``run_dirs``), still marshalled."""
+        entries = self.db.execute("SELECT dir, settled, stamp, rows FROM run")
+        if isinstance(run_dirs, str):
+            prefix = run_dirs.rstrip("/") + "/"
+            cut = len(prefix)
+            return [
+                (d, stamp, rows)
+                for d, settled, stamp, rows in entries
+                if settled and d.startswith(prefix) and "/" not in d[cut:]
+            ]
         wanted = set(run_dirs)
-        return [
-            (d, stamp, rows)
-            for d, settled, stamp, rows in self.db.execute("SELECT dir, settled, stamp, rows FROM run")
-            if settled and d in wanted
-        ]
+        return [(d, stamp, rows) for d, settled, stamp, rows in entries if settled and d in wanted]
 
     def finish(self, run_dirs: list[str], fetched: list[tuple[str, bytes, bytes]], fresh: bytes) -> dict[str, list[tuple]]:
         """:meth:`summaries` of ``run_dirs`` from ``fetched`` entries, those whose flag in ``fresh``
@@ -318,9 +324,10 @@ def summaries(run_dirs: list[str], guild_stamps: dict[str, int] | None = None) -
 FORK_MIN = 2000
 
 
-def start(run_dirs: list[str], fork: bool = True) -> Callable[[list[str], dict[str, int] | None], dict[str, list[tuple]]]:
-    """Start getting the summaries of ``run_dirs``; the function returned gives them (see :func:`summaries`)
-    for those of ``run_dirs`` it is asked about.
+def start(run_dirs: list[str] | str, fork: bool = True) -> Callable[[list[str], dict[str, int] | None], dict[str, list[tuple]]]:
+    """Start getting the summaries of ``run_dirs`` (or of the runs in the runs directory
+    ``run_dirs``); the function returned gives them (see :func:`summaries`) for the run
+    directories it is asked about (a run not known at the start is read then).
 
     Checking a warm index is a few ``stat`` calls per run: with many runs and
     ``fork`` (and a second core, and no other thread), a child process checks

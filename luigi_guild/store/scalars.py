@@ -94,10 +94,10 @@ def for_runs(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
     return started([_dir(r) for r in runs], fork=False)(runs)
 
 
-def started(dirs: list[str], fork: bool = True) -> Callable[[Iterable[RunLike]], dict[str, list[Scalar]]]:
-    """Start getting the scalars of the runs in ``dirs``; the function returned gives :func:`for_runs`
-    of the runs it is given (some of ``dirs``). Meanwhile, with many runs, a child process checks
-    their index stamps (see :func:`luigi_guild.store.scalarindex.start`)."""
+def started(dirs: list[str] | str, fork: bool = True) -> Callable[[Iterable[RunLike]], dict[str, list[Scalar]]]:
+    """Start getting the scalars of the runs in ``dirs`` (or in the runs directory ``dirs``); the
+    function returned gives :func:`for_runs` of the runs it is given. Meanwhile, with many runs, a
+    child process checks their index stamps (see :func:`luigi_guild.store.scalarindex.start`)."""
     from luigi_guild.store import scalarindex
 
     pending = scalarindex.start(dirs, fork)

@@ -199,6 +199,12 @@ def test_stamps_checked_in_a_child_process_give_the_same_scalars_and_see_changes
     monkeypatch.setattr(scalarindex, "FORK_MIN", 1)
     assert scalars.started(dirs)(dirs) == serial
     assert forks == [1] or len(os.sched_getaffinity(0)) < 2
+    # Started for a whole runs directory (before its runs are listed): the same.
+    assert scalars.started(str(runs[0].parent))(dirs) == serial
+    idx = scalarindex.ScalarIndex()
+    assert sorted(d for d, _stamp, _rows in idx.fetch(str(runs[0].parent) + "/")) == dirs
+    assert idx.fetch(str(runs[0].parent.parent)) == []  # runs directly in it only
+    idx.close()
     # Changes made behind the index's back show: a new file in one run, an in-place append in another.
     _write(runs[1] / ".guild", [9.0], step0=5)
     (events,) = [n for n in os.listdir(runs[3] / ".guild") if eventfiles.EVENTS_MARK in n]
