@@ -62,4 +62,9 @@ def plain_csv(path: str) -> None:
     # there are many) while the runs are listed and preloaded.
     pending = scalars.started(os.path.abspath(home.runs_dir()))
     opts = comparelib.CompareOptions(include_batch=False)
-    write_csv(comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending), path)
+    table = comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending)
+    write_csv(table, path)
+    _kept.append(table)  # freed by the process's end (see the entry point's quick exit), not here
+
+
+_kept: list[object] = []
