@@ -93,7 +93,21 @@ def _decode_value(raw: str) -> object:
     try:
         return json.loads(raw)
     except ValueError:
-        return raw
+        return _date_or_text(raw)
+
+
+def _date_or_text(raw: str) -> object:
+    """An ISO date (``2024-01-02``) or date-time as Python's, as a YAML date flag reaches the script; else ``raw``."""
+    if len(raw) >= 10 and raw[4:5] == "-" and raw[7:8] == "-" and raw[:4].isdigit():
+        import datetime
+
+        try:
+            if len(raw) == 10:
+                return datetime.date.fromisoformat(raw)
+            return datetime.datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def _without_first_assigns(tree: "ast.Module", names: "set[str]") -> "ast.Module":

@@ -27,16 +27,32 @@ def proj(tmp_path, monkeypatch):
     return p
 
 
-def test_cli_workers_start_trials_from_the_guild_process(proj, tmp_path):
-    """No worker process is forked per trial: every trial's parent is ``guild run`` itself."""
+@pytest.mark.parametrize("launcher", ["1", "0"])
+def test_cli_workers_start_trials_from_the_guild_process(proj, tmp_path, launcher):
+    """No worker process is forked per trial: every trial's parent is ``guild run`` itself, or
+    (the default) the one trial launcher that ``guild run`` started for all its trials."""
+    import psutil
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "luigi_guild", "run", "t.py", "x=[1,2,3,4]", "--workers", "2", "-y"],
-        cwd=proj, env=guild_env(str(tmp_path / "home")), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=proj, env=dict(guild_env(str(tmp_path / "home")), LUIGI_GUILD_LAUNCHER=launcher),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
-    lines = sorted(line for line in out.splitlines() if line.startswith("x="))
-    assert lines == ["x=%d ppid=%d" % (x, proc.pid) for x in (1, 2, 3, 4)], out
+    parents = set()
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("x="):
+            ppid = int(line.split("ppid=")[1])
+            parents.add(ppid)
+            if ppid != proc.pid:  # the launcher: a child of guild run, alive while the sweep runs
+                assert psutil.Process(ppid).ppid() == proc.pid
+    out = "".join(lines)
+    assert proc.wait(timeout=120) == 0, out
+    assert sorted(line.split()[0] for line in lines if line.startswith("x=")) == ["x=1", "x=2", "x=3", "x=4"], out
+    assert len(parents) == 1, out
+    assert (parents == {proc.pid}) == (launcher == "0"), out
     assert out.count("Running trial") == 4
 
 

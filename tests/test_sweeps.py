@@ -148,6 +148,18 @@ def test_interrupted_sweep_resumes_with_needed(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, out
     done = sorted((t.flags["x"], t.status) for t in trial_runs(home, "toy:echo"))
     assert done == [(1, "completed"), (2, "completed"), (3, "terminated")]
+    # The interrupted batch is kept (terminated): as under Guild, it matches the same sweep with
+    # --needed, which is skipped as a whole.
+    r = guild(home, "run", "echo", "x=[1,2,3,4,5]", "sleep=0.6", "--needed", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    lines = r.out.splitlines()
+    assert lines[0] == "Skipping because the following runs match this operation (--needed specified):", r.out
+    assert "toy:echo+" in lines[1] and "terminated" in lines[1], r.out
+    assert len(trial_runs(home, "toy:echo")) == 3
+    # Without that batch, the sweep resumes trial by trial.
+    batch = [n for n in os.listdir(home / "runs") if os.path.isdir(home / "runs" / n / ".guild" / "proto")]
+    assert len(batch) == 1
+    assert guild(home, "runs", "delete", "-y", batch[0], cwd=SWEEP).rc == 0
     r = guild(home, "run", "echo", "x=[1,2,3,4,5]", "sleep=0.6", "--needed", "-y", cwd=SWEEP)
     assert r.rc == 0, r.out
     assert [d.split(", ")[1] for _i, _o, d in trial_lines(r.out)] == ["x=4", "x=5"]

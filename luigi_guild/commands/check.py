@@ -81,13 +81,19 @@ def check_items(verbose: bool = False) -> list[tuple[str, str]]:
 @click.option("--offline", is_flag=True, help="Accepted for Guild compatibility: the check never uses the network.")
 @click.option("--space", is_flag=True, help="Also show the disk space used under Guild home.")
 @click.option("--version", "version_spec", metavar="SPEC", help="Fail unless this version matches SPEC (e.g. '>=0.1').")
-def check(verbose: bool, offline: bool, space: bool, version_spec: str | None) -> None:
+@click.option("-r", "--remote", metavar="REMOTE", help="Check REMOTE's installation instead (its own 'guild check').")
+def check(verbose: bool, offline: bool, space: bool, version_spec: str | None, remote: str | None) -> None:
     """Show the installed version, Guild home, Python and libraries.
 
     Nothing is fetched from the network (the latest release is never looked
     up). With --version SPEC the command fails with exit 1 when the installed
     version does not match SPEC.
     """
+    if remote:
+        from luigi_guild.commands.remote_opt import forward
+
+        forward(click.get_current_context(), remote, ["check"])
+        return
     if version_spec:
         _check_version(version_spec)
     for name, value in check_items(verbose):

@@ -14,6 +14,7 @@ from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.table import format_table, format_timestamp
 from luigi_guild.store.rundir import Run
+from luigi_guild.commands.remote_opt import forward, remote_option
 
 
 @click.command("comment")
@@ -25,6 +26,7 @@ from luigi_guild.store.rundir import Run
 @click.option("-c", "--clear", is_flag=True, help="Delete every comment of the runs.")
 @click.option("-u", "--user", metavar="USER[@HOST]", help="Author of the new comment (default: you on this host).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@remote_option
 @filter_options
 def comment(
     runs: tuple[str, ...],
@@ -35,6 +37,7 @@ def comment(
     clear: bool,
     user: str | None,
     yes: bool,
+    remote: str | None,
     **kw: Any,
 ) -> None:
     """Add, list or delete comments of runs (the latest run by default).
@@ -46,6 +49,16 @@ def comment(
     from luigi_guild.store import meta as runmeta
 
     _check_exclusive(list_=list_, add=add is not None, edit=edit, delete=delete is not None, clear=clear)
+    if remote:
+        if edit:
+            raise GuildError("--remote and --edit cannot both be specified", hint="Try 'guild comment --help' for more information.")
+        if not (list_ or add is not None or delete is not None or clear):
+            raise GuildError(
+                "--remote requires one of: --list, --add, --delete, --clear",
+                hint="Try 'guild comment --help' for more information.",
+            )
+        forward(click.get_current_context(), remote, ["comment"])
+        return
     if list_:
         for line in comment_listing(selected_runs(kw, runs, ["1"], "comment")):
             click.echo(line)

@@ -13,6 +13,7 @@ from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.common import note
 from luigi_guild.commands.filters import filter_options, one_run
 from luigi_guild.model.errors import GuildError
+from luigi_guild.commands.remote_opt import forward, remote_option
 
 
 @click.command("diff")
@@ -28,6 +29,7 @@ from luigi_guild.model.errors import GuildError
 @click.option("-w", "--working", is_flag=True, help="Diff the run's source code against the project it came from.")
 @click.option("-d", "--dir", "dir_", metavar="PATH", help="Diff the run against directory PATH.")
 @click.option("-c", "--cmd", metavar="CMD", help="Diff program to run as CMD PATH1 PATH2 (default: see below).")
+@remote_option
 @filter_options
 def diff(
     run: str | None,
@@ -42,6 +44,7 @@ def diff(
     working: bool,
     dir_: str | None,
     cmd: str | None,
+    remote: str | None,
     **kw: Any,
 ) -> None:
     """Compare two runs (the two latest by default) with a diff program.
@@ -53,6 +56,10 @@ def diff(
     status is not checked.
     """
     from luigi_guild.store import diff as difflib
+
+    if remote:
+        forward(click.get_current_context(), remote, ["diff"])
+        return
 
     if working and dir_:
         raise GuildError("--working and --dir cannot both be specified", hint="Try 'guild diff --help' for more information.")

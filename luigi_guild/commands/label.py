@@ -9,6 +9,7 @@ import click
 from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
+from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.model.errors import GuildError
 
 
@@ -20,6 +21,7 @@ from luigi_guild.model.errors import GuildError
 @click.option("-rm", "--remove", metavar="VAL", multiple=True, help="Remove the word(s) VAL from the label (repeatable).")
 @click.option("-c", "--clear", is_flag=True, help="Clear the label.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@remote_option
 @filter_options
 def label(
     runs: tuple[str, ...],
@@ -29,6 +31,7 @@ def label(
     remove: tuple[str, ...],
     clear: bool,
     yes: bool,
+    remote: str | None,
     **kw: Any,
 ) -> None:
     """Set or change the labels of runs (the latest run by default).
@@ -46,6 +49,9 @@ def label(
             hint="Try 'guild label --help' for more information.",
         )
     runmeta.check_exclusive(given)
+    if remote:
+        forward(click.get_current_context(), remote, ["label"])
+        return
     selected = selected_runs(kw, runs, ["1"], "label")
     if not selected:
         nothing_to("No runs to modify.")

@@ -20,7 +20,10 @@ from luigi_guild.run.pipeline import RunOptions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from luigi_guild.model.opdef import OpDef
+    from luigi_guild.store.rundir import Run
     from luigi_guild.run.deps import Resolution
     from luigi_guild.sweeps.driver import SweepOptions
     from luigi_guild.sweeps.trials import SweepSpec
@@ -208,7 +211,24 @@ def run(
             raise GuildError("OPERATION cannot be used with --restart")
         if batch_files or optimizer:
             raise GuildError("--restart cannot be used with a batch file or --optimizer")
-        plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label)
+        from luigi_guild.store import query
+
+        restart_run = query.find_run(restart, "run")
+        if restart_run.is_batch:
+            from luigi_guild.sweeps import restart as batch_restart
+
+            if batch_restart.is_batch_run(restart_run):
+                if stage or run_id:
+                    raise GuildError("--stage and --run-id cannot be used to restart a batch")
+                restarting = batch_restart.plan_batch_restart(
+                    restart_run, assigns, force_flags=force_flags, max_trials=max_trials, random_seed=random_seed,
+                    opt_flags=flagslib.parse_assigns(opt_flags), minimize=minimize, maximize=maximize, label=label,
+                    keep_batch=keep_batch, stage_trials=stage_trials,
+                )
+                _restart_batch(restarting, needed, yes, print_cmd, workers, quiet, fail_on_trial_error,
+                               scheduler_host, scheduler_port)
+                return
+        plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label, run=restart_run)
         if force_sourcecode:
             planlib.force_sourcecode(plan)
     else:
@@ -226,8 +246,10 @@ def run(
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
 
-            if stage or run_id or run_dir:
-                raise GuildError("--stage, --run-id and --run-dir cannot be used with a sweep")
+            if run_dir:
+                raise GuildError("--run-dir cannot be used with a sweep")
+            if stage and stage_trials:
+                raise GuildError("--stage and --stage-trials cannot both be used")
             choice = learners.choose(plan.opdef, optimizer, optimize, flagslib.parse_assigns(opt_flags))
             spec = SweepSpec(choice.name if choice else optimizer, max_trials, random_seed, batch_files)
             learner = learners.learner_class(spec.optimizer) if spec.optimizer else None
@@ -251,13 +273,16 @@ def run(
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
             _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
+            in_background = background or bool(pidfile)
+            if in_background and (stage or stage_trials):
+                raise GuildError("--background cannot be used with --stage or --stage-trials")
             _sweep(
                 plan,
                 spec,
                 sweeps.SweepOptions(
                     needed=needed,
                     fail_on_trial_error=fail_on_trial_error,
-                    keep_batch=keep_batch,
+                    keep_batch=keep_batch or in_background,  # as under Guild, a batch run in the background is kept
                     workers=workers,
                     quiet=quiet,
                     label=label,
@@ -266,11 +291,14 @@ def run(
                     batch_tags=list(batch_tags),
                     force_flags=force_flags,
                     stage_trials=stage_trials,
+                    stage_batch=stage or in_background,
+                    run_id=run_id,
                 ),
                 yes,
                 scheduler_host,
                 scheduler_port,
                 slurm_jobs,
+                background=(pidfile, workers) if in_background else None,
             )
             return
     if slurm_jobs:
@@ -473,36 +501,44 @@ def _show_trials(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool, save
 
 
 def _print_trial_cmds(plan: planlib.RunPlan, spec: SweepSpec, force_flags: bool) -> None:
-    """``--print-cmd`` for a sweep: each trial's command, one a line (Guild also prints its batch
-    process's command first; trials here are run by this process, so there is none)."""
+    """``--print-cmd`` for a sweep, as Guild prints it: the batch's command, then each trial's, one a line."""
     import dataclasses
 
     from luigi_guild.sweeps import driver as sweeps
+    from luigi_guild.sweeps.batch import batch_cmd
 
     _optimizer, trials, _seed = sweeps.plan_trials(plan, spec, force_flags)
+    click.echo(shlex.join(batch_cmd()))
     for values in trials:
         click.echo(planlib.print_cmd(dataclasses.replace(plan, flags=values)))
 
 
 def _sweep_preview(
-    plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False
+    plan: planlib.RunPlan, optimizer: str, count: int, spec: SweepSpec | None = None, stage_trials: bool = False,
+    restart: str | None = None, stage: bool = False,
 ) -> list[str]:
-    """What a sweep will do, as Guild says it before asking to continue."""
-    action = "stage trials for" if stage_trials else "run"
+    """What a sweep will do, as Guild says it before asking to continue (``restart``: the batch's id)."""
+    action = "stage trials for" if stage_trials else "start" if restart else "stage" if stage else "run"
+    subject = "%s (%s)" % (restart, plan.op_name) if restart else plan.op_name
     if spec is not None and spec.objective is not None:
-        lines = ["You are about to run %s with %s optimizer (%d trial%s, %s)" % (
-            plan.op_name, optimizer, count, "" if count == 1 else "s", spec.objective.describe())]
+        from luigi_guild.sweeps import learners
+
+        learner = learners.learner_class(optimizer)
+        shown = "%s:%s" % (learner.model, learner.name) if learner is not None else optimizer  # skopt:gp, as Guild
+        lines = ["You are about to %s %s with %s optimizer (%d trial%s, %s)" % (
+            "start" if restart else "stage" if stage else "run", subject, shown, count, "" if count == 1 else "s",
+            spec.objective.describe())]
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
         lines.append("Optimizer flags:")
         lines += ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in spec.opt_flags.items()]
         return lines
     if optimizer == "grid":
-        head = "You are about to %s %s as a batch (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s as a batch (%d trial%s)" % (action, subject, count, "" if count == 1 else "s")
     elif optimizer == "random":
-        head = "You are about to %s %s with random search (%d trial%s)" % (action, plan.op_name, count, "" if count == 1 else "s")
+        head = "You are about to %s %s with random search (%d trial%s)" % (action, subject, count, "" if count == 1 else "s")
     else:
-        head = "You are about to run %s with %s optimizer (%d trial%s)" % (
-            plan.op_name, optimizer, count, "" if count == 1 else "s")
+        head = "You are about to %s %s with %s optimizer (%d trial%s)" % (
+            "start" if restart else "stage" if stage else "run", subject, optimizer, count, "" if count == 1 else "s")
     return [head] + ["  %s: %s" % (k, flagslib.format_val(v)) for k, v in plan.flags.items()]
 
 
@@ -514,7 +550,14 @@ def _sweep(
     scheduler_host: str | None,
     scheduler_port: int | None,
     slurm_jobs: str | None = None,
+    batch: Run | None = None,
+    remaining: int | None = None,
+    background: tuple[str | None, int] | None = None,
 ) -> None:
+    """Run a sweep; ``batch`` is a batch run to start again (``remaining``: trials a learning optimizer may still ask).
+
+    ``background`` (pidfile, workers): the batch is created here, then run by a detached child.
+    """
     from luigi_guild.run.executors import Executor, PoolExecutor
     from luigi_guild.sweeps import driver as sweeps
 
@@ -523,12 +566,22 @@ def _sweep(
     if opts.needed:
         # As Guild: a kept batch of this sweep (same optimizer, same prototype flags) skips it all.
         kept = sweeps.kept_batches(plan, spec, optimizer)
+        if batch is not None and any(r.id == batch.id for r in kept):
+            click.echo("Skipping run because flags have not changed (--needed specified)")
+            return
         if kept:
             _echo_skip(kept)
             return
+    if remaining is not None and remaining < 1:
+        assert batch is not None
+        click.echo("Batch %s has already run its %d trials (use --max-trials to allow more)"
+                   % (batch.id, spec.max_trials or 20))
+        return
     if not yes:
-        count = len(trials) if spec.objective is None else (spec.max_trials or 20)
-        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials)), err=True)
+        count = len(trials) if spec.objective is None else (remaining or spec.max_trials or 20)
+        click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials,
+                                             restart=batch.id if batch is not None else None,
+                                             stage=opts.stage_batch and background is None)), err=True)
         if not confirm("Continue?", default=True):
             raise SystemExit(exitcodes.OK)
     # Slurm jobs (a sweep driven on a cluster's shared home) run each batch of trials as a job array.
@@ -549,8 +602,15 @@ def _sweep(
             executor = LuigiExecutor(scheduler_host, scheduler_port, workers=opts.workers)
         else:
             executor = PoolExecutor(workers=opts.workers)
-    result = sweeps.run_sweep(plan, spec, opts, planned, executor)
+    result = sweeps.run_sweep(plan, spec, opts, planned, executor, batch=batch)
     sys.stdout.flush()
+    if background is not None:
+        _start_batch_in_background(result.batch, opts, background[0], background[1], scheduler_host, scheduler_port)
+        return
+    if opts.stage_batch:
+        click.echo("%s staged as %s" % (result.batch.op_name, result.batch.id))
+        click.echo("To start the operation, use 'guild run --start %s'" % result.batch.id)
+        return
     if result.interrupted:
         raise SystemExit(exitcodes.for_signal(result.interrupted))
     if result.fail_code:
@@ -558,6 +618,69 @@ def _sweep(
         raise SystemExit(result.fail_code)
     if result.not_run:
         raise GuildError("%d of %d trials were not run" % (result.not_run, result.total))
+
+
+def _start_batch_in_background(
+    batch: Run, opts: SweepOptions, pidfile: str | None, workers: int,
+    scheduler_host: str | None, scheduler_port: int | None,
+) -> None:
+    """``--background`` for a sweep: a detached child runs the (just created) batch; its trials'
+    lines and output go to the batch's output. As under Guild, the batch is kept."""
+    import tempfile
+
+    from luigi_guild.run.background import start_detached
+    from luigi_guild.sweeps import restart as batch_restart
+
+    temp_pidfile = None
+    if not pidfile:
+        fd, temp_pidfile = tempfile.mkstemp(prefix="guild-pid-")
+        os.close(fd)
+        pidfile = temp_pidfile
+
+    def run_batch() -> int:
+        try:
+            restarting = batch_restart.plan_batch_restart(batch, {}, keep_batch=True)
+            _restart_batch(restarting, opts.needed, True, False, workers, True, opts.fail_on_trial_error,
+                           scheduler_host, scheduler_port)
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 1
+        except GuildError:
+            return 1
+        return 0
+
+    try:
+        start_detached(batch, run_batch, pidfile)
+    finally:
+        if temp_pidfile and os.path.exists(temp_pidfile) and os.path.getsize(temp_pidfile) == 0:
+            os.remove(temp_pidfile)
+    if not opts.quiet:
+        # Guild names the batch by its own operation here (``+``, ``skopt:gp``).
+        click.echo("%s started in background as %s (pidfile %s)" % (batch.opref.display, batch.id, pidfile))
+
+
+def _restart_batch(
+    restarting: Any, needed: bool, yes: bool, print_cmd: bool, workers: int, quiet: bool,
+    fail_on_trial_error: bool, scheduler_host: str | None, scheduler_port: int | None,
+) -> None:
+    """``guild run --restart BATCH``: the batch's sweep again, in the batch (see :mod:`luigi_guild.sweeps.restart`)."""
+    from luigi_guild.sweeps import driver as sweeps
+
+    if print_cmd:
+        _print_trial_cmds(restarting.plan, restarting.spec, True)
+        return
+    opts = sweeps.SweepOptions(
+        needed=needed,
+        fail_on_trial_error=fail_on_trial_error,
+        keep_batch=restarting.keep,
+        workers=workers,
+        quiet=quiet,
+        label=restarting.label,
+        tags=list(restarting.tags or []),
+        force_flags=True,
+        stage_trials=restarting.stage_trials,
+    )
+    _sweep(restarting.plan, restarting.spec, opts, yes, scheduler_host, scheduler_port,
+           batch=restarting.batch, remaining=restarting.remaining)
 
 
 def _run_remote(

@@ -30,6 +30,7 @@ _OTHER_MODULES = {
     "export": ("export", "export"),
     "import": ("export", "import_"),
     "merge": ("merge", "merge"),
+    "publish": ("publish", "publish"),
     "pull": ("pull", "pull"),
     "push": ("push", "push"),
 }
@@ -259,9 +260,14 @@ def _trash_command(name: str, help_text: str, preview: str, prompt: str, default
     @click.command(name, help=help_text)
     @click.argument("runs", metavar="[RUN...]", nargs=-1, shell_complete=complete_runs)
     @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    @remote_option
     @filter_options
-    def cmd(runs: tuple[str, ...], yes: bool, **kw: Any) -> None:
+    def cmd(runs: tuple[str, ...], yes: bool, remote: str | None, **kw: Any) -> None:
         from luigi_guild.store import trash
+
+        if remote:
+            forward(click.get_current_context(), remote, ["runs", name])
+            return
 
         act = trash.restore_runs if name == "restore" else trash.purge_runs
         _from_trash(kw, runs, yes, name, preview, prompt, default, lambda sel: done % act(sel))

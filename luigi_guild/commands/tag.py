@@ -10,6 +10,7 @@ from luigi_guild.commands.completion import complete_runs
 from luigi_guild.commands.common import note, nothing_to, preview_and_confirm
 from luigi_guild.commands.filters import filter_options, selected_runs
 from luigi_guild.model.errors import GuildError
+from luigi_guild.commands.remote_opt import forward, remote_option
 
 
 @click.command("tag")
@@ -20,6 +21,7 @@ from luigi_guild.model.errors import GuildError
 @click.option("-s", "--sync-labels", is_flag=True, help="Also add/remove the tags in the run labels.")
 @click.option("-l", "--list-all", is_flag=True, help="List the tags of the selected runs (all runs by default).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@remote_option
 @filter_options
 def tag(
     runs: tuple[str, ...],
@@ -29,6 +31,7 @@ def tag(
     sync_labels: bool,
     list_all: bool,
     yes: bool,
+    remote: str | None,
     **kw: Any,
 ) -> None:
     """Add or remove tags of runs (the latest run by default).
@@ -37,6 +40,10 @@ def tag(
     unless --sync-labels is given.
     """
     from luigi_guild.store import meta as runmeta
+
+    if remote:
+        forward(click.get_current_context(), remote, ["tag"])
+        return
 
     if not (add or delete or clear or list_all):
         raise GuildError(

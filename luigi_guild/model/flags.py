@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -109,8 +110,8 @@ def decode_untyped(s: str) -> Any:
         return s
     if isinstance(val, (int, float)) and not isinstance(val, bool) and (":" in s or "_" in s):
         return s
-    if isinstance(val, (str, int, float, bool, list)) or val is None:
-        return val
+    if isinstance(val, (str, int, float, bool, list, datetime.date)) or val is None:
+        return val  # a date (``2024-01-02``) stays a date, as Guild decodes it
     return s
 
 
@@ -374,6 +375,8 @@ def _flag_text(
         return str(val)
     if isinstance(val, list):
         return "[%s]" % ", ".join(item_text(v) for v in val)
+    if isinstance(val, datetime.date):
+        return str(val)  # as YAML writes it: 2024-01-02, 2024-01-02 10:20:30
     return string_text(str(val))
 
 

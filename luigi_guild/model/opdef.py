@@ -177,7 +177,8 @@ def flag_args(flags: dict[str, Any], dest: str, cmd_flags: dict[str, dict] | Non
             continue
         arg_name = spec.get("arg-name") or name
         if dest == "globals" or dest.startswith("global:"):
-            args.extend(["--" + arg_name, json.dumps(val)])
+            # A date (YAML ``2024-01-02``) is not JSON: its ISO text, which op_main reads back as a date.
+            args.extend(["--" + arg_name, str(val) if _is_date(val) else json.dumps(val)])
             continue
         switch = spec.get("arg-switch")
         if switch is not None:
@@ -191,6 +192,12 @@ def flag_args(flags: dict[str, Any], dest: str, cmd_flags: dict[str, dict] | Non
         else:
             args.extend(["--" + arg_name, str(val)])
     return args
+
+
+def _is_date(val: Any) -> bool:
+    import datetime
+
+    return isinstance(val, datetime.date)
 
 
 def build_cmd(op_attr: dict[str, Any], flags: dict[str, Any]) -> list[str]:

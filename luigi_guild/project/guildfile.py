@@ -517,6 +517,13 @@ def _imported_flags(
     return {n: fd for n, fd in found.items() if (wanted is None or n in wanted) and n not in skip}, dest
 
 
+def _is_date(val: Any) -> bool:
+    """Whether ``val`` is a date or date-time (as YAML reads ``2024-01-02``)."""
+    import datetime
+
+    return isinstance(val, datetime.date)
+
+
 def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagDef, dict]]:
     if flags is None:
         return {}
@@ -530,6 +537,10 @@ def _declared_flags(path: str, opname: str, flags: Any) -> dict[str, tuple[FlagD
             continue
         if isinstance(spec, dict):
             attrs = dict(spec)
+        elif _is_date(spec):
+            # As Guild: a bare YAML date is not a flag default (``default: 2024-01-02`` is).
+            raise _error(path, "invalid value for %s flag %r: expected a mapping of flag attributes or default "
+                         "flag value" % (fname, spec))
         else:
             attrs = {"default": spec}
         unknown = sorted(set(attrs) - _FLAG_ATTRS)

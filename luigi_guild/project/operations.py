@@ -29,6 +29,11 @@ def resolve(opspec: str | None, cwd: str | None = None) -> OpDef:
         raise GuildError("cannot find a default operation", hint="Try 'guild operations' for a list.")
     if os.path.isfile(os.path.join(cwd, opspec)) and opspec.endswith(".py"):
         return scripts.script_op(os.path.join(cwd, opspec))
+    from luigi_guild.project import packages
+
+    pkg_op = packages.find_op(opspec)
+    if pkg_op is not None:
+        return pkg_op
     raise GuildError(
         "cannot find operation %s" % opspec,
         hint="You may need to include a model in the form MODEL:OPERATION. "

@@ -277,6 +277,8 @@ def git_rules(root: str) -> list[Rule] | None:
     Patterns in the project's ``.guildignore`` are ignored too. Git's own
     files, ``.guild`` and directories holding ``.guild-nocopy`` are left out.
     """
+    if not _may_be_in_git_tree(root):
+        return None
     import subprocess
 
     cmd = ["git", "ls-files", "-ioc", "--exclude-standard", "--directory"]
@@ -297,6 +299,24 @@ def git_rules(root: str) -> list[Rule] | None:
         GitignoreRule([p for p in ignored if p]),
         Rule(False, [".git*", ".guildignore"]),
     ]
+
+
+def _may_be_in_git_tree(root: str) -> bool:
+    """False when Git cannot find a repository for ``root``: no ``.git`` in it or above, no ``GIT_DIR``.
+
+    Asking Git costs a process start per run (a sweep's every trial); this answers the common
+    "not under Git" case without one. Anything else is left to Git itself.
+    """
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE"):
+        return True
+    path = os.path.abspath(root)
+    while True:
+        if os.path.lexists(os.path.join(path, ".git")):
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
 
 
 def _guildignore(root: str) -> list[str]:

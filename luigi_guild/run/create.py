@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import time
+from typing import Any
 
 from luigi_guild.model import home
 from luigi_guild.model.errors import GuildError
@@ -182,33 +183,31 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     import getpass
     import platform
 
-    run.write_attr("id", run.id)
-    run.write_attr("initialized", now_us())
-    run.write_attr("flags", plan.flags)
-    run.write_attr("user_flags", plan.user_flags)
+    attrs: dict[str, Any] = {"id": run.id, "initialized": now_us(), "flags": plan.flags, "user_flags": plan.user_flags}
     if plan.label:
-        run.write_attr("label", plan.label)
+        attrs["label"] = plan.label
     if plan.tags:
-        run.write_attr("tags", plan.tags)
-    _add_comment(run, plan)
+        attrs["tags"] = plan.tags
     if plan.opdef is not None:
-        for name, val in plan.opdef.run_attrs.items():
-            run.write_attr(name, val)
-    run.write_attr("cmd", plan.cmd())
-    run.write_attr("op", plan.op_attr)
-    run.write_attr("run_params", plan.run_params)
-    run.write_attr("host", os.uname().nodename)  # what socket.gethostname() returns
-    run.write_attr("user", getpass.getuser())
+        attrs.update(plan.opdef.run_attrs)
     uname = os.uname()
-    run.write_attr(
-        "platform",
+    attrs.update(
         {
-            "architecture": uname.machine,
-            "cpus": os.cpu_count(),
-            "python_version": platform.python_version(),
-            "uname": " ".join(uname),
-        },
+            "cmd": plan.cmd(),
+            "op": plan.op_attr,
+            "run_params": plan.run_params,
+            "host": uname.nodename,  # what socket.gethostname() returns
+            "user": getpass.getuser(),
+            "platform": {
+                "architecture": uname.machine,
+                "cpus": os.cpu_count(),
+                "python_version": platform.python_version(),
+                "uname": " ".join(uname),
+            },
+        }
     )
+    run.write_attrs(attrs)  # one open of .guild/attrs for all (each still written atomically)
+    _add_comment(run, plan)
 
 
 def write_config_flags(run: Run, plan: RunPlan) -> None:

@@ -36,6 +36,8 @@ class RunOptions:
     # Echo complete lines only (several runs share the terminal: sweeps with --workers N).
     whole_lines: bool = False
     background: bool = False
+    # Fork the process from the trial launcher when eligible (sweeps and queues: many short runs).
+    launch: bool = False
     pidfile: str | None = None
     # After the needed check, before anything is created (resolve upstream runs, confirm).
     prepare: Callable[[RunPlan], None] | None = None
@@ -96,7 +98,8 @@ def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
 
         start_detached(run, lambda: process.start(run, plan, echo=False), opts.pidfile)
         return Outcome(OutcomeKind.STARTED, run=run)
-    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=process.start(run, plan, echo=opts.echo, whole_lines=opts.whole_lines))
+    status = process.start(run, plan, echo=opts.echo, whole_lines=opts.whole_lines, launch=opts.launch)
+    outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=status)
     if opts.on_finished is not None:
         opts.on_finished(outcome)
     if outcome.ok and plan.op_attr.get("delete-on-success") and not opts.keep_run and opts.run_dir is None:

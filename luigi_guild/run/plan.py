@@ -113,16 +113,17 @@ def plan_new(
 
 
 def plan_restart(
-    spec: str, assigns: dict[str, str], force_flags: bool = False, label: str | None = None
+    spec: str, assigns: dict[str, str], force_flags: bool = False, label: str | None = None, run: Run | None = None
 ) -> RunPlan:
-    """Plan a restart of run ``spec`` with flags overlaid by ``assigns``.
+    """Plan a restart of run ``spec`` (or ``run``, already found) with flags overlaid by ``assigns``.
 
     Refuses a running run. Flag types come from the operation's definition
     when it still resolves; otherwise values decode by their look.
     """
-    from luigi_guild.store import query
+    if run is None:
+        from luigi_guild.store import query
 
-    run = query.find_run(spec, "run")
+        run = query.find_run(spec, "run")
     if run.status == Status.RUNNING:
         raise RunningRunError(
             "cannot restart run %s because it's running" % run.id,
@@ -183,6 +184,11 @@ def opdef_for(opref: OpRef) -> OpDef | None:
         if not os.path.isfile(opref.pkg_name):
             return None
         return guildfile.find_op(opref.pkg_name, "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name)
+    if opref.pkg_type == "package":
+        from luigi_guild.project import packages
+
+        op = "%s:%s" % (opref.model_name, opref.op_name) if opref.model_name else opref.op_name
+        return packages.find_op("%s/%s" % (opref.pkg_name, op))
     return None
 
 

@@ -83,13 +83,15 @@ def _handling(handler: Callable[[int, Any], None]) -> Iterator[None]:
 
 
 def _child_pids() -> list[int]:
-    """Pids of this process's live children."""
+    """Pids of this process's live children, and of the trials its launcher forked for it."""
     import psutil
 
+    from luigi_guild.run import launcher
+
     try:
-        return [c.pid for c in psutil.Process().children()]
+        return [c.pid for c in psutil.Process().children()] + launcher.running_pids()
     except psutil.Error:
-        return []
+        return launcher.running_pids()
 
 
 _prctl: list[Any] = []
@@ -254,6 +256,7 @@ def run_process(
     echo: bool = True,
     whole_lines: bool = False,
     capture: ScalarCapture | None = None,
+    launch: bool = False,
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
@@ -263,7 +266,9 @@ def run_process(
     written once, as a new file: on ext4 a file that replaced another by
     rename has its blocks allocated at once, which made removing the LOCK at
     the end cost milliseconds per run (more under load). Raises GuildError
-    when the run directory cannot be written (disk full, read-only).
+    when the run directory cannot be written (disk full, read-only). With
+    ``launch`` (a sweep's trials) an eligible command is forked by the trial
+    launcher (:mod:`luigi_guild.run.launcher`) rather than started afresh.
     """
     # NO_RUN_OUTPUT=1 (as in Guild): the child writes straight to our stdout/stderr; no .guild/output.
     no_output = os.environ.get("NO_RUN_OUTPUT") == "1"
@@ -283,7 +288,7 @@ def run_process(
     # Signals this process got so far: one arriving later, while the child is being
     # started from a thread other than the main one (a sweep's pool), is passed on below.
     interrupts_before = len(interrupts)
-    proc: subprocess.Popen | None = None
+    proc: Any = None  # a subprocess.Popen, or the launcher's handle that behaves as one
 
     def forward(signum: int, _frame: object) -> None:
         received.append(signum)
@@ -297,16 +302,22 @@ def run_process(
 
     with _handling(forward):
         try:
+            stdin = subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None
+            if launch:
+                from luigi_guild.run import launcher
+
+                proc = launcher.spawn(cmd, run.path, env, stdin, out, err)
             try:
-                proc = subprocess.Popen(
-                    cmd,
-                    cwd=run.path,
-                    env=env,
-                    stdin=subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None,
-                    stdout=out,
-                    stderr=err,
-                    preexec_fn=_die_with_parent(os.getpid()),
-                )
+                if proc is None:
+                    proc = subprocess.Popen(
+                        cmd,
+                        cwd=run.path,
+                        env=env,
+                        stdin=stdin,
+                        stdout=out,
+                        stderr=err,
+                        preexec_fn=_die_with_parent(os.getpid()),
+                    )
             except OSError as e:
                 message = ("guild: cannot start %s: %s\n" % (cmd[0], e.strerror)).encode()
                 if sink is not None:
@@ -347,7 +358,7 @@ def run_process(
     return returncode
 
 
-def _pump(proc: subprocess.Popen, sink: _OutputSink) -> None:
+def _pump(proc: Any, sink: _OutputSink) -> None:
     sel = selectors.DefaultSelector()
     assert proc.stdout is not None
     streams: list[tuple[IO[bytes], int]] = [(proc.stdout, 0)]
@@ -419,17 +430,16 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     return env
 
 
-def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False) -> int:
+def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False, launch: bool = False) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
     for sub in ("attrs", ""):  # left by a writer killed mid-write (a restart's earlier life)
         remove_stale_temps(run.guild_path(sub))
     try:
-        run.write_attr("started", now_us())
-        run.write_attr("env", {k: v for k, v in env.items() if not _SECRET_RE.search(k)})
+        run.write_attrs({"started": now_us(), "env": {k: v for k, v in env.items() if not _SECRET_RE.search(k)}})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     from luigi_guild.run.capture import for_plan
 
     capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
-    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture)
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch)

@@ -126,11 +126,11 @@ def run_steps(run: Run) -> int:
     cwd = os.environ.get("PROJECT_DIR") or os.environ.get("CMD_DIR") or os.getcwd()
     for step in steps:
         cmd = [sys.executable, "-um", "luigi_guild", "run", "-y"]
-        if not step.is_sweep:
-            step_id = new_run_id()
-            # ``<name>`` -> ``../<id>``, made before the step starts (dangling if --needed skips it).
-            os.symlink(os.path.join("..", step_id), link_name(run.path, step.name))
-            cmd += ["--run-id", step_id]
+        # ``<name>`` -> ``../<id>``, made before the step starts (dangling if --needed skips it, or
+        # when a sweep's batch run is deleted on success, as under Guild); a sweep's id is its batch's.
+        step_id = new_run_id()
+        os.symlink(os.path.join("..", step_id), link_name(run.path, step.name))
+        cmd += ["--run-id", step_id]
         env = dict(os.environ)
         for var in ("RUN_DIR", "RUN_ID", "GUILD_OP"):
             env.pop(var, None)

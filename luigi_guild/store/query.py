@@ -354,15 +354,16 @@ def matching_batches(
 
     A batch matches when its operation (any guildai version) and own flags
     equal the sweep's, and its ``.guild/proto`` names the same operation
-    with the same unexpanded flags. Only completed batches count (Guild also
-    counts terminated ones; here an interrupted sweep resumes trial by trial).
+    with the same unexpanded flags. As Guild decides it, every status but
+    ``error`` and ``pending`` counts: a completed, terminated, running or
+    staged batch matches.
     """
     from luigi_guild.model.flagid import flags_equal
 
     out = []
     for run in list_runs(root):
         try:
-            if not run.opref.same_operation(batch_opref) or run.status != Status.COMPLETED:
+            if not run.opref.same_operation(batch_opref) or run.status not in Status.NEEDED_MATCH:
                 continue
             proto_dir = run.guild_path("proto")
             if not os.path.isdir(proto_dir) or not flags_equal(run.flags, batch_flags):

@@ -592,6 +592,17 @@ class Run:
 
         self.write_file(".guild/attrs/" + name, yamlutil.encode(value) + "\n")
 
+    def write_attrs(self, values: dict[str, Any]) -> None:
+        """Write several attrs, each atomically as :meth:`write_attr` does, opening ``.guild/attrs`` once."""
+        from luigi_guild.model import yamlutil
+
+        fd = self.open_dir(".guild/attrs")
+        try:
+            for name, value in values.items():
+                write_file_atomic(name, yamlutil.encode(value) + "\n", dir_fd=fd)
+        finally:
+            os.close(fd)
+
     def reserve_attrs(self, names: tuple[str, ...]) -> None:
         """Set aside disk space for attrs ``names`` (hidden ``.reserved-NAME`` files of
         :data:`RESERVE_BYTES`), so :meth:`write_reserved_attr` can record them on a full disk."""

@@ -32,6 +32,22 @@ def is_batch_opref(opref: OpRef) -> bool:
     return opref.pkg_type == "builtin" and opref.pkg_name == "guildai" and opref.op_name not in ("queue",)
 
 
+def batch_op_attr(optimizer: str, delete_on_success: bool = False) -> dict[str, Any]:
+    """A batch run's ``op`` attribute: its optimizer, and whether it is deleted when it succeeds."""
+    return {"optimizer": optimizer, "delete-on-success": delete_on_success}
+
+
+# The process a batch run names as its command: a restart of the batch (see sweeps.restart).
+BATCH_MAIN = "luigi_guild.sweeps.restart"
+
+
+def batch_cmd() -> list[str]:
+    """The command a batch run records (and ``--print-cmd`` shows first): it starts the batch in ``$RUN_DIR``."""
+    import sys
+
+    return [sys.executable, "-um", BATCH_MAIN]
+
+
 def create_batch_run(
     proto: RunPlan,
     optimizer: str,
@@ -40,6 +56,8 @@ def create_batch_run(
     batch_flags: dict[str, Any] | None = None,
     label: str | None = None,
     tags: list[str] | None = None,
+    delete_on_success: bool = False,
+    run_id: str | None = None,
 ) -> Run:
     """Create and start (LOCK = this process) the batch run for a sweep, laid out as Guild lays it.
 
@@ -47,7 +65,9 @@ def create_batch_run(
     and its label ``label`` (``--batch-label``, a template over those flags)
     or, for optimizers with flags, their default label. ``.guild/proto`` is
     the prototype: a pending run of ``proto`` (its unexpanded flags, command,
-    source code), as Guild stages it.
+    source code), as Guild stages it. ``delete_on_success`` is recorded in
+    the batch's ``op`` attribute, as Guild records it, so that a restart of
+    the batch knows whether to keep it.
     """
     from luigi_guild.model.flags import default_label, render_label
     from luigi_guild.run import create
@@ -57,7 +77,7 @@ def create_batch_run(
     params: dict[str, Any] = {"optimizer": optimizer, "batch_label": label, "batch_tags": list(tags or [])}
     plan = RunPlan(
         opref=batch_opref(optimizer, model),
-        op_attr={"optimizer": optimizer},
+        op_attr=batch_op_attr(optimizer, delete_on_success),
         flags=own_flags,
         user_flags=own_flags,
         label=render_label(label, own_flags) if label is not None else default_label(own_flags),
@@ -65,8 +85,9 @@ def create_batch_run(
         tags=list(tags or []),
         run_params=params,
     )
-    run = create.create_run(plan)
+    run = create.create_run(plan, run_id)
     try:
+        run.write_attr("cmd", batch_cmd())
         create.create_run(proto, run_dir=run.guild_path("proto"))
         for name, val in attrs.items():
             run.write_attr(name, val)
@@ -79,6 +100,46 @@ def create_batch_run(
         shutil.rmtree(run.path, ignore_errors=True)
         raise
     return run
+
+
+def stage_batch_run(run: Run) -> None:
+    """Leave a just-created batch run unstarted (``--stage``): ``pending``, as Guild leaves a staged batch."""
+    run.write_file(".guild/PENDING", "")
+    run.remove("LOCK")
+    run.del_attr("started")
+
+
+def reopen_batch_run(
+    run: Run, proto: RunPlan, attrs: dict[str, Any], batch_flags: dict[str, Any] | None = None
+) -> None:
+    """Start an existing batch run again (a restart): its prototype takes ``proto``'s flags,
+    ``attrs`` are written over its own, and it is marked running by this process."""
+    from luigi_guild.run import process as runner
+
+    proto_run = Run.for_dir(run.guild_path("proto"))
+    proto_run.write_attr("flags", proto.flags)
+    proto_run.write_attr("user_flags", proto.user_flags)
+    if proto.label:
+        proto_run.write_attr("label", proto.label)
+    if batch_flags is not None:
+        run.write_attr("flags", batch_flags)
+        run.write_attr("user_flags", batch_flags)
+    for name, val in attrs.items():
+        run.write_attr(name, val)
+    run.write_attr("started", now_us())
+    runner.write_lock(run, os.getpid())
+    for name in ("exit_status", "stopped"):
+        run.del_attr(name)
+    run.remove("PENDING")
+    run.remove("STAGED")
+
+
+def batch_deletes_on_success(run: Run) -> bool:
+    """Whether a batch run is moved to the trash when it succeeds (its ``op`` attribute says so)."""
+    op = run.get("op")
+    if isinstance(op, dict) and "delete-on-success" in op:
+        return bool(op["delete-on-success"])
+    return False
 
 
 def finish_batch_run(run: Run, exit_status: int, keep: bool) -> None:

@@ -31,7 +31,10 @@ from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
 from luigi_guild.store.rundir import Run
 from luigi_guild.sweeps import learners as _learners  # noqa: F401 - registers the optimizers that learn
-from luigi_guild.sweeps.batch import append_output, batch_opref, create_batch_run, finish_batch_run, link_trial
+from luigi_guild.sweeps.batch import (
+    append_output, batch_opref, create_batch_run, finish_batch_run, link_trial, reopen_batch_run,
+    stage_batch_run,
+)
 from luigi_guild.sweeps.optimizers import trial_values
 from luigi_guild.sweeps.trials import SweepSpec, flags_desc, is_function
 
@@ -135,6 +138,10 @@ class SweepOptions:
     batch_tags: list[str] = field(default_factory=list)
     force_flags: bool = False
     stage_trials: bool = False
+    # ``--stage``: create the batch run and leave it pending (``guild run --start`` runs it).
+    stage_batch: bool = False
+    # ``--run-id``: the batch run's id (a sweep step of a steps run).
+    run_id: str | None = None
     chunk_size: int = CHUNK_SIZE
 
 
@@ -192,11 +199,14 @@ def run_sweep(
     opts: SweepOptions,
     planned: tuple[str, list[dict[str, Any]], int | None] | None = None,
     executor: Executor | None = None,
+    batch: Run | None = None,
 ) -> SweepResult:
     """Run a sweep of ``plan``'s operation with ``executor`` (default: inline); returns counts.
 
     The batch run is finished when this returns. ``planned`` is
-    :func:`plan_trials`'s result when the caller already has it.
+    :func:`plan_trials`'s result when the caller already has it. ``batch``
+    is an existing batch run to start again (``--restart``): its trials
+    are added to it, and it is kept unless ``opts.keep_batch`` is false.
     """
     from luigi_guild.store import query
 
@@ -204,14 +214,24 @@ def run_sweep(
     executor = executor or InlineExecutor()
     if _learner(spec) is not None:
         assert seed is not None
-        return _run_learning(plan, spec, opts, executor, seed)
+        return _run_learning(plan, spec, opts, executor, seed, batch)
     opdef = plan.opdef
     attrs: dict[str, Any] = {"max_trials": len(trials)}
     if optimizer == "random":
         attrs["random_seed"] = seed
     if opts.stage_trials:
         attrs["stage_trials"] = True
-    batch = create_batch_run(plan, optimizer, attrs, label=opts.batch_label, tags=opts.batch_tags)
+    if batch is not None:
+        reopen_batch_run(batch, plan, attrs)
+    else:
+        batch = create_batch_run(plan, optimizer, attrs, label=opts.batch_label, tags=opts.batch_tags,
+                                 delete_on_success=not opts.keep_batch, run_id=opts.run_id)
+        if spec.trial_rows is not None:
+            # As Guild keeps them: the rows of the batch files, for a restart of the batch.
+            Run.for_dir(batch.guild_path("proto")).write_attr("trials", spec.trial_rows)
+    if opts.stage_batch:
+        stage_batch_run(batch)
+        return SweepResult(len(trials), 0, 0, 0, 0, 0, batch, optimizer)
     if opts.stage_trials:
         return _stage_trials(plan, trials, batch, opts, optimizer)
     state = SweepState(len(trials), opts.fail_on_trial_error, sys.stderr.isatty())
@@ -338,8 +358,39 @@ def _previous_trials(plan: Any, objective: Any, mode: str, batch: Run) -> list[t
     return found
 
 
-def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Executor, seed: int) -> SweepResult:
-    """A sweep whose optimizer learns: ask (``workers`` at a time), run, read the objective, tell; repeat."""
+def linked_trials(batch: Run) -> list[Run]:
+    """The trial runs linked in a batch run (that still exist)."""
+    out = []
+    for name in sorted(os.listdir(batch.path)):
+        path = os.path.join(batch.path, name)
+        if not name.startswith(".") and os.path.islink(path) and os.path.isdir(os.path.join(path, ".guild")):
+            out.append(Run(name, os.path.realpath(path)))
+    return out
+
+
+def finished_trials(batch: Run) -> list[Run]:
+    """A batch's trials that have run (completed, failed or terminated)."""
+    return [r for r in linked_trials(batch) if r.status in (Status.COMPLETED, Status.ERROR, Status.TERMINATED)]
+
+
+def _batch_previous(batch: Run, objective: Any) -> list[tuple[dict[str, Any], float]]:
+    """``prev-trials=batch`` on a restart: (flags, value to minimize) of the batch's completed trials."""
+    from luigi_guild.sweeps.objective import read_values
+
+    done = [r for r in linked_trials(batch) if r.status == Status.COMPLETED]
+    values = read_values(done, objective)
+    return [(r.flags, objective.loss(values[r.path])) for r in done if values.get(r.path) is not None]
+
+
+def _run_learning(
+    plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Executor, seed: int, batch: Run | None = None
+) -> SweepResult:
+    """A sweep whose optimizer learns: ask (``workers`` at a time), run, read the objective, tell; repeat.
+
+    A restarted batch (``batch``) goes on up to its max-trials: the trials
+    it has already run count, and with ``prev-trials=batch`` its completed
+    trials are what the optimizer learns from first.
+    """
     from luigi_guild.store import query
     from luigi_guild.sweeps import learners
     from luigi_guild.sweeps.objective import Objective, read_values
@@ -349,10 +400,18 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
     cls = learners.learner_class(str(spec.optimizer))
     assert cls is not None
     space = learners.encode_flagdefs(plan.opdef, plan.flags, plan.user_flags)
-    opt = cls([space], spec.max_trials, seed, spec.opt_flags, objective.column)
-    attrs: dict[str, Any] = {"max_trials": opt.total, "random_seed": seed, "objective": objective.attr}
-    batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
-                             label=opts.batch_label, tags=opts.batch_tags)
+    max_trials = spec.max_trials or learners.DEFAULT_MAX_TRIALS
+    ran_before = len(finished_trials(batch)) if batch is not None else 0
+    opt = cls([space], max_trials - ran_before, seed, spec.opt_flags, objective.column)
+    attrs: dict[str, Any] = {"max_trials": max_trials, "random_seed": seed, "objective": objective.attr}
+    if batch is not None:
+        reopen_batch_run(batch, plan, attrs, batch_flags=opt.opt_flags)
+    else:
+        batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
+                                 label=opts.batch_label, tags=opts.batch_tags, run_id=opts.run_id)
+        if opts.stage_batch:
+            stage_batch_run(batch)
+            return SweepResult(opt.total, 0, 0, 0, 0, 0, batch, opt.name)
     state = SweepState(opt.total, opts.fail_on_trial_error, sys.stderr.isatty())
     _states[batch.path] = state
     if isinstance(executor, (InlineExecutor, PoolExecutor)):
@@ -368,6 +427,8 @@ def _run_learning(plan: Any, spec: SweepSpec, opts: SweepOptions, executor: Exec
         mode = opt.opt_flags.get("prev-trials")
         if mode in ("operation", "sourcecode"):
             opt.add_previous(_previous_trials(plan, objective, str(mode), batch))
+        elif ran_before:
+            opt.add_previous(_batch_previous(batch, objective))
         n = 0
         while not opt.exhausted and not state.stopped:
             asked = opt.ask(max(1, opts.workers))
@@ -551,6 +612,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
         already_done=matched if needed else None,
         on_created=on_created,
         on_finished=on_finished,
+        launch=True,
     )
 
 

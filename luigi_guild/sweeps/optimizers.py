@@ -246,11 +246,12 @@ def trial_values(flags: dict[str, Any], spec: SweepSpec) -> tuple[str, list[dict
 
     if spec.max_trials is not None and spec.max_trials < 1:
         raise GuildError("invalid --max-trials %d: expected a positive number" % spec.max_trials)
-    bases: list[dict[str, Any]] = [{}]
-    if spec.batch_files:
-        bases = []
+    if spec.trial_rows is None and spec.batch_files:
+        rows: list[dict[str, Any]] = []
         for path in spec.batch_files:
-            bases.extend(read_batch_file(path))
+            rows.extend(read_batch_file(path))
+        spec.trial_rows = rows
+    bases: list[dict[str, Any]] = spec.trial_rows if spec.trial_rows is not None else [{}]
     name = resolve_name(spec.optimizer, flags)
     seed = spec.random_seed
     if seed is None:

@@ -171,7 +171,7 @@ class Queue:
         before = len(process.interrupts)
         try:
             plan = plan_restart(run.id, {})
-            pipeline.execute(plan, RunOptions(echo=True))
+            pipeline.execute(plan, RunOptions(echo=True, launch=True))
         except GuildError as e:
             sys.stderr.write("ERROR: [guild] error starting run %s: %s\n" % (run.id, e.message))
             if run.has("PENDING"):

@@ -176,6 +176,8 @@ class SweepSpec:
     max_trials: int | None = None
     random_seed: int | None = None
     batch_files: list[str] = field(default_factory=list)
+    # The rows of the batch files once read (a restarted batch: its prototype's ``trials``).
+    trial_rows: list[dict[str, Any]] | None = None
     # Optimizers that learn: their checked flags, and the objective (an ``objective.Objective``; None: ``loss``).
     opt_flags: dict[str, Any] = field(default_factory=dict)
     objective: Any = None

@@ -45,11 +45,11 @@ class RunSource:
     include_batch: bool = False
 
     @classmethod
-    def for_args(cls, specs: list[str], run_filter: RunFilter, include_batch: bool) -> "RunSource":
-        """A source for ``guild view [RUN...]``: RUN specs are resolved now (bad specs are errors)."""
+    def for_args(cls, specs: list[str], run_filter: RunFilter, include_batch: bool, cmd: str = "view") -> "RunSource":
+        """A source for ``guild view [RUN...]`` (or ``cmd``): RUN specs are resolved now (bad specs are errors)."""
         source = cls(run_filter, None, include_batch)
         if specs and specs != [":"]:
-            source.run_ids = [r.id for r in runstore.select(source.runs(), specs, "view")]
+            source.run_ids = [r.id for r in runstore.select(source.runs(), specs, cmd)]
         return source
 
     def runs(self) -> list[Run]:

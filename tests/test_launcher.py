@@ -1,0 +1,223 @@
+"""The trial launcher (issue 14, throughput): a sweep's trials forked from a warm interpreter.
+
+Each trial must be what a fresh ``python -um luigi_guild.op_main`` would be: the
+same view of itself (argv, sys.path, environment, signals, standard streams),
+the same exit statuses and output, and the same lifetime rules (killed with
+its sweep, stoppable by the pid in its LOCK). Each test runs the same sweep
+with the launcher and with it turned off (``LUIGI_GUILD_LAUNCHER=0``) and
+compares what the runs recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+
+import psutil
+import pytest
+
+from reliability_fixtures import guild, guild_env, start_guild, wait_for
+from luigi_guild.store.rundir import Run, pid_alive
+
+PROBE = r'''import os, signal, sys
+x = 0
+def desc(s):
+    raw = getattr(s.buffer, "raw", s.buffer)
+    return (type(s.buffer).__name__, s.encoding, s.errors, s.line_buffering, s.write_through, raw.name)
+print("argv: %r" % (sys.argv,))
+print("orig_argv: %r" % (sys.orig_argv[1:],))
+print("path: %r" % (sys.path,))
+print("main: %r %r %r" % (__name__, __file__, sys.modules["__main__"].__file__))
+print("cwd: %r" % (os.getcwd(),))
+print("env: %r" % (sorted(os.environ.items()),))
+print("signals: %r" % ([str(signal.getsignal(s)) for s in range(1, 32) if s not in (9, 19)],))
+print("flags: %r" % (sys.flags,))
+print("stdio: %r" % ([desc(sys.stdin), desc(sys.stdout), desc(sys.stderr)],))
+print("globals: %r" % (sorted(vars(sys.modules["__main__"])),))
+print("launched: %s" % ("luigi_guild.run.launcher" in open("/proc/%d/cmdline" % os.getppid()).read()))
+'''
+
+ENDINGS = r'''import atexit, os, signal, sys, threading, time
+how = "ok"
+atexit.register(lambda: print("atexit ran"))
+print("start %s" % how)
+if how == "exit3":
+    sys.exit(3)
+elif how == "exitmsg":
+    sys.exit("a message")
+elif how == "raise":
+    raise ValueError("boom")
+elif how == "interrupt":
+    raise KeyboardInterrupt
+elif how == "kill9":
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+elif how == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.2), print("thread done"))).start()
+elif how == "unflushed":
+    sys.stdout = open(1, "w", buffering=4096, closefd=False)
+    print("buffered line")
+'''
+
+WAITER = "import time\nx = 0\nprint('ready %s' % x, flush=True)\ntime.sleep(60)\n"
+
+
+@pytest.fixture
+def proj(tmp_path):
+    p = tmp_path / "proj"
+    p.mkdir()
+    (p / "probe.py").write_text(PROBE)
+    (p / "endings.py").write_text(ENDINGS)
+    (p / "waiter.py").write_text(WAITER)
+    return p
+
+
+def _trials(home: str, op: str) -> list[Run]:
+    root = os.path.join(home, "runs")
+    names = os.listdir(root) if os.path.isdir(root) else []
+    runs = [Run(n, os.path.join(root, n)) for n in names if not n.startswith(".")]
+    return sorted((r for r in runs if r.op_name == op), key=lambda r: str(r.get("flags")))
+
+
+def _sweep(proj, home: str, launcher: str, *args: str) -> subprocess.CompletedProcess:
+    env = guild_env(home, LUIGI_GUILD_LAUNCHER=launcher)
+    proc = guild(["run", "-y", *args, "--workers", "2"], home, cwd=str(proj), env=env)
+    assert "Traceback" not in proc.stderr.replace("Traceback (most recent call last)", ""), proc.stderr
+    return proc
+
+
+def _output(run: Run, home: str) -> str:
+    with open(run.guild_path("output"), encoding="utf-8") as f:
+        text = f.read()
+    text = text.replace(run.path, "RUN_DIR").replace(run.id, "RUN_ID").replace(home, "HOME")
+    return re.sub(r"\('(LUIGI_GUILD_LAUNCHER|FLAG_X)', '[^']*'\), ", "", text)
+
+
+def test_a_launched_trial_sees_what_a_fresh_interpreter_gives(proj, tmp_path):
+    home = str(tmp_path / "home")
+    _sweep(proj, home, "1", "probe.py", "x=[1,2]")
+    _sweep(proj, home, "0", "probe.py", "x=[1,2]")
+    runs = _trials(home, "probe.py")
+    assert len(runs) == 4
+    outs = [_output(r, home) for r in runs]
+    launched = ["launched: True" in o for o in outs]
+    assert sorted(launched) == [False, False, True, True], outs
+    for x in (1, 2):
+        pair = [o.replace("launched: True", "launched: False") for r, o in zip(runs, outs) if r.get("flags") == {"x": x}]
+        assert len(pair) == 2
+        assert pair[0] == pair[1]
+        assert "argv: ['%s']" % os.path.join("RUN_DIR", "probe.py") in pair[0]
+        assert "path: ['RUN_DIR', 'RUN_DIR'," in pair[0]
+    # What Guild reads back is unchanged: the command, the status, the environment attr.
+    cmds = {str(r.get("cmd")) for r in runs if r.get("flags") == {"x": 1}}
+    assert len(cmds) == 1
+    assert all(r.status == "completed" and r.get("exit_status") == 0 for r in runs)
+
+
+@pytest.mark.parametrize("how", ["ok", "exit3", "exitmsg", "raise", "interrupt", "kill9", "thread", "unflushed"])
+def test_exit_statuses_and_output_match_a_fresh_interpreter(proj, tmp_path, how):
+    home = str(tmp_path / "home")
+    for launcher in ("1", "0"):
+        _sweep(proj, home, launcher, "endings.py", "how=[%s]" % how)
+    runs = _trials(home, "endings.py")
+    assert len(runs) == 2
+    statuses = [r.get("exit_status") for r in runs]
+    assert statuses[0] == statuses[1], statuses
+    expected = {"ok": 0, "exit3": 3, "exitmsg": 1, "raise": 1, "interrupt": -2, "kill9": -9, "thread": 0, "unflushed": 0}
+    assert statuses[0] == expected[how]
+    outs = [_output(r, home) for r in runs]
+    # stdout and stderr are separate pipes: lines of the two may arrive in either order.
+    assert sorted(outs[0].splitlines()) == sorted(outs[1].splitlines())
+    assert "start %s" % how in outs[0]
+    if how in ("ok", "exit3", "thread", "unflushed"):
+        assert "atexit ran" in outs[0]
+    if how == "thread":
+        assert "thread done" in outs[0]
+    if how == "raise":
+        assert "ValueError: boom" in outs[0]
+    if how == "unflushed":
+        assert "buffered line" in outs[0]
+
+
+def test_only_op_main_commands_with_the_launchers_interpreter_settings_are_launched(proj, monkeypatch):
+    """Another program, or PYTHONHASHSEED (read when Python starts) other than the launcher's: no launcher."""
+    import sys
+
+    from luigi_guild.run import launcher
+
+    monkeypatch.delenv(launcher.ENV_SWITCH, raising=False)
+    cmd = [sys.executable, "-um", "luigi_guild.op_main", "probe", "--x", "5"]
+    env = dict(os.environ, PYTHONPATH=str(proj))
+    env.pop("PYTHONHASHSEED", None)
+    proc = launcher.spawn(cmd, str(proj), env, subprocess.DEVNULL, subprocess.PIPE, subprocess.STDOUT)
+    assert proc is not None
+    assert proc.pid in launcher.running_pids()
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    assert proc.wait() == 0 and proc.returncode == 0
+    assert "launched: True" in out and "argv: ['%s']" % (proj / "probe.py") in out
+    assert proc.pid not in launcher.running_pids()
+    assert launcher.spawn(cmd, str(proj), dict(env, PYTHONHASHSEED="7"), None, None, None) is None
+    assert launcher.spawn(["/bin/true", "-um", "luigi_guild.op_main", "x"], str(proj), env, None, None, None) is None
+    monkeypatch.setenv(launcher.ENV_SWITCH, "0")
+    assert launcher.spawn(cmd, str(proj), env, None, None, None) is None
+
+
+def _running(home: str, n: int) -> list[int] | None:
+    trials = [t for t in _trials(home, "waiter.py") if t.status == "running"]
+    if len(trials) < n:
+        return None
+    pids = []
+    for t in trials:
+        with open(t.guild_path("output"), "rb") as f:
+            if b"ready" not in f.read():
+                return None
+        pid = t.lock_pid()
+        if pid is None:
+            return None
+        pids.append(pid)
+    return pids
+
+
+def test_trials_end_with_a_killed_sweep(proj, tmp_path):
+    home = str(tmp_path / "home")
+    proc = start_guild(["run", "-y", "waiter.py", "x=[1,2,3]", "--workers", "2"], home, cwd=str(proj),
+                       start_new_session=True)
+    try:
+        pids = wait_for(lambda: _running(home, 2), "two trials running")
+        launchers = [c.pid for c in psutil.Process(proc.pid).children()]
+        assert launchers and all(psutil.Process(p).ppid() in launchers for p in pids)
+        os.kill(proc.pid, signal.SIGKILL)  # guild run alone: it cannot pass anything on
+        proc.wait(timeout=30)
+        wait_for(lambda: not [p for p in pids + launchers if pid_alive(p)], "the trials and the launcher gone", limit=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert len(_trials(home, "waiter.py")) == 2
+
+
+def test_stop_of_a_launched_trial_uses_its_real_pid(proj, tmp_path):
+    home = str(tmp_path / "home")
+    proc = start_guild(["run", "-y", "waiter.py", "x=[1,2]", "--workers", "2"], home, cwd=str(proj),
+                       start_new_session=True)
+    try:
+        pids = wait_for(lambda: _running(home, 2), "two trials running")
+        for pid in pids:
+            assert psutil.Process(pid).cmdline()[0:1] != [] and pid != proc.pid
+        (first, _second) = [t for t in _trials(home, "waiter.py")]
+        stopped = guild(["stop", "-y", first.id], home, cwd=str(proj))
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        wait_for(lambda: first.status == "terminated", "the stopped trial terminated")
+        assert first.get("exit_status") == -signal.SIGTERM
+        os.kill(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert sorted(t.status for t in _trials(home, "waiter.py")) == ["terminated", "terminated"]
