@@ -221,3 +221,47 @@ def test_stop_of_a_launched_trial_uses_its_real_pid(proj, tmp_path):
             proc.wait()
     assert proc.returncode == 128 + signal.SIGTERM, out
     assert sorted(t.status for t in _trials(home, "waiter.py")) == ["terminated", "terminated"]
+
+
+SLOW_FIRST = """import os, time
+x = 0
+marker = os.path.join(os.environ["GUILD_HOME"], "slow-taken")
+try:
+    os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    slow = True
+except FileExistsError:
+    slow = False
+time.sleep(4 if slow else 0)
+print("loss: %s" % x)
+"""
+
+
+def test_an_optimizer_with_workers_asks_a_new_trial_as_soon_as_one_ends(tmp_path):
+    """``-o tpe --workers 2``: one slow trial does not hold the other worker (no waiting in pairs)."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "slow.py").write_text(SLOW_FIRST)
+    home = str(tmp_path / "home")
+    r = guild(["run", "-y", "slow.py", "x=[0:100]", "-o", "tpe", "-m", "6", "--workers", "2"], home, cwd=str(proj))
+    assert r.returncode == 0, r.stdout + r.stderr
+    trials = _trials(home, "slow.py")
+    assert len(trials) == 6 and all(t.status == "completed" for t in trials)
+    spans = sorted(((t.get("started"), t.get("stopped")) for t in trials), key=lambda s: s[0] - s[1])
+    slow, others = spans[0], spans[1:]
+    inside = [s for s in others if slow[0] <= s[0] and s[1] <= slow[1]]
+    assert len(inside) >= 2, (slow, others)
+    root = os.path.join(home, "runs")
+    batches = [Run(n, os.path.join(root, n)) for n in os.listdir(root) if "+" in Run(n, os.path.join(root, n)).op_name]
+    assert [b.status for b in batches] == ["completed"]
+
+
+def test_an_optimizer_with_workers_stops_when_no_trial_logs_the_objective(tmp_path):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "quiet.py").write_text("x = 0\n")
+    home = str(tmp_path / "home")
+    r = guild(["run", "-y", "quiet.py", "x=[0:100]", "-o", "tpe", "-m", "8", "--workers", "2"], home, cwd=str(proj))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "guild: trial " in r.stderr and "did not log the objective 'loss'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert 1 <= len(_trials(home, "quiet.py")) <= 3  # stopped at once: only the trials already running finish

@@ -419,9 +419,7 @@ def _run_learning(
     opdef = plan.opdef
     flagdefs = opdef.flags if opdef is not None else {}
     operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
-    ran = failed = skipped = 0
-    best: tuple[float, Run, float] | None = None
-    no_objective: list[Run] = []
+    tally = _Tally(opt, objective, state)
     error: GuildError | None = None
     try:
         mode = opt.opt_flags.get("prev-trials")
@@ -429,17 +427,21 @@ def _run_learning(
             opt.add_previous(_previous_trials(plan, objective, str(mode), batch))
         elif ran_before:
             opt.add_previous(_batch_previous(batch, objective))
-        n = 0
-        while not opt.exhausted and not state.stopped:
+        numbered = [0]
+
+        def make_job(values: dict[str, Any], note: str) -> Job:
+            resolved = flagslib.resolve_values(flagdefs, values, force_flags=opts.force_flags, op_name=plan.op_name)
+            _log(note)
+            numbered[0] += 1
+            return _trial_job(plan, operation, resolved, batch, opts, numbered[0] - 1)
+
+        if isinstance(executor, PoolExecutor) and executor.workers > 1:
+            error = _stream_learning(tally, executor.workers, make_job, opts.needed)
+        while error is None and not opt.exhausted and not state.stopped:
             asked = opt.ask(max(1, opts.workers))
             if not asked:
                 break
-            jobs: list[Job] = []
-            for values, note in zip(asked, opt.notes):
-                resolved = flagslib.resolve_values(flagdefs, values, force_flags=opts.force_flags, op_name=plan.op_name)
-                _log(note)
-                jobs.append(_trial_job(plan, operation, resolved, batch, opts, n))
-                n += 1
+            jobs = [make_job(values, note) for values, note in zip(asked, opt.notes)]
             before = set(os.listdir(batch.path))
             executor.execute(jobs)
             made = [Run(name, os.path.realpath(os.path.join(batch.path, name)))
@@ -449,37 +451,17 @@ def _run_learning(
                 run = next((r for r in made if flags_equal(r.flags, job.plan.flags)), None)
                 if run is not None:
                     made.remove(run)
-                    ran += 1
+                    tally.ran += 1
                 elif opts.needed:
                     matches = query.shared_index().needed(job.plan.opref, job.plan.flags)
                     run = matches[0] if matches else None
-                    skipped += run is not None
+                    tally.skipped += run is not None
                 found.append((values, run, run.status if run is not None else None))
             # The objectives of the trials just run, read together (one scalar-index pass).
             logged = read_values([r for _v, r, st in found if r is not None and st == Status.COMPLETED], objective)
             for values, run, status in found:
-                if run is None or status is None:
-                    opt.tell(values, TrialResult("missing"))
-                    continue
-                value = logged.get(run.path) if status == Status.COMPLETED else None
-                if status not in Status.AVAILABLE:
-                    failed += 1
-                elif value is None:
-                    no_objective.append(run)
-                loss = objective.loss(value) if value is not None else None
-                opt.tell(values, TrialResult(str(status), loss))
-                if value is not None:
-                    state.best_of = max if objective.maximize else min
-                    state.best_label = objective.column
-                    state.best = value if state.best is None else state.best_of(state.best, value)
-                if loss is not None and value is not None and (best is None or loss < best[0]):
-                    best = (loss, run, value)
-            if best is None and no_objective and len(no_objective) == ran - failed:
-                error = GuildError(
-                    "trial %s did not log the objective '%s'" % (no_objective[0].id, objective.column),
-                    hint="Print it as '%s: VALUE' or choose another column with --minimize/--maximize." % objective.tag,
-                )
-                break
+                tally.record(values, run, status, logged.get(run.path) if run is not None else None)
+            error = tally.missing_objective()
     except BaseException:
         finish_batch_run(batch, 1, keep=True)
         raise
@@ -487,13 +469,117 @@ def _run_learning(
         _states.pop(batch.path, None)
     not_run = 0 if state.stopped or error else opt.total - opt.asked
     interrupted = state.stopped if state.stopped > 0 else 0
-    result = SweepResult(opt.total, ran, skipped, failed, not_run, interrupted, batch, opt.name,
+    best = tally.best
+    result = SweepResult(opt.total, tally.ran, tally.skipped, tally.failed, not_run, interrupted, batch, opt.name,
                          best_run=best[1] if best else None, best_value=best[2] if best else None,
                          fail_code=state.failed_code)
     finish_batch_run(batch, 1 if error is not None else _batch_exit(result), keep=True)
     if error is not None:
         raise error
     return result
+
+
+class _Tally:
+    """What a learning sweep's trials came to so far; tells the optimizer each result."""
+
+    def __init__(self, opt: Any, objective: Any, state: SweepState) -> None:
+        self.opt = opt
+        self.objective = objective
+        self.state = state
+        self.ran = self.failed = self.skipped = 0
+        self.best: tuple[float, Run, float] | None = None
+        self.no_objective: list[Run] = []
+
+    def record(self, values: dict[str, Any], run: Run | None, status: Status | None, value: float | None) -> None:
+        """Tell the optimizer how the trial asked as ``values`` went (``value``: its objective, if logged)."""
+        from luigi_guild.sweeps.optimizers import TrialResult
+
+        if run is None or status is None:
+            self.opt.tell(values, TrialResult("missing"))
+            return
+        objective, state = self.objective, self.state
+        value = value if status == Status.COMPLETED else None
+        if status not in Status.AVAILABLE:
+            self.failed += 1
+        elif value is None:
+            self.no_objective.append(run)
+        loss = objective.loss(value) if value is not None else None
+        self.opt.tell(values, TrialResult(str(status), loss))
+        if value is not None:
+            state.best_of = max if objective.maximize else min
+            state.best_label = objective.column
+            state.best = value if state.best is None else state.best_of(state.best, value)
+        if loss is not None and value is not None and (self.best is None or loss < self.best[0]):
+            self.best = (loss, run, value)
+
+    def missing_objective(self) -> GuildError | None:
+        """The error when every trial that ran so far finished without logging the objective."""
+        if self.best is None and self.no_objective and len(self.no_objective) == self.ran - self.failed:
+            return GuildError(
+                "trial %s did not log the objective '%s'" % (self.no_objective[0].id, self.objective.column),
+                hint="Print it as '%s: VALUE' or choose another column with --minimize/--maximize."
+                % self.objective.tag,
+            )
+        return None
+
+
+def _stream_learning(tally: _Tally, workers: int, make_job: Any, needed: bool) -> GuildError | None:
+    """Keep ``workers`` trials running: as each ends, tell its result and ask the next (no waiting for a batch).
+
+    Each worker thread asks, runs and tells one trial at a time; the optimizer
+    and the tally are used under one lock. Returns the missing-objective error,
+    if any (no new trial starts after it).
+    """
+    from dataclasses import replace
+
+    from luigi_guild.model.outcome import OutcomeKind
+    from luigi_guild.run import executors, pipeline
+    from luigi_guild.store import query
+    from luigi_guild.sweeps.objective import read_values
+
+    opt, state = tally.opt, tally.state
+    lock = threading.Lock()
+    errors: list[GuildError] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if errors or state.stopped or opt.exhausted:
+                    return
+                asked = opt.ask(1)
+                if not asked:
+                    return
+                values = asked[0]
+                job = make_job(values, opt.notes[0])
+            outcome: Outcome | None = None
+            try:
+                outcome = pipeline.execute(job.plan, replace(job.opts, whole_lines=True))
+            except Exception as e:  # reported, as a failed start; the other trials go on
+                hint = getattr(e, "hint", None)
+                executors._warn("%s" % e + ("\n" + hint if hint else ""))
+            with lock:
+                run = None
+                if outcome is not None and outcome.kind == OutcomeKind.FINISHED and outcome.run is not None:
+                    run = outcome.run
+                    tally.ran += 1
+                elif needed:
+                    matches = query.shared_index().needed(job.plan.opref, job.plan.flags)
+                    run = matches[0] if matches else None
+                    tally.skipped += run is not None
+                status = run.status if run is not None else None
+                value = read_values([run], tally.objective).get(run.path) if run is not None and status == Status.COMPLETED else None
+                tally.record(values, run, status, value)
+                error = tally.missing_objective()
+                if error is not None and not errors:
+                    errors.append(error)
+
+    threads = [threading.Thread(target=work, name="trial-%d" % n, daemon=True) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)  # short waits: signal handlers run in this (the main) thread meanwhile
+    return errors[0] if errors else None
 
 
 def _stage_trials(plan: Any, trials: list[dict[str, Any]], batch: Run, opts: SweepOptions, optimizer: str) -> SweepResult:
