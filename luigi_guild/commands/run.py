@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
 )
 @click.option("--stage", is_flag=True, help="Create the run but do not start it.")
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
+@click.option("--print-env", is_flag=True, help="Print the variables the operation sets in its environment and exit.")
+@click.option("--test-flags", is_flag=True, help="Show the operation's flag definitions as Guild resolves them and exit.")
 @click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
@@ -95,6 +97,8 @@ def run(
     restart: str | None,
     stage: bool,
     print_cmd: bool,
+    print_env: bool,
+    test_flags: bool,
     help_op: bool,
     label: str | None,
     comment: str | None,
@@ -143,6 +147,14 @@ def run(
     its output is shown until it stops unless --no-wait is given.
     """
     opspec, flag_args = _split_args(args, restart)
+    if print_cmd and print_env:
+        raise GuildError("--print-cmd and --print-env cannot both be used",
+                         hint="Try 'guild run --help' for more information.")
+    if test_flags:
+        from luigi_guild.project import operations
+
+        click.echo("\n".join(_test_flags_lines(operations.resolve(opspec, project_dir))))
+        return
     if help_op:
         from luigi_guild.commands.ophelp import help_op_lines
         from luigi_guild.project import operations
@@ -238,6 +250,12 @@ def run(
         if package:
             planlib.as_package(plan, package)
     plan.comment = comment
+    if print_env:
+        from luigi_guild.run.process import print_env as env_to_print
+
+        for name, val in sorted(env_to_print(plan).items()):
+            click.echo("%s=%s" % (name, shlex.quote(val)))
+        return
     if plan.restart is None:
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
@@ -858,3 +876,38 @@ def _test_sourcecode(opspec: str | None, project_dir: str | None) -> None:
     click.echo("Skipped:")
     for path in skipped:
         click.echo(click.style("  " + path, dim=True))
+
+
+_TEST_FLAG_ATTRS = ("default", "type", "required", "arg-name", "arg-skip", "arg-switch", "arg-split", "arg-encoding",
+                    "env-name", "env-encoding", "choices", "allow-other", "distribution", "max", "min", "null-label")
+
+
+def _test_flag_val(val: Any) -> str:
+    """A flag attribute as ``--test-flags`` shows it: empty for unset, ``yes``/``no``, lists inline."""
+    if val is None:
+        return ""
+    if isinstance(val, bool):
+        return "yes" if val else "no"
+    if isinstance(val, list):
+        return "[%s]" % ", ".join(_test_flag_val(v) for v in val)
+    shown = flagslib.format_val(val)
+    if isinstance(val, str) and " " in val and flagslib.format_val(val.replace(" ", "_")) == val.replace(" ", "_"):
+        return val  # plain words: YAML needs no quotes
+    return shown
+
+
+def _test_flags_lines(opdef: OpDef) -> list[str]:
+    """``--test-flags``: the operation's flags dest and each flag's resolved attributes."""
+    lines = ["flags-dest: %s" % opdef.flags_dest, "flags-import:", "flags:"]
+    for name, fd in opdef.flags.items():
+        attrs: dict[str, Any] = {
+            "default": fd.default, "type": fd.type, "required": fd.required, "arg-name": fd.arg_name,
+            "arg-skip": fd.arg_skip or None, "arg-switch": fd.arg_switch,
+            "choices": list(fd.choices or []), "allow-other": bool(fd.extra.get("allow-other", False)),
+            "max": fd.max, "min": fd.min,
+        }
+        lines.append("  %s:" % name)
+        for attr in _TEST_FLAG_ATTRS:
+            shown = _test_flag_val(attrs.get(attr, fd.extra.get(attr)))
+            lines.append("    %s:%s" % (attr, " " + shown if shown else ""))
+    return lines

@@ -403,30 +403,52 @@ def _finish(run: Run, returncode: int) -> None:
 # ------------------------------------------------------------- starting a plan
 
 
-def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
-    """The operation's environment: ours plus run and flag variables."""
-    env = dict(os.environ)
+def op_env(plan: RunPlan) -> dict[str, str]:
+    """The operation's own variables (flags, its ``env``, project dir), without the inherited environment.
+
+    ``guild run --print-env`` shows these; a run gets them on top of ours (see :func:`child_env`).
+    """
+    env: dict[str, str] = {}
     for name, val in plan.flags.items():
         env["FLAG_" + re.sub(r"\W", "_", name).upper()] = flagslib.env_val(val)
     op_cmd = plan.op_attr.get("op-cmd") or {}
     for name, val in (op_cmd.get("cmd-env") or {}).items():
         env[str(name)] = str(val)
+    env["PROJECT_DIR"] = plan.project_dir or ""
+    return env
+
+
+def _pythonpath(plan: RunPlan, run_path: str, inherited: str | None) -> str:
+    """The run's PYTHONPATH: its copy of the source first, then whatever was inherited."""
+    pythonpath = [run_path]
+    dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
+    if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
+        pythonpath.insert(0, os.path.join(run_path, dest))  # the run's copy of the source (sourcecode dest)
+    pythonpath += [inherited] if inherited else []
+    return os.pathsep.join(pythonpath)
+
+
+def print_env(plan: RunPlan) -> dict[str, str]:
+    """What ``--print-env`` shows: :func:`op_env` plus PYTHONPATH, with the run directory as ``.``."""
+    env = op_env(plan)
+    env["PYTHONPATH"] = _pythonpath(plan, ".", os.environ.get("PYTHONPATH"))
+    return env
+
+
+def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
+    """The operation's environment: ours plus run and flag variables."""
+    env = dict(os.environ)
+    env.update(op_env(plan))
     env.update(
         {
             "RUN_DIR": run.path,
             "RUN_ID": run.id,
             "GUILD_HOME": home.guild_home(),
             "GUILD_OP": plan.op_name,
-            "PROJECT_DIR": plan.project_dir or "",
             "CMD_DIR": os.getcwd(),
         }
     )
-    pythonpath = [run.path]
-    dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
-    if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
-        pythonpath.insert(0, os.path.join(run.path, dest))  # the run's copy of the source (sourcecode dest)
-    pythonpath += [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
-    env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    env["PYTHONPATH"] = _pythonpath(plan, run.path, env.get("PYTHONPATH"))
     return env
 
 
