@@ -42,6 +42,10 @@ if TYPE_CHECKING:  # pragma: no cover
     "--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.",
     shell_complete=complete_runs,
 )
+@click.option(
+    "--proto", metavar="RUN", help="Make a new run with RUN's operation, flags and source code (flags may be given).",
+    shell_complete=complete_runs,
+)
 @click.option("--stage", is_flag=True, help="Create the run but do not start it.")
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
 @click.option("--print-env", is_flag=True, help="Print the variables the operation sets in its environment and exit.")
@@ -95,6 +99,7 @@ def run(
     run_dir: str | None,
     needed: bool,
     restart: str | None,
+    proto: str | None,
     stage: bool,
     print_cmd: bool,
     print_env: bool,
@@ -150,6 +155,10 @@ def run(
     if print_cmd and print_env:
         raise GuildError("--print-cmd and --print-env cannot both be used",
                          hint="Try 'guild run --help' for more information.")
+    if proto and restart:
+        raise GuildError("--proto cannot be used with --restart", hint="Try 'guild run --help' for more information.")
+    if proto and remote:
+        raise GuildError("--proto cannot be used with --remote")
     if test_flags:
         from luigi_guild.project import operations
 
@@ -243,6 +252,14 @@ def run(
         plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label, run=restart_run)
         if force_sourcecode:
             planlib.force_sourcecode(plan)
+    elif proto:
+        if batch_files or optimizer or optimize:
+            raise GuildError("--proto cannot be used with a batch file or --optimizer")
+        plan = planlib.plan_proto(proto, assigns, force_flags=force_flags, label=label)
+        if tags:
+            plan.tags = list(tags)
+        if force_sourcecode:
+            planlib.force_sourcecode(plan)
     else:
         plan = planlib.plan_new(
             opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
@@ -260,6 +277,8 @@ def run(
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
         if is_sweep(plan.flags, batch_files, optimizer or ("+" if optimize else None)):
+            if plan.proto is not None:
+                raise GuildError("--proto cannot be used with a sweep")
             from luigi_guild.sweeps import driver as sweeps
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
