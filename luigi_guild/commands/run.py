@@ -53,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
+@click.option("-ec", "--edit-comment", is_flag=True, help="Write the run's comment in an editor ($VISUAL or $EDITOR).")
+@click.option("-e", "--edit-flags", is_flag=True, help="Edit the run's flags in an editor ($VISUAL or $EDITOR) first.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
 @click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
@@ -107,6 +109,8 @@ def run(
     help_op: bool,
     label: str | None,
     comment: str | None,
+    edit_comment: bool,
+    edit_flags: bool,
     tags: tuple[str, ...],
     batch_label: str | None,
     batch_tags: tuple[str, ...],
@@ -157,6 +161,8 @@ def run(
                          hint="Try 'guild run --help' for more information.")
     if proto and restart:
         raise GuildError("--proto cannot be used with --restart", hint="Try 'guild run --help' for more information.")
+    if remote and (edit_flags or edit_comment):
+        raise GuildError("--%s cannot be used with --remote" % ("edit-flags" if edit_flags else "edit-comment"))
     if proto and remote:
         raise GuildError("--proto cannot be used with --remote")
     if test_flags:
@@ -266,7 +272,9 @@ def run(
         )
         if package:
             planlib.as_package(plan, package)
-    plan.comment = comment
+    if edit_flags:
+        _edit_flags(plan, force_flags)
+    plan.comment = _edit_comment(comment, "run") if edit_comment else comment
     if print_env:
         from luigi_guild.run.process import print_env as env_to_print
 
@@ -930,3 +938,71 @@ def _test_flags_lines(opdef: OpDef) -> list[str]:
             shown = _test_flag_val(attrs.get(attr, fd.extra.get(attr)))
             lines.append("    %s:%s" % (attr, " " + shown if shown else ""))
     return lines
+
+
+def _editor() -> str | None:
+    """The user's editor: $VISUAL, else $EDITOR, else the system's ``editor`` (click picks when None)."""
+    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or (
+        "/usr/bin/editor" if os.path.exists("/usr/bin/editor") else None
+    )
+
+
+def _edit(text: str, extension: str) -> str:
+    try:
+        edited = click.edit(text, editor=_editor(), extension=extension)
+    except click.ClickException as e:
+        raise GuildError(e.format_message()) from None
+    return text if edited is None else edited
+
+
+def _edit_comment(initial: str | None, run_type: str) -> str:
+    """``-ec``/``-ebc``: the comment typed in the editor (``#`` lines left out); an empty one aborts."""
+    text = "\n".join([
+        initial or "",
+        "# Write a comment for the %s above. Lines that start with '#' are left out." % run_type,
+        "# Leaving it empty stops the command.",
+    ])
+    edited = _edit(text, ".GUILD_COMMENT")
+    comment = "\n".join(line for line in edited.splitlines() if not line.startswith("#")).strip()
+    if not comment:
+        click.echo("Aborting due to an empty comment.", err=True)
+        raise SystemExit(1)
+    return comment
+
+
+def _edit_flags(plan: planlib.RunPlan, force_flags: bool) -> None:
+    """``-e``: the plan's flags as YAML in the editor; the edited values replace them (checked again)."""
+    if not plan.flags:
+        return
+    import yaml
+
+    lines = ["# Flags for %s: change values, then save and quit." % plan.op_name, ""]
+    for name, val in sorted(plan.flags.items()):
+        lines.append(yaml.safe_dump({name: val}, default_flow_style=True, width=10**6).strip()[1:-1])
+        fd = plan.opdef.flags.get(name) if plan.opdef is not None else None
+        if fd is not None and fd.description:
+            lines.append("  # " + fd.description)
+    text = "\n".join(lines) + "\n"
+    while True:
+        edited = _edit(text, ".yml")
+        if not edited.strip():
+            return
+        try:
+            values = yaml.safe_load(edited)
+            if not isinstance(values, dict):
+                raise ValueError("expected NAME: VALUE lines")
+        except (yaml.YAMLError, ValueError) as e:
+            problem = getattr(e, "problem", None) or str(e)  # YAML's own line (not its multi-line context)
+            click.echo("Error reading flags: %s" % problem, err=True)
+            if not confirm("Would you like to re-edit these flags?", default=True):
+                raise SystemExit(1)
+            text = edited
+            continue
+        break
+    values = {str(k): v for k, v in values.items()}
+    if plan.opdef is not None:
+        values = flagslib.resolve_values(plan.opdef.flags, values, force_flags=force_flags, op_name=plan.op_name)
+    changed = {k: v for k, v in values.items() if plan.flags.get(k, object()) != v}
+    plan.flags = values
+    plan.user_flags = {k: values[k] for k in sorted(set(plan.user_flags) | set(changed)) if k in values}
+    plan.relabel()
