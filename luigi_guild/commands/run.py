@@ -58,6 +58,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
 @click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
+@click.option("-bc", "--batch-comment", metavar="COMMENT", help="Add COMMENT to a sweep's batch run (trials keep --comment).")
+@click.option("-ebc", "--edit-batch-comment", is_flag=True, help="Write the batch run's comment in an editor ($VISUAL or $EDITOR).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
 @click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
@@ -114,6 +116,8 @@ def run(
     tags: tuple[str, ...],
     batch_label: str | None,
     batch_tags: tuple[str, ...],
+    batch_comment: str | None,
+    edit_batch_comment: bool,
     force_flags: bool,
     quiet: bool,
     keep_run: bool,
@@ -334,6 +338,7 @@ def run(
                     tags=list(tags),
                     batch_label=batch_label,
                     batch_tags=list(batch_tags),
+                    batch_comment=_edit_comment(batch_comment, "batch") if edit_batch_comment else batch_comment,
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                     stage_batch=stage or in_background,
@@ -348,6 +353,8 @@ def run(
             return
     if slurm_jobs:
         raise GuildError("--slurm-jobs can only be used with a sweep")
+    if batch_comment or edit_batch_comment:
+        click.echo("WARNING: operation is not a batch - ignoring batch comment", err=True)
     if opt_flags:
         name, _, val = opt_flags[0].partition("=")
         raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))
