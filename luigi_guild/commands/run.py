@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--print-env", is_flag=True, help="Print the variables the operation sets in its environment and exit.")
 @click.option("--test-flags", is_flag=True, help="Show the operation's flag definitions as Guild resolves them and exit.")
 @click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
+@click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
+@click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-ec", "--edit-comment", is_flag=True, help="Write the run's comment in an editor ($VISUAL or $EDITOR).")
@@ -109,6 +111,8 @@ def run(
     print_env: bool,
     test_flags: bool,
     help_op: bool,
+    gpus: str | None,
+    no_gpus: bool,
     label: str | None,
     comment: str | None,
     edit_comment: bool,
@@ -163,6 +167,8 @@ def run(
     if print_cmd and print_env:
         raise GuildError("--print-cmd and --print-env cannot both be used",
                          hint="Try 'guild run --help' for more information.")
+    if gpus is not None and no_gpus:
+        raise GuildError("--no-gpus and --gpus cannot both be used", hint="Try 'guild run --help' for more information.")
     if proto and restart:
         raise GuildError("--proto cannot be used with --restart", hint="Try 'guild run --help' for more information.")
     if remote and (edit_flags or edit_comment):
@@ -276,6 +282,12 @@ def run(
         )
         if package:
             planlib.as_package(plan, package)
+    if no_gpus:
+        plan.run_params.pop("gpus", None)
+        plan.run_params["no_gpus"] = True
+    elif gpus is not None:
+        plan.run_params.pop("no_gpus", None)
+        plan.run_params["gpus"] = gpus
     if edit_flags:
         _edit_flags(plan, force_flags)
     plan.comment = _edit_comment(comment, "run") if edit_comment else comment

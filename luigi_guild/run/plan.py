@@ -183,7 +183,8 @@ def _plan_from_run(run: Run, assigns: dict[str, str], force_flags: bool, label: 
         label=new_label,
         project_dir=opref.project_dir,
         tags=list(tags),
-        run_params={"label": explicit, "force_flags": force_flags},
+        run_params={"label": explicit, "force_flags": force_flags,
+                    **{k: params[k] for k in ("gpus", "no_gpus") if isinstance(params, dict) and params.get(k)}},
     )
 
 

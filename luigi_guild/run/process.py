@@ -415,6 +415,11 @@ def op_env(plan: RunPlan) -> dict[str, str]:
     for name, val in (op_cmd.get("cmd-env") or {}).items():
         env[str(name)] = str(val)
     env["PROJECT_DIR"] = plan.project_dir or ""
+    # --no-gpus hides every GPU; --gpus DEVICES shows only those (both kept in run_params for restarts).
+    if plan.run_params.get("no_gpus"):
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    elif plan.run_params.get("gpus") is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(plan.run_params["gpus"])
     return env
 
 
