@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
 @click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
+@click.option("--stop-after", type=float, metavar="N", help="Stop the run after N minutes.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-ec", "--edit-comment", is_flag=True, help="Write the run's comment in an editor ($VISUAL or $EDITOR).")
@@ -113,6 +114,7 @@ def run(
     help_op: bool,
     gpus: str | None,
     no_gpus: bool,
+    stop_after: float | None,
     label: str | None,
     comment: str | None,
     edit_comment: bool,
@@ -288,6 +290,8 @@ def run(
     elif gpus is not None:
         plan.run_params.pop("no_gpus", None)
         plan.run_params["gpus"] = gpus
+    if stop_after is not None:
+        plan.run_params["stop_after"] = stop_after
     if edit_flags:
         _edit_flags(plan, force_flags)
     plan.comment = _edit_comment(comment, "run") if edit_comment else comment

@@ -257,6 +257,7 @@ def run_process(
     whole_lines: bool = False,
     capture: ScalarCapture | None = None,
     launch: bool = False,
+    stop_after: float | None = None,
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
@@ -342,9 +343,12 @@ def run_process(
                 os.kill(proc.pid, received[-1])
             elif not received and len(interrupts) > interrupts_before:  # the main thread got it meanwhile
                 os.kill(proc.pid, interrupts[-1])
+            timer = _stop_timer(proc, stop_after) if stop_after is not None else None
             if sink is not None:
                 _pump(proc, sink)
             returncode = proc.wait()
+            if timer is not None:
+                timer.cancel()
         finally:
             if sink is not None:
                 sink.close()
@@ -356,6 +360,35 @@ def run_process(
             exit_code=exitcodes.for_exit_status(returncode) or 1,
         )
     return returncode
+
+
+def _stop_timer(proc: Any, minutes: float) -> Any:
+    """``--stop-after``: after ``minutes`` the process gets SIGTERM, and SIGKILL if it is still
+    there ``STOP_AFTER_KILL_DELAY`` seconds (default 30) later, as Guild does."""
+    import threading
+
+    started = time.time()
+
+    def stop() -> None:
+        if proc.poll() is not None:
+            return
+        sys.stderr.write("Stopping process early (pid %d) - %.1f minute(s) elapsed\n"
+                         % (proc.pid, (time.time() - started) / 60))
+        sys.stderr.flush()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        kill_at = time.time() + float(os.environ.get("STOP_AFTER_KILL_DELAY") or 30)
+        while proc.poll() is None and time.time() < kill_at:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            sys.stderr.write("WARNING: Process did not terminate (pid %d), killing\n" % proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(max(minutes, 0) * 60, stop)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _pump(proc: Any, sink: _OutputSink) -> None:
@@ -469,4 +502,6 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False,
     from luigi_guild.run.capture import for_plan
 
     capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
-    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch)
+    stop_after = plan.run_params.get("stop_after")
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch,
+                       stop_after=float(stop_after) if stop_after is not None else None)
