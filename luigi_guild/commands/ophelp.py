@@ -58,3 +58,17 @@ def help_op_lines(opdef: OpDef) -> list[str]:
     if flags:
         lines += [""] + flags
     return lines
+
+
+def help_model_lines(opdef: OpDef, ops: list[OpDef]) -> list[str]:
+    """``guild run OP --help-model``: usage for the operation's model, then its operations (``ops``)."""
+    model = opdef.opref.model_name or ""
+    lines = [
+        "Usage: guild run [OPTIONS] %s:OPERATION [FLAG]..." % model,
+        "",
+        "Use 'guild run %s:OPERATION --help-op' for help on a particular operation." % model,
+    ]
+    rows = [[op.opref.op_name, (op.description or "").split("\n")[0]] for op in ops]
+    if rows:
+        lines += ["", "Operations:"] + [line.rstrip() for line in format_table(rows, "  ")]
+    return lines

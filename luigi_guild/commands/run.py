@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
 @click.option("--print-env", is_flag=True, help="Print the variables the operation sets in its environment and exit.")
 @click.option("--test-flags", is_flag=True, help="Show the operation's flag definitions as Guild resolves them and exit.")
+@click.option("--help-model", is_flag=True, help="Show the operations of the operation's model and exit.")
 @click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
 @click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
@@ -111,6 +112,7 @@ def run(
     print_cmd: bool,
     print_env: bool,
     test_flags: bool,
+    help_model: bool,
     help_op: bool,
     gpus: str | None,
     no_gpus: bool,
@@ -181,6 +183,17 @@ def run(
         from luigi_guild.project import operations
 
         click.echo("\n".join(_test_flags_lines(operations.resolve(opspec, project_dir))))
+        return
+    if help_model:
+        from luigi_guild.commands.ophelp import help_model_lines
+        from luigi_guild.project import guildfile, operations
+
+        opdef = operations.resolve(opspec, project_dir)
+        ops = [opdef]
+        if opdef.opref.pkg_type == "guildfile":
+            ops = [op for op in guildfile.list_ops(opdef.opref.pkg_name)
+                   if op.opref.model_name == opdef.opref.model_name]
+        click.echo("\n".join(help_model_lines(opdef, ops)))
         return
     if help_op:
         from luigi_guild.commands.ophelp import help_op_lines
