@@ -211,6 +211,11 @@ def _run_user_code(fn: "Callable[[], object]", path: str) -> None:
             tb = tb.tb_next
         traceback.print_exception(etype, value, tb)
         sys.stderr.flush()
+        if os.environ.get("BREAK_ON_ERROR") == "1" and tb is not None:
+            import pdb  # --break-on-error: a post-mortem session at the error, driven by the run's stdin
+
+            pdb.post_mortem(tb)
+            sys.stdout.flush()
         os._exit(1)
 
 

@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
 @click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
 @click.option("--stop-after", type=float, metavar="N", help="Stop the run after N minutes.")
+@click.option("--break-on-error", is_flag=True, help="Open the Python debugger (pdb) where the run's script fails.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-ec", "--edit-comment", is_flag=True, help="Write the run's comment in an editor ($VISUAL or $EDITOR).")
@@ -117,6 +118,7 @@ def run(
     gpus: str | None,
     no_gpus: bool,
     stop_after: float | None,
+    break_on_error: bool,
     label: str | None,
     comment: str | None,
     edit_comment: bool,
@@ -175,8 +177,9 @@ def run(
         raise GuildError("--no-gpus and --gpus cannot both be used", hint="Try 'guild run --help' for more information.")
     if proto and restart:
         raise GuildError("--proto cannot be used with --restart", hint="Try 'guild run --help' for more information.")
-    if remote and (edit_flags or edit_comment):
-        raise GuildError("--%s cannot be used with --remote" % ("edit-flags" if edit_flags else "edit-comment"))
+    if remote and (edit_flags or edit_comment or break_on_error):
+        raise GuildError("--%s cannot be used with --remote" % (
+            "edit-flags" if edit_flags else "edit-comment" if edit_comment else "break-on-error"))
     if proto and remote:
         raise GuildError("--proto cannot be used with --remote")
     if test_flags:
@@ -305,6 +308,8 @@ def run(
         plan.run_params["gpus"] = gpus
     if stop_after is not None:
         plan.run_params["stop_after"] = stop_after
+    if break_on_error:
+        plan.run_params["break_on_error"] = True
     if edit_flags:
         _edit_flags(plan, force_flags)
     plan.comment = _edit_comment(comment, "run") if edit_comment else comment

@@ -258,6 +258,7 @@ def run_process(
     capture: ScalarCapture | None = None,
     launch: bool = False,
     stop_after: float | None = None,
+    keep_stdin: bool = False,
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
@@ -303,7 +304,8 @@ def run_process(
 
     with _handling(forward):
         try:
-            stdin = subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None
+            # The child reads our stdin only from a terminal, or when a debugger needs it (--break-on-error).
+            stdin = subprocess.DEVNULL if not keep_stdin and (not sys.stdin or not sys.stdin.isatty()) else None
             if launch:
                 from luigi_guild.run import launcher
 
@@ -453,6 +455,8 @@ def op_env(plan: RunPlan) -> dict[str, str]:
         env["CUDA_VISIBLE_DEVICES"] = ""
     elif plan.run_params.get("gpus") is not None:
         env["CUDA_VISIBLE_DEVICES"] = str(plan.run_params["gpus"])
+    if plan.run_params.get("break_on_error"):
+        env["BREAK_ON_ERROR"] = "1"
     return env
 
 
@@ -504,4 +508,5 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False,
     capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
     stop_after = plan.run_params.get("stop_after")
     return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch,
-                       stop_after=float(stop_after) if stop_after is not None else None)
+                       stop_after=float(stop_after) if stop_after is not None else None,
+                       keep_stdin=bool(plan.run_params.get("break_on_error")))
