@@ -89,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option(
     "--build-deps", is_flag=True, help="Run required operations that have no completed run first (via Luigi)."
 )
+@click.option("--force-deps", is_flag=True, help="Run even when a required operation has no usable run (warns).")
 @click.option("--scheduler-host", metavar="HOST", help="Use the central Luigi scheduler (luigid) on HOST.")
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
 @click.option("-r", "--remote", metavar="REMOTE", help="Run the operation on REMOTE (see 'guild remotes').")
@@ -149,6 +150,7 @@ def run(
     print_trials: bool = False,
     save_trials: str | None = None,
     build_deps: bool = False,
+    force_deps: bool = False,
     scheduler_host: str | None = None,
     scheduler_port: int | None = None,
     remote: str | None = None,
@@ -355,7 +357,7 @@ def run(
             if print_trials or save_trials:
                 _show_trials(plan, spec, force_flags, save_trials)
                 return
-            _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
+            _resolve_deps(plan, build_deps, scheduler_host, scheduler_port, force_deps)
             in_background = background or bool(pidfile)
             if in_background and (stage or stage_trials):
                 raise GuildError("--background cannot be used with --stage or --stage-trials")
@@ -408,7 +410,7 @@ def run(
     else:
         action = "stage" if stage else "run"
         # Upstream runs are part of the run's identity: chosen before the needed check.
-        _resolve_deps(plan, build_deps, scheduler_host, scheduler_port)
+        _resolve_deps(plan, build_deps, scheduler_host, scheduler_port, force_deps)
     prepare = lambda p: _confirm(p, action, yes)  # noqa: E731
 
     temp_pidfile = None
@@ -487,7 +489,8 @@ def _echo_resolutions(resolved: list[Resolution]) -> None:
 
 
 def _resolve_deps(
-    plan: planlib.RunPlan, build_deps: bool, scheduler_host: str | None, scheduler_port: int | None
+    plan: planlib.RunPlan, build_deps: bool, scheduler_host: str | None, scheduler_port: int | None,
+    force_deps: bool = False,
 ) -> None:
     """Find (or with --build-deps, first build) the runs a guild.yml operation requires."""
     if plan.opdef is None or not plan.opdef.requires:
@@ -496,7 +499,8 @@ def _resolve_deps(
 
     if build_deps:
         _build_deps(plan, scheduler_host, scheduler_port)
-    deps.resolve(plan)
+    for unmet in deps.resolve(plan, force=force_deps):
+        click.echo("WARNING: a dependency was not met: %s" % unmet, err=True)
 
 
 def _build_deps(plan: planlib.RunPlan, scheduler_host: str | None, scheduler_port: int | None) -> None:

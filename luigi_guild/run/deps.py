@@ -100,18 +100,20 @@ def upstream_opdefs(opdef: "OpDef") -> list[tuple["Requirement", "OpDef"]]:
     return pairs
 
 
-def resolve(plan: RunPlan) -> None:
+def resolve(plan: RunPlan, force: bool = False) -> list[str]:
     """Choose the upstream run of each ``requires`` entry of the plan's operation.
 
     The flag of each entry may name a run (full id or prefix, or a list of
     them for a sweep); otherwise the latest completed or terminated run of
     the required operation is used. The full ids replace the flag values,
     the chosen runs become ``plan.upstream`` and the label is rendered again.
-    Raises :class:`DependencyError` naming every operation without a usable run.
+    Raises :class:`DependencyError` naming every operation without a usable run
+    unless ``force`` (``--force-deps``): then the run goes ahead without them
+    and the unmet dependencies are returned, to be shown as warnings.
     """
     opdef = plan.opdef
     if opdef is None or not opdef.requires:
-        return
+        return []
     upstream: list[Upstream] = []
     missing = []
     for req, up in upstream_opdefs(opdef):
@@ -126,6 +128,11 @@ def resolve(plan: RunPlan) -> None:
             continue
         plan.flags[flag] = run.id
         upstream.append(Upstream(run, req.uri, req.resource_name, list(req.select)))
+    unmet = ["no completed or terminated run of %s (required by %s)" % (m, opdef.name) for m in missing]
+    if missing and force:
+        plan.upstream = upstream
+        plan.relabel()
+        return unmet
     if missing:
         raise DependencyError(
             "run failed because a dependency was not met: no completed or terminated run of %s (required by %s)"
@@ -135,6 +142,7 @@ def resolve(plan: RunPlan) -> None:
         )
     plan.upstream = upstream
     plan.relabel()
+    return []
 
 
 def _chosen(up: "OpDef", prefix: str, opdef: "OpDef") -> Any:
