@@ -197,10 +197,31 @@ def main() -> None:
         _run_user_code(lambda: runpy.run_path(path, run_name="__main__"), path)
 
 
+def _run_with_breaks(fn: "Callable[[], object]", path: str, locations: "list[str]") -> None:
+    """``--break``: run the script under pdb with breakpoints at ``locations`` (LINE of the main
+    module, FILE:LINE, or MODULE.FUNCTION); the debugger reads the run's stdin."""
+    import pdb
+
+    debugger = pdb.Pdb()
+    for loc in locations:
+        debugger.do_break("%s:%s" % (path, loc) if loc.isdigit() else loc)
+    debugger.cmdqueue.append("continue")  # pdb stops on entry: go on to the first breakpoint
+    import bdb
+
+    try:
+        debugger.runcall(fn)
+    except bdb.BdbQuit:  # "quit" (or the end of stdin) in the debugger ends the run
+        raise SystemExit(1) from None
+
+
 def _run_user_code(fn: "Callable[[], object]", path: str) -> None:
     """Run the script; an uncaught error prints a traceback that starts in the script."""
     try:
-        fn()
+        breaks = os.environ.get("PDB_BREAKS")
+        if breaks:
+            _run_with_breaks(fn, path, breaks.split())
+        else:
+            fn()
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException:

@@ -55,14 +55,16 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
 @click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
 @click.option("--stop-after", type=float, metavar="N", help="Stop the run after N minutes.")
+@click.option("--break", "breaks", metavar="LOCATION", multiple=True,
+              help="Stop in pdb at LOCATION: LINE of the main module, FILE:LINE or MODULE.FUNCTION (repeatable).")
 @click.option("--break-on-error", is_flag=True, help="Open the Python debugger (pdb) where the run's script fails.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
 @click.option("-ec", "--edit-comment", is_flag=True, help="Write the run's comment in an editor ($VISUAL or $EDITOR).")
 @click.option("-e", "--edit-flags", is_flag=True, help="Edit the run's flags in an editor ($VISUAL or $EDITOR) first.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
-@click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
-@click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
+@click.option("-bl", "--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
+@click.option("-bt", "--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
 @click.option("-bc", "--batch-comment", metavar="COMMENT", help="Add COMMENT to a sweep's batch run (trials keep --comment).")
 @click.option("-ebc", "--edit-batch-comment", is_flag=True, help="Write the batch run's comment in an editor ($VISUAL or $EDITOR).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
@@ -119,6 +121,7 @@ def run(
     gpus: str | None,
     no_gpus: bool,
     stop_after: float | None,
+    breaks: tuple[str, ...],
     break_on_error: bool,
     label: str | None,
     comment: str | None,
@@ -312,6 +315,8 @@ def run(
         plan.run_params["stop_after"] = stop_after
     if break_on_error:
         plan.run_params["break_on_error"] = True
+    if breaks:
+        plan.run_params["break"] = list(breaks)
     if edit_flags:
         _edit_flags(plan, force_flags)
     plan.comment = _edit_comment(comment, "run") if edit_comment else comment

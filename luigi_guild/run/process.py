@@ -457,6 +457,8 @@ def op_env(plan: RunPlan) -> dict[str, str]:
         env["CUDA_VISIBLE_DEVICES"] = str(plan.run_params["gpus"])
     if plan.run_params.get("break_on_error"):
         env["BREAK_ON_ERROR"] = "1"
+    if plan.run_params.get("break"):
+        env["PDB_BREAKS"] = " ".join(plan.run_params["break"])
     return env
 
 
@@ -509,4 +511,4 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False,
     stop_after = plan.run_params.get("stop_after")
     return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch,
                        stop_after=float(stop_after) if stop_after is not None else None,
-                       keep_stdin=bool(plan.run_params.get("break_on_error")))
+                       keep_stdin=bool(plan.run_params.get("break_on_error") or plan.run_params.get("break")))
