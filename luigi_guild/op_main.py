@@ -32,7 +32,9 @@ def _parse(path: str) -> "ast.Module":
 
 def _find_module(name: str) -> str:
     rel = name.replace(".", os.sep) + ".py"
-    for base in [os.getcwd()] + sys.path:
+    # --debug-sourcecode: the project's own files come before the run's copy.
+    debug = [p for p in os.environ.get("DEBUG_SOURCECODE", "").split(os.pathsep) if p]
+    for base in debug + [os.getcwd()] + sys.path:
         candidate = os.path.join(base or ".", rel)
         if os.path.isfile(candidate):
             return candidate

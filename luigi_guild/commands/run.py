@@ -55,6 +55,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
 @click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
 @click.option("--stop-after", type=float, metavar="N", help="Stop the run after N minutes.")
+@click.option("--debug-sourcecode", metavar="PATH",
+              help="Import the run's Python code from PATH (e.g. the project) instead of the run's copy.")
 @click.option("--break", "breaks", metavar="LOCATION", multiple=True,
               help="Stop in pdb at LOCATION: LINE of the main module, FILE:LINE or MODULE.FUNCTION (repeatable).")
 @click.option("--break-on-error", is_flag=True, help="Open the Python debugger (pdb) where the run's script fails.")
@@ -121,6 +123,7 @@ def run(
     gpus: str | None,
     no_gpus: bool,
     stop_after: float | None,
+    debug_sourcecode: str | None,
     breaks: tuple[str, ...],
     break_on_error: bool,
     label: str | None,
@@ -317,6 +320,8 @@ def run(
         plan.run_params["break_on_error"] = True
     if breaks:
         plan.run_params["break"] = list(breaks)
+    if debug_sourcecode:
+        plan.run_params["debug_sourcecode"] = [os.path.abspath(p) for p in debug_sourcecode.split(os.pathsep)]
     if edit_flags:
         _edit_flags(plan, force_flags)
     plan.comment = _edit_comment(comment, "run") if edit_comment else comment

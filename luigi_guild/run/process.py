@@ -457,17 +457,20 @@ def op_env(plan: RunPlan) -> dict[str, str]:
         env["CUDA_VISIBLE_DEVICES"] = str(plan.run_params["gpus"])
     if plan.run_params.get("break_on_error"):
         env["BREAK_ON_ERROR"] = "1"
+    if plan.run_params.get("debug_sourcecode"):
+        env["DEBUG_SOURCECODE"] = os.pathsep.join(plan.run_params["debug_sourcecode"])
     if plan.run_params.get("break"):
         env["PDB_BREAKS"] = " ".join(plan.run_params["break"])
     return env
 
 
 def _pythonpath(plan: RunPlan, run_path: str, inherited: str | None) -> str:
-    """The run's PYTHONPATH: its copy of the source first, then whatever was inherited."""
-    pythonpath = [run_path]
+    """The run's PYTHONPATH: its copy of the source first (``--debug-sourcecode`` paths before it),
+    then whatever was inherited."""
+    pythonpath = list(plan.run_params.get("debug_sourcecode") or []) + [run_path]
     dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
     if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
-        pythonpath.insert(0, os.path.join(run_path, dest))  # the run's copy of the source (sourcecode dest)
+        pythonpath.insert(pythonpath.index(run_path), os.path.join(run_path, dest))  # the run's copy of the source (sourcecode dest)
     pythonpath += [inherited] if inherited else []
     return os.pathsep.join(pythonpath)
 
