@@ -75,7 +75,7 @@ CASES = [
     ),
     C("list-item-garbage", ["run", "hello.py", "y=[1, x]", "-y"], "guild: invalid value x for y: expected a number"),
     C("unclosed-list", ["run", "hello.py", "y=[1,2", "-y"], "guild: invalid value [1,2 for y: expected a number"),
-    C("unknown-option", ["run", "hello.py", "--bogus", "-y"], "guild: No such option '--bogus'."),
+    C("unknown-option", ["run", "hello.py", "--xyzzy", "-y"], "guild: No such option '--xyzzy'."),
     # --- run ids
     C("run-id-dotdot", ["run", "hello.py", "--run-id", "../x", "-y"], "re:^guild: invalid run ID '\\.\\./x': "),
     C("run-id-slash", ["run", "hello.py", "--run-id", "a/b", "-y"], "re:^guild: invalid run ID 'a/b': "),
