@@ -105,4 +105,4 @@ def _compare_csv(guild_home: str | None, path: str) -> None:
 
         plain_csv(path)
 
-    exits.run_main(compare)
+    exits.run_main(compare, quick_exit=True)

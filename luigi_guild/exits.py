@@ -18,21 +18,38 @@ if TYPE_CHECKING:
     from typing import Callable, NoReturn
 
 
-def run_main(body: Callable[[], object], translate: Callable[[BaseException], int | None] | None = None) -> NoReturn:
+def run_main(
+    body: Callable[[], object],
+    translate: Callable[[BaseException], int | None] | None = None,
+    quick_exit: bool = False,
+) -> NoReturn:
     """Run ``body`` and exit: its int result (else 0), or the code for what it raised.
 
     ``translate`` maps a framework's own exceptions (click's) to an exit
-    code after printing what they say; it returns None for others.
+    code after printing what they say; it returns None for others. With
+    ``quick_exit``, a body that succeeds ends the process as soon as its
+    output is flushed and the exit handlers have run, without the
+    interpreter freeing every object first (a command that built a table
+    of 10,000 runs spends tens of milliseconds on that).
     """
     try:
         rc = body()
         sys.stdout.flush()
+        if quick_exit:
+            import atexit
+
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
     except SystemExit:
         raise
     except BaseException as e:  # every way out is decided below
         code = translate(e) if translate is not None else None
         sys.exit(code if code is not None else exit_code_for(e))
-    sys.exit(rc if isinstance(rc, int) and not isinstance(rc, bool) else exitcodes.OK)
+    code = rc if isinstance(rc, int) and not isinstance(rc, bool) else exitcodes.OK
+    if quick_exit:
+        os._exit(code)
+    sys.exit(code)
 
 
 def exit_code_for(e: BaseException) -> int:

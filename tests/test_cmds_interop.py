@@ -83,14 +83,15 @@ def test_merge_publish_tensorboard_agree_with_guildai(tmp_path, guildai):
     # tensorboard: the same log directory layout and the same exported scalars
     trees = []
     for which in ("theirs", "ours"):
-        tmp = str(tmp_path / ("tmp-" + which))
+        # As long for both tools: run names are cut (as guildai cuts them) so a run's path fits 148 characters.
+        tmp = str(tmp_path / ("tmp-%s-%s" % (which[0], "x" * 20)))
         os.makedirs(tmp)
         args = ("tensorboard", "--test-logdir")
         r = _guildai(guildai, home, *args, cwd=proj, env={"TMPDIR": tmp}) if which == "theirs" else _ours(
             home, *args, cwd=proj, env={"TMPDIR": tmp}
         )
         assert r.returncode == 0, r.stderr
-        (logdir,) = os.listdir(tmp)
+        (logdir,) = [n for n in os.listdir(tmp) if n.startswith("guild-tensorboard-")]
         trees.append(_tree(os.path.join(tmp, logdir)))
     assert trees[1] == trees[0]
     assert any(p.endswith(".hparams") for p in trees[0]) and any(p.endswith(".time") for p in trees[0])

@@ -22,14 +22,19 @@ HEAVY = {"click", "yaml", "luigi", "fabric", "paramiko", "invoke", "psutil", "to
 LISTING_AVOIDS = {"typing", "re", "datetime", "shlex", "json"}
 
 PROBE = """
+import atexit
 import sys
+
+def report():  # an exit handler: the quick exit of some fast paths runs those too
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & %r)
+    sys.stderr.write("LOADED=%%s\\n" %% ",".join(loaded))
+
+atexit.register(report)
 from luigi_guild.entry import main
 try:
     main(sys.argv[1:])
 except SystemExit as e:
     code = e.code
-loaded = sorted({m.split(".")[0] for m in sys.modules} & %r)
-sys.stderr.write("LOADED=%%s\\n" %% ",".join(loaded))
 """ % (HEAVY | LISTING_AVOIDS,)
 
 
@@ -154,3 +159,18 @@ def test_op_main_child_loads_no_ast_or_enum_module(tmp_path):
         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True, check=True,
     )
     assert proc.stdout == "7 []\n", proc.stderr
+
+
+def test_quick_exit_runs_exit_handlers_and_keeps_the_exit_code(tmp_path):
+    mark = tmp_path / "handler-ran"
+    code = (
+        "import atexit, sys\n"
+        "from luigi_guild import exits\n"
+        "def body():\n"
+        "    atexit.register(lambda: open(%r, 'w').write('yes'))\n"
+        "    sys.stdout.write('buffered output')\n"
+        "    return 3\n"
+        "exits.run_main(body, quick_exit=True)\n" % str(mark)
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout, mark.read_text()) == (3, "buffered output", "yes")

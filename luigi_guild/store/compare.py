@@ -249,8 +249,17 @@ def _plan(cols: list[Col]) -> _Plan:
 
 
 
-def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | None = None) -> Table:
-    """The comparison table of ``runs`` (newest first), sorted and cut as ``opts`` says."""
+def build(
+    runs: list[Run],
+    opts: CompareOptions,
+    warn: Callable[[str], None] | None = None,
+    pending_scalars: Callable[[list[Run]], dict[str, list[Scalar]]] | None = None,
+) -> Table:
+    """The comparison table of ``runs`` (newest first), sorted and cut as ``opts`` says.
+
+    ``pending_scalars``: what :func:`luigi_guild.store.scalars.started` gave, when the caller started
+    getting them before listing ``runs``.
+    """
 
     def on_error(spec: str, e: colspec.ColSpecError) -> None:
         if warn:
@@ -269,11 +278,13 @@ def build(runs: list[Run], opts: CompareOptions, warn: Callable[[str], None] | N
             core.append(Col("attr", "sourcecode"))
     from luigi_guild.store import query
 
+    # Many runs' scalar index stamps are checked in a child process while the runs preload.
+    pending = pending_scalars or scalarstore.started([r.path for r in runs])
     runs = query.snapshot(runs)
     if not opts.include_batch:
         runs = [r for r in runs if not r.is_batch]
     op_source = _OpCols(on_error)
-    all_scalars = scalarstore.for_runs(runs)
+    all_scalars = pending(runs)
     core_plan = _plan(core)
     user_plan = _plan(user_cols)
     no_op_cols = opts.skip_op_cols or strict

@@ -20,7 +20,7 @@ import sqlite3
 import time
 TYPE_CHECKING = False  # typing costs milliseconds to import: annotations only
 if TYPE_CHECKING:
-    from typing import Iterable
+    from typing import Callable, Iterable
 
 from luigi_guild.model import home
 from luigi_guild.store import eventfiles
@@ -114,6 +114,18 @@ def _stamp_ok(run_dir: str, stamp: tuple, guild_stamp: int | None) -> bool:
     return True
 
 
+def check_stamps(fetched: list[tuple[str, bytes, bytes]], guild_stamps: dict[str, int]) -> bytes:
+    """For each fetched entry, 1 when its stamp still matches the run's files, else 0."""
+    loads = marshal.loads
+    flags = bytearray(len(fetched))
+    for i, (d, stamp, _rows) in enumerate(fetched):
+        try:
+            flags[i] = _stamp_ok(d, loads(stamp), guild_stamps.get(d))
+        except (ValueError, EOFError, TypeError):
+            pass
+    return bytes(flags)
+
+
 class ScalarIndex:
     """An open scalar index; :meth:`summaries` refreshes the runs it is asked about.
 
@@ -178,20 +190,38 @@ class ScalarIndex:
         checked (the run index does for every run it lists), that directory's
         :func:`dir_stamp`: it is not checked again here.
         """
+        rows = self.fetch(run_dirs)
+        return self.finish(run_dirs, rows, check_stamps(rows, guild_stamps or {}))
+
+    def fetch(self, run_dirs: list[str] | str) -> list[tuple[str, bytes, bytes]]:
+        """``(dir, stamp, rows)`` of the settled index entries of ``run_dirs`` (or of every run
+        directly in the runs directory ``run_dirs``), still marshalled."""
+        entries = self.db.execute("SELECT dir, settled, stamp, rows FROM run")
+        if isinstance(run_dirs, str):
+            prefix = run_dirs.rstrip("/") + "/"
+            cut = len(prefix)
+            return [
+                (d, stamp, rows)
+                for d, settled, stamp, rows in entries
+                if settled and d.startswith(prefix) and "/" not in d[cut:]
+            ]
+        wanted = set(run_dirs)
+        return [(d, stamp, rows) for d, settled, stamp, rows in entries if settled and d in wanted]
+
+    def finish(self, run_dirs: list[str], fetched: list[tuple[str, bytes, bytes]], fresh: bytes) -> dict[str, list[tuple]]:
+        """:meth:`summaries` of ``run_dirs`` from ``fetched`` entries, those whose flag in ``fresh``
+        is 1 as they are, the others read again."""
         out: dict[str, list[tuple]] = dict.fromkeys(run_dirs, [])  # placeholders, replaced below
-        gst = guild_stamps or {}
+        done: set[str] = set()
         loads = marshal.loads
-        fresh: set[str] = set()
-        for d, settled, stamp, rows in self.db.execute("SELECT dir, settled, stamp, rows FROM run"):
-            if d not in out or not settled:
-                continue
-            try:
-                if _stamp_ok(d, loads(stamp), gst.get(d)):
+        for (d, _stamp, rows), ok in zip(fetched, fresh):
+            if ok and d in out:
+                try:
                     out[d] = loads(rows)
-                    fresh.add(d)
-            except (ValueError, EOFError, TypeError):
-                pass
-        stale = [d for d in out if d not in fresh]
+                    done.add(d)
+                except (ValueError, EOFError, TypeError):
+                    pass
+        stale = [d for d in out if d not in done]
         if stale:
             out.update(self._refresh(stale))
         return out
@@ -287,22 +317,119 @@ def summaries(run_dirs: list[str], guild_stamps: dict[str, int] | None = None) -
     ``guild_stamps``: see :meth:`ScalarIndex.summaries`. When the cache cannot
     be written at all (read-only home), the event files are read directly.
     """
+    return start(run_dirs, fork=False)(run_dirs, guild_stamps)
+
+
+# From this many index entries on, :func:`start` checks their stamps in a child process.
+FORK_MIN = 2000
+
+
+def start(run_dirs: list[str] | str, fork: bool = True) -> Callable[[list[str], dict[str, int] | None], dict[str, list[tuple]]]:
+    """Start getting the summaries of ``run_dirs`` (or of the runs in the runs directory
+    ``run_dirs``); the function returned gives them (see :func:`summaries`) for the run
+    directories it is asked about (a run not known at the start is read then).
+
+    Checking a warm index is a few ``stat`` calls per run: with many runs and
+    ``fork`` (and a second core, and no other thread), a child process checks
+    every entry's stamps (``.guild/`` too) while the caller goes on (``compare``
+    preloads its runs meanwhile); it hands back one flag per entry through a
+    pipe, and the caller decodes the entries it read itself before the fork,
+    so the flags always belong to the very entries used. If the child fails,
+    the caller checks them itself.
+    """
     try:
         idx = ScalarIndex()
     except (sqlite3.Error, OSError):
-        return {d: _direct(d) for d in run_dirs}
+        return lambda dirs, _gst: {d: _direct(d) for d in dirs}
     try:
-        return idx.summaries(run_dirs, guild_stamps)
+        fetched = idx.fetch(run_dirs)
     except sqlite3.DatabaseError:
-        idx.close()
-        _remove_index()
+        fetched = None
+    child = _fork_check(fetched) if fork and fetched and len(fetched) >= FORK_MIN else None
+
+    def result(dirs: list[str], guild_stamps: dict[str, int] | None) -> dict[str, list[tuple]]:
         try:
-            idx = ScalarIndex()
-            return idx.summaries(run_dirs)
-        except (sqlite3.Error, OSError):
-            return {d: _direct(d) for d in run_dirs}
+            if fetched is None:
+                raise sqlite3.DatabaseError("index unreadable")
+            fresh = _child_flags(child, len(fetched)) if child is not None else None
+            if fresh is None:
+                fresh = check_stamps(fetched, guild_stamps or {})
+            return idx.finish(dirs, fetched, fresh)
+        except sqlite3.DatabaseError:
+            idx.close()
+            _remove_index()
+            return _rebuilt(dirs)
+        finally:
+            idx.close()
+
+    return result
+
+
+def _rebuilt(dirs: list[str]) -> dict[str, list[tuple]]:
+    """Summaries through a new index (the old one was unreadable), else read directly."""
+    try:
+        idx = ScalarIndex()
+    except (sqlite3.Error, OSError):
+        return {d: _direct(d) for d in dirs}
+    try:
+        return idx.summaries(dirs)
+    except (sqlite3.Error, OSError):
+        return {d: _direct(d) for d in dirs}
     finally:
         idx.close()
+
+
+def _fork_check(fetched: list[tuple[str, bytes, bytes]]) -> tuple[int, int] | None:
+    """``(pid, read fd)`` of a child writing :func:`check_stamps` of ``fetched`` (None: not forked)."""
+    import threading
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
+        return None
+    try:
+        r, w = os.pipe()
+    except OSError:
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:  # the child: stats and a pipe write only, never the parent's SQLite connection
+        code = 1
+        try:
+            os.close(r)
+            data = memoryview(check_stamps(fetched, {}))
+            while data:
+                data = data[os.write(w, data) :]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def _child_flags(child: tuple[int, int], n: int) -> bytes | None:
+    """The child's flags, or None when it did not give all ``n`` of them."""
+    pid, r = child
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        chunks = []
+    finally:
+        os.close(r)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except OSError:
+        status = 1
+    data = b"".join(chunks)
+    return data if status == 0 and len(data) == n else None
 
 
 def _remove_index() -> None:

@@ -17,7 +17,7 @@ from luigi_guild.store.rundir import Run
 
 TYPE_CHECKING = False  # typing costs milliseconds to import: annotations only
 if TYPE_CHECKING:
-    from typing import Iterable, NamedTuple, Union
+    from typing import Callable, Iterable, NamedTuple, Union
 
     RunLike = Union[Run, str]
 
@@ -90,20 +90,33 @@ def _dir(run: RunLike) -> str:
 
 def for_runs(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
     """Scalars of each run, keyed by run directory, sorted by (prefix, tag)."""
+    runs = list(runs)
+    return started([_dir(r) for r in runs], fork=False)(runs)
+
+
+def started(dirs: list[str] | str, fork: bool = True) -> Callable[[Iterable[RunLike]], dict[str, list[Scalar]]]:
+    """Start getting the scalars of the runs in ``dirs`` (or in the runs directory ``dirs``); the
+    function returned gives :func:`for_runs` of the runs it is given. Meanwhile, with many runs, a
+    child process checks their index stamps (see :func:`luigi_guild.store.scalarindex.start`)."""
     from luigi_guild.store import scalarindex
 
-    dirs = []
-    stamps = {}
-    for r in runs:
-        if isinstance(r, Run):
-            dirs.append(r.path)
-            if r.guild_stamp is not None:
-                stamps[r.path] = r.guild_stamp
-        else:
-            dirs.append(os.path.abspath(r))
-    rows = scalarindex.summaries(dirs, stamps)
-    make = functools.partial(tuple.__new__, Scalar)  # Scalar._make without a Python call per row
-    return {d: list(map(make, rows.get(d, ()))) for d in dirs}
+    pending = scalarindex.start(dirs, fork)
+
+    def result(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
+        dirs = []
+        stamps = {}
+        for r in runs:
+            if isinstance(r, Run):
+                dirs.append(r.path)
+                if r.guild_stamp is not None:
+                    stamps[r.path] = r.guild_stamp
+            else:
+                dirs.append(os.path.abspath(r))
+        rows = pending(dirs, stamps)
+        make = functools.partial(tuple.__new__, Scalar)  # Scalar._make without a Python call per row
+        return {d: list(map(make, rows.get(d, ()))) for d in dirs}
+
+    return result
 
 
 def for_run(run: RunLike) -> list[Scalar]:

@@ -1,8 +1,9 @@
 """A TensorBoard log directory mirroring runs: links to their event files, plus hparams, time and image events.
 
 Layout (as ``guild tensorboard`` lays it out): one directory per run named
-``<short id> <op> <YYYY-MM-DD HH:MM:SS>[ <label>]`` (no path separators),
-and in it, for every directory of the run holding event files, the same
+``<short id> <op> <YYYY-MM-DD HH:MM:SS>[ <label>]`` (no path separators;
+cut so the log dir plus the name stay within 148 characters, as Guild
+cuts it), and in it, for every directory of the run holding event files, the same
 directory with a symbolic link to each event file. Next to the links go
 ``events.out.tfevents.0000000000.hparams`` (the HParams experiment and the
 run's session: flags plus ``sourcecode``) and, once the run has stopped,
@@ -33,7 +34,8 @@ IMAGE_EXTS = (".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 MAX_IMAGES = 100
 SOURCECODE_HPARAM = "sourcecode"
 TIME_METRIC = "time"
-MAX_NAME = 200
+# Guild caps a run's log path (log dir + name) at 148 characters (Windows' 248 less 100 for files below it).
+MAX_RUN_PATH = 148
 
 
 def safe_filename(name: str) -> str:
@@ -51,7 +53,7 @@ def run_name(run: Run, label: str | None = None) -> str:
     label = run.label if label is None else label
     if label:
         parts.append(label)
-    return safe_filename(" ".join(p for p in parts if p))[:MAX_NAME]
+    return safe_filename(" ".join(p for p in parts if p))
 
 
 def label_from_flags(run: Run, names: list[str]) -> str:
@@ -122,8 +124,9 @@ class LogDir:
         if self.hparams:
             self._update_experiment(runs)
         names = {}
+        room = max(MAX_RUN_PATH - len(os.path.join(self.path, "")), len(runs[0].short_id) if runs else 8)
         for run in runs:
-            names[run.id] = self.name_for(run)
+            names[run.id] = safe_filename(self.name_for(run))[:room]
         wanted = set(names.values())
         try:
             existing = os.listdir(self.path)

@@ -181,6 +181,55 @@ def test_many_stale_runs_are_read_in_parallel_with_the_same_result(guild_home, t
     assert [rows[0].last_val for rows in parallel.values()] == [0.5, 1.5, 2.5, 3.5]
 
 
+def test_stamps_checked_in_a_child_process_give_the_same_scalars_and_see_changes(guild_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(scalarindex, "RACY_NS", -1)  # every entry settled at once: served from the index
+    runs = [_run_dir(tmp_path, "f%d" % i) for i in range(5)]
+    for i, run in enumerate(runs):
+        _write(run / ".guild", [float(i), float(i) + 0.5])
+    dirs = [str(r) for r in runs]
+    serial = scalars.for_runs(dirs)
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    monkeypatch.setattr(scalarindex, "FORK_MIN", 1)
+    assert scalars.started(dirs)(dirs) == serial
+    assert forks == [1] or len(os.sched_getaffinity(0)) < 2
+    # Started for a whole runs directory (before its runs are listed): the same.
+    assert scalars.started(str(runs[0].parent))(dirs) == serial
+    idx = scalarindex.ScalarIndex()
+    assert sorted(d for d, _stamp, _rows in idx.fetch(str(runs[0].parent) + "/")) == dirs
+    assert idx.fetch(str(runs[0].parent.parent)) == []  # runs directly in it only
+    idx.close()
+    # Changes made behind the index's back show: a new file in one run, an in-place append in another.
+    _write(runs[1] / ".guild", [9.0], step0=5)
+    (events,) = [n for n in os.listdir(runs[3] / ".guild") if eventfiles.EVENTS_MARK in n]
+    w = eventfiles.EventWriter(str(runs[3] / ".guild"), name=events + ".x")
+    w.add_scalar("loss", 7.0, 9)
+    w.close()
+    with open(runs[3] / ".guild" / events, "ab") as f:  # its records after the file-version one
+        f.write(b"".join(eventfiles.frame_record(r) for r in list(eventfiles.read_records(w.path))[1:]))
+    os.remove(w.path)
+    got = {d: [(s.last_val, s.count) for s in rows] for d, rows in scalars.started(dirs)(dirs).items()}
+    assert [got[d] for d in dirs] == [[(0.5, 2)], [(9.0, 3)], [(2.5, 2)], [(7.0, 3)], [(4.5, 2)]]
+    # A child that fails: the caller checks the stamps itself, with the same result.
+    parent = os.getpid()
+    real_check = scalarindex.check_stamps
+
+    def failing_in_child(fetched, guild_stamps):
+        if os.getpid() != parent:
+            raise RuntimeError("child failure")
+        return real_check(fetched, guild_stamps)
+
+    monkeypatch.setattr(scalarindex, "check_stamps", failing_in_child)
+    again = {d: [(s.last_val, s.count) for s in rows] for d, rows in scalars.started(dirs)(dirs).items()}
+    assert again == got
+
+
 def test_overlong_lines_are_not_searched_and_do_not_disturb_the_next_lines(tmp_path):
     """A line past the search limit (a progress bar, a dump) yields nothing; the lines around it still count."""
     from luigi_guild.model.outputscalars import MAX_LINE_CHARS, Matcher
