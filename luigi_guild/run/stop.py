@@ -49,7 +49,7 @@ def stop_run(run: Run, force: bool = False, timeout: float = DEFAULT_TIMEOUT, no
     pid = run.lock_pid()
     if run.remote or pid is None or not pid_alive(pid):
         return StopResult(run, pid, False, [])
-    parent = _parent_pid(pid)
+    parent = parent_pid(pid)
     if no_wait:
         signal_tree(pid)
         return StopResult(run, pid, True, [], parent)
@@ -68,7 +68,7 @@ def signal_tree(pid: int) -> None:
     _signal(procs, "terminate")
 
 
-def _parent_pid(pid: int) -> int | None:
+def parent_pid(pid: int) -> int | None:
     """The process that started the run (it records the exit status)."""
     import psutil
 
