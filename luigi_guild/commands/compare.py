@@ -62,18 +62,25 @@ def build_table(runs_specs: tuple[str, ...], kw: dict[str, Any], full_ids: bool 
 @click.option("-t", "--table", "table_", is_flag=True, help="Print a plain table.")
 @click.option("--csv", "csv_path", metavar="PATH", help="Write CSV to PATH ('-' for standard output).")
 @click.option("--print-scalars", is_flag=True, help="List every scalar of the runs and exit.")
+@click.option("--tool", metavar="TOOL", type=click.Choice(["hiplot"]), help="Compare the runs with TOOL; supported: hiplot (Facebook's HiPlot parallel plot).")
 @compare_options
 @filter_options
-def compare(runs: tuple[str, ...], table_: bool, csv_path: str | None, print_scalars: bool, **kw: Any) -> None:
+def compare(
+    runs: tuple[str, ...], table_: bool, csv_path: str | None, print_scalars: bool, tool: str | None = None,
+    **kw: Any,
+) -> None:
     """Compare runs: their flags and scalars side by side.
 
     Without --table or --csv, on a terminal, shows an interactive table
     (sort with s/S, quit with q); otherwise prints the table.
     """
-    if table_ and csv_path:
-        raise GuildError(
-            "--table and --csv cannot both be specified", hint="Try 'guild compare --help' for more information."
-        )
+    for first, second in (("table", "csv"), ("table", "tool"), ("csv", "tool")):
+        given = {"table": table_, "csv": csv_path, "tool": tool}
+        if given[first] and given[second]:
+            raise GuildError(
+                "--%s and --%s cannot both be specified" % (first, second),
+                hint="Try 'guild compare --help' for more information.",
+            )
     if print_scalars:
         _print_scalars(runs, kw)
         return
@@ -82,10 +89,49 @@ def compare(runs: tuple[str, ...], table_: bool, csv_path: str | None, print_sca
     if csv_path:
         write_csv(table, csv_path)
         return
+    if tool:
+        _compare_with_tool(tool, table)
+        return
     if not table_ and sys.stdout.isatty() and sys.stdin.isatty():
         _interactive(table)
         return
     _print_table(table)
+
+
+def _compare_with_tool(tool: str, table: comparelib.Table) -> None:
+    """``--tool hiplot``: the table as a HiPlot page (``HIPLOT_HTML`` names where to save it, else a browser opens it)."""
+    try:
+        from hiplot import fetchers  # type: ignore[import-not-found]
+    except ImportError:
+        raise GuildError("HiPlot is not available", hint="Install it by running 'pip install hiplot'") from None
+    import os
+    import tempfile
+
+    from luigi_guild.commands.comparecsv import csv_text
+
+    header = ["uid" if i == 0 else h for i, h in enumerate(table.header)]  # HiPlot's run id column
+    with tempfile.TemporaryDirectory(prefix="guild-compare-") as tmp:
+        csv_path = os.path.join(tmp, "data.csv")
+        with open(csv_path, "w", newline="") as f:
+            f.write(csv_text([header] + table.rows))
+        exp = fetchers.load_xp_with_fetchers(fetchers.get_fetchers([]), csv_path)
+        exp.validate()
+        html_path = os.environ.get("HIPLOT_HTML") or os.path.join(tmp, "compare.html")
+        with open(html_path, "w", encoding="utf-8") as f:
+            exp.to_html(f)
+        if os.environ.get("HIPLOT_HTML"):
+            sys.stderr.write("Saved HiPlot HTML to %s\n" % html_path)
+            return
+        import time
+        import webbrowser
+
+        sys.stderr.write("Opening %s\nTo return to the prompt, press Ctrl-C\n" % html_path)
+        webbrowser.open(html_path)
+        try:
+            while True:
+                time.sleep(1000)
+        except KeyboardInterrupt:
+            pass
 
 
 # ------------------------------------------------------------ formatting

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterable
 
 import click
 
+from luigi_guild.model.errors import GuildError
 from luigi_guild.store import filters as runfilter
 from luigi_guild.store import query as runstore
 from luigi_guild.store.rundir import Run
@@ -15,7 +16,7 @@ _STATUS_OPTS = [(str(status), char) for char, status in runfilter.STATUS_CHARS.i
 
 FILTER_PARAMS = (
     ["filter_ops", "filter_labels", "filter_unlabeled", "filter_tags", "filter_comments", "filter_marked"]
-    + ["filter_unmarked", "filter_exprs", "status_chars"]
+    + ["filter_unmarked", "filter_exprs", "filter_started", "filter_digest", "status_chars"]
     + ["status_%s" % s for s, _ in _STATUS_OPTS]
 )
 
@@ -52,6 +53,17 @@ def _filter_options(f: Callable, status_letters: bool) -> Callable:
         ),
         click.option("-Fm", "--marked", "filter_marked", is_flag=True, help="Filter marked runs."),
         click.option("-Fn", "--unmarked", "filter_unmarked", is_flag=True, help="Filter runs that are not marked."),
+        click.option(
+            "-Fs", "--started", "filter_started", metavar="RANGE",
+            help="Filter runs started within RANGE: 'today', 'yesterday', 'this week|month|year', "
+            "'last N minutes|hours|days', 'N days|weeks|months|years ago', 'after DATETIME', "
+            "'before DATETIME', 'between DATETIME and DATETIME' (DATETIME: [[YY]YY-]M-D and/or H:MM[:SS]; "
+            "quote RANGE when it has spaces).",
+        ),
+        click.option(
+            "-Fd", "--digest", "filter_digest", metavar="VAL",
+            help="Filter runs whose source code digest starts with VAL.",
+        ),
     ]
     for status, char in _STATUS_OPTS:
         # One flag pair per status, so the last of `--error`/`--not-error` given wins, as in Guild.
@@ -80,7 +92,7 @@ def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
     status_out = {s for s, _ in _STATUS_OPTS if vals["status_" + s] is False}
     status_in = {s for s, _ in _STATUS_OPTS if vals["status_" + s]}
     status_in |= runfilter.parse_status_chars(vals["status_chars"] or (), cmd) - status_out
-    return runfilter.RunFilter(
+    run_filter = runfilter.RunFilter(
         ops=list(vals["filter_ops"] or ()),
         labels=list(vals["filter_labels"] or ()),
         unlabeled=bool(vals["filter_unlabeled"]),
@@ -91,7 +103,19 @@ def pop_filter(kw: dict[str, Any], cmd: str = "runs") -> runfilter.RunFilter:
         unmarked=bool(vals["filter_unmarked"]),
         comments=list(vals["filter_comments"] or ()),
         exprs=list(vals["filter_exprs"] or ()),
-    ).check()
+        started=vals["filter_started"] or "",
+        digest=vals["filter_digest"] or "",
+    )
+    from luigi_guild.store.timerange import RangeError
+
+    try:
+        return run_filter.check()
+    except RangeError as e:
+        ctx = click.get_current_context(silent=True)
+        path = ctx.command_path if ctx is not None else "guild " + cmd
+        raise GuildError(
+            "invalid RANGE: %s" % e, hint="Try '%s --help' for help specifying time ranges." % path
+        ) from None
 
 
 def selected_runs(

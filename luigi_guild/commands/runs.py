@@ -11,7 +11,7 @@ import click
 
 from luigi_guild.commands.completion import complete_runs
 from luigi_guild.store import query as runstore
-from luigi_guild.commands.common import echo_table, note, nothing_to, preview_and_confirm, run_rows
+from luigi_guild.commands.common import echo_table, format_table, note, nothing_to, preview_and_confirm, run_rows
 from luigi_guild.commands.filters import filter_options, one_run, pop_filter, selected_runs
 from luigi_guild.commands.remote_opt import forward, remote_option
 from luigi_guild.model.errors import GuildError
@@ -49,6 +49,7 @@ def list_options(f: Callable) -> Callable:
             "-A", "--archive", metavar="DIR", help="Show the runs in archive DIR (see 'guild export'): a directory or a zip file."
         ),
         click.option("-c", "--comments", is_flag=True, help="Show the comments of each run under it."),
+        click.option("-v", "--verbose", is_flag=True, help="Show each run's details (as 'guild runs info' does) under it."),
         remote_option,
     ]
     for opt in reversed(options):
@@ -66,6 +67,7 @@ def list_runs_cmd(
     archive: str | None = None,
     comments: bool = False,
     remote: str | None = None,
+    verbose: bool = False,
     **kw: Any,
 ) -> None:
     """Print the run table newest first, with Guild's note when it is cut.
@@ -75,6 +77,12 @@ def list_runs_cmd(
     if remote:
         forward(click.get_current_context(), remote, ["runs", "list"])
         return
+    for other, given in (("comments", comments), ("json", json_)):
+        if verbose and given:
+            raise GuildError(
+                "--%s and --verbose cannot both be specified" % other,
+                hint="Try 'guild runs list --help' for more information.",
+            )
     if all_ and limit is not None:
         raise GuildError("--all cannot be used with --limit")
     if archive and deleted:
@@ -83,9 +91,9 @@ def list_runs_cmd(
         from luigi_guild.store import archives as runarchive
 
         with runarchive.open_archive(archive) as root:
-            _list(root, pop_filter(kw, "runs"), all_, more, limit, simplified, json_, comments)
+            _list(root, pop_filter(kw, "runs"), all_, more, limit, simplified, json_, comments, verbose=verbose)
         return
-    _list(None, pop_filter(kw, "runs"), all_, more, limit, simplified, json_, comments, deleted)
+    _list(None, pop_filter(kw, "runs"), all_, more, limit, simplified, json_, comments, deleted, verbose)
 
 
 def _list(
@@ -98,6 +106,7 @@ def _list(
     json_: bool,
     comments: bool,
     deleted: bool = False,
+    verbose: bool = False,
 ) -> None:
     if archive_root is not None:
         from luigi_guild.store import filters as runfilter
@@ -137,9 +146,29 @@ def _list(
         rows = run_rows(shown)
         if simplified:
             rows = [["[%d]" % i, row[1], row[3], row[4]] for i, row in enumerate(rows, 1)]
-        echo_table(rows)
+        if verbose:
+            for line, run in zip(format_table(rows), shown):
+                click.echo(line)
+                for detail in _run_detail(run):
+                    click.echo("  " + detail)
+        else:
+            echo_table(rows)
     if not all_ and (limit is None or limit <= 0) and len(shown) < total:
         note("Showing the first %d runs (%d total) - use --all to show all or -m to show more" % (len(shown), total))
+
+
+# What ``runs list -v`` shows under each run: the first fields of ``runs info``, as in Guild.
+RUN_DETAIL = (
+    "id operation from status started stopped marked label sourcecode_digest vcs_commit run_dir command "
+    "exit_status pid"
+).split()
+
+
+def _run_detail(run: Any) -> list[str]:
+    from luigi_guild.store import info as runinfo
+
+    items = dict(runinfo.info_items(run))
+    return ["%s: %s" % (name, items.get(name, "")) for name in RUN_DETAIL]
 
 
 class RunsGroup(click.Group):

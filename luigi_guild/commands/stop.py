@@ -22,14 +22,24 @@ from luigi_guild.model.errors import GuildError
     "--timeout", type=float, default=30.0, show_default=True, metavar="SECONDS",
     help="How long to wait for the processes to exit.",
 )
+@click.option(
+    "-n", "--no-wait", is_flag=True,
+    help="Send the stop signal and return at once, without waiting for the runs to stop.",
+)
 @remote_option
 @filter_options
-def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, remote: str | None, **kw: Any) -> None:
+def stop(
+    runs: tuple[str, ...], yes: bool, force: bool, timeout: float, remote: str | None, no_wait: bool = False,
+    **kw: Any,
+) -> None:
     """Stop running runs.
 
     Sends SIGTERM to each run's process and its children. The process that
     started the run records the exit status (-15) and the run reads
     `terminated`. Without RUN, every running run is stopped.
+
+    With `--no-wait` the signal is sent and the command returns at once; the
+    runs read `terminated` when their processes have exited.
 
     RUN is a run ID, an ID prefix, a 1-based index into the filtered list or a
     START:END slice.
@@ -52,9 +62,9 @@ def stop(runs: tuple[str, ...], yes: bool, force: bool, timeout: float, remote: 
             click.echo("Run %s is not running" % run.id)
             continue
         note("Stopping %s (pid %s)" % (run.id, run.lock_pid()))
-        result = stopper.stop_run(run, force=force, timeout=timeout)
+        result = stopper.stop_run(run, force=force, timeout=timeout, no_wait=no_wait)
         survivors += result.survivors
-        if not result.survivors:
+        if not result.survivors and not no_wait:
             stopper.wait_unlocked(run, result.parent)
     if survivors:
         sys.stdout.write(

@@ -17,7 +17,10 @@ from luigi_guild.store.rundir import Run
 
 @click.command("watch")
 @click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
-@click.option("--pid", metavar="PID", help="Watch the run started by process PID (a pid or a pid file such as RUN_DIR/.guild/JOB).")
+@click.option(
+    "-p", "--pid", metavar="PID",
+    help="Watch the run of process PID (its own or its starter's): a pid, a file holding one, or RUN_DIR/.guild/JOB.",
+)
 @remote_option
 @filter_options
 def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> None:
@@ -39,7 +42,9 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
 
     wait_pid = None
     chosen: Run | None
-    if pid is not None:
+    if pid:
+        if run or kw.get("filter_ops") or kw.get("filter_labels") or kw.get("filter_unlabeled"):
+            raise GuildError("--pid may not be used with other options")
         chosen, wait_pid = _run_for_pid(pid)
     elif run is None:
         chosen = watchlib.latest_running(runstore.filtered_runs(pop_filter(kw, "watch")))
@@ -58,21 +63,42 @@ def watch(run: str | None, pid: str | None, remote: str | None, **kw: Any) -> No
     sys.stderr.write("Run %s stopped with a status of '%s'\n" % (chosen.id, status))
 
 
-def _run_for_pid(spec: str) -> tuple[Run, int]:
+def _run_for_pid(spec: str) -> tuple[Run, int | None]:
+    """The run for ``--pid``, tried as Guild tries it: a ``.guild/JOB`` path, a pid file, a pid."""
+    if spec.endswith("/.guild/JOB") and spec != "/.guild/JOB":
+        return Run.for_dir(spec[: -len("/.guild/JOB")]), _read_pid(spec, missing_ok=True)
+    if os.path.exists(spec):
+        pid = _read_pid(spec)
+        assert pid is not None
+        return _run_with_pid(pid), pid
+    if spec.isascii() and spec.isdigit():
+        return _run_with_pid(int(spec)), int(spec)
+    raise GuildError("%s does not exist" % spec)
+
+
+def _read_pid(path: str, missing_ok: bool = False) -> int | None:
+    try:
+        with open(path) as f:
+            first = f.readline().strip()
+    except OSError:
+        if missing_ok:
+            return None
+        raise GuildError("cannot read %s" % path) from None
+    try:
+        return int(first)
+    except ValueError:
+        if missing_ok:
+            return None
+        raise GuildError("pidfile %s does not contain a valid pid" % path) from None
+
+
+def _run_with_pid(pid: int) -> Run:
+    """The run whose process is ``pid``, or was started by it."""
+    from luigi_guild.run.stop import parent_pid
     from luigi_guild.store import query as runstore
 
-    if spec.isdigit():
-        pid = int(spec)
-        for run in runstore.list_runs():
-            if run.lock_pid() == pid:
-                return run, pid
-        raise GuildError("cannot find a run for pid %s" % spec)
-    try:
-        with open(spec) as f:
-            pid = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        raise GuildError("cannot read a pid from %s" % spec) from None
-    guild_dir = os.path.dirname(os.path.abspath(spec))
-    if os.path.basename(guild_dir) != ".guild":
-        raise GuildError("%s is not inside a run's .guild directory" % spec)
-    return Run.for_dir(os.path.dirname(guild_dir)), pid
+    for run in runstore.list_runs():
+        run_pid = run.lock_pid()
+        if run_pid and (run_pid == pid or parent_pid(run_pid) == pid):
+            return run
+    raise GuildError("cannot find run for pid %i" % pid)

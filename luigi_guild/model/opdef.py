@@ -80,6 +80,7 @@ class OpDef:
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     description: str = ""
+    details: list[str] = field(default_factory=list)  # the description's lines after the first
     # guild.yml ``objective:`` and ``optimizer:``/``optimizers:`` as written (checked by the sweeps layer).
     objective: Any = None
     optimizers: Any = None

@@ -356,6 +356,7 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         label_template=label,
         requires=requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
+        details=str(data.get("description") or "").strip().split("\n")[1:],
         objective=data.get("objective"),
         optimizers=data.get("optimizers", data.get("optimizer")),
         output_scalars=_output_scalars(path, opname, data),

@@ -39,19 +39,36 @@ def stoppable(run: Run) -> bool:
     return pid is not None and pid_alive(pid) and run.status == Status.RUNNING
 
 
-def stop_run(run: Run, force: bool = False, timeout: float = DEFAULT_TIMEOUT) -> StopResult:
+def stop_run(run: Run, force: bool = False, timeout: float = DEFAULT_TIMEOUT, no_wait: bool = False) -> StopResult:
     """SIGTERM the run's process, then its remaining children; SIGKILL survivors if ``force``.
 
     Returns the pids still alive afterwards (empty when everything stopped).
+    With ``no_wait`` the run's process and its children get SIGTERM and
+    nothing is waited for (no survivors are reported).
     """
     pid = run.lock_pid()
     if run.remote or pid is None or not pid_alive(pid):
         return StopResult(run, pid, False, [])
-    parent = _parent_pid(pid)
+    parent = parent_pid(pid)
+    if no_wait:
+        signal_tree(pid)
+        return StopResult(run, pid, True, [], parent)
     return StopResult(run, pid, True, stop_pid(pid, force=force, timeout=timeout), parent)
 
 
-def _parent_pid(pid: int) -> int | None:
+def signal_tree(pid: int) -> None:
+    """SIGTERM process ``pid`` and its descendants, without waiting."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    _signal(procs, "terminate")
+
+
+def parent_pid(pid: int) -> int | None:
     """The process that started the run (it records the exit status)."""
     import psutil
 

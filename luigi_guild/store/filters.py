@@ -9,11 +9,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.status import Status
 from luigi_guild.store.rundir import Run
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 # ``-S`` letters: -Sr running, -Sc completed, -Se error, -St terminated, -Sp pending, -Ss staged.
@@ -41,18 +44,33 @@ class RunFilter:
     unmarked: bool = False
     comments: list[str] = field(default_factory=list)
     exprs: list[str] = field(default_factory=list)
+    started: str = ""  # a time range (``-Fs``), see :mod:`luigi_guild.store.timerange`
+    digest: str = ""  # a source code digest prefix (``-Fd``)
+    _bounds: "tuple[datetime | None, datetime | None] | None" = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def is_empty(self) -> bool:
         return not (
             self.ops or self.labels or self.unlabeled or self.tags or self.status_in or self.status_out
-            or self.marked or self.unmarked or self.comments or self.exprs
+            or self.marked or self.unmarked or self.comments or self.exprs or self.started or self.digest
         )
 
     def check(self) -> "RunFilter":
-        """Raise the syntax error of the first ``-F`` expression that does not parse; returns self."""
+        """Raise the syntax error of the first ``-F`` expression or the ``-Fs`` range that does not parse."""
         for expr in self.exprs:
             _compiled(expr)
+        if self.started:
+            self.started_bounds()
         return self
+
+    def started_bounds(self) -> "tuple[datetime | None, datetime | None]":
+        """``(start, end)`` of ``started`` from now, worked out once per filter."""
+        if self._bounds is None:
+            from luigi_guild.store import timerange
+
+            self._bounds = timerange.bounds(self.started)
+        return self._bounds
 
 
 _EXPR_CACHE: dict[str, Callable[[Run], bool]] = {}
@@ -166,6 +184,13 @@ def matches(run: Run, f: RunFilter) -> bool:
             return False
     if f.comments and not any(_match_comment(want, run) for want in f.comments):
         return False
+    if f.digest and not str(run.get("sourcecode_digest") or "").startswith(f.digest):
+        return False
+    if f.started:
+        from luigi_guild.store import timerange
+
+        if not timerange.contains(*f.started_bounds(), run.timestamp):
+            return False
     if f.status_in or f.status_out:
         status = run.status
         if f.status_in and status not in f.status_in:
