@@ -42,14 +42,27 @@ if TYPE_CHECKING:  # pragma: no cover
     "--restart", "--start", "restart", metavar="RUN", help="Start RUN again in its own directory.",
     shell_complete=complete_runs,
 )
+@click.option(
+    "--proto", metavar="RUN", help="Make a new run with RUN's operation, flags and source code (flags may be given).",
+    shell_complete=complete_runs,
+)
 @click.option("--stage", is_flag=True, help="Create the run but do not start it.")
 @click.option("--print-cmd", is_flag=True, help="Print the command the run would execute and exit.")
+@click.option("--print-env", is_flag=True, help="Print the variables the operation sets in its environment and exit.")
+@click.option("--test-flags", is_flag=True, help="Show the operation's flag definitions as Guild resolves them and exit.")
 @click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
+@click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
+@click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
+@click.option("--stop-after", type=float, metavar="N", help="Stop the run after N minutes.")
 @click.option("-l", "--label", metavar="LABEL", help="Label for the run.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Add COMMENT to the run's comments.")
+@click.option("-ec", "--edit-comment", is_flag=True, help="Write the run's comment in an editor ($VISUAL or $EDITOR).")
+@click.option("-e", "--edit-flags", is_flag=True, help="Edit the run's flags in an editor ($VISUAL or $EDITOR) first.")
 @click.option("-t", "--tag", "tags", metavar="TAG", multiple=True, help="Tag the run (repeatable).")
 @click.option("--batch-label", metavar="LABEL", help="Label for a sweep's batch run (trials keep --label).")
 @click.option("--batch-tag", "batch_tags", metavar="TAG", multiple=True, help="Tag a sweep's batch run (repeatable).")
+@click.option("-bc", "--batch-comment", metavar="COMMENT", help="Add COMMENT to a sweep's batch run (trials keep --comment).")
+@click.option("-ebc", "--edit-batch-comment", is_flag=True, help="Write the batch run's comment in an editor ($VISUAL or $EDITOR).")
 @click.option("-f", "--force-flags", is_flag=True, help="Accept flags the operation does not define.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the operation's output.")
 @click.option("--keep-run", is_flag=True, help="Keep the run even if its operation has delete-on-success.")
@@ -93,14 +106,24 @@ def run(
     run_dir: str | None,
     needed: bool,
     restart: str | None,
+    proto: str | None,
     stage: bool,
     print_cmd: bool,
+    print_env: bool,
+    test_flags: bool,
     help_op: bool,
+    gpus: str | None,
+    no_gpus: bool,
+    stop_after: float | None,
     label: str | None,
     comment: str | None,
+    edit_comment: bool,
+    edit_flags: bool,
     tags: tuple[str, ...],
     batch_label: str | None,
     batch_tags: tuple[str, ...],
+    batch_comment: str | None,
+    edit_batch_comment: bool,
     force_flags: bool,
     quiet: bool,
     keep_run: bool,
@@ -143,6 +166,22 @@ def run(
     its output is shown until it stops unless --no-wait is given.
     """
     opspec, flag_args = _split_args(args, restart)
+    if print_cmd and print_env:
+        raise GuildError("--print-cmd and --print-env cannot both be used",
+                         hint="Try 'guild run --help' for more information.")
+    if gpus is not None and no_gpus:
+        raise GuildError("--no-gpus and --gpus cannot both be used", hint="Try 'guild run --help' for more information.")
+    if proto and restart:
+        raise GuildError("--proto cannot be used with --restart", hint="Try 'guild run --help' for more information.")
+    if remote and (edit_flags or edit_comment):
+        raise GuildError("--%s cannot be used with --remote" % ("edit-flags" if edit_flags else "edit-comment"))
+    if proto and remote:
+        raise GuildError("--proto cannot be used with --remote")
+    if test_flags:
+        from luigi_guild.project import operations
+
+        click.echo("\n".join(_test_flags_lines(operations.resolve(opspec, project_dir))))
+        return
     if help_op:
         from luigi_guild.commands.ophelp import help_op_lines
         from luigi_guild.project import operations
@@ -231,17 +270,43 @@ def run(
         plan = planlib.plan_restart(restart, assigns, force_flags=force_flags, label=label, run=restart_run)
         if force_sourcecode:
             planlib.force_sourcecode(plan)
+    elif proto:
+        if batch_files or optimizer or optimize:
+            raise GuildError("--proto cannot be used with a batch file or --optimizer")
+        plan = planlib.plan_proto(proto, assigns, force_flags=force_flags, label=label)
+        if tags:
+            plan.tags = list(tags)
+        if force_sourcecode:
+            planlib.force_sourcecode(plan)
     else:
         plan = planlib.plan_new(
             opspec, assigns, force_flags=force_flags, cwd=project_dir, label=label, tags=list(tags)
         )
         if package:
             planlib.as_package(plan, package)
-    plan.comment = comment
+    if no_gpus:
+        plan.run_params.pop("gpus", None)
+        plan.run_params["no_gpus"] = True
+    elif gpus is not None:
+        plan.run_params.pop("no_gpus", None)
+        plan.run_params["gpus"] = gpus
+    if stop_after is not None:
+        plan.run_params["stop_after"] = stop_after
+    if edit_flags:
+        _edit_flags(plan, force_flags)
+    plan.comment = _edit_comment(comment, "run") if edit_comment else comment
+    if print_env:
+        from luigi_guild.run.process import print_env as env_to_print
+
+        for name, val in sorted(env_to_print(plan).items()):
+            click.echo("%s=%s" % (name, shlex.quote(val)))
+        return
     if plan.restart is None:
         from luigi_guild.sweeps.trials import SweepSpec, is_sweep  # light: no driver, csv, random or yaml
 
         if is_sweep(plan.flags, batch_files, optimizer or ("+" if optimize else None)):
+            if plan.proto is not None:
+                raise GuildError("--proto cannot be used with a sweep")
             from luigi_guild.sweeps import driver as sweeps
             from luigi_guild.sweeps import learners
             from luigi_guild.sweeps import objective as objectives
@@ -289,6 +354,7 @@ def run(
                     tags=list(tags),
                     batch_label=batch_label,
                     batch_tags=list(batch_tags),
+                    batch_comment=_edit_comment(batch_comment, "batch") if edit_batch_comment else batch_comment,
                     force_flags=force_flags,
                     stage_trials=stage_trials,
                     stage_batch=stage or in_background,
@@ -303,6 +369,8 @@ def run(
             return
     if slurm_jobs:
         raise GuildError("--slurm-jobs can only be used with a sweep")
+    if batch_comment or edit_batch_comment:
+        click.echo("WARNING: operation is not a batch - ignoring batch comment", err=True)
     if opt_flags:
         name, _, val = opt_flags[0].partition("=")
         raise GuildError("invalid optimizer flag %s=%s: no optimizer specified" % (name, val))
@@ -858,3 +926,106 @@ def _test_sourcecode(opspec: str | None, project_dir: str | None) -> None:
     click.echo("Skipped:")
     for path in skipped:
         click.echo(click.style("  " + path, dim=True))
+
+
+_TEST_FLAG_ATTRS = ("default", "type", "required", "arg-name", "arg-skip", "arg-switch", "arg-split", "arg-encoding",
+                    "env-name", "env-encoding", "choices", "allow-other", "distribution", "max", "min", "null-label")
+
+
+def _test_flag_val(val: Any) -> str:
+    """A flag attribute as ``--test-flags`` shows it: empty for unset, ``yes``/``no``, lists inline."""
+    if val is None:
+        return ""
+    if isinstance(val, bool):
+        return "yes" if val else "no"
+    if isinstance(val, list):
+        return "[%s]" % ", ".join(_test_flag_val(v) for v in val)
+    shown = flagslib.format_val(val)
+    if isinstance(val, str) and " " in val and flagslib.format_val(val.replace(" ", "_")) == val.replace(" ", "_"):
+        return val  # plain words: YAML needs no quotes
+    return shown
+
+
+def _test_flags_lines(opdef: OpDef) -> list[str]:
+    """``--test-flags``: the operation's flags dest and each flag's resolved attributes."""
+    lines = ["flags-dest: %s" % opdef.flags_dest, "flags-import:", "flags:"]
+    for name, fd in opdef.flags.items():
+        attrs: dict[str, Any] = {
+            "default": fd.default, "type": fd.type, "required": fd.required, "arg-name": fd.arg_name,
+            "arg-skip": fd.arg_skip or None, "arg-switch": fd.arg_switch,
+            "choices": list(fd.choices or []), "allow-other": bool(fd.extra.get("allow-other", False)),
+            "max": fd.max, "min": fd.min,
+        }
+        lines.append("  %s:" % name)
+        for attr in _TEST_FLAG_ATTRS:
+            shown = _test_flag_val(attrs.get(attr, fd.extra.get(attr)))
+            lines.append("    %s:%s" % (attr, " " + shown if shown else ""))
+    return lines
+
+
+def _editor() -> str | None:
+    """The user's editor: $VISUAL, else $EDITOR, else the system's ``editor`` (click picks when None)."""
+    return os.environ.get("VISUAL") or os.environ.get("EDITOR") or (
+        "/usr/bin/editor" if os.path.exists("/usr/bin/editor") else None
+    )
+
+
+def _edit(text: str, extension: str) -> str:
+    try:
+        edited = click.edit(text, editor=_editor(), extension=extension)
+    except click.ClickException as e:
+        raise GuildError(e.format_message()) from None
+    return text if edited is None else edited
+
+
+def _edit_comment(initial: str | None, run_type: str) -> str:
+    """``-ec``/``-ebc``: the comment typed in the editor (``#`` lines left out); an empty one aborts."""
+    text = "\n".join([
+        initial or "",
+        "# Write a comment for the %s above. Lines that start with '#' are left out." % run_type,
+        "# Leaving it empty stops the command.",
+    ])
+    edited = _edit(text, ".GUILD_COMMENT")
+    comment = "\n".join(line for line in edited.splitlines() if not line.startswith("#")).strip()
+    if not comment:
+        click.echo("Aborting due to an empty comment.", err=True)
+        raise SystemExit(1)
+    return comment
+
+
+def _edit_flags(plan: planlib.RunPlan, force_flags: bool) -> None:
+    """``-e``: the plan's flags as YAML in the editor; the edited values replace them (checked again)."""
+    if not plan.flags:
+        return
+    import yaml
+
+    lines = ["# Flags for %s: change values, then save and quit." % plan.op_name, ""]
+    for name, val in sorted(plan.flags.items()):
+        lines.append(yaml.safe_dump({name: val}, default_flow_style=True, width=10**6).strip()[1:-1])
+        fd = plan.opdef.flags.get(name) if plan.opdef is not None else None
+        if fd is not None and fd.description:
+            lines.append("  # " + fd.description)
+    text = "\n".join(lines) + "\n"
+    while True:
+        edited = _edit(text, ".yml")
+        if not edited.strip():
+            return
+        try:
+            values = yaml.safe_load(edited)
+            if not isinstance(values, dict):
+                raise ValueError("expected NAME: VALUE lines")
+        except (yaml.YAMLError, ValueError) as e:
+            problem = getattr(e, "problem", None) or str(e)  # YAML's own line (not its multi-line context)
+            click.echo("Error reading flags: %s" % problem, err=True)
+            if not confirm("Would you like to re-edit these flags?", default=True):
+                raise SystemExit(1)
+            text = edited
+            continue
+        break
+    values = {str(k): v for k, v in values.items()}
+    if plan.opdef is not None:
+        values = flagslib.resolve_values(plan.opdef.flags, values, force_flags=force_flags, op_name=plan.op_name)
+    changed = {k: v for k, v in values.items() if plan.flags.get(k, object()) != v}
+    plan.flags = values
+    plan.user_flags = {k: values[k] for k in sorted(set(plan.user_flags) | set(changed)) if k in values}
+    plan.relabel()

@@ -364,8 +364,24 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         delete_on_success=_truthy(data.get("delete-on-success")),
         run_attrs={**_run_attrs(path, opname, data.get("run-attrs")), **({"steps": steps} if steps is not None else {})},
         sourcecode=_sourcecode(path, opname, data),
+        env=_op_env(path, opname, data.get("env")),
     )
     return opdef
+
+
+def _op_env(path: str, opname: str, spec: Any) -> dict[str, str]:
+    """An operation's ``env``: variables set for its process (and shown by ``--print-env``)."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise _error(path, "env for operation '%s' must be a mapping of names to values" % opname)
+    return {str(k): "" if v is None else _env_text(v) for k, v in spec.items()}
+
+
+def _env_text(val: Any) -> str:
+    if isinstance(val, bool):
+        return "yes" if val else "no"
+    return str(val)
 
 
 # Keys a step may give besides ``run`` (each becomes the ``guild run`` option of that name).

@@ -85,7 +85,11 @@ def _populate(run: Run, plan: RunPlan) -> None:
     run.mark_pending()
     _write_init_attrs(run, plan)
     entries: list[str] = []
-    if plan.project_dir and os.path.isdir(plan.project_dir) and os.environ.get("NO_SOURCECODE") != "1":
+    if os.environ.get("NO_SOURCECODE") == "1":
+        pass
+    elif plan.proto is not None and plan.force_sourcecode is None:
+        entries = copy_proto_sourcecode(run, plan.proto)
+    elif plan.project_dir and os.path.isdir(plan.project_dir):
         entries = copy_sourcecode(run, plan)
     write_config_flags(run, plan)
     deps_attr: dict = {}
@@ -112,6 +116,29 @@ def copy_sourcecode(run: Run, plan: RunPlan, prior: list[str] | None = None) -> 
     paths = list(prior or []) + [rel for rel, _sha, _src in copied]
     run.write_attr("sourcecode_digest", sourcecode.digest(run.path, paths))
     return [manifest.line("s", rel, sha1, src) for rel, sha1, src in copied]
+
+
+def copy_proto_sourcecode(run: Run, proto: Run) -> list[str]:
+    """``--proto``: copy the source files the proto run's manifest lists (its ``s`` entries) and its
+    ``sourcecode_digest``; returns the new run's manifest lines for them."""
+    import shutil
+
+    entries: list[str] = []
+    for fields in manifest.read(proto.path) or []:
+        if len(fields) < 2 or fields[0] != "s":
+            continue
+        rel = fields[1]
+        src = os.path.join(proto.path, rel)
+        if os.path.isabs(rel) or ".." in rel.split("/") or not os.path.isfile(src) or os.path.islink(src):
+            continue  # only plain files inside the proto run
+        dest = os.path.join(run.path, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copy2(src, dest)
+        entries.append(manifest.line(*fields))
+    digest = proto.get("sourcecode_digest")
+    if digest is not None:
+        run.write_attr("sourcecode_digest", digest)
+    return entries
 
 
 def _create_in_dir(plan: RunPlan, path: str) -> Run:

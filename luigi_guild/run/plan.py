@@ -51,6 +51,8 @@ class RunPlan:
     comment: str | None = None
     # ``--force-sourcecode`` on a restart: the current definition whose source is copied again.
     force_sourcecode: OpDef | None = None
+    # ``--proto RUN``: a new run that takes RUN's operation, flags and source code.
+    proto: Run | None = None
 
     @property
     def op_name(self) -> str:
@@ -129,6 +131,26 @@ def plan_restart(
             "cannot restart run %s because it's running" % run.id,
             hint="Use 'guild stop %s' to stop it first and try again." % run.id,
         )
+    plan = _plan_from_run(run, assigns, force_flags, label)
+    plan.restart = run
+    return plan
+
+
+def plan_proto(
+    spec: str, assigns: dict[str, str], force_flags: bool = False, label: str | None = None
+) -> RunPlan:
+    """Plan a new run from run ``spec`` (``--proto``): its operation, its flags overlaid by ``assigns``,
+    and (when created) a copy of its source code. Unlike a restart, the proto run may be running."""
+    from luigi_guild.store import query
+
+    run = query.find_run(spec, "run")
+    plan = _plan_from_run(run, assigns, force_flags, label)
+    plan.proto = run
+    return plan
+
+
+def _plan_from_run(run: Run, assigns: dict[str, str], force_flags: bool, label: str | None) -> RunPlan:
+    """A plan that takes an existing run's operation and flags (restart and proto)."""
     op_attr = run.get("op")
     if not isinstance(op_attr, dict) or not isinstance(op_attr.get("op-cmd"), dict):
         raise GuildError("cannot restart run %s: its 'op' attribute is missing or invalid" % run.id)
@@ -161,8 +183,8 @@ def plan_restart(
         label=new_label,
         project_dir=opref.project_dir,
         tags=list(tags),
-        restart=run,
-        run_params={"label": explicit, "force_flags": force_flags},
+        run_params={"label": explicit, "force_flags": force_flags,
+                    **{k: params[k] for k in ("gpus", "no_gpus") if isinstance(params, dict) and params.get(k)}},
     )
 
 
@@ -193,16 +215,17 @@ def opdef_for(opref: OpRef) -> OpDef | None:
 
 
 def force_sourcecode(plan: RunPlan) -> None:
-    """Make a restart copy the project's current source (``--force-sourcecode``), as Guild does.
+    """Make a restart (or a run from a proto) copy the project's current source (``--force-sourcecode``).
 
     Fails when the operation's definition can no longer be found.
     """
-    assert plan.restart is not None
+    base = plan.restart or plan.proto
+    assert base is not None
     opdef = opdef_for(plan.opref)
     if opdef is None:
         raise GuildError(
             "cannot copy source code for run %s: operation '%s' is no longer defined in %s"
-            % (plan.restart.id, plan.op_name, plan.opref.pkg_name)
+            % (base.id, plan.op_name, plan.opref.pkg_name)
         )
     plan.force_sourcecode = opdef
 

@@ -257,6 +257,7 @@ def run_process(
     whole_lines: bool = False,
     capture: ScalarCapture | None = None,
     launch: bool = False,
+    stop_after: float | None = None,
 ) -> int:
     """Run ``cmd`` with cwd = the run dir; returns its exit status (negative for signals).
 
@@ -342,9 +343,12 @@ def run_process(
                 os.kill(proc.pid, received[-1])
             elif not received and len(interrupts) > interrupts_before:  # the main thread got it meanwhile
                 os.kill(proc.pid, interrupts[-1])
+            timer = _stop_timer(proc, stop_after) if stop_after is not None else None
             if sink is not None:
                 _pump(proc, sink)
             returncode = proc.wait()
+            if timer is not None:
+                timer.cancel()
         finally:
             if sink is not None:
                 sink.close()
@@ -356,6 +360,35 @@ def run_process(
             exit_code=exitcodes.for_exit_status(returncode) or 1,
         )
     return returncode
+
+
+def _stop_timer(proc: Any, minutes: float) -> Any:
+    """``--stop-after``: after ``minutes`` the process gets SIGTERM, and SIGKILL if it is still
+    there ``STOP_AFTER_KILL_DELAY`` seconds (default 30) later, as Guild does."""
+    import threading
+
+    started = time.time()
+
+    def stop() -> None:
+        if proc.poll() is not None:
+            return
+        sys.stderr.write("Stopping process early (pid %d) - %.1f minute(s) elapsed\n"
+                         % (proc.pid, (time.time() - started) / 60))
+        sys.stderr.flush()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        kill_at = time.time() + float(os.environ.get("STOP_AFTER_KILL_DELAY") or 30)
+        while proc.poll() is None and time.time() < kill_at:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            sys.stderr.write("WARNING: Process did not terminate (pid %d), killing\n" % proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(max(minutes, 0) * 60, stop)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _pump(proc: Any, sink: _OutputSink) -> None:
@@ -403,30 +436,57 @@ def _finish(run: Run, returncode: int) -> None:
 # ------------------------------------------------------------- starting a plan
 
 
-def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
-    """The operation's environment: ours plus run and flag variables."""
-    env = dict(os.environ)
+def op_env(plan: RunPlan) -> dict[str, str]:
+    """The operation's own variables (flags, its ``env``, project dir), without the inherited environment.
+
+    ``guild run --print-env`` shows these; a run gets them on top of ours (see :func:`child_env`).
+    """
+    env: dict[str, str] = {}
     for name, val in plan.flags.items():
         env["FLAG_" + re.sub(r"\W", "_", name).upper()] = flagslib.env_val(val)
     op_cmd = plan.op_attr.get("op-cmd") or {}
     for name, val in (op_cmd.get("cmd-env") or {}).items():
         env[str(name)] = str(val)
+    env["PROJECT_DIR"] = plan.project_dir or ""
+    # --no-gpus hides every GPU; --gpus DEVICES shows only those (both kept in run_params for restarts).
+    if plan.run_params.get("no_gpus"):
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    elif plan.run_params.get("gpus") is not None:
+        env["CUDA_VISIBLE_DEVICES"] = str(plan.run_params["gpus"])
+    return env
+
+
+def _pythonpath(plan: RunPlan, run_path: str, inherited: str | None) -> str:
+    """The run's PYTHONPATH: its copy of the source first, then whatever was inherited."""
+    pythonpath = [run_path]
+    dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
+    if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
+        pythonpath.insert(0, os.path.join(run_path, dest))  # the run's copy of the source (sourcecode dest)
+    pythonpath += [inherited] if inherited else []
+    return os.pathsep.join(pythonpath)
+
+
+def print_env(plan: RunPlan) -> dict[str, str]:
+    """What ``--print-env`` shows: :func:`op_env` plus PYTHONPATH, with the run directory as ``.``."""
+    env = op_env(plan)
+    env["PYTHONPATH"] = _pythonpath(plan, ".", os.environ.get("PYTHONPATH"))
+    return env
+
+
+def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
+    """The operation's environment: ours plus run and flag variables."""
+    env = dict(os.environ)
+    env.update(op_env(plan))
     env.update(
         {
             "RUN_DIR": run.path,
             "RUN_ID": run.id,
             "GUILD_HOME": home.guild_home(),
             "GUILD_OP": plan.op_name,
-            "PROJECT_DIR": plan.project_dir or "",
             "CMD_DIR": os.getcwd(),
         }
     )
-    pythonpath = [run.path]
-    dest = (plan.op_attr.get("sourcecode") or {}).get("dest") if isinstance(plan.op_attr.get("sourcecode"), dict) else None
-    if isinstance(dest, str) and dest not in ("", ".") and not os.path.isabs(dest):
-        pythonpath.insert(0, os.path.join(run.path, dest))  # the run's copy of the source (sourcecode dest)
-    pythonpath += [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
-    env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    env["PYTHONPATH"] = _pythonpath(plan, run.path, env.get("PYTHONPATH"))
     return env
 
 
@@ -442,4 +502,6 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False,
     from luigi_guild.run.capture import for_plan
 
     capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
-    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch)
+    stop_after = plan.run_params.get("stop_after")
+    return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch,
+                       stop_after=float(stop_after) if stop_after is not None else None)

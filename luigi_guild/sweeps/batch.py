@@ -58,6 +58,7 @@ def create_batch_run(
     tags: list[str] | None = None,
     delete_on_success: bool = False,
     run_id: str | None = None,
+    comment: str | None = None,
 ) -> Run:
     """Create and start (LOCK = this process) the batch run for a sweep, laid out as Guild lays it.
 
@@ -84,6 +85,7 @@ def create_batch_run(
         project_dir=None,
         tags=list(tags or []),
         run_params=params,
+        comment=comment,  # --batch-comment
     )
     run = create.create_run(plan, run_id)
     try:

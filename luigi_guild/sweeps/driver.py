@@ -136,6 +136,7 @@ class SweepOptions:
     # The batch run's own label (a template over the optimizer's flags) and tags.
     batch_label: str | None = None
     batch_tags: list[str] = field(default_factory=list)
+    batch_comment: str | None = None
     force_flags: bool = False
     stage_trials: bool = False
     # ``--stage``: create the batch run and leave it pending (``guild run --start`` runs it).
@@ -225,7 +226,8 @@ def run_sweep(
         reopen_batch_run(batch, plan, attrs)
     else:
         batch = create_batch_run(plan, optimizer, attrs, label=opts.batch_label, tags=opts.batch_tags,
-                                 delete_on_success=not opts.keep_batch, run_id=opts.run_id)
+                                 delete_on_success=not opts.keep_batch, run_id=opts.run_id,
+                                 comment=opts.batch_comment)
         if spec.trial_rows is not None:
             # As Guild keeps them: the rows of the batch files, for a restart of the batch.
             Run.for_dir(batch.guild_path("proto")).write_attr("trials", spec.trial_rows)
@@ -408,7 +410,8 @@ def _run_learning(
         reopen_batch_run(batch, plan, attrs, batch_flags=opt.opt_flags)
     else:
         batch = create_batch_run(plan, opt.name, attrs, model=cls.model, batch_flags=opt.opt_flags,
-                                 label=opts.batch_label, tags=opts.batch_tags, run_id=opts.run_id)
+                                 label=opts.batch_label, tags=opts.batch_tags, run_id=opts.run_id,
+                                 comment=opts.batch_comment)
         if opts.stage_batch:
             stage_batch_run(batch)
             return SweepResult(opt.total, 0, 0, 0, 0, 0, batch, opt.name)

@@ -197,6 +197,11 @@ def test_stamps_checked_in_a_child_process_give_the_same_scalars_and_see_changes
 
     monkeypatch.setattr(os, "fork", counting_fork)
     monkeypatch.setattr(scalarindex, "FORK_MIN", 1)
+    # Under pytest-xdist the worker has threads of its own, which would keep the child from forking;
+    # the child only stats files and writes to a pipe, so forking from that process is safe here.
+    import threading
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     assert scalars.started(dirs)(dirs) == serial
     assert forks == [1] or len(os.sched_getaffinity(0)) < 2
     # Started for a whole runs directory (before its runs are listed): the same.
