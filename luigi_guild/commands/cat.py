@@ -22,10 +22,12 @@ from luigi_guild.model.errors import GuildError
 @click.option(
     "-s", "--sourcecode", is_flag=True, help="PATH is relative to the run's copy of the source code (its sourcecode dest)."
 )
+@click.option("-pa", "--page", is_flag=True, help="Show the file in a pager (on a terminal; else print it).")
 @remote_option
 @filter_options
 def cat(
-    run: str | None, path: str | None, output: bool, sourcecode: bool, remote: str | None, **kw: Any
+    run: str | None, path: str | None, output: bool, sourcecode: bool, remote: str | None, page: bool = False,
+    **kw: Any,
 ) -> None:
     """Print a run file (of the latest run by default).
 
@@ -58,5 +60,8 @@ def cat(
         path = joined
     _shown, fd = runfiles.open_file(chosen, path or "", "cat")
     with os.fdopen(fd, "rb") as f:
+        if page:  # click's pager: $PAGER (or less/more) on a terminal, plain output otherwise
+            click.echo_via_pager(f.read().decode("utf-8", "replace"))
+            return
         shutil.copyfileobj(f, sys.stdout.buffer)
     sys.stdout.flush()

@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import sys
+from typing import Any
 
 import click
 
@@ -45,8 +46,11 @@ def _human(n: int) -> str:
     return str(n)  # pragma: no cover
 
 
-def check_items(verbose: bool = False) -> list[tuple[str, str]]:
-    """``(name, value)`` lines of ``guild check``, in Guild's order where Guild has the item."""
+def check_items(verbose: bool = False, env_only: bool = False) -> list[tuple[str, str]]:
+    """``(name, value)`` lines of ``guild check``, in Guild's order where Guild has the item.
+
+    ``env_only`` (``--env``) keeps Guild's and Python's lines and the latest-version line.
+    """
     import luigi_guild
 
     nvidia = shutil.which("nvidia-smi")
@@ -60,8 +64,12 @@ def check_items(verbose: bool = False) -> list[tuple[str, str]]:
         ("python_version", " ".join(sys.version.split())),
         ("python_exe", sys.executable),
     ]
+    if env_only:
+        items = [item for item in items if item[0] != "installed_plugins"]
     if verbose:
         items.append(("python_path", os.pathsep.join(p for p in sys.path if p)))
+    if env_only:
+        return items + [("latest_guild_version", "unchecked (offline)")]
     items += [
         ("platform", " ".join((platform.system(), platform.release(), platform.machine()))),
         ("psutil_version", _dist_version("psutil")),
@@ -78,11 +86,26 @@ def check_items(verbose: bool = False) -> list[tuple[str, str]]:
 
 @click.command("check")
 @click.option("-v", "--verbose", is_flag=True, help="Also show the Python path and more library versions.")
-@click.option("--offline", is_flag=True, help="Accepted for Guild compatibility: the check never uses the network.")
+@click.option(
+    "--offline/--no-offline", default=None,
+    help="Accepted for Guild compatibility: the check never uses the network, so the latest release is never looked up.",
+)
+@click.option("--env", "env_only", is_flag=True, help="Show only Guild's and Python's information.")
+@click.option("-n", "--no-info", is_flag=True, help="Print no information (with --version: only check it).")
+@click.option("-T", "--tests", "all_tests", is_flag=True, help="Run Guild's self-tests (not part of this implementation).")
+@click.option("-t", "--test", "tests", metavar="TEST", multiple=True, help="Run self-test TEST (not part of this implementation).")
+@click.option("-s", "--skip", metavar="TEST", multiple=True, help="Skip self-test TEST (with -T).")
+@click.option("--force-test", is_flag=True, help="Run a self-test even when it is marked skipped.")
+@click.option("-f", "--fast", is_flag=True, help="Stop at the first failing self-test.")
+@click.option("-c", "--concurrency", type=int, metavar="INTEGER", help="Number of self-tests run at once.")
 @click.option("--space", is_flag=True, help="Also show the disk space used under Guild home.")
 @click.option("--version", "version_spec", metavar="SPEC", help="Fail unless this version matches SPEC (e.g. '>=0.1').")
 @click.option("-r", "--remote", metavar="REMOTE", help="Check REMOTE's installation instead (its own 'guild check').")
-def check(verbose: bool, offline: bool, space: bool, version_spec: str | None, remote: str | None) -> None:
+def check(
+    verbose: bool, offline: bool | None, space: bool, version_spec: str | None, remote: str | None,
+    env_only: bool = False, no_info: bool = False, all_tests: bool = False, tests: tuple[str, ...] = (),
+    **_self_test_opts: Any,
+) -> None:
     """Show the installed version, Guild home, Python and libraries.
 
     Nothing is fetched from the network (the latest release is never looked
@@ -96,9 +119,14 @@ def check(verbose: bool, offline: bool, space: bool, version_spec: str | None, r
         return
     if version_spec:
         _check_version(version_spec)
-    for name, value in check_items(verbose):
-        click.echo("%-27s%s" % (name + ":", value))
-    if space:
+    if not no_info:
+        for name, value in check_items(verbose, env_only):
+            click.echo("%-27s%s" % (name + ":", value))
+    if all_tests or tests:
+        raise GuildError(
+            "Guild's self-tests are not part of luigi-guild (its own tests run with pytest from its source tree)"
+        )
+    if space and not no_info and not env_only:
         click.echo("disk_space:")
         paths = [
             ("guild_home", home.guild_home()),

@@ -354,12 +354,22 @@ def _from_trash(
 @click.option("--json", "json_", is_flag=True, help="Print the information as JSON.")
 @click.option("-c", "--comments", is_flag=True, help="Also show the run's comments.")
 @click.option("-s", "--all-scalars", is_flag=True, help="Show every scalar (system ones too) with its summaries.")
+@click.option("-e", "--env", is_flag=True, help="Also show the environment the run started with.")
+@click.option("-d", "--deps", is_flag=True, help="Also show the run's resolved dependencies.")
+@click.option("-m", "--manifest", is_flag=True, help="Also show the run's manifest (source code and dependency files).")
+@click.option("-p", "--plugins", is_flag=True, help="Also show the plugins Guild recorded for the run.")
+@click.option("--private-attrs", is_flag=True, hidden=True)
 @remote_option
 @filter_options
-def info(run: str | None, json_: bool, comments: bool, all_scalars: bool, remote: str | None, **kw: Any) -> None:
+def info(
+    run: str | None, json_: bool, comments: bool, all_scalars: bool, remote: str | None,
+    env: bool = False, deps: bool = False, manifest: bool = False, plugins: bool = False,
+    private_attrs: bool = False, **kw: Any,
+) -> None:
     """Show a run's id, operation, status, times, directory, command, exit status and flags.
 
-    The default RUN is the latest run (1) of the filtered list.
+    The default RUN is the latest run (1) of the filtered list. `-e`, `-d`,
+    `-m` and `-p` add the environment, dependencies, manifest and plugins.
     """
     from luigi_guild.model import flags as flagslib
     from luigi_guild.store import info as runinfo
@@ -374,6 +384,17 @@ def info(run: str | None, json_: bool, comments: bool, all_scalars: bool, remote
         from luigi_guild.store import meta as runmeta
 
         items.append(("comments", runmeta.run_comments(chosen)))
+    if private_attrs:  # Guild's hidden option: the operation reference and the 'op' attribute
+        at = [name for name, _ in items].index("pid") + 1
+        items[at:at] = [("opref", chosen.opref.encode()), ("op", chosen.get("op"))]
+    if env:
+        items.append(("environment", chosen.get("env") or {}))
+    if manifest:
+        items.append(("manifest", _manifest_sections(chosen.path)))
+    if deps:
+        items.append(("dependencies", chosen.get("deps") or {}))
+    if plugins:
+        items.append(("plugins", chosen.get("plugins") or []))
     if json_:
         click.echo(json.dumps(dict(items)))
         return
@@ -385,6 +406,8 @@ def info(run: str | None, json_: bool, comments: bool, all_scalars: bool, remote
         elif name == "scalars":
             lines.append("scalars:")
             lines += _scalar_lines(val, all_scalars)
+        elif name in ("environment", "manifest", "dependencies", "plugins", "op"):
+            lines += _yaml_section_lines(name, val)
         elif isinstance(val, list):
             lines.append("%s:" % name)
             lines += ["  - %s" % flagslib.format_val(v) for v in val]
@@ -394,6 +417,43 @@ def info(run: str | None, json_: bool, comments: bool, all_scalars: bool, remote
         else:
             lines.append("%s: %s" % (name, val))
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _manifest_sections(run_dir: str) -> dict[str, list[str]]:
+    """The manifest as Guild's ``runs info -m`` shows it: sorted paths under sourcecode/dependencies."""
+    from luigi_guild.store import manifest as runmanifest
+
+    out: dict[str, list[str]] = {}
+    for entry in runmanifest.read(run_dir) or []:
+        section = {"s": "sourcecode", "d": "dependencies"}.get(entry[0]) if entry else None
+        if section and len(entry) > 1:
+            out.setdefault(section, []).append(entry[1])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _yaml_section_lines(name: str, val: Any) -> list[str]:
+    """``name:`` then its items as Guild prints them: scalars YAML-encoded, nested values as YAML blocks."""
+    from luigi_guild.model import yamlutil
+
+    def enc(v: Any) -> str:  # scalars as flag values read: yes/no for booleans
+        return ("yes" if v else "no") if isinstance(v, bool) else yamlutil.encode(v)
+
+    lines = ["%s:" % name]
+    if isinstance(val, list):
+        return lines + ["  - %s" % enc(v) for v in val]
+    if not isinstance(val, dict):
+        return ["%s: %s" % (name, "" if val is None else val)]
+    for key in sorted(val):
+        item = val[key]
+        if isinstance(item, list):
+            lines.append("  %s:" % key)
+            lines += ["    - %s" % enc(v) for v in item]
+        elif isinstance(item, dict):
+            lines.append("  %s:" % key)
+            lines += ["    " + line for line in yamlutil.encode(item).split("\n")]
+        else:
+            lines.append("  %s: %s" % (key, enc(item)))
+    return lines
 
 
 def _scalar_lines(scalars: dict[str, Any], all_scalars: bool) -> list[str]:
