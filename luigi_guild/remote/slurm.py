@@ -214,12 +214,16 @@ def job_script(guild_home: str, run_ids: Sequence[str], activate: Optional[str],
 
 
 def write_files_script(files: Mapping[str, str]) -> str:
-    """A script writing each ``path: text`` atomically (temp file, then rename)."""
+    """A script writing each ``path: text`` atomically (temp file, then rename).
+
+    The temp file's name ends with the shell's pid, so two scripts writing the
+    same file at once (two workers settling one run) never move each other's.
+    """
     lines = ["set -e"]
     for path, text in files.items():
-        tmp = path + ".tmp-lg"
-        lines.append("printf '%%s' %s > %s" % (shlex.quote(text), shlex.quote(tmp)))
-        lines.append("mv -f %s %s" % (shlex.quote(tmp), shlex.quote(path)))
+        tmp = shlex.quote(path + ".tmp-lg-") + "$$"
+        lines.append("printf '%%s' %s > %s" % (shlex.quote(text), tmp))
+        lines.append("mv -f %s %s" % (tmp, shlex.quote(path)))
     return "\n".join(lines)
 
 
