@@ -98,6 +98,12 @@ def _populate(run: Run, plan: RunPlan) -> None:
 
         deps_attr, dep_lines = deps.link_upstream(plan.upstream, run.path)
         entries += dep_lines
+    if plan.opdef is not None and plan.opdef.file_requires:
+        from luigi_guild.run import deps
+
+        file_attr, file_lines = deps.place_files(plan.opdef, run.path)
+        deps_attr.update(file_attr)
+        entries += file_lines
     run.write_attr("deps", deps_attr)
     manifest.append(run.path, entries)
 
@@ -112,7 +118,12 @@ def copy_sourcecode(run: Run, plan: RunPlan, prior: list[str] | None = None) -> 
 
     opdef = plan.force_sourcecode or plan.opdef
     sel = sourcecode.for_opdef(opdef) if opdef is not None else sourcecode.selection(plan.project_dir or "")
-    _digest, copied = sourcecode.copy(sel, run.path)
+    # As Guild does, the project files the operation requires (``file:``) are not source code.
+    local = opdef.file_requires if opdef is not None else []
+    ignore = {
+        os.path.relpath(os.path.join(opdef.project_dir, f.path), sel.root).replace(os.sep, "/") for f in local
+    } if opdef is not None else set()
+    _digest, copied = sourcecode.copy(sel, run.path, ignore)
     paths = list(prior or []) + [rel for rel, _sha, _src in copied]
     run.write_attr("sourcecode_digest", sourcecode.digest(run.path, paths))
     return [manifest.line("s", rel, sha1, src) for rel, sha1, src in copied]
