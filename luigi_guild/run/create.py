@@ -64,7 +64,7 @@ def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = N
         raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
     try:
         run = Run(run_id, tmp)
-        _populate(run, plan)
+        _populate(run, plan, final)
         run.write_opref(plan.opref)
         os.rename(tmp, final)
     except BaseException as e:
@@ -80,8 +80,11 @@ def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = N
     return run
 
 
-def _populate(run: Run, plan: RunPlan) -> None:
-    """Write a new run's ``PENDING``, attrs, source copy, config flags, upstream links and manifest."""
+def _populate(run: Run, plan: RunPlan, final: str | None = None) -> None:
+    """Write a new run's ``PENDING``, attrs, source copy, config flags, dependencies and manifest.
+
+    ``final`` is where the run directory goes once made (named in warnings).
+    """
     run.mark_pending()
     _write_init_attrs(run, plan)
     entries: list[str] = []
@@ -101,7 +104,7 @@ def _populate(run: Run, plan: RunPlan) -> None:
     if plan.opdef is not None and plan.opdef.file_requires:
         from luigi_guild.run import deps
 
-        file_attr, file_lines = deps.place_files(plan.opdef, run.path)
+        file_attr, file_lines = deps.place_files(plan.opdef, run.path, final or run.path)
         deps_attr.update(file_attr)
         entries += file_lines
     run.write_attr("deps", deps_attr)

@@ -256,8 +256,11 @@ def local_paths(opdef: "OpDef | None") -> set[str]:
     return {os.path.normpath(f.path) for f in opdef.file_requires}
 
 
-def place_files(opdef: "OpDef", dest: str) -> tuple[dict[str, Any], list[str]]:
+def place_files(opdef: "OpDef", dest: str, shown: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Copy (or link) the files of each ``file:`` requirement of ``opdef`` into the run dir ``dest``.
+
+    ``shown`` is the run directory named in warnings (``dest`` is a temporary
+    name while the run is made).
 
     Returns Guild's ``deps`` attr entries and the manifest's ``d`` lines. A
     target that already exists is left alone with a warning on stderr, as
@@ -284,7 +287,8 @@ def place_files(opdef: "OpDef", dest: str) -> tuple[dict[str, Any], list[str]]:
         for src in sources:
             target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
             if os.path.lexists(target):
-                sys.stderr.write("WARNING: %s already exists, skipping %s\n" % (target, kind))
+                shown_target = os.path.join(shown or dest, os.path.relpath(target, dest))
+                sys.stderr.write("WARNING: %s already exists, skipping %s\n" % (shown_target, kind))
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if kind == "link":
