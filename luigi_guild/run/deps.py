@@ -54,8 +54,12 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
     if plan.restart is None:
         state = STAGED if stage else USED
         found = [Resolution(up.resource, up.resource, up.run.id, state) for up in plan.upstream]
-        files = plan.opdef.file_requires if plan.opdef is not None else []
-        return found + [Resolution(f.resource_name, f.resource_name, None, FILE) for f in files]
+        seen: set[str] = set()
+        for f in plan.opdef.file_requires if plan.opdef is not None else []:
+            # A second entry with the same name is already resolved (Guild keys sources by name).
+            found.append(Resolution(f.resource_name, f.resource_name, None, KEPT if f.resource_name in seen else FILE))
+            seen.add(f.resource_name)
+        return found
     recorded = plan.restart.get("deps")
     if not isinstance(recorded, dict):
         return []
@@ -283,7 +287,11 @@ def place_files(opdef: "OpDef", dest: str, shown: str | None = None) -> tuple[di
             raise _dep_error(
                 "invalid path '%s' in %s resource (path must be relative)" % (req.target_path, req.resource_name)
             )
+        if req.resource_name in attr.get(req.resource_name, {}):
+            continue  # an entry of the same name was resolved already (see resolutions())
         sources = file_sources(req, location)
+        if not sources:
+            sys.stderr.write("WARNING: nothing resolved for %s\n" % req.resource_name)
         for src in sources:
             target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
             if os.path.lexists(target):
