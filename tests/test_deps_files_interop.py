@@ -100,3 +100,21 @@ def test_missing_file_fails_without_a_run(tmp_path, guildai):
     assert ours.out.splitlines()[-1] == r.stderr.splitlines()[-1]
     assert [run.status for run in runs(theirs_home)] == ["error"]  # guildai leaves a failed run
     assert runs(ours_home) == []  # we make none
+
+
+def test_dep_option_matches_guildai(tmp_path, guildai):
+    proj = _project(tmp_path)
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    args = ["run", "show.py", "-D", "data/b.csv", "-D", "config.json", "-y"]
+    r = subprocess.run(
+        [guildai, *args], cwd=proj, env=guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    ours = guild(str(ours_home), *args, cwd=proj)
+    assert ours.rc == 0, ours.out
+    [theirs_run], [our_run] = runs(theirs_home), runs(ours_home)
+    assert _tree(our_run.path) == _tree(theirs_run.path)
+    for rel in (".guild/manifest", ".guild/attrs/deps"):
+        assert _read(os.path.join(our_run.path, rel)) == _read(os.path.join(theirs_run.path, rel)), rel

@@ -66,6 +66,9 @@ class FileRequirement:
     target_path: str = ""
     target_type: str | None = None
     rename: list[tuple[str, str]] = field(default_factory=list)
+    # ``guild run -D PATH``: the resource is named PATH and resolved from ``location`` (the cwd).
+    resource: str | None = None
+    location: str | None = None
 
     @property
     def uri(self) -> str:
@@ -75,6 +78,11 @@ class FileRequirement:
     @property
     def resource_name(self) -> str:
         """Its key in the ``deps`` attr and its ``Resolving NAME`` line: ``name:``, else the uri."""
+        return self.resource or self.name or self.uri
+
+    @property
+    def source_name(self) -> str:
+        """Its source's key under the resource in the ``deps`` attr: ``name:``, else the uri."""
         return self.name or self.uri
 
 

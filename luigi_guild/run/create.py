@@ -124,7 +124,8 @@ def copy_sourcecode(run: Run, plan: RunPlan, prior: list[str] | None = None) -> 
     # As Guild does, the project files the operation requires (``file:``) are not source code.
     local = opdef.file_requires if opdef is not None else []
     ignore = {
-        os.path.relpath(os.path.join(opdef.project_dir, f.path), sel.root).replace(os.sep, "/") for f in local
+        os.path.relpath(os.path.join(f.location or opdef.project_dir, f.path), sel.root).replace(os.sep, "/")
+        for f in local
     } if opdef is not None else set()
     _digest, copied = sourcecode.copy(sel, run.path, ignore)
     paths = list(prior or []) + [rel for rel, _sha, _src in copied]

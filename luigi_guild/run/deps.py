@@ -57,8 +57,9 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
         seen: set[str] = set()
         for f in plan.opdef.file_requires if plan.opdef is not None else []:
             # A second entry with the same name is already resolved (Guild keys sources by name).
-            found.append(Resolution(f.resource_name, f.resource_name, None, KEPT if f.resource_name in seen else FILE))
-            seen.add(f.resource_name)
+            key = f.resource_name + "\0" + f.source_name
+            found.append(Resolution(f.resource_name, f.source_name, None, KEPT if key in seen else FILE))
+            seen.add(key)
         return found
     recorded = plan.restart.get("deps")
     if not isinstance(recorded, dict):
@@ -237,7 +238,7 @@ def file_sources(req: "FileRequirement", location: str) -> list[str]:
     if not os.path.exists(src):
         raise _dep_error(
             "could not resolve '%s' in %s resource: cannot find source file '%s'"
-            % (req.resource_name, req.resource_name, req.path)
+            % (req.source_name, req.resource_name, req.path)
         )
     if not os.path.isdir(src) or not req.select:
         return [src]
@@ -260,6 +261,16 @@ def local_paths(opdef: "OpDef | None") -> set[str]:
     return {os.path.normpath(f.path) for f in opdef.file_requires}
 
 
+def with_cli_deps(opdef: "OpDef", paths: list[str], cwd: str) -> "OpDef":
+    """``opdef`` with a file dependency per ``guild run -D PATH``: linked in, named PATH, found from ``cwd``."""
+    import dataclasses
+
+    from luigi_guild.model.opdef import FileRequirement
+
+    extra = [FileRequirement(path=p, target_type="link", resource=p, location=cwd) for p in paths]
+    return dataclasses.replace(opdef, file_requires=list(opdef.file_requires) + extra)
+
+
 def place_files(opdef: "OpDef", dest: str, shown: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Copy (or link) the files of each ``file:`` requirement of ``opdef`` into the run dir ``dest``.
 
@@ -274,20 +285,20 @@ def place_files(opdef: "OpDef", dest: str, shown: str | None = None) -> tuple[di
     import shutil
     import sys
 
-    location = opdef.project_dir
     attr: dict[str, Any] = {}
     lines: list[str] = []
     for req in opdef.file_requires:
         kind = req.target_type or "copy"
         if kind not in ("copy", "link"):
             raise _dep_error(
-                "unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, req.resource_name)
+                "unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, req.source_name)
             )
         if os.path.isabs(req.target_path):
             raise _dep_error(
                 "invalid path '%s' in %s resource (path must be relative)" % (req.target_path, req.resource_name)
             )
-        if req.resource_name in attr.get(req.resource_name, {}):
+        location = req.location or opdef.project_dir
+        if req.source_name in attr.get(req.resource_name, {}):
             continue  # an entry of the same name was resolved already (see resolutions())
         sources = file_sources(req, location)
         if not sources:
@@ -311,7 +322,7 @@ def place_files(opdef: "OpDef", dest: str, shown: str | None = None) -> tuple[di
             inside = src == location or src.startswith(location.rstrip(os.sep) + os.sep)
             origin = "file:" + os.path.relpath(src, location).replace(os.sep, "/") if inside else req.uri
             lines.append(manifest.line("d", rel_target, sha1, origin))
-        attr.setdefault(req.resource_name, {})[req.resource_name] = {
+        attr.setdefault(req.resource_name, {})[req.source_name] = {
             "paths": [os.path.relpath(src, dest) for src in sources],
             "uri": req.uri,
         }
