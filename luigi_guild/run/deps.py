@@ -66,13 +66,31 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
         return []
     state = USED if plan.restart.status == "staged" else KEPT
     found = []
-    for resource, sources in recorded.items():
+    for resource, sources in _in_requires_order(plan, recorded):
         for source, info in (sources or {}).items() if isinstance(sources, dict) else ():
             run_id = info.get("config") if isinstance(info, dict) else None
             # A file source (no upstream run) was resolved when the run was made: Guild skips it.
             kept = state if run_id is not None else KEPT
             found.append(Resolution(str(resource), str(source), None if run_id is None else str(run_id), kept))
     return found
+
+
+def _in_requires_order(plan: RunPlan, recorded: dict) -> list[tuple[Any, Any]]:
+    """The recorded ``deps`` entries in the order the operation's ``requires`` lists them, as Guild
+    reports them (the attr itself is sorted by name); names it no longer lists come last."""
+    items = list(recorded.items())
+    if len(items) < 2:
+        return items
+    from luigi_guild.run.plan import opdef_for
+
+    try:
+        opdef = plan.opdef or opdef_for(plan.opref)
+    except GuildError:
+        opdef = None
+    if opdef is None:
+        return items
+    names = [r.resource_name for r in opdef.requires] + [f.resource_name for f in opdef.file_requires]
+    return sorted(items, key=lambda kv: names.index(kv[0]) if kv[0] in names else len(names))
 
 
 def report_lines(resolved: list[Resolution]) -> list[str]:
@@ -252,13 +270,6 @@ def file_sources(req: "FileRequirement", location: str) -> list[str]:
         rx = re.compile(pattern + "$")
         chosen.update(os.path.join(src, r) for r in rels if rx.match(r))
     return sorted(chosen)
-
-
-def local_paths(opdef: "OpDef | None") -> set[str]:
-    """Project-relative paths of the operation's ``file:`` requirements (not copied as source code)."""
-    if opdef is None:
-        return set()
-    return {os.path.normpath(f.path) for f in opdef.file_requires}
 
 
 def with_cli_deps(opdef: "OpDef", paths: list[str], cwd: str) -> "OpDef":
