@@ -93,6 +93,8 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option(
     "--build-deps", is_flag=True, help="Run required operations that have no completed run first (via Luigi)."
 )
+@click.option("-D", "--dep", "extra_deps", metavar="PATH", multiple=True,
+              help="Include PATH (a file or directory) as a dependency: linked into the run (repeatable).")
 @click.option("--force-deps", is_flag=True, help="Run even when a required operation has no usable run (warns).")
 @click.option("--scheduler-host", metavar="HOST", help="Use the central Luigi scheduler (luigid) on HOST.")
 @click.option("--scheduler-port", type=int, metavar="PORT", help="Port of the central Luigi scheduler (default 8082).")
@@ -157,6 +159,7 @@ def run(
     save_trials: str | None = None,
     build_deps: bool = False,
     force_deps: bool = False,
+    extra_deps: tuple[str, ...] = (),
     scheduler_host: str | None = None,
     scheduler_port: int | None = None,
     remote: str | None = None,
@@ -190,6 +193,8 @@ def run(
             "edit-flags" if edit_flags else "edit-comment" if edit_comment else "break-on-error"))
     if proto and remote:
         raise GuildError("--proto cannot be used with --remote")
+    if extra_deps and (restart or remote):
+        raise GuildError("--dep cannot be used with %s" % ("--restart" if restart else "--remote"))
     if test_flags:
         from luigi_guild.project import operations
 
@@ -308,6 +313,10 @@ def run(
         )
         if package:
             planlib.as_package(plan, package)
+    if extra_deps and plan.opdef is not None:
+        from luigi_guild.run import deps as depslib
+
+        plan.opdef = depslib.with_cli_deps(plan.opdef, list(extra_deps), os.getcwd())
     if no_gpus:
         plan.run_params.pop("gpus", None)
         plan.run_params["no_gpus"] = True
@@ -432,7 +441,7 @@ def run(
         os.close(fd)
         pidfile = temp_pidfile
     on_created = None
-    if plan.upstream or plan.restart is not None:
+    if plan.upstream or plan.restart is not None or (plan.opdef is not None and plan.opdef.file_requires):
         from luigi_guild.run import deps
 
         resolved = deps.resolutions(plan, stage)

@@ -50,6 +50,42 @@ class Requirement:
         return dep_flag_name(self.uri, self.name, self.flag_name, declared)
 
 
+@dataclass
+class FileRequirement:
+    """One ``requires`` entry naming a project file or directory (``file: PATH``), resolved as Guild does.
+
+    ``path`` is relative to the guild.yml directory; ``select`` patterns pick
+    paths under a directory; ``target_path`` is the run subdirectory it goes
+    to; ``target_type`` is ``copy`` (Guild's default) or ``link``; ``rename``
+    holds ``(pattern, replacement)`` pairs tried in order on each base name.
+    """
+
+    path: str
+    name: str | None = None
+    select: list[str] = field(default_factory=list)
+    target_path: str = ""
+    target_type: str | None = None
+    rename: list[tuple[str, str]] = field(default_factory=list)
+    # ``guild run -D PATH``: the resource is named PATH and resolved from ``location`` (the cwd).
+    resource: str | None = None
+    location: str | None = None
+
+    @property
+    def uri(self) -> str:
+        """The source uri Guild records: ``file:<path as written>``."""
+        return "file:" + self.path
+
+    @property
+    def resource_name(self) -> str:
+        """Its key in the ``deps`` attr and its ``Resolving NAME`` line: ``name:``, else the uri."""
+        return self.resource or self.name or self.uri
+
+    @property
+    def source_name(self) -> str:
+        """Its source's key under the resource in the ``deps`` attr: ``name:``, else the uri."""
+        return self.name or self.uri
+
+
 FLAG_ARGS_MARKER = "__flag_args__"
 # The child module a run's ``op`` attr names. Guild's own name is recorded, so
 # guildai restarts our runs with its ``guild.op_main``; when this tool runs a
@@ -76,6 +112,7 @@ class OpDef:
     exec_: str | None = None
     label_template: str | None = None
     requires: list[Requirement] = field(default_factory=list)
+    file_requires: list[FileRequirement] = field(default_factory=list)  # ``file:`` entries of ``requires``
     # Source code settings (see project.sourcecode): ``model``/``op`` parsed configs, ``dest``, ``root``.
     sourcecode: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)

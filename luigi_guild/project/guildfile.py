@@ -17,7 +17,7 @@ from typing import Any
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.flags import FLAG_TYPES, FlagDef
-from luigi_guild.model.opdef import GUILD_STEPS_MAIN, OpDef, Requirement
+from luigi_guild.model.opdef import GUILD_STEPS_MAIN, FileRequirement, OpDef, Requirement
 from luigi_guild.model.opref import OpRef
 from luigi_guild.project import scripts
 
@@ -344,7 +344,7 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
     label = data.get("label")
     if label is not None and not isinstance(label, str):
         raise _error(path, "label for operation '%s' must be a string" % opname)
-    requires = _requirements(path, opname, model, data.get("requires"))
+    requires, file_requires = _requirements(path, opname, model, data.get("requires"))
     _add_dep_flags(flags, requires)
     opdef = OpDef(
         opref=OpRef("guildfile", path, parsed.digest, model, name),
@@ -355,6 +355,7 @@ def _opdef(parsed: _Parsed, model: str, name: str, data: dict) -> OpDef:
         exec_=exec_,
         label_template=label,
         requires=requires,
+        file_requires=file_requires,
         description=str(data.get("description") or "").strip().split("\n")[0],
         details=str(data.get("description") or "").strip().split("\n")[1:],
         objective=data.get("objective"),
@@ -646,20 +647,27 @@ def _merge_flag(base: FlagDef, declared: FlagDef, attrs: dict) -> FlagDef:
     return merged
 
 
-def _requirements(path: str, opname: str, model: str, requires: Any) -> list[Requirement]:
+def _requirements(
+    path: str, opname: str, model: str, requires: Any
+) -> tuple[list[Requirement], list[FileRequirement]]:
+    """An operation's ``requires``: its ``operation:`` entries and its ``file:`` entries."""
     if requires is None:
-        return []
+        return [], []
     if isinstance(requires, dict):
         requires = [requires]
     if not isinstance(requires, list):
         raise _error(path, "requires for operation '%s' must be a list" % opname)
     reqs = []
+    files = []
     for entry in requires:
+        if isinstance(entry, dict) and "file" in entry and "operation" not in entry:
+            files.append(_file_requirement(path, opname, entry))
+            continue
         if not isinstance(entry, dict) or not isinstance(entry.get("operation"), str):
             raise _error(
                 path,
                 "each requires entry of operation '%s' must be a mapping with 'operation: NAME' "
-                "(other dependency kinds are not supported)" % opname,
+                "or 'file: PATH' (other dependency kinds are not supported)" % opname,
             )
         opspec = entry["operation"]
         if model and ":" not in opspec:
@@ -689,7 +697,60 @@ def _requirements(path: str, opname: str, model: str, requires: Any) -> list[Req
                 flag_name=names["flag-name"],
             )
         )
-    return reqs
+    return reqs, files
+
+
+def _file_requirement(path: str, opname: str, entry: dict) -> FileRequirement:
+    """One ``file: PATH`` entry of ``requires`` (checked; resolved when a run is made)."""
+    where = "in requires of operation '%s'" % opname
+    file_path = entry.get("file")
+    if not isinstance(file_path, str) or not file_path:
+        raise _error(path, "file %s must be a non-empty path" % where)
+    select = entry.get("select") or []
+    if isinstance(select, str):
+        select = [select]
+    if not isinstance(select, list) or not all(isinstance(p, str) for p in select):
+        raise _error(path, "select %s must be a pattern or a list" % where)
+    for pattern in select:
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError) as e:
+            raise _error(path, "invalid select pattern '%s' %s: %s" % (pattern, where, e)) from None
+    texts: dict[str, str | None] = {}
+    for key in ("name", "target-path", "target-type"):
+        val = entry.get(key)
+        if val is not None and (not isinstance(val, str) or not val):
+            raise _error(path, "%s %s must be a non-empty string" % (key, where))
+        texts[key] = val
+    rename = entry.get("rename")
+    if rename is None:
+        rename = []
+    elif not isinstance(rename, list):
+        rename = [rename]
+    return FileRequirement(
+        path=file_path,
+        name=texts["name"],
+        select=list(select),
+        target_path=texts["target-path"] or "",
+        target_type=texts["target-type"],
+        rename=[_rename_spec(path, spec) for spec in rename],
+    )
+
+
+def _rename_spec(path: str, spec: Any) -> tuple[str, str]:
+    """A ``rename`` item: ``'PATTERN REPL'``, a bare new ``NAME``, or ``{pattern: ..., repl: ...}``."""
+    if isinstance(spec, dict):
+        return str(spec.get("pattern", "")), str(spec.get("repl", ""))
+    if isinstance(spec, str):
+        try:
+            parts = shlex.split(spec)
+        except ValueError:
+            parts = []
+        if len(parts) == 2:
+            return parts[0], parts[1]
+        if len(parts) == 1:
+            return ".*", parts[0]
+    raise _error(path, "invalid rename spec %r: expected 'PATTERN REPL' or 'NAME'" % (spec,))
 
 
 def _add_dep_flags(flags: dict[str, FlagDef], reqs: list[Requirement]) -> None:

@@ -477,8 +477,12 @@ def source_files(root: str, warn: bool = False) -> list[str]:
     return found
 
 
-def copy(sel: Selection, run_dir: str) -> tuple[str | None, list[tuple[str, str, str]]]:
+def copy(
+    sel: Selection, run_dir: str, ignore: set[str] | None = None
+) -> tuple[str | None, list[tuple[str, str, str]]]:
     """Copy the selected files into ``run_dir``/``dest``; warnings go to stderr.
+
+    Files whose root-relative path is in ``ignore`` are not copied.
 
     Returns Guild's ``sourcecode_digest`` of every source file the run's
     manifest lists after the copy (``prior`` entries are the caller's
@@ -492,7 +496,7 @@ def copy(sel: Selection, run_dir: str) -> tuple[str | None, list[tuple[str, str,
     for d in walk(sel):
         if d.warning:
             sys.stderr.write("WARNING: %s\n" % d.warning)
-        if not d.selected:
+        if not d.selected or (ignore and d.path in ignore):
             continue
         src = os.path.join(sel.root, d.path)
         dst = os.path.join(dest_root, d.path)

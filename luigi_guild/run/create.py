@@ -64,7 +64,7 @@ def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = N
         raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
     try:
         run = Run(run_id, tmp)
-        _populate(run, plan)
+        _populate(run, plan, final)
         run.write_opref(plan.opref)
         os.rename(tmp, final)
     except BaseException as e:
@@ -80,8 +80,11 @@ def create_run(plan: RunPlan, run_id: str | None = None, run_dir: str | None = N
     return run
 
 
-def _populate(run: Run, plan: RunPlan) -> None:
-    """Write a new run's ``PENDING``, attrs, source copy, config flags, upstream links and manifest."""
+def _populate(run: Run, plan: RunPlan, final: str | None = None) -> None:
+    """Write a new run's ``PENDING``, attrs, source copy, config flags, dependencies and manifest.
+
+    ``final`` is where the run directory goes once made (named in warnings).
+    """
     run.mark_pending()
     _write_init_attrs(run, plan)
     entries: list[str] = []
@@ -98,6 +101,12 @@ def _populate(run: Run, plan: RunPlan) -> None:
 
         deps_attr, dep_lines = deps.link_upstream(plan.upstream, run.path)
         entries += dep_lines
+    if plan.opdef is not None and plan.opdef.file_requires:
+        from luigi_guild.run import deps
+
+        file_attr, file_lines = deps.place_files(plan.opdef, run.path, final or run.path)
+        deps_attr.update(file_attr)
+        entries += file_lines
     run.write_attr("deps", deps_attr)
     manifest.append(run.path, entries)
 
@@ -112,7 +121,13 @@ def copy_sourcecode(run: Run, plan: RunPlan, prior: list[str] | None = None) -> 
 
     opdef = plan.force_sourcecode or plan.opdef
     sel = sourcecode.for_opdef(opdef) if opdef is not None else sourcecode.selection(plan.project_dir or "")
-    _digest, copied = sourcecode.copy(sel, run.path)
+    # As Guild does, the project files the operation requires (``file:``) are not source code.
+    local = opdef.file_requires if opdef is not None else []
+    ignore = {
+        os.path.relpath(os.path.join(f.location or opdef.project_dir, f.path), sel.root).replace(os.sep, "/")
+        for f in local
+    } if opdef is not None else set()
+    _digest, copied = sourcecode.copy(sel, run.path, ignore)
     paths = list(prior or []) + [rel for rel, _sha, _src in copied]
     run.write_attr("sourcecode_digest", sourcecode.digest(run.path, paths))
     return [manifest.line("s", rel, sha1, src) for rel, sha1, src in copied]

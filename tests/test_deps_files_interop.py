@@ -1,0 +1,120 @@
+"""File dependencies (``requires: - file: PATH``) against real guildai 0.9.0.
+
+The same project is run by guildai and by us into two Guild homes at the
+same depth: the run directories, ``.guild/manifest`` and the ``deps`` attr
+must come out the same, and each tool's ``--needed`` matches the other's run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from pipelines_fixtures import guild, guild_env, runs
+
+GUILD_YML = """
+train:
+  main: show
+  requires:
+    - file: config.json
+    - file: data
+      select: .*\\.txt
+      target-path: inputs
+    - file: data/b.csv
+      target-type: link
+      name: table
+    - file: data/a.txt
+      rename: a.txt first.txt
+    - file: data
+      target-path: whole
+"""
+
+
+def _project(root) -> str:
+    proj = os.path.join(str(root), "proj")
+    os.makedirs(os.path.join(proj, "data", "sub"))
+    files = {
+        "data/a.txt": "alpha\n",
+        "data/b.csv": "x,y\n",
+        "data/sub/c.txt": "gamma\n",
+        "config.json": "{}\n",
+        "show.py": "print('ok')\n",
+        "guild.yml": GUILD_YML,
+    }
+    for rel, text in files.items():
+        with open(os.path.join(proj, rel), "w") as f:
+            f.write(text)
+    return proj
+
+
+def _tree(run_dir: str) -> list[tuple[str, str]]:
+    found = []
+    for root, dirs, names in os.walk(run_dir):
+        dirs[:] = [d for d in dirs if d != ".guild"]
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            kind = "link:" + os.readlink(path) if os.path.islink(path) else "dir" if os.path.isdir(path) else "file"
+            found.append((os.path.relpath(path, run_dir), kind))
+    return sorted(found)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def test_file_deps_match_guildai(tmp_path, guildai):
+    proj = _project(tmp_path)
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    r = subprocess.run(
+        [guildai, "run", "train", "-y"], cwd=proj, env=guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if line.startswith(("Resolving ", "Skipping "))]
+    ours = guild(str(ours_home), "run", "train", "-y", cwd=proj)
+    assert ours.rc == 0, ours.out
+    assert [line for line in ours.out.splitlines() if line.startswith(("Resolving ", "Skipping "))] == said
+    [theirs_run], [our_run] = runs(theirs_home), runs(ours_home)
+    assert _tree(our_run.path) == _tree(theirs_run.path)
+    for rel in (".guild/manifest", ".guild/attrs/deps", ".guild/attrs/sourcecode_digest"):
+        assert _read(os.path.join(our_run.path, rel)) == _read(os.path.join(theirs_run.path, rel)), rel
+    # Each tool's --needed matches the other's run (same flags, same source code).
+    r = guild(str(theirs_home), "run", "train", "--needed", "-y", cwd=proj)
+    assert r.rc == 0 and theirs_run.short_id in r.out, r.out
+
+
+def test_missing_file_fails_without_a_run(tmp_path, guildai):
+    proj = _project(tmp_path)
+    with open(os.path.join(proj, "guild.yml"), "w") as f:
+        f.write("train:\n  main: show\n  requires:\n    - file: nowhere.txt\n")
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    r = subprocess.run(
+        [guildai, "run", "train", "-y"], cwd=proj, env=guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1"),
+        capture_output=True, text=True, timeout=120,
+    )
+    ours = guild(str(ours_home), "run", "train", "-y", cwd=proj)
+    assert ours.rc == r.returncode == 1
+    assert ours.out.splitlines()[-1] == r.stderr.splitlines()[-1]
+    assert [run.status for run in runs(theirs_home)] == ["error"]  # guildai leaves a failed run
+    assert runs(ours_home) == []  # we make none
+
+
+def test_dep_option_matches_guildai(tmp_path, guildai):
+    proj = _project(tmp_path)
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    args = ["run", "show.py", "-D", "data/b.csv", "-D", "config.json", "-y"]
+    r = subprocess.run(
+        [guildai, *args], cwd=proj, env=guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    ours = guild(str(ours_home), *args, cwd=proj)
+    assert ours.rc == 0, ours.out
+    [theirs_run], [our_run] = runs(theirs_home), runs(ours_home)
+    assert _tree(our_run.path) == _tree(theirs_run.path)
+    for rel in (".guild/manifest", ".guild/attrs/deps"):
+        assert _read(os.path.join(our_run.path, rel)) == _read(os.path.join(theirs_run.path, rel)), rel
