@@ -7,6 +7,7 @@ the run layer turns them into command lines with :func:`build_cmd`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,14 +176,20 @@ class OpDef:
                 entry["type"] = fd.type
             if entry:
                 cmd_flags[name] = entry
+        cmd_env: dict[str, Any] = {"FLAGS_DEST": self.flags_dest, **self.env}
+        sourcecode = self._sourcecode_attr()
+        if not self.exec_:
+            # guildai's op_main imports the module from PYTHONPATH alone: name the run's
+            # copy of the source there, as guildai does, so that guildai can restart the run.
+            cmd_env["PYTHONPATH"] = with_source_path(sourcecode["dest"], self.env.get("PYTHONPATH"))
         attr: dict[str, Any] = {
             "op-cmd": {
                 "cmd-args": self.cmd_template(),
-                "cmd-env": {"FLAGS_DEST": self.flags_dest, **self.env},
+                "cmd-env": cmd_env,
                 "cmd-flags": cmd_flags,
                 "flags-dest": self.flags_dest,
             },
-            "sourcecode": self._sourcecode_attr(),
+            "sourcecode": sourcecode,
         }
         if self.label_template:
             attr["label-template"] = self.label_template
@@ -191,6 +198,19 @@ class OpDef:
         if self.delete_on_success:
             attr["delete-on-success"] = True
         return attr
+
+
+def with_source_path(dest: str, pythonpath: Any) -> str:
+    """``cmd-env``'s PYTHONPATH as guildai writes it: the run's source copy (``dest``) first."""
+    return os.pathsep.join([dest] + ([str(pythonpath)] if pythonpath else []))
+
+
+def without_source_path(dest: str, pythonpath: str) -> str:
+    """``cmd-env``'s PYTHONPATH without its leading source copy entry (our runs add that copy themselves)."""
+    parts = pythonpath.split(os.pathsep)
+    if parts and parts[0] in (dest, "."):
+        parts = parts[1:]
+    return os.pathsep.join(parts)
 
 
 # ------------------------------------------------------------ command lines

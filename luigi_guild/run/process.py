@@ -21,6 +21,7 @@ from typing import IO, Any, Callable, Iterator
 
 from luigi_guild.model import exitcodes, home
 from luigi_guild.model import flags as flagslib
+from luigi_guild.model import opdef as opdeflib
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.atomic import create_replacing, remove_stale_temps
 from luigi_guild.store.rundir import Run, now_us, process_marker
@@ -448,6 +449,14 @@ def op_env(plan: RunPlan) -> dict[str, str]:
         env["FLAG_" + re.sub(r"\W", "_", name).upper()] = flagslib.env_val(val)
     op_cmd = plan.op_attr.get("op-cmd") or {}
     for name, val in (op_cmd.get("cmd-env") or {}).items():
+        if name == "PYTHONPATH":
+            # Its first entry is the run's source copy, which :func:`_pythonpath` puts first itself;
+            # the rest (if any) stands for what the run inherits.
+            sc = plan.op_attr.get("sourcecode")
+            rest = opdeflib.without_source_path(str((sc.get("dest") if isinstance(sc, dict) else None) or "."), str(val))
+            if rest:
+                env["PYTHONPATH"] = rest
+            continue
         env[str(name)] = str(val)
     env["PROJECT_DIR"] = plan.project_dir or ""
     # --no-gpus hides every GPU; --gpus DEVICES shows only those (both kept in run_params for restarts).

@@ -32,9 +32,30 @@ def is_batch_opref(opref: OpRef) -> bool:
     return opref.pkg_type == "builtin" and opref.pkg_name == "guildai" and opref.op_name not in ("queue",)
 
 
+# The module guildai 0.9.0 runs for each of its optimizers (tpe and cmaes are ours alone).
+_GUILDAI_OPTIMIZER_MAINS = {
+    "grid": "guild.batch_main",
+    "random": "guild.plugins.random_main",
+    "gp": "guild.plugins.skopt_gp_main",
+    "forest": "guild.plugins.skopt_forest_main",
+    "gbrt": "guild.plugins.skopt_gbrt_main",
+}
+
+
 def batch_op_attr(optimizer: str, delete_on_success: bool = False) -> dict[str, Any]:
-    """A batch run's ``op`` attribute: its optimizer, and whether it is deleted when it succeeds."""
-    return {"optimizer": optimizer, "delete-on-success": delete_on_success}
+    """A batch run's ``op`` attribute: its optimizer, whether it is deleted when it succeeds, and
+    (for the optimizers guildai has) the command guildai 0.9.0 runs to restart it.
+
+    Our own restarts read only ``optimizer`` and ``delete-on-success``; ``op-cmd``
+    names guildai's batch module under guildai's Python (``${guild_python_exe}``),
+    so that ``guild run --restart BATCH`` with guildai runs the sweep again.
+    """
+    attr: dict[str, Any] = {"optimizer": optimizer, "delete-on-success": delete_on_success}
+    main = _GUILDAI_OPTIMIZER_MAINS.get(optimizer)
+    if main:
+        attr["op-cmd"] = {"cmd-args": ["${guild_python_exe}", "-um", main], "cmd-env": {}, "flags-dest": "args"}
+        attr["sourcecode"] = {"dest": "."}
+    return attr
 
 
 # The process a batch run names as its command: a restart of the batch (see sweeps.restart).
