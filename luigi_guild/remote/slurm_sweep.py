@@ -30,6 +30,7 @@ from luigi_guild.run import pipeline
 from luigi_guild.run.executors import Executor, Job, register
 from luigi_guild.store.rundir import Run
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 POLL_SECONDS = 0.5
 OUTPUT_LIMIT = 1 << 20  # at most this much of a trial's output is shown when it ends
 
@@ -72,13 +73,20 @@ class SlurmExecutor(Executor):
         except BaseException:
             _unstage(site, staged)
             raise
-        if len(ids) == 1:
-            _out("%s queued on %s as Slurm job %s" % (ids[0], self.jobs.remote, job_id))
-        else:
-            _out("%d trials queued on %s as Slurm job array %s" % (len(ids), self.jobs.remote, job_id))
-        batch = staged[0][1].batch
-        if self.jobs.detach and not self.detached and batch:
-            self._detach(batch)
+        # Whoever reads the "queued" line may signal at once: SIGTERM/SIGHUP wait (blocked)
+        # until _wait has its handlers in place, so the jobs are always cancelled.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            if len(ids) == 1:
+                _out("%s queued on %s as Slurm job %s" % (ids[0], self.jobs.remote, job_id))
+            else:
+                _out("%d trials queued on %s as Slurm job array %s" % (len(ids), self.jobs.remote, job_id))
+            batch = staged[0][1].batch
+            if self.jobs.detach and not self.detached and batch:
+                self._detach(batch)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+            raise
         for n, outcome in self._wait(site, staged).items():
             outcomes[n] = outcome
         return [outcomes[n] for n in sorted(outcomes)]
@@ -130,8 +138,9 @@ class SlurmExecutor(Executor):
         def on_signal(signum: int, _frame: Optional[FrameType]) -> None:
             raise _Interrupted(signum)
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        previous = {sig: signal.signal(sig, on_signal) for sig in _STOP_SIGNALS}
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked since the jobs were queued
             while pending:
                 states = site.settle()
                 for rid in list(pending):
