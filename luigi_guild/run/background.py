@@ -16,18 +16,28 @@ from luigi_guild.model.errors import GuildError
 from luigi_guild.store.rundir import Run
 
 
-def start_detached(run: Run, start: Callable[[], int], pidfile: str | None, wait: float = 30.0) -> None:
-    """Fork; the child runs ``start()`` in a new session; the parent waits for the LOCK."""
+def fork_flushed() -> int:
+    """``os.fork()`` once this process's buffered output is written (so the child does not repeat it)."""
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    return os.fork()
+
+
+def leave_session() -> None:
+    """In a forked child: a session of its own, standard streams on /dev/null (a daemon's start)."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def start_detached(run: Run, start: Callable[[], int], pidfile: str | None, wait: float = 30.0) -> None:
+    """Fork; the child runs ``start()`` in a new session; the parent waits for the LOCK."""
+    pid = fork_flushed()
     if pid == 0:  # pragma: no cover - runs in the forked child
         code = 1
         try:
-            os.setsid()
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
+            leave_session()
             if pidfile:
                 with open(pidfile, "w") as f:
                     f.write(str(os.getpid()))

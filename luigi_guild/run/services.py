@@ -116,16 +116,13 @@ def start(service: Service, loop: Loop, foreground: bool, log_max_size: int = DE
         _run_loop(loop, log)
         return None
     fd = _claim_pidfile(service)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
+    from luigi_guild.run.background import fork_flushed, leave_session
+
+    pid = fork_flushed()
     if pid == 0:  # pragma: no cover - runs in the forked child
         code = 0
         try:
-            os.setsid()
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for n in (0, 1, 2):
-                os.dup2(devnull, n)
+            leave_session()
             os.write(fd, str(os.getpid()).encode())
             os.close(fd)
             os.makedirs(os.path.dirname(service.logfile), exist_ok=True)
