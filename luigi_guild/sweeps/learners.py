@@ -165,8 +165,10 @@ class LearningOptimizer(Optimizer):
         self._study: Any = None
         self._startup: Any = None  # the random sampler of the random starts
         self._pending: list[tuple[dict[str, Any], Any]] = []
-        # Completed trials (earlier or of this sweep) that logged no objective: counted, not learned from.
+        # Completed trials (earlier or of this sweep) that logged no objective, and earlier trials outside
+        # the search space: counted in "Found N previous trial(s)", as Guild counts them, not learned from.
         self._missing_objective = 0
+        self._outside = 0
 
     @classmethod
     def check_flags(cls, given: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +232,7 @@ class LearningOptimizer(Optimizer):
                 trial = optuna.trial.create_trial(params=params, distributions=self.dims, value=loss)
                 self.study.add_trial(trial)
             except (ValueError, TypeError):
+                self._outside += 1
                 continue
             added += 1
         return added
@@ -245,7 +248,7 @@ class LearningOptimizer(Optimizer):
             return "Random start for optimization (%d of %d)" % (self.asked + 1, self.random_starts)
         done = self._complete()
         if done:
-            return "Found %d previous trial(s) for use in optimization" % (done + self._missing_objective)
+            return "Found %d previous trial(s) for use in optimization" % (done + self._missing_objective + self._outside)
         if self._missing_objective:
             return "Random start for optimization (cannot find objective '%s')" % self.objective
         return "Random start for optimization (missing previous trials)"
