@@ -77,7 +77,9 @@ class SweepState:
             self.best_label = objective[0]
             self.best = objective[1] if self.best is None else self.best_of(self.best, objective[1])
         if self.progress:
-            _progress_line(done, self.total, failed, self.best_label, self.best)
+            from luigi_guild.sweeps.progress import progress_line
+
+            progress_line(done, self.total, failed, self.best_label, self.best)
 
     def request_stop(self, reason: int, code: int = 0) -> bool:
         """Ask the sweep to start no more trials; True for the request that stopped it."""
@@ -96,20 +98,6 @@ class SweepState:
     @property
     def stopped(self) -> int:
         return self.stop.value
-
-
-def _progress_line(done: int, total: int, failed: int, label: str, best: float | None) -> None:
-    """On a terminal: a bar with trials done/total, failures and the best objective so far (rich)."""
-    from rich.console import Console
-    from rich.progress_bar import ProgressBar
-    from rich.table import Table
-
-    line = Table.grid(padding=(0, 1))
-    text = "%d/%d trials, %d failed" % (done, total, failed)
-    if best is not None:
-        text += ", best %s %s" % (label, flagslib.format_val(best))
-    line.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), text)
-    Console(file=sys.stderr).print(line)
 
 
 _states: dict[str, SweepState] = {}
