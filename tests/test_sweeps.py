@@ -242,3 +242,19 @@ def test_restarted_learning_batch_runs_max_trials_again(tmp_path):
     (new_id, _o, _d), = trial_lines(r.out)
     assert {t.id: t.flags for t in trial_runs(home, "quad.py")}[new_id] not in first + restarted
     assert batch.get("max_trials") == 1 and batch.get("random_seed") == 8
+
+
+@pytest.mark.parametrize("name", ["tpe", "cmaes"])
+def test_optuna_samplers_do_not_repeat_the_random_starts(name):
+    from luigi_guild.sweeps import learners
+    from luigi_guild.sweeps.optimizers import TrialResult
+
+    # Two workers: the model is asked while a random start still runs (one result told of two).
+    cls = learners.learner_class(name)
+    assert cls is not None
+    opt = cls([{"x": "[0.0:100.0]"}], 3, 5, {"random-starts": 2})
+    starts = opt.ask(2)
+    opt.tell(starts[0], TrialResult("completed", 1.0))
+    (third,) = opt.ask(1)
+    assert opt.notes == ["Found 1 previous trial(s) for use in optimization"]
+    assert third not in starts, (third, starts)

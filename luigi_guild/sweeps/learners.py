@@ -362,7 +362,9 @@ class TPE(LearningOptimizer):
     def sampler(self) -> Any:
         import optuna
 
-        return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.random_starts, constant_liar=True)
+        # No start-up draws of its own: the random starts come first (LearningOptimizer.ask), from a random
+        # sampler with the same seed as TPE's own, which would repeat them.
+        return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=0, constant_liar=True)
 
 
 @register
@@ -375,7 +377,7 @@ class CmaEs(LearningOptimizer):
     def sampler(self) -> Any:
         import optuna
 
-        return optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=self.random_starts,
+        return optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=0,  # as for TPE
                                             warn_independent_sampling=False)
 
 
