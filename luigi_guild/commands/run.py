@@ -660,10 +660,9 @@ def _sweep(
     scheduler_port: int | None,
     slurm_jobs: str | None = None,
     batch: Run | None = None,
-    remaining: int | None = None,
     background: tuple[str | None, int] | None = None,
 ) -> None:
-    """Run a sweep; ``batch`` is a batch run to start again (``remaining``: trials a learning optimizer may still ask).
+    """Run a sweep; ``batch`` is a batch run to start again.
 
     ``background`` (pidfile, workers): the batch is created here, then run by a detached child.
     """
@@ -681,13 +680,8 @@ def _sweep(
         if kept:
             _echo_skip(kept)
             return
-    if remaining is not None and remaining < 1:
-        assert batch is not None
-        click.echo("Batch %s has already run its %d trials (use --max-trials to allow more)"
-                   % (batch.id, spec.max_trials or 20))
-        return
     if not yes:
-        count = len(trials) if spec.objective is None else (remaining or spec.max_trials or 20)
+        count = len(trials) if spec.objective is None else (spec.max_trials or 20)
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials,
                                              restart=batch.id if batch is not None else None,
                                              stage=opts.stage_batch and background is None)), err=True)
@@ -789,7 +783,7 @@ def _restart_batch(
         stage_trials=restarting.stage_trials,
     )
     _sweep(restarting.plan, restarting.spec, opts, yes, scheduler_host, scheduler_port,
-           batch=restarting.batch, remaining=restarting.remaining)
+           batch=restarting.batch)
 
 
 def _run_remote(
