@@ -502,6 +502,8 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
             "GUILD_HOME": home.guild_home(),
             "GUILD_OP": plan.op_name,
             "CMD_DIR": os.getcwd(),
+            # As Guild gives it: inherited, else INFO (``guild --debug`` sets 10 for everything it starts).
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "20",
         }
     )
     env["PYTHONPATH"] = _pythonpath(plan, run.path, env.get("PYTHONPATH"))
