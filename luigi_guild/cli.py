@@ -16,7 +16,7 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "api": ("compare", "api"),
+    "api": ("api", "api"),
     "cat": ("cat", "cat"),
     "check": ("check", "check"),
     "comment": ("comment", "comment"),

@@ -99,3 +99,25 @@ def test_merge_publish_tensorboard_agree_with_guildai(tmp_path, guildai):
     ours_csv = _ours(home, "tensorboard", "--export-scalars", "-", cwd=proj).stdout.splitlines()
     assert ours_csv[0] == theirs_csv[0] == "run,path,tag,value,step"
     assert sorted(ours_csv[1:]) == sorted(theirs_csv[1:]) and len(ours_csv) > 5
+
+
+def test_api_ops_and_help_op_agree_with_guildai(tmp_path, guildai):
+    """``guild api ops`` and ``api help-op`` print the same JSON as guildai's (a Click command's
+    flags aside: guildai 0.9.0 shows click 8.2's unset-default sentinel for them)."""
+    import json
+
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    proj = str(tmp_path / "opdefs")
+    shutil.copytree(os.path.join(os.path.dirname(RESULTS), "opdefs"), proj)
+    with open(os.path.join(proj, "flagged.py"), "w") as f:
+        f.write("x = 1.5\nb = True\ns = 'a b'\nn = None\nprint(x, b, s, n)\n")
+    for args in (["api", "help-op", "need"], ["api", "help-op", "need", "-f"], ["api", "help-op", "flagged.py"]):
+        theirs, ours = _guildai(guildai, home, *args, cwd=proj), _ours(home, *args, cwd=proj)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert ours.stdout == theirs.stdout, args
+    theirs, ours = _guildai(guildai, home, "api", "ops", cwd=proj), _ours(home, "api", "ops", cwd=proj)
+    assert theirs.returncode == ours.returncode == 0, (theirs.stderr, ours.stderr)
+    theirs_ops = [op for op in json.loads(theirs.stdout) if op["name"] != "click-cmd"]
+    ours_ops = [op for op in json.loads(ours.stdout) if op["name"] != "click-cmd"]
+    assert len(ours_ops) > 5 and ours_ops == theirs_ops

@@ -1,0 +1,109 @@
+"""``guild api``: machine-readable (JSON) output of Guild commands: ``compare``, ``ops``, ``help-op``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from luigi_guild.commands.compare import api_compare
+
+if TYPE_CHECKING:
+    from luigi_guild.model.opdef import OpDef
+
+
+@click.group("api")
+def api() -> None:
+    """Machine-readable output of Guild commands."""
+
+
+api.add_command(api_compare)
+
+
+def format_option(fn: Any) -> Any:
+    """``-f/--format``: indented JSON with sorted keys, as Guild formats it."""
+    return click.option("-f", "--format", "pretty", is_flag=True, help="Format the JSON output.")(fn)
+
+
+def out(data: Any, pretty: bool) -> None:
+    """``data`` as one line of JSON, or indented with sorted keys."""
+    opts: dict[str, Any] = {"indent": 2, "sort_keys": True} if pretty else {}
+    sys.stdout.write(json.dumps(data, default=str, **opts) + "\n")
+
+
+def op_info(opdef: "OpDef") -> dict[str, Any]:
+    """An operation as Guild's ``api ops``/``api help-op`` describe it (Guild's field names and order)."""
+    from luigi_guild.model.flags import format_val
+
+    ref = opdef.opref
+    if ref.pkg_type == "guildfile":
+        guildfile: dict[str, Any] = {"dir": os.path.dirname(os.path.abspath(ref.pkg_name)), "src": ref.pkg_name}
+    else:
+        guildfile = {"dir": os.path.abspath(opdef.project_dir), "src": None}
+    return {
+        "opref": {
+            "pkgType": ref.pkg_type,
+            "pkgName": ref.pkg_name,
+            "pkgVersion": ref.pkg_version,
+            "modelName": ref.model_name,
+            "opName": ref.op_name,
+        },
+        "name": ref.op_name,
+        "fullname": "%s:%s" % (ref.model_name, ref.op_name) if ref.model_name else ref.op_name,
+        "description": opdef.description,
+        "guildfile": guildfile,
+        "flags": {
+            name: {
+                "default": fd.default,
+                "defaultAssign": "%s=%s" % (name, format_val(fd.default)),
+                "description": fd.description,
+                "choices": _choices(fd.choices, fd.extra),
+                "type": fd.type,
+            }
+            for name, fd in sorted(opdef.flags.items())
+        },
+    }
+
+
+def _choices(choices: list | None, extra: dict) -> list:
+    """Guild's choice entries: ``{value, alias, description}`` per choice (``[]`` without choices)."""
+    if not choices:
+        return []
+    shown = extra.get("choice_help") or []
+    aliases = {v: a for a, v in (extra.get("choice_aliases") or {}).items()}
+    found = []
+    for i, value in enumerate(choices):
+        description = shown[i][1] if i < len(shown) else ""
+        found.append({"value": value, "alias": aliases.get(value), "description": description})
+    return found
+
+
+@api.command("ops")
+@format_option
+def api_ops(pretty: bool) -> None:
+    """The operations of the project in the current directory as JSON (private ones left out)."""
+    from luigi_guild.project import guildfile
+
+    path = os.path.join(os.getcwd(), "guild.yml")
+    opdefs = guildfile.list_ops(path) if os.path.isfile(path) else []
+    opdefs.sort(key=lambda op: (op.opref.model_name, op.opref.op_name))
+    out(
+        [
+            op_info(op) for op in opdefs
+            if not (op.opref.op_name.startswith("_") or op.opref.model_name.startswith("_"))
+        ],
+        pretty,
+    )
+
+
+@api.command("help-op")
+@click.argument("opspec", metavar="OPSPEC")
+@format_option
+def api_help_op(opspec: str, pretty: bool) -> None:
+    """An operation (of the project here, or a Python script) and its flags as JSON."""
+    from luigi_guild.project import operations
+
+    out(op_info(operations.resolve(opspec)), pretty)
