@@ -121,3 +121,27 @@ def test_api_ops_and_help_op_agree_with_guildai(tmp_path, guildai):
     theirs_ops = [op for op in json.loads(theirs.stdout) if op["name"] != "click-cmd"]
     ours_ops = [op for op in json.loads(ours.stdout) if op["name"] != "click-cmd"]
     assert len(ours_ops) > 5 and ours_ops == theirs_ops
+
+
+def test_api_runs_agrees_with_guildai(tmp_path, guildai):
+    """``guild api runs`` prints the same JSON as guildai's for runs made by either tool, upstream
+    links, labels, scalars, filters and deleted runs included."""
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    proj = str(tmp_path / "results")
+    shutil.copytree(RESULTS, proj)
+    for by_guildai, args in ((True, ["train", "x=0.25"]), (False, ["train", "x=0.5"]), (True, ["scored", "x=3"]),
+                             (False, ["custom"])):
+        if by_guildai:
+            r = _guildai(guildai, home, "run", *args, "-y", cwd=proj)
+        else:
+            r = _ours(home, "run", *args, "-y", cwd=proj)
+        assert r.returncode == 0, (args, r.stderr)
+    assert _ours(home, "runs", "label", "1", "-s", "a label", "-y", cwd=proj).returncode == 0
+    assert _ours(home, "runs", "rm", "4", "-y", cwd=proj).returncode == 0
+    for args in ([], ["-f"], ["-Fo", "train"], ["1"], ["-Fl", "label"], ["--deleted"]):
+        theirs = _guildai(guildai, home, "api", "runs", *args, cwd=proj)
+        ours = _ours(home, "api", "runs", *args, cwd=proj)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert ours.stdout == theirs.stdout, args
+        assert ours.stdout.count('"shortId"') == (3 if args in ([], ["-f"]) else 1), args  # 4 runs, 1 deleted

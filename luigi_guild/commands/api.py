@@ -1,4 +1,4 @@
-"""``guild api``: machine-readable (JSON) output of Guild commands: ``compare``, ``ops``, ``help-op``."""
+"""``guild api``: machine-readable (JSON) output of Guild commands: ``compare``, ``ops``, ``help-op``, ``runs``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from luigi_guild.commands.compare import api_compare
+from luigi_guild.commands.filters import filter_options
 
 if TYPE_CHECKING:
     from luigi_guild.model.opdef import OpDef
@@ -107,3 +108,30 @@ def api_help_op(opspec: str, pretty: bool) -> None:
     from luigi_guild.project import operations
 
     out(op_info(operations.resolve(opspec)), pretty)
+
+
+@api.command("runs")
+@click.argument("runs", metavar="[RUN...]", nargs=-1)
+@format_option
+@click.option("-v", "--api-version", type=click.Choice(["1", "2"]), default="2", show_default=True,
+              help="API version (only 2 is implemented).")
+@click.option("-d", "--deleted", is_flag=True, help="Show deleted runs.")
+@click.option("--include-batch", is_flag=True, help="Include batch runs.")
+@filter_options
+def api_runs(runs: tuple[str, ...], pretty: bool, api_version: str, deleted: bool, include_batch: bool,
+             **kw: Any) -> None:
+    """Runs as JSON, with their attributes, files and scalar summaries (Guild's API version 2)."""
+    from luigi_guild.commands.filters import selected_runs
+    from luigi_guild.model import home
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.store import info
+    from luigi_guild.store import scalars as scalarstore
+
+    if api_version != "2":
+        raise GuildError("api runs --api-version %s is not supported (2, the default, is)" % api_version)
+    chosen = selected_runs(kw, runs, [":"], "api runs", deleted=deleted)
+    if not (include_batch or deleted):
+        chosen = [r for r in chosen if not os.path.isdir(r.guild_path("proto"))]
+    runs_dir = os.path.realpath(home.trash_runs_dir() if deleted else home.runs_dir())
+    summaries = scalarstore.for_runs(chosen)
+    out([info.api_run_data(r, runs_dir, summaries.get(r.path, [])) for r in chosen], pretty)
