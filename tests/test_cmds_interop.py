@@ -145,3 +145,32 @@ def test_api_runs_agrees_with_guildai(tmp_path, guildai):
         assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
         assert ours.stdout == theirs.stdout, args
         assert ours.stdout.count('"shortId"') == (3 if args in ([], ["-f"]) else 1), args  # 4 runs, 1 deleted
+
+
+def test_api_merge_agrees_with_guildai(tmp_path, guildai):
+    """``guild api merge``: the same preview, replacement and copy answers as guildai's."""
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    proj = str(tmp_path / "results")
+    shutil.copytree(RESULTS, proj)
+    assert _guildai(guildai, home, "run", "custom", "-y", cwd=proj).returncode == 0
+    assert _ours(home, "run", "train", "x=0.5", "-y", cwd=proj).returncode == 0
+    with open(os.path.join(proj, "train.py"), "a") as f:
+        f.write("# changed\n")
+    for args in (["-p"], ["-p", "-f", "2"], ["-p", "-a", "-x", "*.txt"], ["-p", "--skip-sourcecode", "-a"], ["-y"]):
+        theirs = _guildai(guildai, home, "api", "merge", *args, cwd=proj)
+        ours = _ours(home, "api", "merge", *args, cwd=proj)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert ours.stdout == theirs.stdout, args
+    for tool in ("theirs", "ours"):
+        target = str(tmp_path / tool)
+        os.makedirs(target)
+        args = ["api", "merge", "-a", "-y", "--no-summary", "-t", target]
+        r = _guildai(guildai, home, *args, cwd=proj) if tool == "theirs" else _ours(home, *args, cwd=proj)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith('{"resp": "ok", "copied": ["'), r.stdout
+        if tool == "theirs":
+            copied_by_them = r.stdout
+        else:
+            assert r.stdout == copied_by_them
+            assert sorted(os.listdir(target)) == sorted(os.listdir(str(tmp_path / "theirs")))

@@ -1,4 +1,4 @@
-"""``guild api``: machine-readable (JSON) output of Guild commands: ``compare``, ``ops``, ``help-op``, ``runs``."""
+"""``guild api``: machine-readable (JSON) output of Guild commands: ``compare``, ``ops``, ``help-op``, ``runs``, ``merge``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 
 from luigi_guild.commands.compare import api_compare
 from luigi_guild.commands.filters import filter_options
+from luigi_guild.commands.merge import merge_options
 
 if TYPE_CHECKING:
     from luigi_guild.model.opdef import OpDef
@@ -135,3 +136,78 @@ def api_runs(runs: tuple[str, ...], pretty: bool, api_version: str, deleted: boo
     runs_dir = os.path.realpath(home.trash_runs_dir() if deleted else home.runs_dir())
     summaries = scalarstore.for_runs(chosen)
     out([info.api_run_data(r, runs_dir, summaries.get(r.path, [])) for r in chosen], pretty)
+
+
+# Guild's codes for why ``merge`` skips a file (``toSkip[].reason``), from ours.
+_SKIP_CODES = {"other": "?", "unchanged": "u", "npd": "npd", "deps": "d", "source": "s", "excluded": "x"}
+
+
+@api.command("merge")
+@format_option
+@merge_options
+def api_merge(
+    pretty: bool, run: str | None, target_dir: str | None, sourcecode: bool, all_: bool, skip_sourcecode: bool,
+    skip_deps: bool, exclude: tuple[str, ...], no_summary: bool, summary_name: str, preview: bool, yes: bool,
+    replace: bool, no_replace: bool, **kw: Any,
+) -> None:
+    """Merge a run's files without prompts, answering in JSON (Guild's ``resp`` kinds).
+
+    With --preview the plan is printed (`preview`) and nothing is copied;
+    otherwise --yes is required. The answer is `ok` with the copied paths,
+    `replacement-paths` or `unstaged-paths` when files would be replaced,
+    or `nothing-to-copy`.
+    """
+    from luigi_guild.commands.merge import planned, replace_problem, write_summary
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.store import runmerge
+
+    ctx = click.get_current_context()
+    if not preview and not yes:
+        raise GuildError(
+            "--yes must be specified for this command when --preview is not used",
+            hint="Try '%s --help' for more information." % ctx.command_path,
+        )
+    plan = planned(ctx, run, kw, target_dir, sourcecode, all_, skip_sourcecode, skip_deps, exclude, replace, no_replace)
+    problem = replace_problem(plan, replace, no_replace)
+    if problem:
+        what, paths = problem
+        out({"resp": "replacement-paths" if what == "replaced" else "unstaged-paths", "paths": sorted(paths)}, pretty)
+        return
+    if not plan.to_copy and not preview:
+        out({"resp": "nothing-to-copy"}, pretty)
+        return
+    if preview:
+        out(
+            {
+                "resp": "preview",
+                "run": _merge_run_data(plan.run),
+                "targetDir": plan.target_dir,
+                "toCopy": [
+                    {"fileType": c.kind, "runPath": c.run_path, "targetPath": c.target_path} for c in plan.to_copy
+                ],
+                "toSkip": [
+                    {"fileType": s.kind, "runPath": s.run_path, "targetPath": s.target_path,
+                     "reason": _SKIP_CODES.get(s.reason, s.reason)}
+                    for s in plan.to_skip
+                ],
+            },
+            pretty,
+        )
+        return
+    copied: list[str] = []
+    runmerge.apply(plan, lambda c: copied.append(c.target_path))
+    if not no_summary:
+        write_summary(plan, summary_name)
+    out({"resp": "ok", "copied": copied}, pretty)
+
+
+def _merge_run_data(run: Any) -> dict[str, Any]:
+    """The run in a merge preview: Guild's run fields, times formatted."""
+    from luigi_guild.model import home
+    from luigi_guild.model.table import format_timestamp
+    from luigi_guild.store import info
+
+    data = info.api_run_data(run, os.path.realpath(home.runs_dir()), [])
+    data["started"], data["stopped"] = format_timestamp(data["started"]), format_timestamp(data["stopped"])
+    names = ("id", "shortId", "dir", "operation", "started", "stopped", "label", "status", "projectDir", "opRef")
+    return {name: data.get(name) for name in names}
