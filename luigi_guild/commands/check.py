@@ -181,8 +181,11 @@ def _framework(report: Report, module: str, label: str, unloaded: list[str], ver
             report.add("%s_version" % label, "ERROR: its check exited with status %i" % p.returncode)
 
 
-def _notify(error: GuildError | None) -> None:
-    """``--notify``: a desktop notification of the result with ``notify-send``, when it is installed."""
+def _notify(code: int, message: str) -> None:
+    """``--notify``: a desktop notification of the result with ``notify-send``, when it is installed.
+
+    ``PASSED``, else ``FAILED (CODE)`` (critical, with ``: MESSAGE``, when there is a message).
+    """
     exe = shutil.which("notify-send")
     if exe is None:
         sys.stderr.write("WARNING: cannot notify check result - notify-send not available\n")
@@ -190,8 +193,10 @@ def _notify(error: GuildError | None) -> None:
     import subprocess
 
     body, urgency = "PASSED", "normal"
-    if error is not None:
-        body, urgency = "FAILED (%i): %s" % (error.exit_code, error.message), "critical"
+    if code:
+        body = "FAILED (%i)" % code
+        if message:
+            body, urgency = body + ": " + message, "critical"
     subprocess.run([exe, "-u", urgency, "guild check", body], stdout=subprocess.DEVNULL, check=False)
 
 
@@ -273,10 +278,14 @@ def check(
         _check(checks, version_spec, external, uat or force_uat, no_info, all_tests or bool(tests), space, no_chrome)
     except GuildError as e:
         if notify:
-            _notify(e)
+            _notify(e.exit_code, e.message)
+        raise
+    except click.exceptions.Exit as e:  # --no-chrome: the exit status without a message
+        if notify:
+            _notify(e.exit_code, "")
         raise
     if notify:
-        _notify(None)
+        _notify(0, "")
 
 
 def _check(
