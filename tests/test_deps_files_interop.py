@@ -132,6 +132,7 @@ train:
     - operation: prepare
     - file: data/a.txt
       name: alpha
+    - file: out.txt
 """
 
 
@@ -142,6 +143,8 @@ def test_mixed_requires_resolve_in_declared_order_as_guildai_does(tmp_path, guil
         f.write(MIXED_YML)
     with open(os.path.join(proj, "prep.py"), "w") as f:
         f.write("open('out.txt', 'w').write('prepared')\n")
+    with open(os.path.join(proj, "out.txt"), "w") as f:  # taken by prepare's out.txt, declared before it
+        f.write("project\n")
     theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
     theirs_home.mkdir()
     env = guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1")
@@ -155,19 +158,23 @@ def test_mixed_requires_resolve_in_declared_order_as_guildai_does(tmp_path, guil
         said["ours " + op] = ours.out
     [theirs_train, theirs_prep], [our_train, our_prep] = runs(theirs_home), runs(ours_home)
 
-    def messages(text: str, prep_id: str) -> list[str]:
+    def messages(text: str, prep_id: str, train_dir: str) -> list[str]:
         return [
-            line.replace(prep_id, "PREP") for line in text.splitlines() if line.startswith(("Resolving ", "Using "))
+            line.replace(prep_id, "PREP").replace(train_dir, "TRAIN")
+            for line in text.splitlines()
+            if line.startswith(("Resolving ", "Using ", "WARNING: "))
         ]
 
-    theirs = messages(said["train"], theirs_prep.id)
+    theirs = messages(said["train"], theirs_prep.id, theirs_train.path)
     assert theirs == [
         "Resolving file:config.json",
         "Resolving operation:prepare",
         "Using run PREP for operation:prepare",
         "Resolving alpha",
+        "Resolving file:out.txt",
+        "WARNING: TRAIN/out.txt already exists, skipping copy",
     ]
-    assert messages(said["ours train"], our_prep.id) == theirs
+    assert messages(said["ours train"], our_prep.id, our_train.path) == theirs
     assert _read(os.path.join(our_train.path, ".guild/manifest")) == _read(
         os.path.join(theirs_train.path, ".guild/manifest")
     )

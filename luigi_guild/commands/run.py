@@ -446,7 +446,8 @@ def run(
         from luigi_guild.run import deps
 
         resolved = deps.resolutions(plan, stage)
-        on_created = lambda _run, _plan: _echo_resolutions(resolved)  # noqa: E731
+        plan.dep_notes = {}  # placing warnings follow their Resolving lines, as in Guild
+        on_created = lambda _run, _plan: _echo_resolutions(resolved, _plan.dep_notes)  # noqa: E731
     opts = RunOptions(
         needed=needed,
         stage=stage,
@@ -500,11 +501,11 @@ def _report(
             raise SystemExit(outcome.exit_code)
 
 
-def _echo_resolutions(resolved: list[Resolution]) -> None:
+def _echo_resolutions(resolved: list[Resolution], notes: dict[str, list[str]] | None = None) -> None:
     """Guild's lines for the dependencies of a run that starts (stderr, also with --quiet)."""
     from luigi_guild.run import deps
 
-    for line in deps.report_lines(resolved):
+    for line in deps.report_lines(resolved, notes):
         click.echo(line, err=True)
 
 

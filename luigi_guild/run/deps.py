@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.opdef import FileRequirement
@@ -22,6 +22,9 @@ from luigi_guild.store.rundir import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef, Requirement
+
+
+Warn = Callable[[str, str], None]  # (resource name, warning line)
 
 
 class DependencyError(GuildError):
@@ -122,12 +125,18 @@ def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement"]:
     return [item for _pos, item in sorted(items, key=lambda pair: pair[0])]
 
 
-def report_lines(resolved: list[Resolution]) -> list[str]:
-    """Guild's words for :func:`resolutions`: ``Resolving NAME``, then what happened to each source."""
-    lines = []
+def report_lines(resolved: list[Resolution], notes: dict[str, list[str]] | None = None) -> list[str]:
+    """Guild's words for :func:`resolutions`: ``Resolving NAME``, then what happened to each source.
+
+    ``notes`` (a plan's ``dep_notes``) are the warnings placing each
+    resource gave; each resource's come after its own lines.
+    """
+    lines: list[str] = []
     last = None
     for r in resolved:
         if r.resource != last:
+            if last is not None:
+                lines += (notes or {}).pop(last, [])
             lines.append("Resolving %s" % r.resource)
             last = r.resource
         if r.state == USED:
@@ -138,6 +147,10 @@ def report_lines(resolved: list[Resolution]) -> list[str]:
             lines.append("Skipping resolution of %s because it's being staged" % r.source)
         else:
             lines.append("Skipping resolution of %s because it's already resolved" % r.source)
+    if last is not None:
+        lines += (notes or {}).pop(last, [])
+    for rest in (notes or {}).values():  # resources the report did not name
+        lines += rest
     return lines
 
 
@@ -224,7 +237,7 @@ def record(plan: RunPlan, upstream: list[tuple[str, Upstream]]) -> None:
     plan.relabel()
 
 
-def _link_one(up: Upstream, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str]) -> None:
+def _link_one(up: Upstream, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str], warn: Warn) -> None:
     """Symlink an upstream run's generated top-level files into ``dest``.
 
     Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
@@ -249,7 +262,7 @@ def _link_one(up: Upstream, dest: str, shown: str | None, attr: dict[str, Any], 
             continue
         target = os.path.join(dest, name)
         if os.path.lexists(target):
-            sys.stderr.write("WARNING: %s already exists, skipping link\n" % os.path.join(shown or dest, name))
+            warn(up.resource, "WARNING: %s already exists, skipping link" % os.path.join(shown or dest, name))
             continue
         source = os.path.join(run.path, name)
         os.symlink(source, target)
@@ -270,11 +283,26 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
     """
     attr: dict[str, Any] = {}
     lines: list[str] = []
-    for item in declared_order(plan):
-        if isinstance(item, Upstream):
-            _link_one(item, dest, shown, attr, lines)
-        elif plan.opdef is not None:
-            _place_one(item, plan.opdef, dest, shown, attr, lines)
+    notes = plan.dep_notes
+
+    def warn(resource: str, text: str) -> None:
+        if notes is None:
+            sys.stderr.write(text + "\n")
+        else:
+            notes.setdefault(resource, []).append(text)
+
+    try:
+        for item in declared_order(plan):
+            if isinstance(item, Upstream):
+                _link_one(item, dest, shown, attr, lines, warn)
+            elif plan.opdef is not None:
+                _place_one(item, plan.opdef, dest, shown, attr, lines, warn)
+    except GuildError:
+        for held in (notes or {}).values():  # no report follows a failed start: say them now
+            sys.stderr.write("".join(text + "\n" for text in held))
+        if notes:
+            notes.clear()
+        raise
     return attr, lines
 
 
@@ -329,7 +357,8 @@ def with_cli_deps(opdef: "OpDef", paths: list[str], cwd: str) -> "OpDef":
 
 
 def _place_one(
-    req: "FileRequirement", opdef: "OpDef", dest: str, shown: str | None, attr: dict[str, Any], lines: list[str]
+    req: "FileRequirement", opdef: "OpDef", dest: str, shown: str | None, attr: dict[str, Any], lines: list[str],
+    warn: Warn,
 ) -> None:
     """Copy (or link) the sources of one ``file:`` requirement into the run dir ``dest``.
 
@@ -354,12 +383,12 @@ def _place_one(
         return  # an entry of the same name was resolved already (see resolutions())
     sources = file_sources(req, location)
     if not sources:
-        sys.stderr.write("WARNING: nothing resolved for %s\n" % req.resource_name)
+        warn(req.resource_name, "WARNING: nothing resolved for %s" % req.resource_name)
     for src in sources:
         target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
         if os.path.lexists(target):
             shown_target = os.path.join(shown or dest, os.path.relpath(target, dest))
-            sys.stderr.write("WARNING: %s already exists, skipping %s\n" % (shown_target, kind))
+            warn(req.resource_name, "WARNING: %s already exists, skipping %s" % (shown_target, kind))
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if kind == "link":
