@@ -52,10 +52,15 @@ def csv_text(rows: list[list]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def write_csv(table: comparelib.Table, path: str) -> None:
-    """The table as CSV to ``path`` (``-``: standard output)."""
-    rows = [table.header] + table.rows if table.rows else []
-    text = csv_text(rows)
+def table_csv(table: comparelib.Table) -> str:
+    """The table as CSV text: the header and a line per row (nothing when there is no row)."""
+    return csv_text([table.header] + table.rows if table.rows else [])
+
+
+def write_csv(table: comparelib.Table, path: str, text: str | None = None) -> None:
+    """The table as CSV (``text``: :func:`table_csv` of it, when made already) to ``path`` (``-``: standard output)."""
+    if text is None:
+        text = table_csv(table)
     if path == "-":
         # One write: standard output may be unbuffered (PYTHONUNBUFFERED).
         sys.stdout.write(text)
@@ -78,15 +83,40 @@ def plain_csv(path: str) -> None:
     import os
 
     from luigi_guild.model import home
-    from luigi_guild.store import query, scalars
+    from luigi_guild.store import query
 
     no_gc()
-    # Every run is shown: their scalar index entries are checked (in a child process, when
-    # there are many) while the runs are listed and preloaded.
-    pending = scalars.started(os.path.abspath(home.runs_dir()))
+    root = os.path.abspath(home.runs_dir())
     opts = comparelib.CompareOptions(include_batch=False)
-    table = comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending)
-    write_csv(table, path)
+    if query.parent_scope(root) is not None:  # the runs a steps run isolates its steps to
+        from luigi_guild.store import scalars
+
+        pending = scalars.started(root)
+        table = comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending)
+        write_csv(table, path)
+        _kept.append(table)
+        return
+    from luigi_guild.store.warm import Warm
+
+    # Every run is shown: the table is made as the indexes say while a child process checks
+    # their entries (when there are many), and made again only if some entry was stale.
+    warm = Warm(root)
+    guess = warm.guess()
+    guessed = None
+    warnings: list[str] = []  # the guess's, shown only if it stands
+    if guess is not None:
+        guessed = comparelib.build(guess[0], opts, warn=warnings.append, pending_scalars=guess[1], preloaded=True)
+        text = table_csv(guessed)
+    checked = warm.checked()
+    if checked is None and guessed is not None:
+        for msg in warnings:
+            warn(msg)
+        table = guessed
+    else:
+        assert checked is not None
+        table = comparelib.build(checked[0], opts, warn=warn, pending_scalars=checked[1], preloaded=True)
+        text = table_csv(table)
+    write_csv(table, path, text)
     _kept.append(table)  # freed by the process's end (see the entry point's quick exit), not here
 
 

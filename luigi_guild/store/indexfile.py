@@ -23,7 +23,8 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-INDEX_VERSION = 4  # 3: stopped and the batch marker; 4: entries of damaged runs say what is damaged
+INDEX_VERSION = 5  # 3: stopped and the batch marker; 4: entries of damaged runs say what is damaged;
+# 5: heads hold the ``label`` and ``exit_status`` stamps
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -57,11 +58,13 @@ ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
 _G_ONLY = frozenset(ORDER_FILES)
 _FLAGS_ONLY = frozenset(NEEDED_FILES)
 
-# An entry is a small head, enough to order runs, and a body with the values.
+# An entry is a small head, enough to order runs and to check the stamps a table checks
+# (``.guild/``, ``label``, ``exit_status``), and a body with the values.
 # The file keeps heads and bodies in two sections: a default listing loads
 # only the heads; the bodies section loads when a value is first needed, and
 # each body (marshalled on its own) is decoded only when its run is used.
-H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY = range(5)
+H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY, H_LABEL, H_EXIT_STATUS = range(7)
+HEAD_LEN = 7
 B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
 _HEADER_LEN = len(_MAGIC) + 32
 
@@ -192,12 +195,12 @@ def read_entry(
         settled = False
     gstamp = hash((gst.st_mtime_ns, gst.st_ctime_ns, gst.st_ino, gst.st_size))
     key = needed_key(opref_line, attrs.get("flags"))
-    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key)
+    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key, fstamps[F_LABEL], fstamps[F_EXIT_STATUS])
     return head, (tuple(fstamps), opref_line, attrs, sentinels, remote)
 
 
 def _head_ok(h: Any) -> bool:
-    return type(h) is tuple and len(h) == 5 and type(h[H_TS]) is int
+    return type(h) is tuple and len(h) == HEAD_LEN and type(h[H_TS]) is int
 
 
 def _body_ok(b: Any) -> bool:
