@@ -1,6 +1,7 @@
 """``guild compare --csv -`` on warm indexes: the table made from the index entries while a child
-checks their stamps stands only when nothing changed; any change behind the indexes' backs
-(attrs edited in place, a status change, runs removed or added, new scalars) shows at once.
+checks their stamps stands only when nothing changed, and so does the kept text of the last
+table (``cache/compare-csv``); any change behind the indexes' backs (attrs edited in place, a
+status change, runs removed or added, new scalars) shows at once.
 
 Each case runs with the stamps checked by a forked child and by the command itself. Stamps count
 as settled at once (``RACY_NS`` 0 in both indexes), so the warm path is taken from the second call.
@@ -75,7 +76,7 @@ def home(request, tmp_path, monkeypatch):
 
 
 def compare(h: dict, capsys) -> tuple[str, int]:
-    """The command's CSV and how many tables it made (1: the guess stood)."""
+    """The command's CSV and how many tables it made (0: the kept text was used)."""
     capsys.readouterr()
     del h["builds"][:]
     comparecsv.plain_csv("-")
@@ -97,12 +98,13 @@ def truth(h: dict, capsys) -> str:
 
 
 def warm(h: dict, capsys) -> str:
-    """Two calls (the first builds the indexes), the second's guess standing; its CSV."""
+    """Three calls: the first builds the indexes, the second's guess stands (its text is kept),
+    the third uses the kept text; their CSV."""
     first, _ = compare(h, capsys)
-    second, builds = compare(h, capsys)
-    assert second == first and builds == 1
+    assert compare(h, capsys) == (first, 1)
+    assert compare(h, capsys) == (first, 0)
     tick()
-    return second
+    return first
 
 
 def attr_path(h: dict, i: int, name: str) -> str:
@@ -123,16 +125,17 @@ def test_unchanged_runs_keep_the_guess_and_agree_with_reading_every_file(home, c
     out = warm(home, capsys)
     assert out == truth(home, capsys)
     assert out.count("\n") == N + 1 and out.startswith("run,operation,started,time,status,label,")
-    assert compare(home, capsys) == (out, 1)
+    assert compare(home, capsys) == (out, 0)
 
 
 def test_label_edited_in_place_is_seen(home, capsys):
     warm(home, capsys)
     write_in_place(attr_path(home, 2, "label"), "edited in place\n")
     out, builds = compare(home, capsys)
-    assert ",completed,edited in place," in row_of(out, home["ids"][2]) and builds == 2
+    assert ",completed,edited in place," in row_of(out, home["ids"][2]) and builds == 1
     assert out == truth(home, capsys)
-    assert compare(home, capsys) == (out, 1)  # the index was saved with the new label
+    assert compare(home, capsys) == (out, 1)  # the index was saved with the new label: a new guess
+    assert compare(home, capsys) == (out, 0)
 
 
 def test_exit_status_edited_in_place_is_seen(home, capsys):
@@ -194,7 +197,7 @@ def test_new_scalars_are_seen(home, capsys):
         assert w.path is not None
         f.write(b"".join(eventfiles.frame_record(r) for r in list(eventfiles.read_records(w.path))[1:]))
     out, builds = compare(home, capsys)
-    assert row_of(out, home["ids"][5]).endswith(",7,42.0") and builds == 2
+    assert row_of(out, home["ids"][5]).endswith(",7,42.0") and builds == 1
     assert out == truth(home, capsys)
     tick()
     os.makedirs(os.path.join(run_dir, "logs"))
@@ -205,3 +208,40 @@ def test_new_scalars_are_seen(home, capsys):
     header = out.splitlines()[0].split(",")
     assert "acc" in header and row_of(out, home["ids"][5]).split(",")[header.index("acc")] == "0.5"
     assert out == truth(home, capsys)
+
+
+def test_tables_of_live_runs_are_not_kept(home, capsys):
+    out = warm(home, capsys)
+    kept = os.path.join(home["home"], "cache", "compare-csv")
+    os.remove(kept)
+    os.remove(attr_path(home, 1, "exit_status"))
+    with open(os.path.join(home["runs"], home["ids"][1], ".guild", "LOCK"), "w") as f:
+        f.write(str(os.getpid()))  # running: its status and time hang on this process
+    tick()
+    out, _ = compare(home, capsys)
+    assert ",running," in row_of(out, home["ids"][1])
+    assert compare(home, capsys) == (out, 1) and not os.path.exists(kept)
+
+
+def test_damaged_or_foreign_kept_text_is_not_used(home, capsys):
+    out = warm(home, capsys)
+    kept = os.path.join(home["home"], "cache", "compare-csv")
+    with open(kept, "rb") as f:
+        data = f.read()
+    for damaged in (b"", b"garbage", data[:40], b"0" * 40 + data[40:], data.replace(b"\n", b"x", 1)):
+        with open(kept, "wb") as f:
+            f.write(damaged)
+        assert compare(home, capsys) == (out, 1)
+
+
+def test_time_zone_change_is_seen(home, capsys, monkeypatch):
+    out = warm(home, capsys)
+    monkeypatch.setenv("TZ", "Asia/Tokyo" if time.timezone != -9 * 3600 else "UTC")
+    time.tzset()
+    try:
+        other, builds = compare(home, capsys)
+        assert other != out and builds == 1
+        assert other == truth(home, capsys)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

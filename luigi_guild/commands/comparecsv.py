@@ -59,8 +59,11 @@ def table_csv(table: comparelib.Table) -> str:
 
 def write_csv(table: comparelib.Table, path: str, text: str | None = None) -> None:
     """The table as CSV (``text``: :func:`table_csv` of it, when made already) to ``path`` (``-``: standard output)."""
-    if text is None:
-        text = table_csv(table)
+    write_text(table_csv(table) if text is None else text, len(table.rows), path)
+
+
+def write_text(text: str, rows: int, path: str) -> None:
+    """CSV ``text`` of ``rows`` rows to ``path`` (``-``: standard output)."""
     if path == "-":
         # One write: standard output may be unbuffered (PYTHONUNBUFFERED).
         sys.stdout.write(text)
@@ -71,7 +74,7 @@ def write_csv(table: comparelib.Table, path: str, text: str | None = None) -> No
             f.write(text)
     except OSError as e:
         raise GuildError("cannot write %s: %s" % (path, e.strerror or e)) from None
-    sys.stderr.write("Wrote %d row(s) to %s\n" % (len(table.rows), path))
+    sys.stderr.write("Wrote %d row(s) to %s\n" % (rows, path))
 
 
 def plain_csv(path: str) -> None:
@@ -96,12 +99,25 @@ def plain_csv(path: str) -> None:
         write_csv(table, path)
         _kept.append(table)
         return
+    from luigi_guild.store import comparecache
     from luigi_guild.store.warm import Warm
 
-    # Every run is shown: the table is made as the indexes say while a child process checks
-    # their entries (when there are many), and made again only if some entry was stale.
+    # Every run is shown. The indexes are read, then a child process checks their entries
+    # (when there are many) while this one makes the table as they say; it is made again
+    # only if some entry was stale. When the entries are those the last table was made from,
+    # that table's text is used once they are all found fresh.
     warm = Warm(root)
-    guess = warm.guess()
+    key = comparecache.key(warm.inputs())
+    kept = comparecache.read(key)
+    if kept is not None:
+        warm.start(share=True)  # nothing else to do meanwhile: half the checks here
+        if warm.all_fresh():
+            warm.close()
+            write_text(kept[0], kept[1], path)
+            return
+    else:
+        warm.start()
+    guess = warm.guess() if kept is None else None
     guessed = None
     warnings: list[str] = []  # the guess's, shown only if it stands
     if guess is not None:
@@ -112,6 +128,8 @@ def plain_csv(path: str) -> None:
         for msg in warnings:
             warn(msg)
         table = guessed
+        if not warnings and comparecache.keepable(table.runs):
+            comparecache.write(key, text, len(table.rows))
     else:
         assert checked is not None
         table = comparelib.build(checked[0], opts, warn=warn, pending_scalars=checked[1], preloaded=True)

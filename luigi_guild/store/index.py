@@ -101,7 +101,9 @@ class RunIndex:
     def __init__(self, root: str, path: str):
         self.root = root
         self.path = path
-        self._heads, self._bodies_loader = _read_index(path, root)
+        self._heads, self._bodies_loader, file_id = _read_index(path, root)
+        # The index file's content as loaded (None: no usable file); see indexfile._read_index.
+        self.file_id: tuple | None = file_id
         self._bodies: dict[str, tuple] = {}
         self._raw_bodies: dict[str, bytes] = {}  # as loaded, not yet decoded
         self._bodies_loaded = self._bodies_loader is None

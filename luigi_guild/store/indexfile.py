@@ -223,12 +223,14 @@ def index_path(root: str) -> str:
     return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
 
 
-def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None]:
-    """The heads, and a function that decodes the bodies (None when there are none)."""
+def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None, tuple | None]:
+    """The heads, a function that decodes the bodies (None when there are none), and what tells
+    this file's content from any other's (its header with both checksums, and its stamp; None
+    when there is no usable file)."""
     read = read_run_file(path, MAX_INDEX_BYTES)
     if read is None or read[1] is None:  # missing, or damaged: rebuilt
-        return {}, None
-    data = read[1]
+        return {}, None, None
+    st, data = read[0], read[1]
     import zlib
 
     try:
@@ -243,8 +245,9 @@ def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], di
         if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
             raise ValueError("another root")
     except (ValueError, EOFError, TypeError):
-        return {}, None
-    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc)
+        return {}, None, None
+    file_id = (data[:_HEADER_LEN], st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc), file_id
 
 
 def _decode_bodies(blob: bytes, crc: int) -> dict[str, bytes]:

@@ -1,0 +1,87 @@
+"""The last plain ``guild compare --csv`` table, kept as CSV text for when nothing it came from changed.
+
+``$GUILD_HOME/cache/compare-csv`` holds a key and the text. The key is a digest
+of everything the table is made from as the indexes hold it
+(:meth:`luigi_guild.store.warm.Warm.inputs`: the run index file's checksums
+and stamp, the runs listed in order, the scalar index entries), of the local
+time zone (``started`` is shown in local time) and of this format's version.
+The text is used only when the key matches *and* every one of those entries
+has just been checked against its run's files
+(:meth:`~luigi_guild.store.warm.Warm.all_fresh`), so it is what making the table
+again would give. A table that hangs on anything else is never kept: a run
+with ``LOCK``, ``PENDING`` or ``LOCK.remote`` (its status and time depend on
+live processes and the clock), a run of a guild.yml operation (its columns
+come from that file), warnings. Like the indexes it is only a cache: delete
+it and the table is made again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from luigi_guild.model import home
+from luigi_guild.store.rundir import Run
+
+VERSION = 1
+_VOLATILE = ("LOCK", "PENDING", "LOCK.remote")
+
+
+def path() -> str:
+    return home.cache_dir("compare-csv")
+
+
+def key(inputs: bytes) -> bytes:
+    """The cache key for a table made from ``inputs`` here and now (a hex line)."""
+    import hashlib
+
+    h = hashlib.blake2b(inputs, digest_size=20)
+    zone = (VERSION, os.environ.get("TZ"), time.timezone, time.altzone, time.daylight, time.tzname)
+    h.update(repr(zone).encode())
+    return h.hexdigest().encode()
+
+
+def read(k: bytes) -> tuple[str, int] | None:
+    """The text kept under key ``k`` and its number of rows, else None."""
+    try:
+        with open(path(), "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    head, sep, text = data.partition(b"\n")
+    found, _, rows = head.partition(b" ")
+    if not sep or found != k or not rows.isdigit():
+        return None
+    try:
+        return text.decode("utf-8"), int(rows)
+    except UnicodeDecodeError:
+        return None
+
+
+def keepable(runs: list[Run]) -> bool:
+    """Whether a table of ``runs`` depends only on the entries the key covers."""
+    for run in runs:
+        if any(run.has(name) for name in _VOLATILE):
+            return False
+        try:
+            if run.opref.pkg_type == "guildfile":
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+def write(k: bytes, text: str, rows: int) -> None:
+    """Keep ``text`` (``rows`` rows) under key ``k`` (atomically; errors are ignored: it is only a cache)."""
+    dest = path()
+    tmp = "%s.tmp-%d-%s" % (dest, os.getpid(), os.urandom(4).hex())
+    try:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(b"%s %d\n" % (k, rows) + text.encode("utf-8"))
+        os.replace(tmp, dest)
+    except (OSError, UnicodeEncodeError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
