@@ -1,10 +1,11 @@
 """The last plain ``guild compare --csv`` table, kept as CSV text for when nothing it came from changed.
 
-``$GUILD_HOME/cache/compare-csv`` holds a key and the text. The key is a digest
-of everything the table is made from as the indexes hold it
+``$GUILD_HOME/cache/compare-csv`` holds a key and the text. The key is
+everything the table is made from as the indexes hold it
 (:meth:`luigi_guild.store.warm.Warm.inputs`: the run index file's checksums
-and stamp, the runs listed in order, the scalar index entries), of the local
-time zone (``started`` is shown in local time) and of this format's version.
+and stamp, the runs listed in order, the scalar index entries), the local
+time zone (``started`` is shown in local time) and this format's version,
+compared byte for byte.
 The text is used only when the key matches *and* every one of those entries
 has just been checked against its run's files
 (:meth:`~luigi_guild.store.warm.Warm.all_fresh`), so it is what making the table
@@ -32,13 +33,9 @@ def path() -> str:
 
 
 def key(inputs: bytes) -> bytes:
-    """The cache key for a table made from ``inputs`` here and now (a hex line)."""
-    import hashlib
-
-    h = hashlib.blake2b(inputs, digest_size=20)
+    """The cache key for a table made from ``inputs`` here and now."""
     zone = (VERSION, os.environ.get("TZ"), time.timezone, time.altzone, time.daylight, time.tzname)
-    h.update(repr(zone).encode())
-    return h.hexdigest().encode()
+    return repr(zone).encode("utf-8", "backslashreplace") + b"\n" + inputs
 
 
 def read(k: bytes) -> tuple[str, int] | None:
@@ -48,12 +45,14 @@ def read(k: bytes) -> tuple[str, int] | None:
             data = f.read()
     except OSError:
         return None
-    head, sep, text = data.partition(b"\n")
-    found, _, rows = head.partition(b" ")
-    if not sep or found != k or not rows.isdigit():
+    head, sep, rest = data.partition(b"\n")
+    sizes = head.split(b" ")
+    if not sep or len(sizes) != 2 or not all(x.isdigit() for x in sizes) or int(sizes[0]) != len(k):
+        return None
+    if rest[: len(k)] != k:
         return None
     try:
-        return text.decode("utf-8"), int(rows)
+        return rest[len(k) :].decode("utf-8"), int(sizes[1])
     except UnicodeDecodeError:
         return None
 
@@ -78,7 +77,7 @@ def write(k: bytes, text: str, rows: int) -> None:
     try:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with open(tmp, "wb") as f:
-            f.write(b"%s %d\n" % (k, rows) + text.encode("utf-8"))
+            f.write(b"%d %d\n" % (len(k), rows) + k + text.encode("utf-8"))
         os.replace(tmp, dest)
     except (OSError, UnicodeEncodeError):
         try:

@@ -47,7 +47,8 @@ class Warm:
     def inputs(self) -> bytes:
         """Everything the table is made from, as the indexes hold it (unchecked): the run index
         file's identity, the runs listed in order, the scalar index entries fetched."""
-        return marshal.dumps((self.index.file_id, self.root, self.names, self.others, self.fetched))
+        # Version 2: no references between objects, so equal inputs give equal bytes.
+        return marshal.dumps((self.index.file_id, self.root, self.names, self.others, self.fetched), 2)
 
     def start(self, share: bool = False) -> None:
         """Start checking every entry: in a child process when there are many (half of them
