@@ -245,3 +245,14 @@ def test_time_zone_change_is_seen(home, capsys, monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_text_kept_by_other_code_is_not_used(home, capsys, monkeypatch):
+    from luigi_guild.store import comparecache
+
+    out = warm(home, capsys)
+    real = comparecache._code()
+    assert real and all(name.startswith("luigi_guild.") for name, *_ in real)
+    monkeypatch.setattr(comparecache, "_code", lambda: real[:-1] + [(real[-1][0], 0, 0)])  # one module changed
+    assert compare(home, capsys) == (out, 1)
+    assert compare(home, capsys) == (out, 0)

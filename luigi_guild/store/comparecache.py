@@ -12,7 +12,9 @@ has just been checked against its run's files
 again would give. A table that hangs on anything else is never kept: a run
 with ``LOCK``, ``PENDING`` or ``LOCK.remote`` (its status and time depend on
 live processes and the clock), a run of a guild.yml operation (its columns
-come from that file), warnings. Like the indexes it is only a cache: delete
+come from that file) or a builtin one (its name may come from ``.guild/proto``),
+warnings. The key also holds the stamps of the package's modules, so other code
+keeps nothing made by this code. Like the indexes it is only a cache: delete
 it and the table is made again.
 """
 
@@ -33,9 +35,26 @@ def path() -> str:
 
 
 def key(inputs: bytes) -> bytes:
-    """The cache key for a table made from ``inputs`` here and now."""
+    """The cache key for a table made from ``inputs`` here and now, by this code."""
     zone = (VERSION, os.environ.get("TZ"), time.timezone, time.altzone, time.daylight, time.tzname)
-    return repr(zone).encode("utf-8", "backslashreplace") + b"\n" + inputs
+    return repr((zone, _code())).encode("utf-8", "backslashreplace") + b"\n" + inputs
+
+
+def _code() -> list[tuple]:
+    """The stamps (size, mtime) of this package's loaded modules: another version of the code that
+    makes the table (a change to a column rule) keeps nothing made by this one."""
+    import sys
+
+    out: list[tuple] = []
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("luigi_guild."):
+            try:
+                st = os.stat(module.__file__ or "")
+            except (OSError, TypeError):
+                out.append((name, None))
+                continue
+            out.append((name, st.st_size, st.st_mtime_ns))
+    return out
 
 
 def read(k: bytes) -> tuple[str, int] | None:
@@ -63,7 +82,7 @@ def keepable(runs: list[Run]) -> bool:
         if any(run.has(name) for name in _VOLATILE):
             return False
         try:
-            if run.opref.pkg_type == "guildfile":
+            if run.opref.pkg_type in ("guildfile", "builtin"):  # columns or names from other files
                 return False
         except (OSError, ValueError):
             return False
