@@ -13,8 +13,8 @@ again would give. A table that hangs on anything else is never kept: a run
 with ``LOCK``, ``PENDING`` or ``LOCK.remote`` (its status and time depend on
 live processes and the clock), a run of a guild.yml operation (its columns
 come from that file) or a builtin one (its name may come from ``.guild/proto``),
-warnings. The key also holds the stamps of the package's modules, so other code
-keeps nothing made by this code. Like the indexes it is only a cache: delete
+warnings. The key also holds the stamps of the modules that make the table, so
+other code keeps nothing made by this code. Like the indexes it is only a cache: delete
 it and the table is made again.
 """
 
@@ -40,20 +40,26 @@ def key(inputs: bytes) -> bytes:
     return repr((zone, _code())).encode("utf-8", "backslashreplace") + b"\n" + inputs
 
 
-def _code() -> list[tuple]:
-    """The stamps (size, mtime) of this package's loaded modules: another version of the code that
-    makes the table (a change to a column rule) keeps nothing made by this one."""
-    import sys
+# The modules whose code decides what a plain ``compare --csv`` prints.
+_CODE = (
+    "commands/comparecsv.py", "model/colspec.py", "model/flagid.py", "model/opref.py", "model/status.py",
+    "model/table.py", "store/compare.py", "store/comparecache.py", "store/eventfiles.py", "store/index.py",
+    "store/indexfile.py", "store/rundir.py", "store/scalarindex.py", "store/scalars.py", "store/warm.py",
+)
 
+
+def _code() -> list[tuple]:
+    """The stamps (size, mtime) of the modules that make the table: other code (a change to a
+    column rule) keeps nothing made by this code."""
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out: list[tuple] = []
-    for name, module in sorted(sys.modules.items()):
-        if name.startswith("luigi_guild."):
-            try:
-                st = os.stat(module.__file__ or "")
-            except (OSError, TypeError):
-                out.append((name, None))
-                continue
-            out.append((name, st.st_size, st.st_mtime_ns))
+    for rel in _CODE:
+        try:
+            st = os.stat(os.path.join(pkg, rel))
+        except OSError:
+            out.append((rel, None))
+            continue
+        out.append((rel, st.st_size, st.st_mtime_ns))
     return out
 
 
