@@ -256,3 +256,12 @@ def test_text_kept_by_other_code_is_not_used(home, capsys, monkeypatch):
     monkeypatch.setattr(comparecache, "_code", lambda: real[:-1] + [(real[-1][0], 0, 0)])  # one module changed
     assert compare(home, capsys) == (out, 1)
     assert compare(home, capsys) == (out, 0)
+
+
+def test_kept_text_written_to_a_file_says_how_many_rows(home, capsys):
+    out = warm(home, capsys)
+    dest = home["tmp"] / "out.csv"
+    del home["builds"][:]
+    comparecsv.plain_csv(str(dest))
+    assert home["builds"] == [] and dest.read_text() == out
+    assert capsys.readouterr().err == "Wrote %d row(s) to %s\n" % (N, dest)
