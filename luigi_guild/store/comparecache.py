@@ -3,7 +3,8 @@
 ``$GUILD_HOME/cache/compare-csv`` holds a key and the text. The key is
 everything the table is made from as the indexes hold it
 (:meth:`luigi_guild.store.warm.Warm.inputs`: the run index file's checksums
-and stamp, the runs listed in order, the scalar index entries), the local
+and stamp, the runs listed in order, the scalar index entries' stamps and a
+checksum of their summaries), the local
 time zone (``started`` is shown in local time) and this format's version,
 compared byte for byte.
 The text is used only when the key matches *and* every one of those entries

@@ -46,9 +46,16 @@ class Warm:
 
     def inputs(self) -> bytes:
         """Everything the table is made from, as the indexes hold it (unchecked): the run index
-        file's identity, the runs listed in order, the scalar index entries fetched."""
+        file's identity, the runs listed in order, the scalar index entries fetched (their run
+        directories and stamps, and a checksum of their summaries: an entry's summaries change
+        only with its stamp, or with the code, which the cache key covers too)."""
+        import zlib
+
+        fetched = self.fetched
+        rows_crc = zlib.crc32(b"".join([rows for _d, _stamp, rows in fetched]))
+        entries = [(d, stamp) for d, stamp, _rows in fetched]
         # Version 2: no references between objects, so equal inputs give equal bytes.
-        return marshal.dumps((self.index.file_id, self.root, self.names, self.others, self.fetched), 2)
+        return marshal.dumps((self.index.file_id, self.root, self.names, self.others, entries, rows_crc), 2)
 
     def start(self, share: bool = False) -> None:
         """Start checking every entry: in a child process when there are many (half of them
