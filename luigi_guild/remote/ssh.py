@@ -34,13 +34,14 @@ import time
 import zlib
 from typing import IO, Any, Optional, Sequence
 
-import paramiko  # type: ignore[import-untyped]
-
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.archive import check_member, extract_tar, is_excluded, write_tar
 from luigi_guild.remote.config import RemoteConfig
 from luigi_guild.remote.host import Direction, GuildCall, GuildHost, Members, RemoteResult, last_line, one_line, strerror
 from luigi_guild.remote.sshconnect import fabric_connection, known_hosts_path, open_connection
+
+# After sshconnect, which imports Paramiko without its costly optional Invoke import.
+import paramiko  # type: ignore[import-untyped]  # noqa: E402
 
 # ``is_excluded`` and ``RemoteResult`` are part of this module's interface too.
 __all__ = ["EXIT_GUILD_NOT_FOUND", "RemoteHost", "RemoteResult", "is_excluded", "sh_path"]
