@@ -167,6 +167,36 @@ def test_guild_uat_remote_fixture(guild_uat_remote: dict) -> None:
     assert p.stdout == "guild-uat  ssh  127.0.0.1  Local sshd for tests\n"
 
 
+def _imports(args: list[str], cwd: Path, env: dict, stdin: str = "") -> tuple[subprocess.CompletedProcess, set]:
+    """Run ``guild ARGS`` with ``-X importtime``: the process and the top-level packages it imported."""
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "luigi_guild", *args],
+        cwd=cwd, env=env, input=stdin, capture_output=True, text=True,
+    )
+    return p, {ln.split("|")[-1].strip().split(".")[0] for ln in p.stderr.splitlines() if ln.startswith("import time:")}
+
+
+def test_fabric_only_for_commands_that_read_stdin(guild_uat_remote: dict, tmp_path: Path) -> None:
+    project = Path(__file__).parent / "samples" / "projects" / "remote-status"
+    env = dict(os.environ, GUILD_HOME=str(tmp_path / "home"))
+    p, _ = _imports(["run", "sleep", "seconds=0", "-r", "guild-uat", "-y"], project, env)
+    assert p.returncode == 0, p.stderr
+    for args in (["runs", "-r", "guild-uat"], ["pull", "guild-uat", "-y"], ["stop", "-r", "guild-uat", "-y"]):
+        p, imported = _imports(args, project, env)
+        assert p.returncode == 0, (args, p.stderr)
+        assert "paramiko" in imported
+        assert "fabric" not in imported, args
+    p, _ = _imports(["runs", "-r", "guild-uat"], project, env)
+    assert "sleep" in p.stdout and "completed" in p.stdout
+    # A command that may prompt gets the local stdin (through Fabric): the answer arrives.
+    p, imported = _imports(["runs", "rm", "-r", "guild-uat"], project, env, stdin="y\n")
+    assert p.returncode == 0, p.stderr
+    assert "fabric" in imported
+    assert "Deleted 1 run(s)" in p.stderr
+    p, _ = _imports(["runs", "-r", "guild-uat"], project, env)
+    assert (p.returncode, p.stdout.strip()) == (0, "")
+
+
 def test_missing_guild(sshd_server: SshdServer, tmp_path: Path) -> None:
     cfg = make_config(sshd_server, tmp_path, venv_path=str(tmp_path / "no-venv"))
     with RemoteHost(cfg) as host, pytest.raises(GuildError) as e:

@@ -38,7 +38,7 @@ def cat(
     from luigi_guild.store import files as runfiles
 
     if remote:
-        forward(click.get_current_context(), remote, ["cat"])
+        forward(click.get_current_context(), remote, ["cat"], prompts=False)
         return
     if not path and not output:
         raise GuildError(

@@ -61,7 +61,7 @@ def ls(
     from luigi_guild.store import files as runfiles
 
     if remote:
-        forward(click.get_current_context(), remote, ["ls"], env={"NO_HEADER_PATH": "1"})
+        forward(click.get_current_context(), remote, ["ls"], env={"NO_HEADER_PATH": "1"}, prompts=False)
         return
     if pattern is not None:
         runfiles.check_relative(pattern, "ls")

@@ -77,11 +77,21 @@ def forward(
     command: Sequence[str],
     env: Optional[Mapping[str, str]] = None,
     merge_stderr: bool = False,
+    prompts: bool = True,
 ) -> None:
-    """Run ``guild COMMAND <given args>`` on ``remote`` and exit with its exit code."""
+    """Run ``guild COMMAND <given args>`` on ``remote`` and exit with its exit code.
+
+    The local stdin is passed on only when the remote command may ask
+    something: ``prompts`` says the command can, and ``--yes``, when the
+    command has it, was not given. (Passing stdin on costs an SSH remote a
+    slower way to run its command.)
+    """
     from luigi_guild.remote.base import remote_for
 
-    code = remote_for(remote).forward([*command, *given_args(ctx)], env=env, merge_stderr=merge_stderr)
+    stdin = prompts and not ctx.params.get("yes")
+    code = remote_for(remote).forward(
+        [*command, *given_args(ctx)], env=env, merge_stderr=merge_stderr, stdin=stdin
+    )
     sys.stdout.flush()
     if code:
         raise SystemExit(code)

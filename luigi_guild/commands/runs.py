@@ -75,7 +75,7 @@ def list_runs_cmd(
     With ``remote``, the remote's ``guild runs list`` prints its own runs.
     """
     if remote:
-        forward(click.get_current_context(), remote, ["runs", "list"])
+        forward(click.get_current_context(), remote, ["runs", "list"], prompts=False)
         return
     for other, given in (("comments", comments), ("json", json_)):
         if verbose and given:
@@ -375,7 +375,7 @@ def info(
     from luigi_guild.store import info as runinfo
 
     if remote:
-        forward(click.get_current_context(), remote, ["runs", "info"])
+        forward(click.get_current_context(), remote, ["runs", "info"], prompts=False)
         return
 
     chosen = one_run(kw, run, "runs info")

@@ -1,4 +1,4 @@
-"""One SSH remote as a :class:`~luigi_guild.remote.host.GuildHost`: its ``guild`` and file copies over Fabric.
+"""One SSH remote as a :class:`~luigi_guild.remote.host.GuildHost`: its ``guild`` and file copies over SSH.
 
 Nothing here shells out locally to ``ssh``, ``scp`` or ``rsync``. Remote
 commands are POSIX shell scripts in which every value coming from a caller
@@ -8,16 +8,23 @@ stdin/stdout of a remote ``tar`` (no archive file is ever left on the remote).
 Opening the connection (keys, host keys, connect errors) is
 :mod:`luigi_guild.remote.sshconnect`.
 
+Commands run on a session channel of one Paramiko connection per host; only
+a command that forwards the local stdin (answers to the remote's prompts)
+goes through Fabric, imported then (its import costs a few tenths of a
+second, a cost every ``-r`` call used to pay).
+
 Every failure surfaces as a single-line :class:`GuildError` naming the remote.
-Import this module only when a remote is actually used: it imports Fabric.
+Import this module only when a remote is actually used: it imports Paramiko.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import posixpath
 import re
+import select
 import shlex
 import shutil
 import sys
@@ -25,17 +32,16 @@ import tarfile
 import tempfile
 import time
 import zlib
-from typing import Any, Optional, Sequence
-
-import fabric  # type: ignore[import-untyped]
-import invoke
-import paramiko  # type: ignore[import-untyped]
+from typing import IO, Any, Optional, Sequence
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.remote.archive import check_member, extract_tar, is_excluded, write_tar
 from luigi_guild.remote.config import RemoteConfig
 from luigi_guild.remote.host import Direction, GuildCall, GuildHost, Members, RemoteResult, last_line, one_line, strerror
-from luigi_guild.remote.sshconnect import known_hosts_path, open_connection
+from luigi_guild.remote.sshconnect import fabric_connection, known_hosts_path, open_connection
+
+# After sshconnect, which imports Paramiko without its costly optional Invoke import.
+import paramiko  # type: ignore[import-untyped]  # noqa: E402
 
 # ``is_excluded`` and ``RemoteResult`` are part of this module's interface too.
 __all__ = ["EXIT_GUILD_NOT_FOUND", "RemoteHost", "RemoteResult", "is_excluded", "sh_path"]
@@ -91,7 +97,8 @@ class RemoteHost(GuildHost[RemoteConfig]):
 
     def __init__(self, config: RemoteConfig):
         super().__init__(config)
-        self._conn: Optional[fabric.Connection] = None
+        self._conn: Optional[paramiko.SSHClient] = None
+        self._fabric: Any = None
         self._sftp: Optional[paramiko.SFTPClient] = None
 
     @property
@@ -103,8 +110,12 @@ class RemoteHost(GuildHost[RemoteConfig]):
 
     def connect(self) -> None:
         """Open the SSH connection (no-op when already open)."""
-        if self._conn is not None and self._conn.is_connected:
-            return
+        if self._conn is not None:
+            transport = self._conn.get_transport()
+            if transport is not None and transport.is_active():
+                return
+            self._conn.close()
+            self._fabric = None
         self._conn = open_connection(self.config)
 
     def close(self) -> None:
@@ -115,11 +126,12 @@ class RemoteHost(GuildHost[RemoteConfig]):
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
             self._sftp = None
+        self._fabric = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def _connection(self) -> fabric.Connection:
+    def _connection(self) -> paramiko.SSHClient:
         self.connect()
         assert self._conn is not None
         return self._conn
@@ -128,7 +140,7 @@ class RemoteHost(GuildHost[RemoteConfig]):
         if self._sftp is None:
             conn = self._connection()
             try:
-                self._sftp = conn.client.open_sftp()
+                self._sftp = conn.open_sftp()
             except Exception as e:  # noqa: BLE001
                 raise self._error("cannot open SFTP session: %s" % one_line(e)) from None
         return self._sftp
@@ -202,15 +214,79 @@ class RemoteHost(GuildHost[RemoteConfig]):
         return result
 
     def _exec(self, script: str, stream: bool, timeout: Optional[float], stdin: bool = False) -> RemoteResult:
+        if stdin and sys.stdin is not None:
+            return self._exec_fabric(script, stream, timeout)
         conn = self._connection()
+        try:
+            transport = conn.get_transport()
+            if transport is None or not transport.is_active():
+                raise EOFError("not connected")
+            chan = transport.open_session()
+            try:
+                chan.exec_command(script)
+                chan.shutdown_write()  # no input: a command reading its stdin sees end of file
+                code, out, err = self._collect(chan, stream, timeout)
+            finally:
+                chan.close()
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise self._lost(one_line(e) or type(e).__name__) from None
+        if code < 0 and not self._transport_active():
+            # The channel closed without an exit status and the connection is gone.
+            raise self._lost("the command's session ended without an exit status")
+        return RemoteResult(exit_code=code, stdout=out, stderr=err)
+
+    def _collect(self, chan: paramiko.Channel, stream: bool, timeout: Optional[float]) -> tuple[int, str, str]:
+        """Read ``chan`` to its end: (exit code, stdout, stderr), copied here as they arrive with ``stream``.
+
+        A ``timeout`` closes the channel and raises; so does Ctrl-C (re-raised),
+        which stops waiting at once (a detached run the command watched goes on).
+        """
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        outs = (_Sink(sys.stdout if stream else None), _Sink(sys.stderr if stream else None))
+        try:
+            while True:
+                if chan.recv_ready():
+                    outs[0].feed(chan.recv(1 << 16))
+                elif chan.recv_stderr_ready():
+                    outs[1].feed(chan.recv_stderr(1 << 16))
+                elif chan.eof_received or chan.closed:
+                    break
+                else:
+                    wait = 0.5
+                    if deadline is not None:
+                        wait = deadline - time.monotonic()
+                        if wait <= 0:
+                            raise self._error("command timed out after %g seconds" % (timeout or 0))
+                        wait = min(wait, 0.5)
+                    select.select([chan], [], [], wait)
+            # Nothing arrives after the end of file; take what is still buffered.
+            while chan.recv_ready():
+                outs[0].feed(chan.recv(1 << 16))
+            while chan.recv_stderr_ready():
+                outs[1].feed(chan.recv_stderr(1 << 16))
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if not chan.status_event.wait(left):
+                raise self._error("command timed out after %g seconds" % (timeout or 0))
+        except KeyboardInterrupt:
+            chan.close()
+            raise
+        code = chan.recv_exit_status()
+        return code, outs[0].text(), outs[1].text()
+
+    def _exec_fabric(self, script: str, stream: bool, timeout: Optional[float]) -> RemoteResult:
+        """``_exec`` with the local stdin forwarded, through Fabric (imported now)."""
+        import invoke
+
+        if self._fabric is None:
+            self._fabric = fabric_connection(self.config, self._connection())
         started = time.monotonic()
         try:
-            res = conn.run(
+            res = self._fabric.run(
                 script,
                 hide=not stream,
                 warn=True,
                 pty=False,
-                in_stream=sys.stdin if stdin and sys.stdin is not None else False,
+                in_stream=sys.stdin,
                 timeout=timeout,
                 encoding="utf-8",
                 out_stream=sys.stdout if stream else None,
@@ -234,7 +310,7 @@ class RemoteHost(GuildHost[RemoteConfig]):
     def _transport_active(self) -> bool:
         """Whether the SSH connection is still up (after a command ended without an exit status)."""
         conn = self._conn
-        transport = conn.client.get_transport() if conn is not None else None
+        transport = conn.get_transport() if conn is not None else None
         if transport is None or not transport.is_active():
             return False
         try:
@@ -253,7 +329,7 @@ class RemoteHost(GuildHost[RemoteConfig]):
         """
         conn = self._connection()
         try:
-            transport = conn.client.get_transport()
+            transport = conn.get_transport()
             if transport is None or not transport.is_active():
                 raise EOFError("not connected")
             chan = transport.open_session()
@@ -389,3 +465,30 @@ class RemoteHost(GuildHost[RemoteConfig]):
                 extract_tar(f, local_dir, patterns)
             except (tarfile.TarError, EOFError, zlib.error) as e:
                 raise self._error("bad archive from %s: %s" % (remote_dir, one_line(e))) from None
+
+
+class _Sink:
+    """One output stream of a remote command: kept as text, and copied to a local stream if given."""
+
+    def __init__(self, copy_to: Optional[IO[str]]):
+        self._copy_to = copy_to
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._parts: list[str] = []
+
+    def feed(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if not text:
+            return
+        self._parts.append(text)
+        if self._copy_to is not None:
+            self._copy_to.write(text)
+            self._copy_to.flush()
+
+    def text(self) -> str:
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self._parts.append(tail)
+            if self._copy_to is not None:
+                self._copy_to.write(tail)
+                self._copy_to.flush()
+        return "".join(self._parts)

@@ -1,8 +1,8 @@
-"""The ``ssh`` remote kind: a Guild home on another machine, reached over SSH with Fabric.
+"""The ``ssh`` remote kind: a Guild home on another machine, reached over SSH (Paramiko, Fabric).
 
 Settings are validated by :func:`luigi_guild.remote.config.parse_remote`;
 the host is :class:`luigi_guild.remote.ssh.RemoteHost`, imported (with
-Fabric) only when the remote is actually used.
+Paramiko) only when the remote is actually used.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Opening an SSH connection to a remote: Fabric settings, private keys, host keys, connect errors.
+"""Opening an SSH connection to a remote: Paramiko settings, private keys, host keys, connect errors.
 
 Host keys: with ``host-key-check: yes`` (the default) the server key is looked
 up in the remote's ``known-hosts`` file (default ``~/.ssh/known_hosts``, the
@@ -6,8 +6,12 @@ file OpenSSH uses). An unknown host is trusted on first use and its key is
 appended to that file; a key that differs from the recorded one is refused.
 ``host-key-check: no`` accepts any key and records nothing.
 
+The connection is a plain Paramiko client; :func:`fabric_connection` wraps
+an open one in a Fabric connection, for the commands that forward the local
+stdin (Fabric is imported only then: it costs a few tenths of a second).
+
 Every failure is a single-line :class:`GuildError` naming the remote.
-Imports Fabric and Paramiko: import it only to connect.
+Imports Paramiko: import it only to connect.
 """
 
 from __future__ import annotations
@@ -16,10 +20,31 @@ import errno
 import logging
 import os
 import socket
-from typing import Any
+import sys
+from typing import Any, Optional
 
-import fabric  # type: ignore[import-untyped]
-import paramiko  # type: ignore[import-untyped]
+
+def _import_paramiko_without_invoke() -> None:
+    """Import Paramiko with Invoke hidden, unless Invoke is already loaded.
+
+    Paramiko imports Invoke only to run ``Match exec`` lines of an SSH config
+    (we read none) and that import is a third of Paramiko's: a few tenths of a
+    second on a loaded machine, paid by every ``-r`` call. Invoke stays
+    importable afterwards (Fabric needs it).
+    """
+    if "paramiko" in sys.modules or "invoke" in sys.modules:
+        return
+    sys.modules["invoke"] = None  # type: ignore[assignment]  # makes "import invoke" fail
+    try:
+        import paramiko  # type: ignore[import-untyped]  # noqa: F401
+    finally:
+        if sys.modules.get("invoke", 0) is None:
+            del sys.modules["invoke"]
+
+
+_import_paramiko_without_invoke()
+
+import paramiko  # type: ignore[import-untyped]  # noqa: E402
 from paramiko.ssh_exception import NoValidConnectionsError  # type: ignore[import-untyped]
 
 from luigi_guild.model.errors import GuildError
@@ -75,7 +100,10 @@ class _AcceptPolicy(paramiko.MissingHostKeyPolicy):
         return None
 
 
-class _DetachingRemote(fabric.runners.Remote):
+_detaching_remote: Optional[type] = None
+
+
+def _detaching_runner() -> type:
     """Fabric's remote runner, but Ctrl-C closes the channel so we stop at once.
 
     Without a pty Fabric re-raises the KeyboardInterrupt, and Invoke then
@@ -83,48 +111,74 @@ class _DetachingRemote(fabric.runners.Remote):
     own. Closing the channel first ends them now; the remote command loses its
     output and stops (a detached run it was watching goes on).
     """
+    global _detaching_remote
+    if _detaching_remote is None:
+        import fabric  # type: ignore[import-untyped]
 
-    def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
-        if not self.using_pty:
-            try:
-                self.channel.close()
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
-        super().send_interrupt(interrupt)
+        class _DetachingRemote(fabric.runners.Remote):  # type: ignore[misc]
+            def send_interrupt(self, interrupt: KeyboardInterrupt) -> None:
+                if not self.using_pty:
+                    try:
+                        self.channel.close()
+                    except Exception:  # noqa: BLE001 - best effort on the way out
+                        pass
+                super().send_interrupt(interrupt)
+
+        _detaching_remote = _DetachingRemote
+    return _detaching_remote
 
 
-def open_connection(config: RemoteConfig) -> fabric.Connection:
-    """An open Fabric connection to ``config``'s host, or a one-line GuildError."""
+def open_connection(config: RemoteConfig) -> paramiko.SSHClient:
+    """An open SSH client connected to ``config``'s host, or a one-line GuildError."""
     c = config
     if c.private_key and not os.path.isfile(c.private_key):
         raise remote_error(c, "private key %s does not exist" % c.private_key)
-    connect_kwargs: dict[str, Any] = {
+    kwargs: dict[str, Any] = {
+        "hostname": c.host,
+        "port": c.port or 22,
+        "username": c.user,
         "banner_timeout": c.connect_timeout,
         "auth_timeout": c.connect_timeout,
-    }
-    if c.private_key:
-        connect_kwargs.update(_key_kwargs(c, c.private_key), look_for_keys=False, allow_agent=False)
-    # Hermetic: no ~/.ssh/config, no /etc/fabric.yml or ~/.fabric.yml.
-    fab_config = fabric.Config(
-        lazy=True, ssh_config=paramiko.SSHConfig(), overrides={"runners": {"remote": _DetachingRemote}}
-    )
-    conn = fabric.Connection(
-        c.host,
-        user=c.user,
-        port=c.port,
-        config=fab_config,
-        gateway=c.proxy,
         # Paramiko's overall handshake wait must outlast its banner wait, or a
         # silent server yields a confusing "No existing session" instead.
-        connect_timeout=int(c.connect_timeout + 2.5),
-        connect_kwargs=connect_kwargs,
-    )
-    _setup_host_keys(c, conn.client)
+        "timeout": int(c.connect_timeout + 2.5),
+    }
+    if c.private_key:
+        kwargs.update(_key_kwargs(c, c.private_key), look_for_keys=False, allow_agent=False)
+    # Hermetic: no ~/.ssh/config is read.
+    client = paramiko.SSHClient()
+    _setup_host_keys(c, client)
     try:
-        conn.open()
+        if c.proxy:
+            kwargs["sock"] = _proxy_command(c.host, c.proxy)
+        client.connect(**kwargs)
     except Exception as e:  # noqa: BLE001 - mapped to one line below
-        conn.close()
+        client.close()
         raise _connect_error(c, e) from None
+    return client
+
+
+def _proxy_command(host: str, command: str) -> paramiko.ProxyCommand:
+    """A ProxyCommand socket for ``command`` (``%h``, ``%p``, ... expanded as OpenSSH does)."""
+    import io
+
+    conf = paramiko.SSHConfig()
+    conf.parse(io.StringIO("Host %s\n    ProxyCommand %s\n" % (host, command)))
+    return paramiko.ProxyCommand(conf.lookup(host)["proxycommand"])
+
+
+def fabric_connection(config: RemoteConfig, client: paramiko.SSHClient) -> Any:
+    """A Fabric connection that runs its commands over ``client`` (already open; closed by its owner)."""
+    import fabric
+
+    c = config
+    fab_config = fabric.Config(
+        lazy=True, ssh_config=paramiko.SSHConfig(), overrides={"runners": {"remote": _detaching_runner()}}
+    )
+    conn = fabric.Connection(c.host, user=c.user, port=c.port, config=fab_config)
+    # Fabric opens a connection only when it has none: it uses this one.
+    conn.client = client
+    conn.transport = client.get_transport()
     return conn
 
 
