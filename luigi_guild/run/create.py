@@ -96,7 +96,7 @@ def _populate(run: Run, plan: RunPlan, final: str | None = None) -> None:
         entries = copy_sourcecode(run, plan)
     write_config_flags(run, plan)
     deps_attr: dict = {}
-    if plan.upstream or (plan.opdef is not None and plan.opdef.file_requires):
+    if plan.upstream or plan.skipped_optional or (plan.opdef is not None and plan.opdef.file_requires):
         from luigi_guild.run import deps
 
         # In the order the operation's requires lists them, whatever their kind, as Guild does.

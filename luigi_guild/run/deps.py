@@ -1,4 +1,4 @@
-"""Upstream runs: choose the runs an operation requires, record them in its flags, link their files in.
+"""Upstream runs: choose the runs an operation requires, record them in its flags, place their files in.
 
 A run's upstream runs are part of its identity, as in Guild: the full id of
 each chosen upstream run is written into the run's flags (under the name
@@ -35,6 +35,7 @@ class DependencyError(GuildError):
 USED = "used"  # its upstream run was chosen for this start
 STAGED = "staged"  # the run is only staged: its upstream run is used when it starts
 KEPT = "kept"  # a restart keeps the upstream run recorded before
+SKIPPED = "skipped"  # an optional requirement without a suitable run
 FILE = "file"  # a project file or directory, copied or linked in when the run was made
 
 
@@ -63,6 +64,9 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
         for item in declared_order(plan):
             if isinstance(item, Upstream):
                 found.append(Resolution(item.resource, item.resource, item.run.id, state))
+                continue
+            if isinstance(item, str):
+                found.append(Resolution(item, item, None, STAGED if stage else SKIPPED))
                 continue
             # A second entry with the same name is already resolved (Guild keys sources by name).
             key = item.resource_name + "\0" + item.source_name
@@ -106,8 +110,10 @@ def _in_requires_order(plan: RunPlan, recorded: dict) -> list[tuple[Any, Any]]:
 _UNDECLARED = 1 << 30
 
 
-def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement"]:
+def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement | str"]:
     """The plan's upstream runs and ``file:`` requirements in the order its ``requires`` lists them.
+
+    An ``optional`` requirement without a suitable run is there as its resolving name.
 
     Guild resolves (reports, places and records in the manifest) a run's
     dependencies in that order, whatever their kind. Upstream runs that no
@@ -118,9 +124,10 @@ def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement"]:
     positions: dict[str, int] = {}
     for req in opdef.requires if opdef is not None else []:
         positions.setdefault(req.resource_name, req.position)
-    items: list[tuple[int, Upstream | FileRequirement]] = [
+    items: list[tuple[int, Upstream | FileRequirement | str]] = [
         (positions.get(up.resource, _UNDECLARED), up) for up in plan.upstream
     ]
+    items += [(positions.get(name, _UNDECLARED), name) for name in plan.skipped_optional]
     items += [(f.position, f) for f in (opdef.file_requires if opdef is not None else [])]
     return [item for _pos, item in sorted(items, key=lambda pair: pair[0])]
 
@@ -143,6 +150,8 @@ def report_lines(resolved: list[Resolution], notes: dict[str, list[str]] | None 
             lines.append("Using run %s for %s" % (r.run_id, r.source))
         elif r.state == FILE:
             pass  # Guild names the resource only
+        elif r.state == SKIPPED:
+            lines.append("Could not resolve %s - skipping because dependency is optional" % r.source)
         elif r.state == STAGED:
             lines.append("Skipping resolution of %s because it's being staged" % r.source)
         else:
@@ -196,10 +205,13 @@ def resolve(plan: RunPlan, force: bool = False) -> list[str]:
             continue
         run = _chosen(up, "" if given is None else str(given), opdef)
         if run is None:
+            if req.optional:  # Guild goes ahead without it, saying so when the run starts
+                plan.skipped_optional.append(req.resource_name)
+                continue
             missing.append(up.name)
             continue
         plan.flags[flag] = run.id
-        upstream.append(Upstream(run, req.uri, req.resource_name, list(req.select)))
+        upstream.append(Upstream(run, req.uri, req.resource_name, list(req.select), req))
     unmet = ["no completed or terminated run of %s (required by %s)" % (m, opdef.name) for m in missing]
     if missing and force:
         plan.upstream = upstream
@@ -237,46 +249,100 @@ def record(plan: RunPlan, upstream: list[tuple[str, Upstream]]) -> None:
     plan.relabel()
 
 
-def _link_one(up: Upstream, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str], warn: Warn) -> None:
-    """Symlink an upstream run's generated top-level files into ``dest``.
+def _place_upstream(
+    up: Upstream, plan: RunPlan, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str], warn: Warn
+) -> None:
+    """Copy (or link) an upstream run's files into ``dest``, as Guild places an operation source.
 
-    Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
-    (``lines``). Without ``select`` patterns, a run's files that its manifest
-    lists (its source code and its own dependencies) are not linked; with
-    them, only names matching one (whole name). Entries already present in
-    ``dest`` (the new run's own source files, or a dependency placed before)
-    are left alone with a warning on stderr, as Guild does; ``.guild`` too.
+    Without ``select`` patterns, the run's top-level entries that hold a
+    file it generated (no manifest entry for it or a directory above it) are
+    taken; with them, the run-relative paths a pattern matches to the end.
+    Placement (``target-path``, ``target-type``, ``rename``) is the one
+    ``file:`` sources use (:func:`_place_paths`). Adds to Guild's ``deps``
+    attr (``attr``) and the manifest's ``d`` lines (``lines``).
     """
+    req = up.req
     run = up.run
-    patterns = [re.compile(p) for p in up.select]
-    skip = _listed(run) if not patterns else set()
-    paths = []
-    try:
-        names = sorted(os.listdir(run.path))
-    except OSError:
-        names = []
-    for name in names:
-        if name.startswith(".guild") or name in skip:
-            continue
-        if patterns and not any(p.fullmatch(name) for p in patterns):
-            continue
-        target = os.path.join(dest, name)
-        if os.path.lexists(target):
-            warn(up.resource, "WARNING: %s already exists, skipping link" % os.path.join(shown or dest, name))
-            continue
-        source = os.path.join(run.path, name)
-        os.symlink(source, target)
-        paths.append(os.path.relpath(source, dest))
-        lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
+    if up.select:
+        sources = _select_under(run.path, up.select)
+    else:
+        sources = [os.path.join(run.path, name) for name in _generated_top_level(run.path)]
+    if not _check_resolved(sources, up.resource, up.resource, req, warn):
+        return
+    location = (plan.opdef.project_dir if plan.opdef is not None else plan.project_dir) or ""
+    _place_paths(
+        sources, dest, shown, up.uri, up.resource, location, lines, warn,
+        kind=(req.target_type if req is not None else None) or "copy",
+        target_path=req.target_path if req is not None else "",
+        rename=req.rename if req is not None else [],
+    )
     # Guild keys an inline operation source by the same resolving name as its resource.
-    attr.setdefault(up.resource, {})[up.resource] = {"config": run.id, "paths": paths, "uri": up.uri}
+    attr.setdefault(up.resource, {})[up.resource] = {
+        "config": run.id,
+        "paths": [os.path.relpath(src, dest) for src in sources],
+        "uri": up.uri,
+    }
+
+
+def _check_resolved(sources: list[str], source: str, resource: str, req: Any, warn: Warn) -> bool:
+    """Guild's check that a source selected something: warn (``warn-if-empty``, the default) or fail.
+
+    ``fail-if-empty`` raises :class:`DependencyError`, unless the entry is
+    ``optional``: then it is skipped (False) with Guild's note.
+    """
+    if sources:
+        return True
+    if req is not None and req.fail_if_empty:
+        message = "could not resolve '%s' in %s resource: nothing resolved for %s" % (source, resource, source)
+        if getattr(req, "optional", False):
+            warn(resource, "Could not resolve %s - skipping because dependency is optional" % source)
+            return False
+        raise _dep_error(message)
+    if req is None or req.warn_if_empty:
+        warn(resource, "WARNING: nothing resolved for %s" % source)
+    return True
+
+
+def _generated_top_level(path: str) -> list[str]:
+    """Top-level names of a run dir holding a file the run generated, sorted (``.guild`` never).
+
+    A file is generated when neither it nor a directory above it has a
+    manifest entry (source code, dependencies). Directories are not looked
+    into through links, as Guild walks a run.
+    """
+    listed = {os.path.normpath(fields[1]) for fields in manifest.read(path) or [] if len(fields) > 1}
+    found: set[str] = set()
+    for root, dirs, files in os.walk(path):
+        rel = os.path.relpath(root, path) if root != path else ""
+        if rel.split(os.sep, 1)[0].startswith(".guild"):
+            dirs[:] = []
+            continue
+        top = rel.split(os.sep, 1)[0] if rel else None
+        if top is not None and top in found:
+            dirs[:] = []
+            continue
+        for name in files:
+            run_rel = os.path.join(rel, name)
+            if top is None and name.startswith(".guild"):
+                continue
+            if not _under_listed(run_rel, listed):
+                found.add(top or name)
+    return sorted(found)
+
+
+def _under_listed(run_rel: str, listed: set[str]) -> bool:
+    while run_rel:
+        if run_rel in listed:
+            return True
+        run_rel = os.path.dirname(run_rel)
+    return False
 
 
 def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Place every dependency of the plan in the run dir ``dest``, in :func:`declared_order`.
 
-    Upstream runs' files are linked (:func:`_link_one`), ``file:`` sources
-    copied or linked (:func:`_place_one`); where two provide the same name,
+    Upstream runs' files (:func:`_place_upstream`) and ``file:`` sources
+    (:func:`_place_one`) are copied or linked; where two provide the same name,
     the one declared first wins. ``shown`` is the run directory named in
     warnings (``dest`` is a temporary name while the run is made). Returns
     Guild's ``deps`` attr and the manifest's ``d`` lines, in that order too.
@@ -294,7 +360,9 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
     try:
         for item in declared_order(plan):
             if isinstance(item, Upstream):
-                _link_one(item, dest, shown, attr, lines, warn)
+                _place_upstream(item, plan, dest, shown, attr, lines, warn)
+            elif isinstance(item, str):
+                attr.setdefault(item, {})  # Guild keeps the resource, with no source resolved
             elif plan.opdef is not None:
                 _place_one(item, plan.opdef, dest, shown, attr, lines, warn)
     except GuildError:
@@ -304,11 +372,6 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
             notes.clear()
         raise
     return attr, lines
-
-
-def _listed(run: Run) -> set[str]:
-    """Top-level names that hold files the run's manifest lists (not generated by the run)."""
-    return {fields[1].split("/", 1)[0] for fields in manifest.read(run.path) or [] if len(fields) > 1}
 
 
 # ------------------------------------------------------------ file sources
@@ -333,13 +396,19 @@ def file_sources(req: "FileRequirement", location: str) -> list[str]:
         )
     if not os.path.isdir(src) or not req.select:
         return [src]
+    return _select_under(src, req.select)
+
+
+def _select_under(src: str, select: list[str]) -> list[str]:
+    """The paths under the directory ``src`` (files and directories, ``/``-separated relative to it)
+    that a ``select`` pattern matches to the end, as absolute paths, sorted."""
     rels = []
     for root, dirs, files in os.walk(src):
         base = os.path.relpath(root, src) if root != src else ""
         rels += [os.path.join(base, n).replace(os.sep, "/") for n in dirs + files]
     rels.sort()
     chosen: set[str] = set()
-    for pattern in req.select:
+    for pattern in select:
         rx = re.compile(pattern + "$")
         chosen.update(os.path.join(src, r) for r in rels if rx.match(r))
     return sorted(chosen)
@@ -363,32 +432,53 @@ def _place_one(
     """Copy (or link) the sources of one ``file:`` requirement into the run dir ``dest``.
 
     Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
-    (``lines``). A target that already exists is left alone with a warning
-    on stderr, as Guild does. Raises :class:`DependencyError` for a missing
-    source, a bad ``target-type`` or an absolute ``target-path``.
+    (``lines``). Raises :class:`DependencyError` for a missing source, a bad
+    ``target-type`` or an absolute ``target-path``.
     """
-    import shutil
-
-    kind = req.target_type or "copy"
-    if kind not in ("copy", "link"):
-        raise _dep_error(
-            "unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, req.source_name)
-        )
-    if os.path.isabs(req.target_path):
-        raise _dep_error(
-            "invalid path '%s' in %s resource (path must be relative)" % (req.target_path, req.resource_name)
-        )
     location = req.location or opdef.project_dir
     if req.source_name in attr.get(req.resource_name, {}):
         return  # an entry of the same name was resolved already (see resolutions())
+    _check_target(req.target_type or "copy", req.target_path, req.source_name, req.resource_name)
     sources = file_sources(req, location)
-    if not sources:
-        warn(req.resource_name, "WARNING: nothing resolved for %s" % req.resource_name)
+    _check_resolved(sources, req.resource_name, req.resource_name, req, warn)
+    _place_paths(
+        sources, dest, shown, req.uri, req.resource_name, location, lines, warn,
+        kind=req.target_type or "copy", target_path=req.target_path, rename=req.rename,
+    )
+    attr.setdefault(req.resource_name, {})[req.source_name] = {
+        "paths": [os.path.relpath(src, dest) for src in sources],
+        "uri": req.uri,
+    }
+
+
+def _check_target(kind: str, target_path: str, source: str, resource: str) -> None:
+    """Guild's checks of ``target-type`` and ``target-path``; raises :class:`DependencyError`."""
+    if kind not in ("copy", "link"):
+        raise _dep_error("unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, source))
+    if os.path.isabs(target_path):
+        raise _dep_error("invalid path '%s' in %s resource (path must be relative)" % (target_path, resource))
+
+
+def _place_paths(
+    sources: list[str], dest: str, shown: str | None, uri: str, resource: str, location: str,
+    lines: list[str], warn: Warn, kind: str, target_path: str, rename: list[tuple[str, str]],
+) -> None:
+    """Put each source path in the run dir ``dest`` as Guild does, adding a manifest ``d`` line for each.
+
+    Each goes to ``target_path/<base name, renamed>``: copied (a directory
+    with its tree) or, for ``kind`` ``link``, linked with a path relative to
+    the link's own directory. A target that already exists is left alone
+    with a warning. The line names ``file:<path>`` for a source under
+    ``location`` (the project), else ``uri``.
+    """
+    import shutil
+
+    _check_target(kind, target_path, uri, resource)
     for src in sources:
-        target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
+        target = os.path.join(dest, target_path, _renamed(os.path.basename(src), rename))
         if os.path.lexists(target):
             shown_target = os.path.join(shown or dest, os.path.relpath(target, dest))
-            warn(req.resource_name, "WARNING: %s already exists, skipping %s" % (shown_target, kind))
+            warn(resource, "WARNING: %s already exists, skipping %s" % (shown_target, kind))
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if kind == "link":
@@ -400,13 +490,9 @@ def _place_one(
             shutil.copymode(src, target)
         rel_target = os.path.relpath(target, dest).replace(os.sep, "/")
         sha1 = manifest.file_sha1(target) if os.path.isfile(target) else "-"
-        inside = src == location or src.startswith(location.rstrip(os.sep) + os.sep)
-        origin = "file:" + os.path.relpath(src, location).replace(os.sep, "/") if inside else req.uri
+        inside = bool(location) and src.startswith(location)
+        origin = "file:" + os.path.relpath(src, location).replace(os.sep, "/") if inside else uri
         lines.append(manifest.line("d", rel_target, sha1, origin))
-    attr.setdefault(req.resource_name, {})[req.source_name] = {
-        "paths": [os.path.relpath(src, dest) for src in sources],
-        "uri": req.uri,
-    }
 
 
 def _renamed(name: str, rename: list[tuple[str, str]]) -> str:
