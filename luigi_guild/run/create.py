@@ -303,8 +303,12 @@ def stage(run: Run, plan: RunPlan) -> None:
 def prepare_restart_run(plan: RunPlan) -> Run:
     """Rewrite a restart run's attrs for a new start; returns the run."""
     assert plan.restart is not None
+    from luigi_guild.run import deps
+
+    again = deps.choose_again(plan)  # ``always-resolve`` requirements: their runs are chosen again
     try:
         _rewrite_for_restart(plan.restart, plan)
+        deps.place_again(plan, plan.restart, again)
     except OSError as e:
         raise GuildError("cannot restart run %s: %s" % (plan.restart.id, e.strerror or e)) from None
     return plan.restart

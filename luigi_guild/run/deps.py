@@ -77,14 +77,92 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
     if not isinstance(recorded, dict):
         return []
     state = USED if plan.restart.status == "staged" else KEPT
+    again = always_resolved(plan)
     found = []
     for resource, sources in _in_requires_order(plan, recorded):
         for source, info in (sources or {}).items() if isinstance(sources, dict) else ():
             run_id = info.get("config") if isinstance(info, dict) else None
+            if resource in again and source == resource:  # ``always-resolve``: chosen and placed again
+                found.append(Resolution(str(resource), str(source), again[resource].run.id, USED))
+                continue
             # A file source (no upstream run) was resolved when the run was made: Guild skips it.
             kept = state if run_id is not None else KEPT
             found.append(Resolution(str(resource), str(source), None if run_id is None else str(run_id), kept))
     return found
+
+
+def _current_opdef(plan: RunPlan) -> "OpDef | None":
+    from luigi_guild.run.plan import opdef_for
+
+    try:
+        return plan.opdef or opdef_for(plan.opref)
+    except GuildError:
+        return None
+
+
+def always_resolved(plan: RunPlan) -> dict[str, Upstream]:
+    """For a restart: the ``requires`` entries marked ``always-resolve``, each with its run chosen again.
+
+    As in Guild, the run is the one the dependency flag names (the id the
+    run recorded, or a new ``NAME=<id or prefix>`` given with the restart),
+    else the latest. Keyed by resolving name. Raises :class:`DependencyError`
+    when a required one has no run.
+    """
+    if plan.restart is None:
+        return {}
+    opdef = _current_opdef(plan)
+    if opdef is None or not any(req.always_resolve for req in opdef.requires):
+        return {}
+    found = {}
+    for req, up in upstream_opdefs(opdef):
+        if not req.always_resolve:
+            continue
+        given = plan.flags.get(req.flag(opdef.flags))
+        run = _chosen(up, "" if given is None else str(given), opdef)
+        if run is None:
+            if req.optional:
+                continue
+            raise DependencyError(
+                "run failed because a dependency was not met: no completed or terminated run of %s (required by %s)"
+                % (up.name, opdef.name)
+            )
+        found[req.resource_name] = Upstream(run, req.uri, req.resource_name, list(req.select), req)
+    return found
+
+
+def choose_again(plan: RunPlan) -> dict[str, Upstream]:
+    """Before a restart rewrites the run's flags: record the runs :func:`always_resolved` chooses."""
+    again = always_resolved(plan)
+    opdef = _current_opdef(plan)
+    changed = False
+    for up in again.values():
+        if up.req is not None and opdef is not None:
+            flag = up.req.flag(opdef.flags)
+            changed = changed or plan.flags.get(flag) != up.run.id
+            plan.flags[flag] = up.run.id
+    if changed:
+        plan.relabel()
+    return again
+
+
+def place_again(plan: RunPlan, run: Run, again: dict[str, Upstream]) -> None:
+    """Place the files of the runs :func:`choose_again` chose in the restarted ``run``, as Guild does.
+
+    Files already there are left alone with Guild's warning; the ``deps``
+    attr gets the new entry and the manifest ``d`` lines for what was placed.
+    """
+    if not again:
+        return
+    attr = run.get("deps")
+    attr = dict(attr) if isinstance(attr, dict) else {}
+    lines: list[str] = []
+    warn = _warner(plan)
+    for up in again.values():
+        sources = attr.get(up.resource)
+        attr[up.resource] = {k: v for k, v in sources.items() if k != up.resource} if isinstance(sources, dict) else {}
+        _place_upstream(up, plan, run.path, run.path, attr, lines, warn)
+    run.write_attr("deps", attr)
+    manifest.append(run.path, lines)
 
 
 def _in_requires_order(plan: RunPlan, recorded: dict) -> list[tuple[Any, Any]]:
@@ -350,13 +428,7 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
     attr: dict[str, Any] = {}
     lines: list[str] = []
     notes = plan.dep_notes
-
-    def warn(resource: str, text: str) -> None:
-        if notes is None:
-            sys.stderr.write(text + "\n")
-        else:
-            notes.setdefault(resource, []).append(text)
-
+    warn = _warner(plan)
     try:
         for item in declared_order(plan):
             if isinstance(item, Upstream):
@@ -375,6 +447,19 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
 
 
 # ------------------------------------------------------------ file sources
+
+
+def _warner(plan: RunPlan) -> Warn:
+    """Where placing warnings go: the plan's ``dep_notes`` (for the resolution report), else stderr."""
+    notes = plan.dep_notes
+
+    def warn(resource: str, text: str) -> None:
+        if notes is None:
+            sys.stderr.write(text + "\n")
+        else:
+            notes.setdefault(resource, []).append(text)
+
+    return warn
 
 
 def _dep_error(message: str) -> DependencyError:
