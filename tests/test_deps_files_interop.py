@@ -181,3 +181,89 @@ def test_mixed_requires_resolve_in_declared_order_as_guildai_does(tmp_path, guil
     ours_deps = _read(os.path.join(our_train.path, ".guild/attrs/deps")).replace(our_prep.id, "PREP")
     theirs_deps = _read(os.path.join(theirs_train.path, ".guild/attrs/deps")).replace(theirs_prep.id, "PREP")
     assert ours_deps == theirs_deps
+
+
+OPDEPS_YML = """
+prepare:
+  main: prep
+  sourcecode: [prep.py]
+other:
+  main: prep
+  sourcecode: [prep.py]
+train:
+  main: show
+  sourcecode: [show.py]
+  requires:
+    - operation: prepare
+    - operation: prepare
+      name: linked
+      select: data.txt
+      target-type: link
+      target-path: inputs
+      rename: data.txt samples.txt
+    - operation: prepare
+      name: deep
+      select: out/deep/.*\\.bin
+      target-path: deep
+    - operation: prepare
+      name: none
+      select: absent.txt
+    - operation: other
+      optional: yes
+"""
+
+PREP_PY = """
+import os
+os.makedirs("out/deep", exist_ok=True)
+open("data.txt", "w").write("1 2 3")
+open("out/deep/model.bin", "w").write("weights")
+"""
+
+
+def test_operation_deps_placed_as_guildai_places_them(tmp_path, guildai):
+    """Copies by default, a relative link with ``target-type: link``, ``target-path``, ``rename``, nested
+    ``select``, the empty-selection warning and a skipped ``optional`` entry: the same run tree, messages,
+    manifest and ``deps`` attr from both tools."""
+    proj = _project(tmp_path)
+    with open(os.path.join(proj, "guild.yml"), "w") as f:
+        f.write(OPDEPS_YML)
+    with open(os.path.join(proj, "prep.py"), "w") as f:
+        f.write(PREP_PY)
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    env = guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1")
+    said = {}
+    for op in ("prepare", "train"):
+        r = subprocess.run([guildai, "run", op, "-y"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        said[op] = r.stderr
+        ours = guild(str(ours_home), "run", op, "-y", cwd=proj)
+        assert ours.rc == 0, ours.out
+        said["ours " + op] = ours.out
+    [theirs_train, theirs_prep], [our_train, our_prep] = runs(theirs_home), runs(ours_home)
+
+    def messages(text: str, prep_id: str) -> list[str]:
+        return [
+            line.replace(prep_id, "PREP")
+            for line in text.splitlines()
+            if line.startswith(("Resolving ", "Using ", "WARNING: ", "Could not "))
+        ]
+
+    theirs = messages(said["train"], theirs_prep.id)
+    assert "WARNING: nothing resolved for none" in theirs
+    assert "Could not resolve operation:other - skipping because dependency is optional" in theirs
+    assert messages(said["ours train"], our_prep.id) == theirs
+
+    def tree(run) -> list[tuple[str, str]]:
+        return [(rel, kind.replace(run_prep.id, "PREP")) for rel, kind in _tree(run.path)]
+
+    run_prep = theirs_prep
+    theirs_tree = tree(theirs_train)
+    run_prep = our_prep
+    assert tree(our_train) == theirs_tree
+    assert ("inputs/samples.txt", "link:../../PREP/data.txt") in theirs_tree
+    assert ("out/deep/model.bin", "file") in theirs_tree and ("deep/model.bin", "file") in theirs_tree
+    for rel in (".guild/manifest", ".guild/attrs/deps", ".guild/attrs/flags"):
+        ours_text = _read(os.path.join(our_train.path, rel)).replace(our_prep.id, "PREP")
+        theirs_text = _read(os.path.join(theirs_train.path, rel)).replace(theirs_prep.id, "PREP")
+        assert ours_text == theirs_text, rel

@@ -32,7 +32,11 @@ def test_cli_requires_latest_upstream_run(tmp_path):
     train, prep3 = runs(home)[0], runs(home)[1]
     assert (r.rc, r.out) == (0, _resolved(prep3.id) + "trained on 3 samples: lr=0.5 epochs=2 loss=0.750\n")
     assert train.op_name == "train" and train.label == "lr=0.5 epochs=2"
-    assert os.readlink(os.path.join(train.path, "data.txt")) == os.path.join(prep3.path, "data.txt")
+    # Copied in, as Guild does by default (target-type: copy).
+    placed = os.path.join(train.path, "data.txt")
+    assert not os.path.islink(placed)
+    with open(placed) as got, open(os.path.join(prep3.path, "data.txt")) as want:
+        assert got.read() == want.read()
     assert not os.path.exists(os.path.join(train.path, "notes.txt"))  # not selected
     # Guild's deps attr: resource name -> source name -> chosen run, paths relative to the new run.
     assert train.get("deps") == {

@@ -442,7 +442,7 @@ def run(
         os.close(fd)
         pidfile = temp_pidfile
     on_created = None
-    if plan.upstream or plan.restart is not None or (plan.opdef is not None and plan.opdef.file_requires):
+    if plan.upstream or plan.skipped_optional or plan.restart is not None or (plan.opdef is not None and plan.opdef.file_requires):
         from luigi_guild.run import deps
 
         resolved = deps.resolutions(plan, stage)

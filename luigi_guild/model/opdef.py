@@ -30,6 +30,14 @@ class Requirement:
     select: list[str] = field(default_factory=list)
     flag_name: str | None = None
     position: int = 0  # its place in the operation's ``requires`` list (dependencies resolve in that order)
+    # How its files are placed (as for ``file:`` entries) and how resolving it may end, as in Guild.
+    target_path: str = ""
+    target_type: str | None = None  # ``copy`` (Guild's default) or ``link``
+    rename: list[tuple[str, str]] = field(default_factory=list)
+    optional: bool = False  # no suitable run: go ahead without it
+    warn_if_empty: bool = True
+    fail_if_empty: bool = False
+    always_resolve: bool = False  # a restart chooses and places its run again
 
     @property
     def uri(self) -> str:
@@ -72,6 +80,8 @@ class FileRequirement:
     resource: str | None = None
     location: str | None = None
     position: int = 0  # its place in the operation's ``requires`` list (``-D`` entries come after it)
+    warn_if_empty: bool = True  # a directory ``select`` picks nothing: warn (or with ``fail_if_empty``, fail)
+    fail_if_empty: bool = False
 
     @property
     def uri(self) -> str:

@@ -688,6 +688,7 @@ def _requirements(
             if val is not None and (not isinstance(val, str) or not val):
                 raise _error(path, "%s in requires of operation '%s' must be a non-empty string" % (key, opname))
             names[key] = val
+        place = _placement(path, "in requires of operation '%s'" % opname, entry)
         reqs.append(
             Requirement(
                 opspec=opspec,
@@ -696,6 +697,13 @@ def _requirements(
                 select=list(select),
                 flag_name=names["flag-name"],
                 position=position,
+                target_path=place["target_path"],
+                target_type=place["target_type"],
+                rename=place["rename"],
+                optional=place["optional"],
+                warn_if_empty=place["warn_if_empty"],
+                fail_if_empty=place["fail_if_empty"],
+                always_resolve=place["always_resolve"],
             )
         )
     return reqs, files
@@ -717,26 +725,45 @@ def _file_requirement(path: str, opname: str, entry: dict, position: int) -> Fil
             re.compile(pattern)
         except (re.error, RecursionError) as e:
             raise _error(path, "invalid select pattern '%s' %s: %s" % (pattern, where, e)) from None
-    texts: dict[str, str | None] = {}
-    for key in ("name", "target-path", "target-type"):
+    name = entry.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise _error(path, "name %s must be a non-empty string" % where)
+    place = _placement(path, where, entry)
+    return FileRequirement(
+        path=file_path,
+        name=name,
+        select=list(select),
+        target_path=place["target_path"],
+        target_type=place["target_type"],
+        rename=place["rename"],
+        position=position,
+        warn_if_empty=place["warn_if_empty"],
+        fail_if_empty=place["fail_if_empty"],
+    )
+
+
+def _placement(path: str, where: str, entry: dict) -> dict[str, Any]:
+    """A ``requires`` entry's keys on placing its files and on resolving it, checked (both kinds share them)."""
+    place: dict[str, Any] = {}
+    for key in ("target-path", "target-type"):
         val = entry.get(key)
         if val is not None and (not isinstance(val, str) or not val):
             raise _error(path, "%s %s must be a non-empty string" % (key, where))
-        texts[key] = val
+        place[key.replace("-", "_")] = val
+    place["target_path"] = place["target_path"] or ""
     rename = entry.get("rename")
     if rename is None:
         rename = []
     elif not isinstance(rename, list):
         rename = [rename]
-    return FileRequirement(
-        path=file_path,
-        name=texts["name"],
-        select=list(select),
-        target_path=texts["target-path"] or "",
-        target_type=texts["target-type"],
-        rename=[_rename_spec(path, spec) for spec in rename],
-        position=position,
-    )
+    place["rename"] = [_rename_spec(path, spec) for spec in rename]
+    for key, default in (("optional", False), ("warn-if-empty", True), ("fail-if-empty", False),
+                         ("always-resolve", False)):
+        val = entry.get(key, default)
+        if not isinstance(val, bool):
+            raise _error(path, "%s %s must be yes or no" % (key, where))
+        place[key.replace("-", "_")] = val
+    return place
 
 
 def _rename_spec(path: str, spec: Any) -> tuple[str, str]:

@@ -96,7 +96,7 @@ def _populate(run: Run, plan: RunPlan, final: str | None = None) -> None:
         entries = copy_sourcecode(run, plan)
     write_config_flags(run, plan)
     deps_attr: dict = {}
-    if plan.upstream or (plan.opdef is not None and plan.opdef.file_requires):
+    if plan.upstream or plan.skipped_optional or (plan.opdef is not None and plan.opdef.file_requires):
         from luigi_guild.run import deps
 
         # In the order the operation's requires lists them, whatever their kind, as Guild does.
@@ -303,8 +303,12 @@ def stage(run: Run, plan: RunPlan) -> None:
 def prepare_restart_run(plan: RunPlan) -> Run:
     """Rewrite a restart run's attrs for a new start; returns the run."""
     assert plan.restart is not None
+    from luigi_guild.run import deps
+
+    again = deps.choose_again(plan)  # ``always-resolve`` requirements: their runs are chosen again
     try:
         _rewrite_for_restart(plan.restart, plan)
+        deps.place_again(plan, plan.restart, again)
     except OSError as e:
         raise GuildError("cannot restart run %s: %s" % (plan.restart.id, e.strerror or e)) from None
     return plan.restart

@@ -1,4 +1,4 @@
-"""Upstream runs: choose the runs an operation requires, record them in its flags, link their files in.
+"""Upstream runs: choose the runs an operation requires, record them in its flags, place their files in.
 
 A run's upstream runs are part of its identity, as in Guild: the full id of
 each chosen upstream run is written into the run's flags (under the name
@@ -9,13 +9,15 @@ Luigi's ``complete()`` never reuse a run made from other inputs.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.opdef import FileRequirement
+from luigi_guild.run.placing import (
+    DependencyError, Warn, check_resolved, check_target, dep_error, generated_top_level, place_paths, select_under,
+)
 from luigi_guild.run.plan import RunPlan, Upstream
 from luigi_guild.store import manifest, query
 from luigi_guild.store.rundir import Run
@@ -24,17 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.model.opdef import OpDef, Requirement
 
 
-Warn = Callable[[str, str], None]  # (resource name, warning line)
-
-
-class DependencyError(GuildError):
-    """A required upstream run is missing."""
-
-
-# How a dependency source of a starting run was resolved (see :class:`Resolution`).
 USED = "used"  # its upstream run was chosen for this start
 STAGED = "staged"  # the run is only staged: its upstream run is used when it starts
 KEPT = "kept"  # a restart keeps the upstream run recorded before
+SKIPPED = "skipped"  # an optional requirement without a suitable run
 FILE = "file"  # a project file or directory, copied or linked in when the run was made
 
 
@@ -64,6 +59,9 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
             if isinstance(item, Upstream):
                 found.append(Resolution(item.resource, item.resource, item.run.id, state))
                 continue
+            if isinstance(item, str):
+                found.append(Resolution(item, item, None, STAGED if stage else SKIPPED))
+                continue
             # A second entry with the same name is already resolved (Guild keys sources by name).
             key = item.resource_name + "\0" + item.source_name
             found.append(Resolution(item.resource_name, item.source_name, None, KEPT if key in seen else FILE))
@@ -73,14 +71,92 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
     if not isinstance(recorded, dict):
         return []
     state = USED if plan.restart.status == "staged" else KEPT
+    again = always_resolved(plan)
     found = []
     for resource, sources in _in_requires_order(plan, recorded):
         for source, info in (sources or {}).items() if isinstance(sources, dict) else ():
             run_id = info.get("config") if isinstance(info, dict) else None
+            if resource in again and source == resource:  # ``always-resolve``: chosen and placed again
+                found.append(Resolution(str(resource), str(source), again[resource].run.id, USED))
+                continue
             # A file source (no upstream run) was resolved when the run was made: Guild skips it.
             kept = state if run_id is not None else KEPT
             found.append(Resolution(str(resource), str(source), None if run_id is None else str(run_id), kept))
     return found
+
+
+def _current_opdef(plan: RunPlan) -> "OpDef | None":
+    from luigi_guild.run.plan import opdef_for
+
+    try:
+        return plan.opdef or opdef_for(plan.opref)
+    except GuildError:
+        return None
+
+
+def always_resolved(plan: RunPlan) -> dict[str, Upstream]:
+    """For a restart: the ``requires`` entries marked ``always-resolve``, each with its run chosen again.
+
+    As in Guild, the run is the one the dependency flag names (the id the
+    run recorded, or a new ``NAME=<id or prefix>`` given with the restart),
+    else the latest. Keyed by resolving name. Raises :class:`DependencyError`
+    when a required one has no run.
+    """
+    if plan.restart is None:
+        return {}
+    opdef = _current_opdef(plan)
+    if opdef is None or not any(req.always_resolve for req in opdef.requires):
+        return {}
+    found = {}
+    for req, up in upstream_opdefs(opdef):
+        if not req.always_resolve:
+            continue
+        given = plan.flags.get(req.flag(opdef.flags))
+        run = _chosen(up, "" if given is None else str(given), opdef)
+        if run is None:
+            if req.optional:
+                continue
+            raise DependencyError(
+                "run failed because a dependency was not met: no completed or terminated run of %s (required by %s)"
+                % (up.name, opdef.name)
+            )
+        found[req.resource_name] = Upstream(run, req.uri, req.resource_name, list(req.select), req)
+    return found
+
+
+def choose_again(plan: RunPlan) -> dict[str, Upstream]:
+    """Before a restart rewrites the run's flags: record the runs :func:`always_resolved` chooses."""
+    again = always_resolved(plan)
+    opdef = _current_opdef(plan)
+    changed = False
+    for up in again.values():
+        if up.req is not None and opdef is not None:
+            flag = up.req.flag(opdef.flags)
+            changed = changed or plan.flags.get(flag) != up.run.id
+            plan.flags[flag] = up.run.id
+    if changed:
+        plan.relabel()
+    return again
+
+
+def place_again(plan: RunPlan, run: Run, again: dict[str, Upstream]) -> None:
+    """Place the files of the runs :func:`choose_again` chose in the restarted ``run``, as Guild does.
+
+    Files already there are left alone with Guild's warning; the ``deps``
+    attr gets the new entry and the manifest ``d`` lines for what was placed.
+    """
+    if not again:
+        return
+    attr = run.get("deps")
+    attr = dict(attr) if isinstance(attr, dict) else {}
+    lines: list[str] = []
+    warn = _warner(plan)
+    for up in again.values():
+        sources = attr.get(up.resource)
+        attr[up.resource] = {k: v for k, v in sources.items() if k != up.resource} if isinstance(sources, dict) else {}
+        _place_upstream(up, plan, run.path, run.path, attr, lines, warn)
+    run.write_attr("deps", attr)
+    manifest.append(run.path, lines)
 
 
 def _in_requires_order(plan: RunPlan, recorded: dict) -> list[tuple[Any, Any]]:
@@ -106,8 +182,10 @@ def _in_requires_order(plan: RunPlan, recorded: dict) -> list[tuple[Any, Any]]:
 _UNDECLARED = 1 << 30
 
 
-def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement"]:
+def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement | str"]:
     """The plan's upstream runs and ``file:`` requirements in the order its ``requires`` lists them.
+
+    An ``optional`` requirement without a suitable run is there as its resolving name.
 
     Guild resolves (reports, places and records in the manifest) a run's
     dependencies in that order, whatever their kind. Upstream runs that no
@@ -118,9 +196,10 @@ def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement"]:
     positions: dict[str, int] = {}
     for req in opdef.requires if opdef is not None else []:
         positions.setdefault(req.resource_name, req.position)
-    items: list[tuple[int, Upstream | FileRequirement]] = [
+    items: list[tuple[int, Upstream | FileRequirement | str]] = [
         (positions.get(up.resource, _UNDECLARED), up) for up in plan.upstream
     ]
+    items += [(positions.get(name, _UNDECLARED), name) for name in plan.skipped_optional]
     items += [(f.position, f) for f in (opdef.file_requires if opdef is not None else [])]
     return [item for _pos, item in sorted(items, key=lambda pair: pair[0])]
 
@@ -143,6 +222,8 @@ def report_lines(resolved: list[Resolution], notes: dict[str, list[str]] | None 
             lines.append("Using run %s for %s" % (r.run_id, r.source))
         elif r.state == FILE:
             pass  # Guild names the resource only
+        elif r.state == SKIPPED:
+            lines.append("Could not resolve %s - skipping because dependency is optional" % r.source)
         elif r.state == STAGED:
             lines.append("Skipping resolution of %s because it's being staged" % r.source)
         else:
@@ -196,10 +277,13 @@ def resolve(plan: RunPlan, force: bool = False) -> list[str]:
             continue
         run = _chosen(up, "" if given is None else str(given), opdef)
         if run is None:
+            if req.optional:  # Guild goes ahead without it, saying so when the run starts
+                plan.skipped_optional.append(req.resource_name)
+                continue
             missing.append(up.name)
             continue
         plan.flags[flag] = run.id
-        upstream.append(Upstream(run, req.uri, req.resource_name, list(req.select)))
+        upstream.append(Upstream(run, req.uri, req.resource_name, list(req.select), req))
     unmet = ["no completed or terminated run of %s (required by %s)" % (m, opdef.name) for m in missing]
     if missing and force:
         plan.upstream = upstream
@@ -237,46 +321,46 @@ def record(plan: RunPlan, upstream: list[tuple[str, Upstream]]) -> None:
     plan.relabel()
 
 
-def _link_one(up: Upstream, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str], warn: Warn) -> None:
-    """Symlink an upstream run's generated top-level files into ``dest``.
+def _place_upstream(
+    up: Upstream, plan: RunPlan, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str], warn: Warn
+) -> None:
+    """Copy (or link) an upstream run's files into ``dest``, as Guild places an operation source.
 
-    Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
-    (``lines``). Without ``select`` patterns, a run's files that its manifest
-    lists (its source code and its own dependencies) are not linked; with
-    them, only names matching one (whole name). Entries already present in
-    ``dest`` (the new run's own source files, or a dependency placed before)
-    are left alone with a warning on stderr, as Guild does; ``.guild`` too.
+    Without ``select`` patterns, the run's top-level entries that hold a
+    file it generated (no manifest entry for it or a directory above it) are
+    taken; with them, the run-relative paths a pattern matches to the end.
+    Placement (``target-path``, ``target-type``, ``rename``) is the one
+    ``file:`` sources use (:func:`_place_paths`). Adds to Guild's ``deps``
+    attr (``attr``) and the manifest's ``d`` lines (``lines``).
     """
+    req = up.req
     run = up.run
-    patterns = [re.compile(p) for p in up.select]
-    skip = _listed(run) if not patterns else set()
-    paths = []
-    try:
-        names = sorted(os.listdir(run.path))
-    except OSError:
-        names = []
-    for name in names:
-        if name.startswith(".guild") or name in skip:
-            continue
-        if patterns and not any(p.fullmatch(name) for p in patterns):
-            continue
-        target = os.path.join(dest, name)
-        if os.path.lexists(target):
-            warn(up.resource, "WARNING: %s already exists, skipping link" % os.path.join(shown or dest, name))
-            continue
-        source = os.path.join(run.path, name)
-        os.symlink(source, target)
-        paths.append(os.path.relpath(source, dest))
-        lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
+    if up.select:
+        sources = select_under(run.path, up.select)
+    else:
+        sources = [os.path.join(run.path, name) for name in generated_top_level(run.path)]
+    if not check_resolved(sources, up.resource, up.resource, req, warn):
+        return
+    location = (plan.opdef.project_dir if plan.opdef is not None else plan.project_dir) or ""
+    place_paths(
+        sources, dest, shown, up.uri, up.resource, location, lines, warn,
+        kind=(req.target_type if req is not None else None) or "copy",
+        target_path=req.target_path if req is not None else "",
+        rename=req.rename if req is not None else [],
+    )
     # Guild keys an inline operation source by the same resolving name as its resource.
-    attr.setdefault(up.resource, {})[up.resource] = {"config": run.id, "paths": paths, "uri": up.uri}
+    attr.setdefault(up.resource, {})[up.resource] = {
+        "config": run.id,
+        "paths": [os.path.relpath(src, dest) for src in sources],
+        "uri": up.uri,
+    }
 
 
 def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """Place every dependency of the plan in the run dir ``dest``, in :func:`declared_order`.
 
-    Upstream runs' files are linked (:func:`_link_one`), ``file:`` sources
-    copied or linked (:func:`_place_one`); where two provide the same name,
+    Upstream runs' files (:func:`_place_upstream`) and ``file:`` sources
+    (:func:`_place_one`) are copied or linked; where two provide the same name,
     the one declared first wins. ``shown`` is the run directory named in
     warnings (``dest`` is a temporary name while the run is made). Returns
     Guild's ``deps`` attr and the manifest's ``d`` lines, in that order too.
@@ -284,17 +368,13 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
     attr: dict[str, Any] = {}
     lines: list[str] = []
     notes = plan.dep_notes
-
-    def warn(resource: str, text: str) -> None:
-        if notes is None:
-            sys.stderr.write(text + "\n")
-        else:
-            notes.setdefault(resource, []).append(text)
-
+    warn = _warner(plan)
     try:
         for item in declared_order(plan):
             if isinstance(item, Upstream):
-                _link_one(item, dest, shown, attr, lines, warn)
+                _place_upstream(item, plan, dest, shown, attr, lines, warn)
+            elif isinstance(item, str):
+                attr.setdefault(item, {})  # Guild keeps the resource, with no source resolved
             elif plan.opdef is not None:
                 _place_one(item, plan.opdef, dest, shown, attr, lines, warn)
     except GuildError:
@@ -306,16 +386,20 @@ def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[
     return attr, lines
 
 
-def _listed(run: Run) -> set[str]:
-    """Top-level names that hold files the run's manifest lists (not generated by the run)."""
-    return {fields[1].split("/", 1)[0] for fields in manifest.read(run.path) or [] if len(fields) > 1}
-
-
 # ------------------------------------------------------------ file sources
 
 
-def _dep_error(message: str) -> DependencyError:
-    return DependencyError("run failed because a dependency was not met: %s" % message)
+def _warner(plan: RunPlan) -> Warn:
+    """Where placing warnings go: the plan's ``dep_notes`` (for the resolution report), else stderr."""
+    notes = plan.dep_notes
+
+    def warn(resource: str, text: str) -> None:
+        if notes is None:
+            sys.stderr.write(text + "\n")
+        else:
+            notes.setdefault(resource, []).append(text)
+
+    return warn
 
 
 def file_sources(req: "FileRequirement", location: str) -> list[str]:
@@ -327,22 +411,13 @@ def file_sources(req: "FileRequirement", location: str) -> list[str]:
     """
     src = os.path.abspath(os.path.join(location, req.path))
     if not os.path.exists(src):
-        raise _dep_error(
+        raise dep_error(
             "could not resolve '%s' in %s resource: cannot find source file '%s'"
             % (req.source_name, req.resource_name, req.path)
         )
     if not os.path.isdir(src) or not req.select:
         return [src]
-    rels = []
-    for root, dirs, files in os.walk(src):
-        base = os.path.relpath(root, src) if root != src else ""
-        rels += [os.path.join(base, n).replace(os.sep, "/") for n in dirs + files]
-    rels.sort()
-    chosen: set[str] = set()
-    for pattern in req.select:
-        rx = re.compile(pattern + "$")
-        chosen.update(os.path.join(src, r) for r in rels if rx.match(r))
-    return sorted(chosen)
+    return select_under(src, req.select)
 
 
 def with_cli_deps(opdef: "OpDef", paths: list[str], cwd: str) -> "OpDef":
@@ -363,59 +438,22 @@ def _place_one(
     """Copy (or link) the sources of one ``file:`` requirement into the run dir ``dest``.
 
     Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
-    (``lines``). A target that already exists is left alone with a warning
-    on stderr, as Guild does. Raises :class:`DependencyError` for a missing
-    source, a bad ``target-type`` or an absolute ``target-path``.
+    (``lines``). Raises :class:`DependencyError` for a missing source, a bad
+    ``target-type`` or an absolute ``target-path``.
     """
-    import shutil
-
-    kind = req.target_type or "copy"
-    if kind not in ("copy", "link"):
-        raise _dep_error(
-            "unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, req.source_name)
-        )
-    if os.path.isabs(req.target_path):
-        raise _dep_error(
-            "invalid path '%s' in %s resource (path must be relative)" % (req.target_path, req.resource_name)
-        )
     location = req.location or opdef.project_dir
     if req.source_name in attr.get(req.resource_name, {}):
         return  # an entry of the same name was resolved already (see resolutions())
+    check_target(req.target_type or "copy", req.target_path, req.source_name, req.resource_name)
     sources = file_sources(req, location)
-    if not sources:
-        warn(req.resource_name, "WARNING: nothing resolved for %s" % req.resource_name)
-    for src in sources:
-        target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
-        if os.path.lexists(target):
-            shown_target = os.path.join(shown or dest, os.path.relpath(target, dest))
-            warn(req.resource_name, "WARNING: %s already exists, skipping %s" % (shown_target, kind))
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if kind == "link":
-            os.symlink(os.path.relpath(src, os.path.dirname(os.path.realpath(target))), target)
-        elif os.path.isdir(src):
-            shutil.copytree(src, target, symlinks=True)
-        else:
-            shutil.copyfile(src, target)
-            shutil.copymode(src, target)
-        rel_target = os.path.relpath(target, dest).replace(os.sep, "/")
-        sha1 = manifest.file_sha1(target) if os.path.isfile(target) else "-"
-        inside = src == location or src.startswith(location.rstrip(os.sep) + os.sep)
-        origin = "file:" + os.path.relpath(src, location).replace(os.sep, "/") if inside else req.uri
-        lines.append(manifest.line("d", rel_target, sha1, origin))
+    check_resolved(sources, req.resource_name, req.resource_name, req, warn)
+    place_paths(
+        sources, dest, shown, req.uri, req.resource_name, location, lines, warn,
+        kind=req.target_type or "copy", target_path=req.target_path, rename=req.rename,
+    )
     attr.setdefault(req.resource_name, {})[req.source_name] = {
         "paths": [os.path.relpath(src, dest) for src in sources],
         "uri": req.uri,
     }
 
 
-def _renamed(name: str, rename: list[tuple[str, str]]) -> str:
-    """The first ``rename`` pair that changes ``name`` wins (one substitution), as in Guild."""
-    for pattern, repl in rename:
-        try:
-            new = re.sub(pattern, repl, name, count=1)
-        except (re.error, IndexError) as e:
-            raise _dep_error("error renaming source %s (%r -> %r): %s" % (name, pattern, repl, e)) from None
-        if new != name:
-            return new
-    return name

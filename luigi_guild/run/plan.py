@@ -15,7 +15,7 @@ from typing import Any
 from luigi_guild.model import flags as flagslib
 from luigi_guild.model.errors import GuildError, RunningRunError
 from luigi_guild.model.flagid import canonical, flags_equal
-from luigi_guild.model.opdef import OpDef, build_cmd
+from luigi_guild.model.opdef import OpDef, Requirement, build_cmd
 from luigi_guild.model.opref import OpRef
 from luigi_guild.model.status import Status
 from luigi_guild.project import operations, scripts
@@ -30,6 +30,9 @@ class Upstream:
     uri: str  # operation:<spec>
     resource: str  # key in the deps attr: the requirement's name, else its flag-name, else the uri
     select: list[str] = field(default_factory=list)
+    # The ``requires`` entry that chose it (placement: target-path, target-type, rename...); None
+    # for a run Luigi's ``requires()`` chose: its files are copied into the new run's directory.
+    req: Requirement | None = None
 
 
 @dataclass
@@ -46,7 +49,7 @@ class RunPlan:
     restart: Run | None = None
     run_params: dict[str, Any] = field(default_factory=dict)
     opdef: OpDef | None = None
-    # Upstream runs whose files are linked in; their ids are in ``flags`` too (see run.deps).
+    # Upstream runs whose files are copied (or linked) in; their ids are in ``flags`` too (see run.deps).
     upstream: list[Upstream] = field(default_factory=list)
     comment: str | None = None
     # ``--force-sourcecode`` on a restart: the current definition whose source is copied again.
@@ -56,6 +59,8 @@ class RunPlan:
     # Warnings from placing dependencies, by resource name, held for the resolution report (``guild run``
     # prints each after its ``Resolving`` line, as Guild does); None: written to stderr at once.
     dep_notes: dict[str, list[str]] | None = None
+    # ``optional`` requirements no run was found for (by resolving name): the run goes ahead without them.
+    skipped_optional: list[str] = field(default_factory=list)
 
     @property
     def op_name(self) -> str:

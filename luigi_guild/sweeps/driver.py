@@ -648,7 +648,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
         append_output(batch_dir, b"INFO: [guild] %s\n" % line.encode())
         if not quiet:
             _log(line)
-            if plan.upstream or (plan.opdef is not None and plan.opdef.file_requires):
+            if plan.upstream or plan.skipped_optional or (plan.opdef is not None and plan.opdef.file_requires):
                 from luigi_guild.run import deps
 
                 for dep_line in deps.report_lines(deps.resolutions(plan)):

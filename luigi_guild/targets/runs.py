@@ -120,7 +120,7 @@ class BestRunTarget(OpRunTarget):
     or an attribute. Runs without a value are never chosen. It exists when at
     least one run has a value; :meth:`latest` returns the best one, so a
     downstream :class:`~luigi_guild.tasks.OperationTask` that depends on it
-    gets that run's files linked, like any other upstream run.
+    gets that run's files copied in, like any other upstream run.
     """
 
     def __init__(self, opref: OpRef, column: str, maximize: bool = False, root: str | None = None):

@@ -14,7 +14,7 @@ class BestRunTask(luigi.Task):
     """Complete when some completed or terminated run of ``operation`` has a value for ``column``.
 
     Its output is a :class:`~luigi_guild.targets.BestRunTarget`: a downstream
-    ``OperationTask`` that requires this task gets the best run's files linked
+    ``OperationTask`` that requires this task gets the best run's files copied
     into its run directory, and can read its scalars with
     ``self.input().scalars()``. It never makes runs itself: when no run
     qualifies, running it fails with a message saying so (require the
