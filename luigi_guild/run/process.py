@@ -508,13 +508,125 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     return env
 
 
+def env_attr(env: dict[str, str]) -> dict[str, str]:
+    """The ``env`` attr: the run's environment without variables that look secret."""
+    return {k: v for k, v in env.items() if not _SECRET_RE.search(k)}
+
+
+def start_files() -> list[tuple[Any, ...]]:
+    """What :func:`start` adds to a run before its process starts, as ops for a trial that sets up
+    its own run (see :func:`luigi_guild.run.launcher.spawn`): ``started``, the space for the end
+    attrs, and ``LOCK`` naming the trial's process."""
+    from luigi_guild.store.rundir import RESERVE_BYTES, RESERVE_PREFIX
+
+    ops: list[tuple[Any, ...]] = [("t", ".guild/attrs/started")]
+    ops += [("f", ".guild/attrs/" + RESERVE_PREFIX + name, b" " * RESERVE_BYTES, 0o600, False) for name in _END_ATTRS]
+    ops.append(("m", ".guild/LOCK"))
+    return ops
+
+
+def deferrable(plan: RunPlan) -> bool:
+    """Whether a run of ``plan`` may be set up and started by a forked trial (:func:`start_deferred`)."""
+    from luigi_guild.run import launcher
+
+    params = plan.run_params
+    return (launcher.enabled() and os.environ.get("NO_RUN_OUTPUT") != "1" and params.get("stop_after") is None
+            and not params.get("break_on_error") and not params.get("break"))
+
+
+def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, echo: bool = True,
+                   whole_lines: bool = False, on_ready: Callable[[], None] | None = None) -> int | None:
+    """Start the run's process through the trial launcher, which first makes the run (``setup``,
+    from :func:`luigi_guild.run.create.deferred_run`) in the forked child; wait for it and record
+    its end as :func:`run_process` does. ``on_ready`` is called once the run is in place.
+
+    None when the launcher declines the command (nothing was made: create the run and
+    :func:`start` it). Raises GuildError when the child could not make the run.
+    """
+    from luigi_guild.run import launcher
+    from luigi_guild.run.capture import for_plan
+
+    merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
+    proc: Any = None
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        interrupts.append(signum)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    interrupts_before = len(interrupts)
+    with _handling(forward):
+        stdin = subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None
+        proc = launcher.spawn(plan.cmd(), run.path, env, stdin, subprocess.PIPE,
+                              subprocess.STDOUT if merge else subprocess.PIPE, setup=setup)
+        if proc is None:
+            return None
+        # Signals that came before the child existed: it holds them until its run is in place.
+        if received or len(interrupts) > interrupts_before:
+            os.kill(proc.pid, (received or interrupts)[-1])
+        ready = proc.wait_ready()
+        if not ready:
+            said = b"".join(_drain(f) for f in (proc.stdout, proc.stderr) if f is not None)
+            returncode = proc.wait()
+            if not os.path.isdir(run.guild_path()):
+                reason = said.decode("utf-8", "replace").strip() or "its process ended (%d) first" % returncode
+                raise GuildError("cannot create run %s: %s" % (run.id, reason))
+            if on_ready is not None:  # made, but the child was killed before it said so
+                on_ready()
+            run.remove("PENDING")
+            _finish(run, returncode)
+            return returncode
+        if on_ready is not None:
+            on_ready()
+        sink: _OutputSink | None = None
+        try:
+            sink = _OutputSink(run, echo, whole_lines, for_plan(run.guild_path(), plan.op_attr, plan.flags))
+            _pump(proc, sink)
+        except OSError as e:
+            if sink is None:  # no output files: the run cannot go on
+                os.kill(proc.pid, signal.SIGTERM)
+                for f in (proc.stdout, proc.stderr):
+                    if f is not None:
+                        _drain(f)
+                _finish(run, proc.wait())
+                raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
+            raise
+        finally:
+            if sink is not None:
+                sink.close()
+        returncode = proc.wait()
+    run.remove("PENDING")  # a child killed right after the rename leaves it
+    _finish(run, returncode)
+    if sink.error is not None:
+        raise GuildError(
+            "run %s exited with status %d but its output could not be saved: %s"
+            % (run.id, returncode, sink.error.strerror or sink.error),
+            exit_code=exitcodes.for_exit_status(returncode) or 1,
+        )
+    return returncode
+
+
+def _drain(f: IO[bytes]) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        data = f.read(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
 def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False, launch: bool = False) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
     for sub in ("attrs", ""):  # left by a writer killed mid-write (a restart's earlier life)
         remove_stale_temps(run.guild_path(sub))
     try:
-        run.write_attrs({"started": now_us(), "env": {k: v for k, v in env.items() if not _SECRET_RE.search(k)}})
+        run.write_attrs({"started": now_us(), "env": env_attr(env)})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     from luigi_guild.run.capture import for_plan

@@ -336,7 +336,13 @@ def process_marker(pid: int) -> str:
     start = proc_start_time(pid)
     if start is None:
         return str(pid)
-    return "%-10d\n%d %s\n" % (pid, start, boot_id())
+    return marker_template() % (pid, start)
+
+
+def marker_template() -> str:
+    """:func:`process_marker`'s text with ``%d`` for the pid and for its start time (a forked
+    trial fills them in for itself)."""
+    return "%%-10d\n%%d %s\n" % boot_id().replace("%", "%%")
 
 
 def marker_pid(raw: bytes | str) -> int | None:
