@@ -365,9 +365,6 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
 
 def _init_attrs(run_id: str, plan: RunPlan) -> dict[str, Any]:
     """The attrs a new run starts with."""
-    import getpass
-    import platform
-
     attrs: dict[str, Any] = {"id": run_id, "initialized": now_us(), "flags": plan.flags, "user_flags": plan.user_flags}
     if plan.label:
         attrs["label"] = plan.label
@@ -375,12 +372,22 @@ def _init_attrs(run_id: str, plan: RunPlan) -> dict[str, Any]:
         attrs["tags"] = plan.tags
     if plan.opdef is not None:
         attrs.update(plan.opdef.run_attrs)
-    uname = os.uname()
-    attrs.update(
-        {
-            "cmd": plan.cmd(),
-            "op": plan.op_attr,
-            "run_params": plan.run_params,
+    attrs.update({"cmd": plan.cmd(), "op": plan.op_attr, "run_params": plan.run_params})
+    attrs.update(_host_attrs())
+    return attrs
+
+
+_host: list[dict[str, Any]] = []
+
+
+def _host_attrs() -> dict[str, Any]:
+    """``host``, ``user`` and ``platform``: looked up once per process."""
+    if not _host:
+        import getpass
+        import platform
+
+        uname = os.uname()
+        _host.append({
             "host": uname.nodename,  # what socket.gethostname() returns
             "user": getpass.getuser(),
             "platform": {
@@ -389,9 +396,8 @@ def _init_attrs(run_id: str, plan: RunPlan) -> dict[str, Any]:
                 "python_version": platform.python_version(),
                 "uname": " ".join(uname),
             },
-        }
-    )
-    return attrs
+        })
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in _host[0].items()}
 
 
 def write_config_flags(run: Run, plan: RunPlan) -> None:

@@ -491,9 +491,22 @@ def print_env(plan: RunPlan) -> dict[str, str]:
     return env
 
 
+_environ_seen: list[Any] = []
+
+
+def _environ() -> dict[str, str]:
+    """A copy of ``os.environ``; decoded once while it stays the same (a sweep copies it per trial)."""
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict):
+        return dict(os.environ)
+    if not _environ_seen or _environ_seen[0] != raw:
+        _environ_seen[:] = [dict(raw), dict(os.environ)]
+    return dict(_environ_seen[1])
+
+
 def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     """The operation's environment: ours plus run and flag variables."""
-    env = dict(os.environ)
+    env = _environ()
     env.update(op_env(plan))
     env.update(
         {

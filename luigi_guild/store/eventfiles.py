@@ -44,11 +44,19 @@ def frame_record(data: bytes) -> bytes:
     return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
 
 
+_hostname: list[str] = []
+
+
 def guild_style_name() -> str:
     """A new event file name as guildai gives one: ``events.out.tfevents.<secs>.<host>.<pid>.<n>``."""
-    import socket
+    if not _hostname:
+        import socket
 
-    return "events.out.tfevents.%010d.%s.%d.%d" % (time.time(), socket.gethostname(), os.getpid(), next(_writer_counter))
+        _hostname.append(socket.gethostname())
+    return "events.out.tfevents.%010d.%s.%d.%d" % (time.time(), _hostname[0], os.getpid(), next(_writer_counter))
+
+
+_first_record: list[bytes] = []  # the file-version event every event file starts with
 
 
 class EventWriter:
@@ -73,7 +81,10 @@ class EventWriter:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
         self._file = os.fdopen(os.open(self.path, flags, 0o644), "wb")
         self._pb = (event_pb2, summary_pb2)
-        self._write(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2"))
+        if not _first_record:
+            _first_record.append(frame_record(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2").SerializeToString()))
+        self._file.write(_first_record[0])
+        self._file.flush()
 
     def _write(self, event: Any) -> None:
         self._file.write(frame_record(event.SerializeToString()))

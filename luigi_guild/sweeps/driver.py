@@ -642,8 +642,8 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
 def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool = False) -> RunOptions:
     """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline, from a pool thread or in a Luigi worker).
 
-    Trials always claim: with ``needed`` a matching run made meanwhile skips
-    the trial. Each trial links itself to the batch, logs its start, and
+    With ``needed`` trials claim: a matching run made meanwhile skips the
+    trial. Each trial links itself to the batch, logs its start, and
     records its outcome in the sweep's shared state.
     """
     from luigi_guild.model.outcome import OutcomeKind
@@ -695,7 +695,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
                 _log_error(msg)
 
     return RunOptions(
-        claim=True,
+        claim=needed,  # without --needed nothing is checked under the claim: a plain run takes none either
         echo=not quiet,
         whole_lines=whole_lines,
         already_done=matched if needed else None,
