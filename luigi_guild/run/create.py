@@ -186,6 +186,11 @@ STALE_TMP_AGE_UNKNOWN = 24 * 3600.0
 # ------------------------------------------------ runs made by the trial's own process
 
 
+# Source trees up to this size (bytes) are read once and handed to each trial's process to write;
+# larger ones are copied by create_run for each run (a request to the launcher is one socket message).
+SNAPSHOT_LIMIT = 128 * 1024
+
+
 class _SweepFiles:
     """What every new run of one operation definition shares: its source snapshot and encoded attrs."""
 
@@ -247,7 +252,7 @@ def _files_for(plan: RunPlan) -> _SweepFiles | None:
     else:
         assert opdef is not None
         sel = sourcecode.for_opdef(opdef)
-        snap = sourcecode.snapshot(sel)
+        snap = sourcecode.snapshot(sel, limit=SNAPSHOT_LIMIT)
         if snap is not None:
             entries = [manifest.line("s", rel, sha1, src) for rel, _d, _m, sha1, src in snap.files]
             files = _SweepFiles(snap, "".join(entries).encode("utf-8"))
@@ -257,6 +262,12 @@ def _files_for(plan: RunPlan) -> _SweepFiles | None:
         clean_stale_tmp(home.runs_dir())  # once here, where create_run does it for each run
     _sweep_files[id(opdef)] = (opdef, files)
     return files
+
+
+def forget_shared_files() -> None:
+    """Drop what :func:`deferred_run` keeps per operation definition (a sweep calls this when it ends,
+    so the next one reads the source files afresh)."""
+    _sweep_files.clear()
 
 
 def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:

@@ -178,6 +178,9 @@ class _Launcher:
         import marshal
         import socket
 
+        request = marshal.dumps((cmd, cwd, env, setup))
+        if len(request) > MAX_REQUEST:
+            return None  # more than one message holds: the caller starts it the usual way
         out_r = err_r = ready_r = None
         close_after: list[int] = []
         devnull = None
@@ -216,7 +219,6 @@ class _Launcher:
                 ready_r, w = os.pipe()
                 close_after.append(w)
                 fds.append(w)
-            request = marshal.dumps((cmd, cwd, env, setup))
             with self.lock:
                 if self.broken:
                     raise OSError("launcher gone")
@@ -244,6 +246,9 @@ class _Launcher:
             _running[proc.pid] = proc
         return proc
 
+
+# The largest request sent (a control message must fit the socket's default send buffer, ~208 KiB).
+MAX_REQUEST = 200_000
 
 # The same markers as subprocess's (PIPE -1, STDOUT -2, DEVNULL -3): callers pass those constants.
 _PIPE, _STDOUT, _DEVNULL = -1, -2, -3

@@ -521,9 +521,16 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     return env
 
 
+_secret: dict[str, bool] = {}
+
+
 def env_attr(env: dict[str, str]) -> dict[str, str]:
     """The ``env`` attr: the run's environment without variables that look secret."""
-    return {k: v for k, v in env.items() if not _SECRET_RE.search(k)}
+    secret = _secret
+    for k in env:
+        if k not in secret:
+            secret[k] = bool(_SECRET_RE.search(k))
+    return {k: v for k, v in env.items() if not secret[k]}
 
 
 def start_files() -> list[tuple[Any, ...]]:

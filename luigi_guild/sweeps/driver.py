@@ -26,6 +26,7 @@ from luigi_guild.model.opref import OpRef
 from luigi_guild.model.flagid import equality_text, flags_equal
 from luigi_guild.model.outcome import Outcome
 from luigi_guild.model.status import Status
+from luigi_guild.run import create
 from luigi_guild.run.executors import Executor, InlineExecutor, Job, PoolExecutor
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
@@ -286,6 +287,7 @@ def run_sweep(
     finally:
         _states.pop(batch.path, None)
         passing_on.__exit__(None, None, None)
+        create.forget_shared_files()
     result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
     finish_batch_run(batch, _batch_exit(result), keep=opts.keep_batch)
     return result
@@ -470,6 +472,7 @@ def _run_learning(
         raise
     finally:
         _states.pop(batch.path, None)
+        create.forget_shared_files()
     not_run = 0 if state.stopped or error else opt.total - opt.asked
     interrupted = state.stopped if state.stopped > 0 else 0
     best = tally.best
