@@ -276,6 +276,11 @@ def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1") not in ("0", "no", "false", "off")
 
 
+def launches(cmd: list[str]) -> bool:
+    """Whether ``cmd`` is a command the launcher starts (given an environment it accepts)."""
+    return len(cmd) >= 4 and cmd[0] == sys.executable and cmd[1] == "-um" and cmd[2] == _OP_MAIN
+
+
 def spawn(cmd: list[str], cwd: str, env: dict[str, str], stdin: int | None, stdout: int | None,
           stderr: int | None, setup: Any = None) -> LaunchedProcess | None:
     """Start ``cmd`` through this process's launcher; None when it is not eligible (start it yourself).

@@ -551,7 +551,7 @@ def deferrable(plan: RunPlan) -> bool:
 
     params = plan.run_params
     return (launcher.enabled() and os.environ.get("NO_RUN_OUTPUT") != "1" and params.get("stop_after") is None
-            and not params.get("break_on_error") and not params.get("break"))
+            and not params.get("break_on_error") and not params.get("break") and launcher.launches(plan.cmd()))
 
 
 def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, echo: bool = True,
