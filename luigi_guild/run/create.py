@@ -301,10 +301,11 @@ def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
         return None
     run_id = new_run_id()
     runs_root = home.runs_dir()
-    try:
-        os.makedirs(runs_root, exist_ok=True)
-    except OSError as e:
-        raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
+    if not os.path.isdir(runs_root):
+        try:
+            os.makedirs(runs_root, exist_ok=True)
+        except OSError as e:
+            raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
     attrs = _init_attrs(run_id, plan)
     if files.snapshot is not None:
         attrs["sourcecode_digest"] = files.snapshot.digest

@@ -148,13 +148,14 @@ class _OutputSink:
     def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
         self.capture = capture
         # New files replace old output (and any link put in its place): never written through.
+        # Plain descriptors, written with one call per chunk of output (no file objects to set up).
         gfd = run.open_dir(".guild")
         try:
-            self.out = os.fdopen(create_replacing("output", gfd), "wb")
+            self.out: int | None = create_replacing("output", gfd)
             try:
-                self.index = os.fdopen(create_replacing("output.index", gfd), "wb")
+                self.index: int | None = create_replacing("output.index", gfd)
             except BaseException:
-                self.out.close()
+                os.close(self.out)
                 raise
         finally:
             os.close(gfd)
@@ -202,30 +203,40 @@ class _OutputSink:
                 self._echo(rest + b"\n", stream)
 
     def _save(self, data: bytes, stream: int) -> None:
-        self.out.write(data)
-        ms = int(time.time() * 1000)
+        assert self.out is not None and self.index is not None
+        _write_all(self.out, data)
+        record = struct.pack(">QB", int(time.time() * 1000), stream)
+        records = []
         start = 0
         while start < len(data):
             if self.at_line_start[stream]:
-                self.index.write(struct.pack(">QB", ms, stream))
+                records.append(record)
             nl = data.find(b"\n", start)
             if nl < 0:
                 self.at_line_start[stream] = False
                 break
             self.at_line_start[stream] = True
             start = nl + 1
-        self.out.flush()
-        self.index.flush()
+        if records:
+            _write_all(self.index, b"".join(records))
 
     def close(self) -> None:
         self.flush_pending()
         if self.capture is not None:
             self.capture.close()
-        for f in (self.out, self.index):
-            try:
-                f.close()
-            except OSError as e:
-                self.error = self.error or e
+        for fd in (self.out, self.index):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError as e:
+                    self.error = self.error or e
+        self.out = self.index = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _write_lines(fd: int, data: bytes) -> None:
@@ -424,9 +435,7 @@ _END_ATTRS = ("exit_status", "stopped")
 
 def _finish(run: Run, returncode: int) -> None:
     try:
-        run.write_reserved_attr("exit_status", returncode)
-        run.write_reserved_attr("stopped", now_us())
-        run.drop_reserved(_END_ATTRS)
+        run.write_reserved_attrs({"exit_status": returncode, "stopped": now_us()})  # the _END_ATTRS
     except OSError as e:
         # Leave the LOCK: its process is gone, so the run reads ``error``.
         raise GuildError(
@@ -620,7 +629,6 @@ def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, ech
             if sink is not None:
                 sink.close()
         returncode = proc.wait()
-    run.remove("PENDING")  # a child killed right after the rename leaves it
     _finish(run, returncode)
     if sink.error is not None:
         raise GuildError(

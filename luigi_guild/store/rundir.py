@@ -622,28 +622,40 @@ class Run:
     def write_reserved_attr(self, name: str, value: Any) -> None:
         """:meth:`write_attr`; when that fails (a full disk), the value is written over the
         space :meth:`reserve_attrs` set aside (no new blocks needed) and renamed into place."""
+        self.write_reserved_attrs({name: value}, drop=False)
+
+    def write_reserved_attrs(self, values: dict[str, Any], drop: bool = True) -> None:
+        """:meth:`write_reserved_attr` for each of ``values``, opening ``.guild/attrs`` once; then
+        (``drop``) the space set aside for them is given back, as :meth:`drop_reserved` does."""
         from luigi_guild.model import yamlutil
 
-        data = (yamlutil.encode(value) + "\n").encode("utf-8")
-        try:
-            self.write_attr(name, value)
-            return
-        except OSError as e:
-            error = e
-        if len(data) > RESERVE_BYTES:
-            raise error
         fd = self.open_dir(".guild/attrs")
         try:
-            try:
-                f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
-            except OSError:
-                raise error from None
-            try:
-                os.pwrite(f, data, 0)
-                os.ftruncate(f, len(data))
-            finally:
-                os.close(f)
-            os.replace(RESERVE_PREFIX + name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            for name, value in values.items():
+                data = (yamlutil.encode(value) + "\n").encode("utf-8")
+                try:
+                    write_file_atomic(name, data, dir_fd=fd)
+                    continue
+                except OSError as e:
+                    if len(data) > RESERVE_BYTES:
+                        raise
+                    error = e
+                try:
+                    f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
+                except OSError:
+                    raise error from None
+                try:
+                    os.pwrite(f, data, 0)
+                    os.ftruncate(f, len(data))
+                finally:
+                    os.close(f)
+                os.replace(RESERVE_PREFIX + name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            if drop:
+                for name in values:
+                    try:
+                        os.unlink(RESERVE_PREFIX + name, dir_fd=fd)
+                    except FileNotFoundError:
+                        pass
         finally:
             os.close(fd)
 

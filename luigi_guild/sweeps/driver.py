@@ -711,13 +711,25 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
 def _copy_output(run: Run, batch_dir: str) -> None:
     """A finished trial's output (and its index) appended to the batch's, as under Guild."""
     try:
-        with open(run.guild_path("output"), "rb") as f:
-            data = f.read()
-        with open(run.guild_path("output.index"), "rb") as f:
-            index = f.read()
+        data = _read_all(run.guild_path("output"))
+        index = _read_all(run.guild_path("output.index"))
     except OSError:
         return
     append_output(batch_dir, data, index)
+
+
+def _read_all(path: str) -> bytes:
+    """A file's bytes with plain system calls (no file object: one trial's output is small)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def _done_elsewhere(index: RunIndex, opref: OpRef, values: dict[str, Any], since: int) -> bool:
