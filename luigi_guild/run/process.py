@@ -145,15 +145,24 @@ def write_lock(run: Run, pid: int) -> None:
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
+    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None,
+                 made: bool = False):
         self.capture = capture
         # New files replace old output (and any link put in its place): never written through.
+        # ``made``: the trial's process made them, empty, with its run (:func:`start_files`), so a
+        # running run always has them; they are opened for appending, never through a link.
         # Plain descriptors, written with one call per chunk of output (no file objects to set up).
         gfd = run.open_dir(".guild")
+
+        def open_file(name: str) -> int:
+            if made:
+                return os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=gfd)
+            return create_replacing(name, gfd)
+
         try:
-            self.out: int | None = create_replacing("output", gfd)
+            self.out: int | None = open_file("output")
             try:
-                self.index: int | None = create_replacing("output.index", gfd)
+                self.index: int | None = open_file("output.index")
             except BaseException:
                 os.close(self.out)
                 raise
@@ -545,11 +554,13 @@ def env_attr(env: dict[str, str]) -> dict[str, str]:
 def start_files() -> list[tuple[Any, ...]]:
     """What :func:`start` adds to a run before its process starts, as ops for a trial that sets up
     its own run (see :func:`luigi_guild.run.launcher.spawn`): ``started``, the space for the end
-    attrs, and ``LOCK`` naming the trial's process."""
+    attrs, empty ``output`` and ``output.index`` (a running run has them), and ``LOCK`` naming the
+    trial's process."""
     from luigi_guild.store.rundir import RESERVE_BYTES, RESERVE_PREFIX
 
     ops: list[tuple[Any, ...]] = [("t", ".guild/attrs/started")]
     ops += [("f", ".guild/attrs/" + RESERVE_PREFIX + name, b" " * RESERVE_BYTES, 0o600, False) for name in _END_ATTRS]
+    ops += [("f", ".guild/output", b"", 0o644, False), ("f", ".guild/output.index", b"", 0o644, False)]
     ops.append(("m", ".guild/LOCK"))
     return ops
 
@@ -614,7 +625,7 @@ def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, ech
             on_ready()
         sink: _OutputSink | None = None
         try:
-            sink = _OutputSink(run, echo, whole_lines, for_plan(run.guild_path(), plan.op_attr, plan.flags))
+            sink = _OutputSink(run, echo, whole_lines, for_plan(run.guild_path(), plan.op_attr, plan.flags), made=True)
             _pump(proc, sink)
         except OSError as e:
             if sink is None:  # no output files: the run cannot go on
