@@ -339,7 +339,7 @@ def test_a_trial_killed_while_making_its_run_leaves_no_half_made_run(tmp_path, m
     prepared = create.deferred_run(plan)
     assert prepared is not None
     run, env, setup = prepared
-    ops = setup[2]
+    ops = setup[1][2]
     ops[3:3] = [("d", "d%d" % n) for n in range(6000)]  # a run slow enough to make to be caught at it
     errors: list[Exception] = []
     result: list[int | None] = []

@@ -273,8 +273,8 @@ def forget_shared_files() -> None:
 def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
     """A new run as data, for the trial's own process to make and start (:func:`luigi_guild.run.process.start_deferred`).
 
-    Returns ``(run, env, setup)``: the run to be (not made yet), its
-    process's environment, and the files to write as
+    Returns ``(run, env, (cmd, setup))``: the run to be (not made yet), its
+    process's environment and command, and the files to write as
     :func:`luigi_guild.run.launcher.spawn` takes them. They are those
     :func:`create_run` and :func:`luigi_guild.run.process.start` write, and
     the run is put in place the same way (assembled under a hidden name, then
@@ -287,7 +287,8 @@ def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
     from luigi_guild.run import process
     from luigi_guild.store.rundir import marker_template
 
-    if not process.deferrable(plan):
+    cmd = plan.cmd()
+    if not process.deferrable(plan, cmd):
         return None
 
     opdef = plan.opdef
@@ -306,7 +307,7 @@ def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
             os.makedirs(runs_root, exist_ok=True)
         except OSError as e:
             raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
-    attrs = _init_attrs(run_id, plan)
+    attrs = _init_attrs(run_id, plan, cmd)
     if files.snapshot is not None:
         attrs["sourcecode_digest"] = files.snapshot.digest
     attrs["deps"] = {}
@@ -329,7 +330,7 @@ def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
     ops.append(("f", ".guild/opref", plan.opref.encode().encode("utf-8"), 0o600, False))
     ops += process.start_files()
     tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, os.urandom(4).hex()))
-    return run, env, (tmp, run.path, ops, marker_template(), ".guild/PENDING")
+    return run, env, (cmd, (tmp, run.path, ops, marker_template(), ".guild/PENDING"))
 
 
 def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
@@ -375,8 +376,8 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
     _add_comment(run, plan)
 
 
-def _init_attrs(run_id: str, plan: RunPlan) -> dict[str, Any]:
-    """The attrs a new run starts with."""
+def _init_attrs(run_id: str, plan: RunPlan, cmd: list[str] | None = None) -> dict[str, Any]:
+    """The attrs a new run starts with (``cmd``: ``plan.cmd()``, when the caller has it)."""
     attrs: dict[str, Any] = {"id": run_id, "initialized": now_us(), "flags": plan.flags, "user_flags": plan.user_flags}
     if plan.label:
         attrs["label"] = plan.label
@@ -384,7 +385,7 @@ def _init_attrs(run_id: str, plan: RunPlan) -> dict[str, Any]:
         attrs["tags"] = plan.tags
     if plan.opdef is not None:
         attrs.update(plan.opdef.run_attrs)
-    attrs.update({"cmd": plan.cmd(), "op": plan.op_attr, "run_params": plan.run_params})
+    attrs.update({"cmd": cmd if cmd is not None else plan.cmd(), "op": plan.op_attr, "run_params": plan.run_params})
     attrs.update(_host_attrs())
     return attrs
 

@@ -565,19 +565,19 @@ def start_files() -> list[tuple[Any, ...]]:
     return ops
 
 
-def deferrable(plan: RunPlan) -> bool:
+def deferrable(plan: RunPlan, cmd: list[str]) -> bool:
     """Whether a run of ``plan`` may be set up and started by a forked trial (:func:`start_deferred`)."""
     from luigi_guild.run import launcher
 
     params = plan.run_params
     return (launcher.enabled() and os.environ.get("NO_RUN_OUTPUT") != "1" and params.get("stop_after") is None
-            and not params.get("break_on_error") and not params.get("break") and launcher.launches(plan.cmd()))
+            and not params.get("break_on_error") and not params.get("break") and launcher.launches(cmd))
 
 
-def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, echo: bool = True,
+def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], prepared: Any, echo: bool = True,
                    whole_lines: bool = False, on_ready: Callable[[], None] | None = None) -> int | None:
-    """Start the run's process through the trial launcher, which first makes the run (``setup``,
-    from :func:`luigi_guild.run.create.deferred_run`) in the forked child; wait for it and record
+    """Start the run's process through the trial launcher, which first makes the run (``prepared``:
+    the command and the files, from :func:`luigi_guild.run.create.deferred_run`) in the forked child; wait for it and record
     its end as :func:`run_process` does. ``on_ready`` is called once the run is in place.
 
     None when the launcher declines the command (nothing was made: create the run and
@@ -586,6 +586,7 @@ def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, ech
     from luigi_guild.run import launcher
     from luigi_guild.run.capture import for_plan
 
+    cmd, setup = prepared
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
     proc: Any = None
     received: list[int] = []
@@ -602,7 +603,7 @@ def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], setup: Any, ech
     interrupts_before = len(interrupts)
     with _handling(forward):
         stdin = subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None
-        proc = launcher.spawn(plan.cmd(), run.path, env, stdin, subprocess.PIPE,
+        proc = launcher.spawn(cmd, run.path, env, stdin, subprocess.PIPE,
                               subprocess.STDOUT if merge else subprocess.PIPE, setup=setup)
         if proc is None:
             return None
