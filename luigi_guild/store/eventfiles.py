@@ -111,15 +111,15 @@ class EventWriter:
         self.path = os.path.join(self.logdir, name)
         # A new file, never an existing one or a link's target.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-        self._file = os.fdopen(os.open(self.path, flags, 0o644), "wb")
+        self._file = os.open(self.path, flags, 0o644)  # a plain descriptor: each record is one write
         if not _FIRST:
             _FIRST.append(frame_record(_FIRST_EVENT))
-        self._file.write(_FIRST[0])
-        self._file.flush()
+        self._put(_FIRST[0])
 
-    def _write(self, event: Any) -> None:
-        self._file.write(frame_record(event.SerializeToString()))
-        self._file.flush()
+    def _put(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._file, view) :]
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         if self._file is None:
@@ -130,13 +130,12 @@ class EventWriter:
 
             summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
             data = event_pb2.Event(wall_time=0.0, step=int(step), summary=summary).SerializeToString()
-        self._file.write(frame_record(data))
-        self._file.flush()
+        self._put(frame_record(data))
 
     def close(self) -> None:
         if self._file is not None:
             try:
-                self._file.close()
+                os.close(self._file)
             finally:
                 self._file = None
 
