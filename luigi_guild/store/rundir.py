@@ -620,8 +620,8 @@ class Run:
             os.close(fd)
 
     def write_reserved_attr(self, name: str, value: Any) -> None:
-        """:meth:`write_attr`; when that fails (a full disk), the value is written over the
-        space :meth:`reserve_attrs` set aside (no new blocks needed) and renamed into place."""
+        """:meth:`write_attr`, written over the space :meth:`reserve_attrs` set aside (no new
+        blocks needed, so it works on a full disk) and renamed into place, when there is such space."""
         self.write_reserved_attrs({name: value}, drop=False)
 
     def write_reserved_attrs(self, values: dict[str, Any], drop: bool = True) -> None:
@@ -633,17 +633,18 @@ class Run:
         try:
             for name, value in values.items():
                 data = (yamlutil.encode(value) + "\n").encode("utf-8")
-                try:
+                # The space set aside first: no new file to make (creating files is what costs most
+                # on a busy disk), and no new blocks needed; a run without it gets a new file.
+                f = None
+                if len(data) <= RESERVE_BYTES:
+                    try:
+                        f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0),
+                                    dir_fd=fd)
+                    except OSError:
+                        f = None
+                if f is None:
                     write_file_atomic(name, data, dir_fd=fd)
                     continue
-                except OSError as e:
-                    if len(data) > RESERVE_BYTES:
-                        raise
-                    error = e
-                try:
-                    f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
-                except OSError:
-                    raise error from None
                 try:
                     os.pwrite(f, data, 0)
                     os.ftruncate(f, len(data))
