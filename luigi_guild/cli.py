@@ -16,7 +16,7 @@ from luigi_guild import __version__
 
 # command name -> (module under luigi_guild.commands, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "api": ("compare", "api"),
+    "api": ("api", "api"),
     "cat": ("cat", "cat"),
     "check": ("check", "check"),
     "comment": ("comment", "comment"),
@@ -77,13 +77,68 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="luigi-guild")
+@click.option("-C", "cwd", metavar="PATH", help="Use PATH as current directory for the command.")
 @click.option("-H", "guild_home", metavar="PATH", help="Use PATH as Guild home (default $GUILD_HOME or ~/.guild).")
-def cli(guild_home: str | None) -> None:
+@click.option("--debug", is_flag=True, help="Log more information (DEBUG level on stderr; runs get LOG_LEVEL=10).")
+@click.option("-D", "--debug-listen", metavar="[HOST:]PORT", hidden=True,
+              help="Wait for a debugger (debugpy) on [HOST:]PORT (host 127.0.0.1 unless given) before the command.")
+def cli(guild_home: str | None, cwd: str | None = None, debug: bool = False, debug_listen: str | None = None) -> None:
     """Record, compare and rerun ML experiments (Guild AI compatible)."""
+    if debug:
+        _debug_logging()
+    if debug_listen:
+        _wait_for_debugger(debug_listen)
+    if cwd:
+        import os
+
+        os.chdir(_existing_dir(cwd))
     if guild_home:
         from luigi_guild.model import home
 
         home.set_guild_home(guild_home)
+
+
+def _existing_dir(path: str) -> str:
+    """``path`` (``~`` expanded) when it is a directory; Guild's error otherwise."""
+    import os
+
+    from luigi_guild.model.errors import GuildError
+
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        raise GuildError("directory '%s' does not exist" % path)
+    if not os.path.isdir(path):
+        raise GuildError("'%s' is not a directory" % path)
+    return path
+
+
+def _debug_logging() -> None:
+    """``--debug``: every logger at DEBUG on stderr, and ``LOG_LEVEL=10`` for the processes started."""
+    import logging
+    import os
+
+    logging.basicConfig(level=logging.DEBUG, format="%(levelname)s: [%(name)s] %(message)s", stream=sys.stderr)
+    os.environ["LOG_LEVEL"] = str(logging.DEBUG)
+
+
+def _wait_for_debugger(spec: str) -> None:
+    """``-D [HOST:]PORT``: listen with debugpy (loopback unless a host is given) and wait for a client."""
+    from luigi_guild.model.errors import GuildError
+
+    host, _, port_text = spec.rpartition(":")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise GuildError("invalid value for debug listen PORT %r" % port_text) from None
+    try:
+        import debugpy  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    except ImportError:
+        raise GuildError("--debug-listen needs debugpy", hint="Install it with 'pip install debugpy'.") from None
+    debugpy.listen((host or "127.0.0.1", port))
+    sys.stderr.write("Debug server listening on %s\nWaiting for debug client\n" % spec)
+    sys.stderr.flush()
+    debugpy.wait_for_client()
+    sys.stderr.write("Debug client connected, resuming\n")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -99,3 +99,78 @@ def test_merge_publish_tensorboard_agree_with_guildai(tmp_path, guildai):
     ours_csv = _ours(home, "tensorboard", "--export-scalars", "-", cwd=proj).stdout.splitlines()
     assert ours_csv[0] == theirs_csv[0] == "run,path,tag,value,step"
     assert sorted(ours_csv[1:]) == sorted(theirs_csv[1:]) and len(ours_csv) > 5
+
+
+def test_api_ops_and_help_op_agree_with_guildai(tmp_path, guildai):
+    """``guild api ops`` and ``api help-op`` print the same JSON as guildai's (a Click command's
+    flags aside: guildai 0.9.0 shows click 8.2's unset-default sentinel for them)."""
+    import json
+
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    proj = str(tmp_path / "opdefs")
+    shutil.copytree(os.path.join(os.path.dirname(RESULTS), "opdefs"), proj)
+    with open(os.path.join(proj, "flagged.py"), "w") as f:
+        f.write("x = 1.5\nb = True\ns = 'a b'\nn = None\nprint(x, b, s, n)\n")
+    for args in (["api", "help-op", "need"], ["api", "help-op", "need", "-f"], ["api", "help-op", "flagged.py"]):
+        theirs, ours = _guildai(guildai, home, *args, cwd=proj), _ours(home, *args, cwd=proj)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert ours.stdout == theirs.stdout, args
+    theirs, ours = _guildai(guildai, home, "api", "ops", cwd=proj), _ours(home, "api", "ops", cwd=proj)
+    assert theirs.returncode == ours.returncode == 0, (theirs.stderr, ours.stderr)
+    theirs_ops = [op for op in json.loads(theirs.stdout) if op["name"] != "click-cmd"]
+    ours_ops = [op for op in json.loads(ours.stdout) if op["name"] != "click-cmd"]
+    assert len(ours_ops) > 5 and ours_ops == theirs_ops
+
+
+def test_api_runs_agrees_with_guildai(tmp_path, guildai):
+    """``guild api runs`` prints the same JSON as guildai's for runs made by either tool, upstream
+    links, labels, scalars, filters and deleted runs included."""
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    proj = str(tmp_path / "results")
+    shutil.copytree(RESULTS, proj)
+    for by_guildai, args in ((True, ["train", "x=0.25"]), (False, ["train", "x=0.5"]), (True, ["scored", "x=3"]),
+                             (False, ["custom"])):
+        if by_guildai:
+            r = _guildai(guildai, home, "run", *args, "-y", cwd=proj)
+        else:
+            r = _ours(home, "run", *args, "-y", cwd=proj)
+        assert r.returncode == 0, (args, r.stderr)
+    assert _ours(home, "runs", "label", "1", "-s", "a label", "-y", cwd=proj).returncode == 0
+    assert _ours(home, "runs", "rm", "4", "-y", cwd=proj).returncode == 0
+    for args in ([], ["-f"], ["-Fo", "train"], ["1"], ["-Fl", "label"], ["--deleted"]):
+        theirs = _guildai(guildai, home, "api", "runs", *args, cwd=proj)
+        ours = _ours(home, "api", "runs", *args, cwd=proj)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert ours.stdout == theirs.stdout, args
+        assert ours.stdout.count('"shortId"') == (3 if args in ([], ["-f"]) else 1), args  # 4 runs, 1 deleted
+
+
+def test_api_merge_agrees_with_guildai(tmp_path, guildai):
+    """``guild api merge``: the same preview, replacement and copy answers as guildai's."""
+    home = str(tmp_path / "home")
+    os.makedirs(home)
+    proj = str(tmp_path / "results")
+    shutil.copytree(RESULTS, proj)
+    assert _guildai(guildai, home, "run", "custom", "-y", cwd=proj).returncode == 0
+    assert _ours(home, "run", "train", "x=0.5", "-y", cwd=proj).returncode == 0
+    with open(os.path.join(proj, "train.py"), "a") as f:
+        f.write("# changed\n")
+    for args in (["-p"], ["-p", "-f", "2"], ["-p", "-a", "-x", "*.txt"], ["-p", "--skip-sourcecode", "-a"], ["-y"]):
+        theirs = _guildai(guildai, home, "api", "merge", *args, cwd=proj)
+        ours = _ours(home, "api", "merge", *args, cwd=proj)
+        assert theirs.returncode == ours.returncode == 0, (args, theirs.stderr, ours.stderr)
+        assert ours.stdout == theirs.stdout, args
+    for tool in ("theirs", "ours"):
+        target = str(tmp_path / tool)
+        os.makedirs(target)
+        args = ["api", "merge", "-a", "-y", "--no-summary", "-t", target]
+        r = _guildai(guildai, home, *args, cwd=proj) if tool == "theirs" else _ours(home, *args, cwd=proj)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith('{"resp": "ok", "copied": ["'), r.stdout
+        if tool == "theirs":
+            copied_by_them = r.stdout
+        else:
+            assert r.stdout == copied_by_them
+            assert sorted(os.listdir(target)) == sorted(os.listdir(str(tmp_path / "theirs")))

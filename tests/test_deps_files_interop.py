@@ -118,3 +118,66 @@ def test_dep_option_matches_guildai(tmp_path, guildai):
     assert _tree(our_run.path) == _tree(theirs_run.path)
     for rel in (".guild/manifest", ".guild/attrs/deps"):
         assert _read(os.path.join(our_run.path, rel)) == _read(os.path.join(theirs_run.path, rel)), rel
+
+
+MIXED_YML = """
+prepare:
+  main: prep
+  sourcecode: [prep.py]
+train:
+  main: show
+  sourcecode: [show.py]
+  requires:
+    - file: config.json
+    - operation: prepare
+    - file: data/a.txt
+      name: alpha
+    - file: out.txt
+"""
+
+
+def test_mixed_requires_resolve_in_declared_order_as_guildai_does(tmp_path, guildai):
+    """Operation and file entries in one ``requires`` list: same messages, manifest and deps attr."""
+    proj = _project(tmp_path)
+    with open(os.path.join(proj, "guild.yml"), "w") as f:
+        f.write(MIXED_YML)
+    with open(os.path.join(proj, "prep.py"), "w") as f:
+        f.write("open('out.txt', 'w').write('prepared')\n")
+    with open(os.path.join(proj, "out.txt"), "w") as f:  # taken by prepare's out.txt, declared before it
+        f.write("project\n")
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    env = guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1")
+    said = {}
+    for op in ("prepare", "train"):
+        r = subprocess.run([guildai, "run", op, "-y"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        said[op] = r.stderr
+        ours = guild(str(ours_home), "run", op, "-y", cwd=proj)
+        assert ours.rc == 0, ours.out
+        said["ours " + op] = ours.out
+    [theirs_train, theirs_prep], [our_train, our_prep] = runs(theirs_home), runs(ours_home)
+
+    def messages(text: str, prep_id: str, train_dir: str) -> list[str]:
+        return [
+            line.replace(prep_id, "PREP").replace(train_dir, "TRAIN")
+            for line in text.splitlines()
+            if line.startswith(("Resolving ", "Using ", "WARNING: "))
+        ]
+
+    theirs = messages(said["train"], theirs_prep.id, theirs_train.path)
+    assert theirs == [
+        "Resolving file:config.json",
+        "Resolving operation:prepare",
+        "Using run PREP for operation:prepare",
+        "Resolving alpha",
+        "Resolving file:out.txt",
+        "WARNING: TRAIN/out.txt already exists, skipping copy",
+    ]
+    assert messages(said["ours train"], our_prep.id, our_train.path) == theirs
+    assert _read(os.path.join(our_train.path, ".guild/manifest")) == _read(
+        os.path.join(theirs_train.path, ".guild/manifest")
+    )
+    ours_deps = _read(os.path.join(our_train.path, ".guild/attrs/deps")).replace(our_prep.id, "PREP")
+    theirs_deps = _read(os.path.join(theirs_train.path, ".guild/attrs/deps")).replace(theirs_prep.id, "PREP")
+    assert ours_deps == theirs_deps

@@ -80,9 +80,19 @@ def test_previous_trials_of_the_operation_are_reused(tmp_path):
     home = tmp_path / "home"
     r = guild(home, "run", "quad.py", *SPACE, "-o", "forest", "-m", "3", "--random-seed", "1", "-y", "-q", cwd=OPT)
     assert r.rc == 0, r.out
-    r = guild(home, "run", "quad.py", *SPACE, "-o", "forest", "-m", "1", "-Fo", "prev-trials=operation", "-y", "-q", cwd=OPT)
+    # As in Guild, a new sweep draws its random starts first, then counts the earlier runs with its own.
+    r = guild(home, "run", "quad.py", *SPACE, "-o", "forest", "-m", "3", "-Fo", "random-starts=2", "-Fo", "prev-trials=operation",
+              "-y", "-q", cwd=OPT)
     assert r.rc == 0, r.out
-    assert NOTE_RE.findall(r.out) == ["Found 3 previous trial(s) for use in optimization"]
+    assert NOTE_RE.findall(r.out) == [
+        "Random start for optimization (1 of 2)",
+        "Random start for optimization (2 of 2)",
+        "Found 5 previous trial(s) for use in optimization",
+    ]
+    r = guild(home, "run", "quad.py", *SPACE, "-o", "forest", "-m", "1", "-Fo", "random-starts=0", "-Fo", "prev-trials=operation",
+              "-y", "-q", cwd=OPT)
+    assert r.rc == 0, r.out
+    assert NOTE_RE.findall(r.out) == ["Found 6 previous trial(s) for use in optimization"]
 
 
 def test_optimizer_bad_input_is_one_line_and_makes_nothing(tmp_path):

@@ -118,3 +118,52 @@ def test_queue_and_stage_trials_bad_input(tmp_path):
     r = guild(home, "run", "echo", "x=1", "--stage-trials", "-y", cwd=SWEEP)
     assert (r.rc, r.out) == (1, "guild: cannot stage trials for a non-batch operation\n")
     assert runs(home) == []
+
+
+def _on_a_terminal(home, args: list[str], env_extra: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """Run ``guild ARGS`` on a pseudo-terminal; its whole output, escape codes and all."""
+    import os
+    import pty
+    import select
+    import time
+
+    env = {**guild_env(home), "TERM": "xterm", "COLUMNS": "100", **(env_extra or {})}
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(SWEEP)
+        os.execve(sys.executable, [sys.executable, "-m", "luigi_guild", *args], env)
+    out = b""
+    end = time.time() + timeout
+    try:
+        while time.time() < end:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return out.decode(errors="replace")
+
+
+def test_progress_lines_on_a_terminal_and_plain_lines_piped(tmp_path):
+    home = tmp_path / "home"
+    # A sweep: a bar with trials done of all, failures; a queue: runs done of started and staged.
+    out = _on_a_terminal(home, ["run", "echo", "x=[1,2,3]", "-y", "-q"], {"FAIL_X": "2"})
+    assert "1/3 trials, 0 failed" in out and "2/3 trials, 1 failed" in out and "3/3 trials, 1 failed" in out, out
+    assert "\u2501" in out, out  # the bar itself
+    r = guild(home, "run", "echo", "x=[4,5]", "--stage-trials", "-y", cwd=SWEEP)
+    assert r.rc == 0, r.out
+    out = _on_a_terminal(home, ["run", "queue", "run-once=yes", "-y"], {"FAIL_X": "5"})
+    assert "1/2 runs, 0 failed" in out and "2/2 runs, 1 failed" in out, out
+    # Piped: the log lines only.
+    r = guild(home, "run", "echo", "x=[6,7]", "-y", cwd=SWEEP)
+    assert r.rc == 0 and "trials," not in r.out and "\u2501" not in r.out, r.out
+    r = guild(home, "run", "echo", "x=[8]", "--stage-trials", "-y", cwd=SWEEP)
+    r = guild(home, "run", "queue", "run-once=yes", "-y", cwd=SWEEP)
+    assert r.rc == 0 and "Starting staged run" in r.out and "runs," not in r.out, r.out

@@ -262,7 +262,7 @@ def test_damaged_index_is_rebuilt(home, capsys, damage):
         with open(path, "wb") as f:
             f.write(new)
     assert listing(capsys, "--all") == expected
-    heads, load_bodies = runindex._read_index(path, home["runs"])
+    heads, load_bodies, _file_id = runindex._read_index(path, home["runs"])
     assert heads.keys() == set(home["ids"]) and load_bodies is not None
     assert load_bodies().keys() == set(home["ids"])
 

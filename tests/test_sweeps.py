@@ -185,3 +185,76 @@ def test_sweep_bad_options(tmp_path):
     r = guild(home, "run", "echo", "x=[1,2]", "-y", "--scheduler-host", "127.0.0.1", "--scheduler-port", "1", cwd=SWEEP)
     assert r.rc == 1 and r.out.startswith("guild: cannot reach the central scheduler at 127.0.0.1:1: ")
     assert runs(home) == []
+
+
+NOTE_RE = re.compile(r"^INFO: \[guild\] (Random start for optimization .*|Found \d+ previous trial\(s\) for use in optimization)$", re.M)
+
+
+def test_learning_notes_count_earlier_trials_and_random_starts_come_first():
+    from luigi_guild.sweeps import learners
+    from luigi_guild.sweeps.optimizers import TrialResult
+
+    # Guild's rule: random starts first even with earlier trials; "Found N" counts every completed
+    # trial found, those without an objective or outside the space included (only the others are learned from).
+    opt = learners.GaussianProcess([{"x": "[0.0:1.0]", "k": 3}], 3, 1, {"random-starts": 1})
+    assert opt.add_previous([({"x": 0.5, "k": 3}, 0.2), ({"x": 0.1, "k": 3}, None), ({"x": 7.0, "k": 3}, 0.1)]) == 1
+    first = opt.ask(1)
+    assert opt.notes == ["Random start for optimization (1 of 1)"]
+    opt.tell(first[0], TrialResult("completed", 0.3))
+    opt.ask(1)
+    assert opt.notes == ["Found 4 previous trial(s) for use in optimization"]
+    # No objective to learn from: a random start, saying why.
+    opt = learners.Forest([{"x": "[0.0:1.0]"}], 3, 1, {"random-starts": 0})
+    opt.add_previous([({"x": 0.1}, None)])
+    opt.ask(1)
+    assert opt.notes == ["Random start for optimization (cannot find objective 'loss')"]
+    opt = learners.Forest([{"x": "[0.0:1.0]"}], 3, 1, {"random-starts": 0})
+    opt.ask(1)
+    assert opt.notes == ["Random start for optimization (missing previous trials)"]
+
+
+def test_restarted_learning_batch_runs_max_trials_again(tmp_path):
+    home = tmp_path / "home"
+    opt = project("optimize")
+    args = ("run", "quad.py", "x=[-5.0:5.0]", "y=[-5.0:5.0]", "-o", "forest", "-m", "3", "-Fo", "random-starts=2",
+            "--random-seed", "7", "-y", "-q")
+    r = guild(home, *args, cwd=opt)
+    assert r.rc == 0, r.out
+    batch = next(b for b in runs(home) if b.op_name == "quad.py+skopt:forest")
+    r = guild(home, "run", "--restart", batch.id, "-y", cwd=opt)
+    assert r.rc == 0, r.out
+    assert NOTE_RE.findall(r.out) == [
+        "Random start for optimization (1 of 2)",
+        "Random start for optimization (2 of 2)",
+        "Found 5 previous trial(s) for use in optimization",
+    ]
+    # The batch's seed draws the same random starts again; the model's trial is a new one.
+    flags = {t.id: t.flags for t in trial_runs(home, "quad.py")}
+    restarted = [flags[i] for i, _o, _d in trial_lines(r.out)]
+    first = [t.flags for t in reversed(trial_runs(home, "quad.py"))][:3]
+    assert restarted[:2] == first[:2] and restarted[2] != first[2]
+    linked = [n for n in os.listdir(batch.path) if not n.startswith(".")]
+    assert len(linked) == 6 and len(trial_runs(home, "quad.py")) == 6
+    # A new seed, new random starts; -m gives the number of trials of this run.
+    r = guild(home, "run", "--restart", batch.id, "-m", "1", "--random-seed", "8", "-y", cwd=opt)
+    assert r.rc == 0, r.out
+    assert NOTE_RE.findall(r.out) == ["Random start for optimization (1 of 1)"]
+    (new_id, _o, _d), = trial_lines(r.out)
+    assert {t.id: t.flags for t in trial_runs(home, "quad.py")}[new_id] not in first + restarted
+    assert batch.get("max_trials") == 1 and batch.get("random_seed") == 8
+
+
+@pytest.mark.parametrize("name", ["tpe", "cmaes"])
+def test_optuna_samplers_do_not_repeat_the_random_starts(name):
+    from luigi_guild.sweeps import learners
+    from luigi_guild.sweeps.optimizers import TrialResult
+
+    # Two workers: the model is asked while a random start still runs (one result told of two).
+    cls = learners.learner_class(name)
+    assert cls is not None
+    opt = cls([{"x": "[0.0:100.0]"}], 3, 5, {"random-starts": 2})
+    starts = opt.ask(2)
+    opt.tell(starts[0], TrialResult("completed", 1.0))
+    (third,) = opt.ask(1)
+    assert opt.notes == ["Found 1 previous trial(s) for use in optimization"]
+    assert third not in starts, (third, starts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import socket
 import sys
@@ -239,3 +240,31 @@ def test_opens_the_page_in_a_browser_or_says_it_cannot(home, tmp_path):
         assert proc.wait(timeout=20) == 0, (browser, proc.communicate())
         if browser == str(fake):
             assert opened.read_text().strip() == url
+
+
+def test_logging_logs_each_request_on_stderr(home):
+    home_dir, ids = home
+    with ViewServer(home_dir, "--logging") as view:
+        assert view.request("/api/runs")[0] == 200
+        assert view.request("/api/runs/" + "0" * 32)[0] == 404
+        code, out, err = view.stop()
+    assert code == 0 and out == "\n"
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert re.fullmatch(r'127\.0\.0\.1:\d+ - - \[\d\d/\w{3}/\d{4} [\d:]{8}\] "GET /api/runs HTTP/1\.1" 200 OK', lines[0])
+    assert lines[1].endswith('"GET /api/runs/%s HTTP/1.1" 404 Not Found' % ("0" * 32))
+    with ViewServer(home_dir) as view:  # without --logging: nothing
+        assert view.request("/api/runs")[0] == 200
+        assert view.stop() == (0, "\n", "")
+
+
+def test_deleted_shows_the_trash(home):
+    home_dir, ids = home
+    assert guild("runs", "rm", "-y", ids[0], cwd=home_dir, home=home_dir).exit_code == 0
+    with ViewServer(home_dir, "--deleted") as view:
+        assert [r["id"] for r in view.json("/api/runs")] == [ids[0]]
+        assert view.json("/api/runs/" + ids[0])["id"] == ids[0]
+        assert view.request("/api/runs/" + ids[1])[0] == 404  # not deleted
+    with ViewServer(home_dir) as view:
+        assert [r["id"] for r in view.json("/api/runs")] == [ids[2], ids[1]]
+        assert view.request("/api/runs/" + ids[0])[0] == 404

@@ -204,23 +204,27 @@ def _print_scalars(runs_specs: tuple[str, ...], kw: dict[str, Any]) -> None:
     out.flush()
 
 
-# ------------------------------------------------------------ guild api
+# ------------------------------------------------------------ guild api compare (the group: commands/api.py)
 
 
-@click.group("api")
-def api() -> None:
-    """Machine-readable output of Guild commands."""
-
-
-@api.command("compare")
+@click.command("compare")
 @click.argument("runs", metavar="[RUN...]", nargs=-1)
+@click.option("-f", "--format", "pretty", is_flag=True, help="Format the JSON output.")
 @compare_options
 @filter_options
-def api_compare(runs: tuple[str, ...], **kw: Any) -> None:
+def api_compare(runs: tuple[str, ...], pretty: bool = False, **kw: Any) -> None:
     """The compare table as one JSON array of rows (header first, full run ids)."""
     import json
 
     no_gc()
     table = build_table(runs, kw, full_ids=True)
-    data = [table.header] + table.rows if table.rows else []
-    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    rows = table.rows
+    if "label" in table.header:  # a run without a label attr: null, as in Guild (not "")
+        at = table.header.index("label")
+        rows = [
+            row[:at] + [None if row[at] == "" and run.get("label") is None else row[at]] + row[at + 1:]
+            for row, run in zip(table.rows, table.runs)
+        ]
+    data = [table.header] + rows if rows else []
+    opts: dict[str, Any] = {"indent": 2, "sort_keys": True} if pretty else {}
+    sys.stdout.write(json.dumps(data, default=str, **opts) + "\n")

@@ -52,10 +52,18 @@ def csv_text(rows: list[list]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-def write_csv(table: comparelib.Table, path: str) -> None:
-    """The table as CSV to ``path`` (``-``: standard output)."""
-    rows = [table.header] + table.rows if table.rows else []
-    text = csv_text(rows)
+def table_csv(table: comparelib.Table) -> str:
+    """The table as CSV text: the header and a line per row (nothing when there is no row)."""
+    return csv_text([table.header] + table.rows if table.rows else [])
+
+
+def write_csv(table: comparelib.Table, path: str, text: str | None = None) -> None:
+    """The table as CSV (``text``: :func:`table_csv` of it, when made already) to ``path`` (``-``: standard output)."""
+    write_text(table_csv(table) if text is None else text, len(table.rows), path)
+
+
+def write_text(text: str, rows: int, path: str) -> None:
+    """CSV ``text`` of ``rows`` rows to ``path`` (``-``: standard output)."""
     if path == "-":
         # One write: standard output may be unbuffered (PYTHONUNBUFFERED).
         sys.stdout.write(text)
@@ -66,7 +74,7 @@ def write_csv(table: comparelib.Table, path: str) -> None:
             f.write(text)
     except OSError as e:
         raise GuildError("cannot write %s: %s" % (path, e.strerror or e)) from None
-    sys.stderr.write("Wrote %d row(s) to %s\n" % (len(table.rows), path))
+    sys.stderr.write("Wrote %d row(s) to %s\n" % (rows, path))
 
 
 def plain_csv(path: str) -> None:
@@ -78,15 +86,55 @@ def plain_csv(path: str) -> None:
     import os
 
     from luigi_guild.model import home
-    from luigi_guild.store import query, scalars
+    from luigi_guild.store import query
 
     no_gc()
-    # Every run is shown: their scalar index entries are checked (in a child process, when
-    # there are many) while the runs are listed and preloaded.
-    pending = scalars.started(os.path.abspath(home.runs_dir()))
+    root = os.path.abspath(home.runs_dir())
     opts = comparelib.CompareOptions(include_batch=False)
-    table = comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending)
-    write_csv(table, path)
+    if query.parent_scope(root) is not None:  # the runs a steps run isolates its steps to
+        from luigi_guild.store import scalars
+
+        pending = scalars.started(root)
+        table = comparelib.build(query.list_runs(), opts, warn=warn, pending_scalars=pending)
+        write_csv(table, path)
+        _kept.append(table)
+        return
+    from luigi_guild.store import comparecache
+    from luigi_guild.store.warm import Warm
+
+    # Every run is shown. The indexes are read, then a child process checks their entries
+    # (when there are many) while this one makes the table as they say; it is made again
+    # only if some entry was stale. When the entries are those the last table was made from,
+    # that table's text is used once they are all found fresh.
+    warm = Warm(root)
+    key = comparecache.key(warm.inputs())
+    kept = comparecache.read(key)
+    if kept is not None:
+        warm.start(share=True)  # nothing else to do meanwhile: half the checks here
+        if warm.all_fresh():
+            warm.close()
+            write_text(kept[0], kept[1], path)
+            return
+    else:
+        warm.start()
+    guess = warm.guess() if kept is None else None
+    guessed = None
+    warnings: list[str] = []  # the guess's, shown only if it stands
+    if guess is not None:
+        guessed = comparelib.build(guess[0], opts, warn=warnings.append, pending_scalars=guess[1], preloaded=True)
+        text = table_csv(guessed)
+    checked = warm.checked()
+    if checked is None and guessed is not None:
+        for msg in warnings:
+            warn(msg)
+        table = guessed
+        if not warnings and comparecache.keepable(table.runs):
+            comparecache.write(key, text, len(table.rows))
+    else:
+        assert checked is not None
+        table = comparelib.build(checked[0], opts, warn=warn, pending_scalars=checked[1], preloaded=True)
+        text = table_csv(table)
+    write_csv(table, path, text)
     _kept.append(table)  # freed by the process's end (see the entry point's quick exit), not here
 
 

@@ -12,7 +12,8 @@ from luigi_guild.commands.filters import filter_options, one_run
 from luigi_guild.commands.remote_opt import forward, remote_option
 
 
-@click.command("ls")
+# As in Guild, ``-h`` is ``--human-readable`` here, not the command's help (``--help``).
+@click.command("ls", context_settings={"help_option_names": ["--help"]})
 @click.argument("run", metavar="[RUN]", required=False, shell_complete=complete_runs)
 @click.option("-p", "--path", "pattern", metavar="PATTERN", help="Only paths matching PATTERN (see below).")
 @click.option("-a", "--all", "all_", is_flag=True, help="Include hidden files and directories (such as .guild).")
@@ -24,6 +25,10 @@ from luigi_guild.commands.remote_opt import forward, remote_option
 @click.option(
     "-L", "--follow-links", is_flag=True,
     help="Descend into linked directories (only those inside the run or Guild home's runs).",
+)
+@click.option(
+    "-h", "--human-readable", is_flag=True,
+    help="Accepted for Guild compatibility (Guild applies it to an extended listing; no sizes are shown here).",
 )
 @remote_option
 @filter_options
@@ -38,6 +43,7 @@ def ls(
     generated: bool,
     follow_links: bool,
     remote: str | None,
+    human_readable: bool = False,
     **kw: Any,
 ) -> None:
     """List the files of a run (the latest by default).

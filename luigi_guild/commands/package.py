@@ -24,9 +24,14 @@ from luigi_guild.model.errors import GuildError
 @click.option("-p", "--password", metavar="PASSWORD", help="PyPI password for upload.")
 @click.option("-e", "--skip-existing", is_flag=True, help="Don't upload if package already exists.")
 @click.option("-c", "--comment", metavar="COMMENT", help="Comment to include with upload.")
+@click.option(
+    "--capture-output", metavar="VALUE", hidden=True,
+    help="Accepted for Guild compatibility (takes a value, as in Guild): the build's output is always captured "
+    "and shown only when the build fails.",
+)
 def package(clean: bool, dist_dir: str | None, upload: bool, upload_test: bool, repo: str | None, sign: bool,
             identity: str | None, user: str | None, password: str | None, skip_existing: bool,
-            comment: str | None) -> None:
+            comment: str | None, capture_output: str | None = None) -> None:
     """Create a package for distribution.
 
     Packages are built from projects whose guild.yml has a `package:` item

@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from luigi_guild.sweeps.trials import SweepSpec
 
 
-@click.command("run", context_settings={"ignore_unknown_options": False})
+# As in Guild, ``-h`` is ``--help-op`` here, not the command's help (``--help``).
+@click.command("run", context_settings={"ignore_unknown_options": False, "help_option_names": ["--help"]})
 @click.argument("args", metavar="[OPERATION] [FLAG=VAL...]", nargs=-1, shell_complete=complete_run_args)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--run-id", metavar="ID", help="Use ID as the run id (and directory name).")
@@ -51,7 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover
 @click.option("--print-env", is_flag=True, help="Print the variables the operation sets in its environment and exit.")
 @click.option("--test-flags", is_flag=True, help="Show the operation's flag definitions as Guild resolves them and exit.")
 @click.option("--help-model", is_flag=True, help="Show the operations of the operation's model and exit.")
-@click.option("--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
+@click.option("-h", "--help-op", is_flag=True, help="Show the operation's description and flags, and exit.")
 @click.option("--gpus", metavar="DEVICES", help="Let the run see only GPUs DEVICES (comma-separated; sets CUDA_VISIBLE_DEVICES).")
 @click.option("--no-gpus", is_flag=True, help="Hide every GPU from the run (CUDA_VISIBLE_DEVICES is empty).")
 @click.option("--stop-after", type=float, metavar="N", help="Stop the run after N minutes.")
@@ -445,7 +446,8 @@ def run(
         from luigi_guild.run import deps
 
         resolved = deps.resolutions(plan, stage)
-        on_created = lambda _run, _plan: _echo_resolutions(resolved)  # noqa: E731
+        plan.dep_notes = {}  # placing warnings follow their Resolving lines, as in Guild
+        on_created = lambda _run, _plan: _echo_resolutions(resolved, _plan.dep_notes)  # noqa: E731
     opts = RunOptions(
         needed=needed,
         stage=stage,
@@ -499,11 +501,11 @@ def _report(
             raise SystemExit(outcome.exit_code)
 
 
-def _echo_resolutions(resolved: list[Resolution]) -> None:
+def _echo_resolutions(resolved: list[Resolution], notes: dict[str, list[str]] | None = None) -> None:
     """Guild's lines for the dependencies of a run that starts (stderr, also with --quiet)."""
     from luigi_guild.run import deps
 
-    for line in deps.report_lines(resolved):
+    for line in deps.report_lines(resolved, notes):
         click.echo(line, err=True)
 
 
@@ -660,10 +662,9 @@ def _sweep(
     scheduler_port: int | None,
     slurm_jobs: str | None = None,
     batch: Run | None = None,
-    remaining: int | None = None,
     background: tuple[str | None, int] | None = None,
 ) -> None:
-    """Run a sweep; ``batch`` is a batch run to start again (``remaining``: trials a learning optimizer may still ask).
+    """Run a sweep; ``batch`` is a batch run to start again.
 
     ``background`` (pidfile, workers): the batch is created here, then run by a detached child.
     """
@@ -681,13 +682,8 @@ def _sweep(
         if kept:
             _echo_skip(kept)
             return
-    if remaining is not None and remaining < 1:
-        assert batch is not None
-        click.echo("Batch %s has already run its %d trials (use --max-trials to allow more)"
-                   % (batch.id, spec.max_trials or 20))
-        return
     if not yes:
-        count = len(trials) if spec.objective is None else (remaining or spec.max_trials or 20)
+        count = len(trials) if spec.objective is None else (spec.max_trials or 20)
         click.echo("\n".join(_sweep_preview(plan, optimizer, count, spec, opts.stage_trials,
                                              restart=batch.id if batch is not None else None,
                                              stage=opts.stage_batch and background is None)), err=True)
@@ -791,7 +787,7 @@ def _restart_batch(
         stage_trials=restarting.stage_trials,
     )
     _sweep(restarting.plan, restarting.spec, opts, yes, scheduler_host, scheduler_port,
-           batch=restarting.batch, remaining=restarting.remaining)
+           batch=restarting.batch)
 
 
 def _run_remote(

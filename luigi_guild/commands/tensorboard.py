@@ -39,6 +39,10 @@ DEFAULT_REFRESH = 5
 @click.option("--keep-logdir", is_flag=True, hidden=True)
 @click.option("--test-logdir", is_flag=True, hidden=True)
 @click.option("--runs-infile", metavar="PATH", hidden=True)
+@click.option(
+    "--dark-mode", is_flag=True, hidden=True,
+    help="Accepted for Guild compatibility: TensorBoard's own settings switch it to a dark theme.",
+)
 @filter_options
 def tensorboard(
     runs: tuple[str, ...],
@@ -56,6 +60,7 @@ def tensorboard(
     keep_logdir: bool,
     test_logdir: bool,
     runs_infile: str | None,
+    dark_mode: bool = False,
     **kw: Any,
 ) -> None:
     """Show runs in TensorBoard (all runs the filters select, or RUN...).

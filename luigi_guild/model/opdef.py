@@ -29,6 +29,7 @@ class Requirement:
     name: str | None = None
     select: list[str] = field(default_factory=list)
     flag_name: str | None = None
+    position: int = 0  # its place in the operation's ``requires`` list (dependencies resolve in that order)
 
     @property
     def uri(self) -> str:
@@ -70,6 +71,7 @@ class FileRequirement:
     # ``guild run -D PATH``: the resource is named PATH and resolved from ``location`` (the cwd).
     resource: str | None = None
     location: str | None = None
+    position: int = 0  # its place in the operation's ``requires`` list (``-D`` entries come after it)
 
     @property
     def uri(self) -> str:

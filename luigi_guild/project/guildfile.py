@@ -659,9 +659,9 @@ def _requirements(
         raise _error(path, "requires for operation '%s' must be a list" % opname)
     reqs = []
     files = []
-    for entry in requires:
+    for position, entry in enumerate(requires):
         if isinstance(entry, dict) and "file" in entry and "operation" not in entry:
-            files.append(_file_requirement(path, opname, entry))
+            files.append(_file_requirement(path, opname, entry, position))
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("operation"), str):
             raise _error(
@@ -695,12 +695,13 @@ def _requirements(
                 name=names["name"],
                 select=list(select),
                 flag_name=names["flag-name"],
+                position=position,
             )
         )
     return reqs, files
 
 
-def _file_requirement(path: str, opname: str, entry: dict) -> FileRequirement:
+def _file_requirement(path: str, opname: str, entry: dict, position: int) -> FileRequirement:
     """One ``file: PATH`` entry of ``requires`` (checked; resolved when a run is made)."""
     where = "in requires of operation '%s'" % opname
     file_path = entry.get("file")
@@ -734,6 +735,7 @@ def _file_requirement(path: str, opname: str, entry: dict) -> FileRequirement:
         target_path=texts["target-path"] or "",
         target_type=texts["target-type"],
         rename=[_rename_spec(path, spec) for spec in rename],
+        position=position,
     )
 
 

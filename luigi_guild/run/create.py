@@ -96,17 +96,12 @@ def _populate(run: Run, plan: RunPlan, final: str | None = None) -> None:
         entries = copy_sourcecode(run, plan)
     write_config_flags(run, plan)
     deps_attr: dict = {}
-    if plan.upstream:
+    if plan.upstream or (plan.opdef is not None and plan.opdef.file_requires):
         from luigi_guild.run import deps
 
-        deps_attr, dep_lines = deps.link_upstream(plan.upstream, run.path)
+        # In the order the operation's requires lists them, whatever their kind, as Guild does.
+        deps_attr, dep_lines = deps.place_all(plan, run.path, final or run.path)
         entries += dep_lines
-    if plan.opdef is not None and plan.opdef.file_requires:
-        from luigi_guild.run import deps
-
-        file_attr, file_lines = deps.place_files(plan.opdef, run.path, final or run.path)
-        deps_attr.update(file_attr)
-        entries += file_lines
     run.write_attr("deps", deps_attr)
     manifest.append(run.path, entries)
 

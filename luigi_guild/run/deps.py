@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from luigi_guild.model.errors import GuildError
+from luigi_guild.model.opdef import FileRequirement
 from luigi_guild.run.plan import RunPlan, Upstream
 from luigi_guild.store import manifest, query
 from luigi_guild.store.rundir import Run
 
 if TYPE_CHECKING:  # pragma: no cover
-    from luigi_guild.model.opdef import FileRequirement, OpDef, Requirement
+    from luigi_guild.model.opdef import OpDef, Requirement
+
+
+Warn = Callable[[str, str], None]  # (resource name, warning line)
 
 
 class DependencyError(GuildError):
@@ -53,12 +58,15 @@ def resolutions(plan: RunPlan, stage: bool = False) -> list[Resolution]:
     """
     if plan.restart is None:
         state = STAGED if stage else USED
-        found = [Resolution(up.resource, up.resource, up.run.id, state) for up in plan.upstream]
+        found = []
         seen: set[str] = set()
-        for f in plan.opdef.file_requires if plan.opdef is not None else []:
+        for item in declared_order(plan):
+            if isinstance(item, Upstream):
+                found.append(Resolution(item.resource, item.resource, item.run.id, state))
+                continue
             # A second entry with the same name is already resolved (Guild keys sources by name).
-            key = f.resource_name + "\0" + f.source_name
-            found.append(Resolution(f.resource_name, f.source_name, None, KEPT if key in seen else FILE))
+            key = item.resource_name + "\0" + item.source_name
+            found.append(Resolution(item.resource_name, item.source_name, None, KEPT if key in seen else FILE))
             seen.add(key)
         return found
     recorded = plan.restart.get("deps")
@@ -89,16 +97,46 @@ def _in_requires_order(plan: RunPlan, recorded: dict) -> list[tuple[Any, Any]]:
         opdef = None
     if opdef is None:
         return items
-    names = [r.resource_name for r in opdef.requires] + [f.resource_name for f in opdef.file_requires]
+    entries = sorted(list(opdef.requires) + list(opdef.file_requires), key=lambda r: r.position)
+    names = [r.resource_name for r in entries]
     return sorted(items, key=lambda kv: names.index(kv[0]) if kv[0] in names else len(names))
 
 
-def report_lines(resolved: list[Resolution]) -> list[str]:
-    """Guild's words for :func:`resolutions`: ``Resolving NAME``, then what happened to each source."""
-    lines = []
+# Where dependencies without a ``requires`` entry go: upstream runs Luigi's ``requires()`` chose, then ``-D``.
+_UNDECLARED = 1 << 30
+
+
+def declared_order(plan: RunPlan) -> list["Upstream | FileRequirement"]:
+    """The plan's upstream runs and ``file:`` requirements in the order its ``requires`` lists them.
+
+    Guild resolves (reports, places and records in the manifest) a run's
+    dependencies in that order, whatever their kind. Upstream runs that no
+    ``requires`` entry names (Luigi ``requires()``) come after the declared
+    ones, and ``guild run -D`` files last.
+    """
+    opdef = plan.opdef
+    positions: dict[str, int] = {}
+    for req in opdef.requires if opdef is not None else []:
+        positions.setdefault(req.resource_name, req.position)
+    items: list[tuple[int, Upstream | FileRequirement]] = [
+        (positions.get(up.resource, _UNDECLARED), up) for up in plan.upstream
+    ]
+    items += [(f.position, f) for f in (opdef.file_requires if opdef is not None else [])]
+    return [item for _pos, item in sorted(items, key=lambda pair: pair[0])]
+
+
+def report_lines(resolved: list[Resolution], notes: dict[str, list[str]] | None = None) -> list[str]:
+    """Guild's words for :func:`resolutions`: ``Resolving NAME``, then what happened to each source.
+
+    ``notes`` (a plan's ``dep_notes``) are the warnings placing each
+    resource gave; each resource's come after its own lines.
+    """
+    lines: list[str] = []
     last = None
     for r in resolved:
         if r.resource != last:
+            if last is not None:
+                lines += (notes or {}).pop(last, [])
             lines.append("Resolving %s" % r.resource)
             last = r.resource
         if r.state == USED:
@@ -109,6 +147,10 @@ def report_lines(resolved: list[Resolution]) -> list[str]:
             lines.append("Skipping resolution of %s because it's being staged" % r.source)
         else:
             lines.append("Skipping resolution of %s because it's already resolved" % r.source)
+    if last is not None:
+        lines += (notes or {}).pop(last, [])
+    for rest in (notes or {}).values():  # resources the report did not name
+        lines += rest
     return lines
 
 
@@ -195,41 +237,72 @@ def record(plan: RunPlan, upstream: list[tuple[str, Upstream]]) -> None:
     plan.relabel()
 
 
-def link_upstream(upstream: list[Upstream], dest: str) -> tuple[dict[str, Any], list[str]]:
-    """Symlink each upstream run's generated top-level files into ``dest``.
+def _link_one(up: Upstream, dest: str, shown: str | None, attr: dict[str, Any], lines: list[str], warn: Warn) -> None:
+    """Symlink an upstream run's generated top-level files into ``dest``.
 
-    Returns Guild's ``deps`` attr and the manifest's ``d`` lines. Without
-    ``select`` patterns, a run's files that its manifest lists (its source
-    code and its own dependencies) are not linked; with them, only names
-    matching one (whole name). Entries already present in ``dest`` (the new
-    run's own source files) and ``.guild`` are left alone; the first upstream
-    run to provide a name wins.
+    Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
+    (``lines``). Without ``select`` patterns, a run's files that its manifest
+    lists (its source code and its own dependencies) are not linked; with
+    them, only names matching one (whole name). Entries already present in
+    ``dest`` (the new run's own source files, or a dependency placed before)
+    are left alone with a warning on stderr, as Guild does; ``.guild`` too.
+    """
+    run = up.run
+    patterns = [re.compile(p) for p in up.select]
+    skip = _listed(run) if not patterns else set()
+    paths = []
+    try:
+        names = sorted(os.listdir(run.path))
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith(".guild") or name in skip:
+            continue
+        if patterns and not any(p.fullmatch(name) for p in patterns):
+            continue
+        target = os.path.join(dest, name)
+        if os.path.lexists(target):
+            warn(up.resource, "WARNING: %s already exists, skipping link" % os.path.join(shown or dest, name))
+            continue
+        source = os.path.join(run.path, name)
+        os.symlink(source, target)
+        paths.append(os.path.relpath(source, dest))
+        lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
+    # Guild keys an inline operation source by the same resolving name as its resource.
+    attr.setdefault(up.resource, {})[up.resource] = {"config": run.id, "paths": paths, "uri": up.uri}
+
+
+def place_all(plan: RunPlan, dest: str, shown: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """Place every dependency of the plan in the run dir ``dest``, in :func:`declared_order`.
+
+    Upstream runs' files are linked (:func:`_link_one`), ``file:`` sources
+    copied or linked (:func:`_place_one`); where two provide the same name,
+    the one declared first wins. ``shown`` is the run directory named in
+    warnings (``dest`` is a temporary name while the run is made). Returns
+    Guild's ``deps`` attr and the manifest's ``d`` lines, in that order too.
     """
     attr: dict[str, Any] = {}
     lines: list[str] = []
-    for up in upstream:
-        run = up.run
-        patterns = [re.compile(p) for p in up.select]
-        skip = _listed(run) if not patterns else set()
-        paths = []
-        try:
-            names = sorted(os.listdir(run.path))
-        except OSError:
-            names = []
-        for name in names:
-            if name.startswith(".guild") or name in skip:
-                continue
-            if patterns and not any(p.fullmatch(name) for p in patterns):
-                continue
-            target = os.path.join(dest, name)
-            if os.path.lexists(target):
-                continue
-            source = os.path.join(run.path, name)
-            os.symlink(source, target)
-            paths.append(os.path.relpath(source, dest))
-            lines.append(manifest.line("d", name, manifest.file_sha1(source), up.uri))
-        # Guild keys an inline operation source by the same resolving name as its resource.
-        attr.setdefault(up.resource, {})[up.resource] = {"config": run.id, "paths": paths, "uri": up.uri}
+    notes = plan.dep_notes
+
+    def warn(resource: str, text: str) -> None:
+        if notes is None:
+            sys.stderr.write(text + "\n")
+        else:
+            notes.setdefault(resource, []).append(text)
+
+    try:
+        for item in declared_order(plan):
+            if isinstance(item, Upstream):
+                _link_one(item, dest, shown, attr, lines, warn)
+            elif plan.opdef is not None:
+                _place_one(item, plan.opdef, dest, shown, attr, lines, warn)
+    except GuildError:
+        for held in (notes or {}).values():  # no report follows a failed start: say them now
+            sys.stderr.write("".join(text + "\n" for text in held))
+        if notes:
+            notes.clear()
+        raise
     return attr, lines
 
 
@@ -276,68 +349,64 @@ def with_cli_deps(opdef: "OpDef", paths: list[str], cwd: str) -> "OpDef":
     """``opdef`` with a file dependency per ``guild run -D PATH``: linked in, named PATH, found from ``cwd``."""
     import dataclasses
 
-    from luigi_guild.model.opdef import FileRequirement
-
-    extra = [FileRequirement(path=p, target_type="link", resource=p, location=cwd) for p in paths]
+    extra = [
+        FileRequirement(path=p, target_type="link", resource=p, location=cwd, position=_UNDECLARED + 1 + i)
+        for i, p in enumerate(paths)
+    ]
     return dataclasses.replace(opdef, file_requires=list(opdef.file_requires) + extra)
 
 
-def place_files(opdef: "OpDef", dest: str, shown: str | None = None) -> tuple[dict[str, Any], list[str]]:
-    """Copy (or link) the files of each ``file:`` requirement of ``opdef`` into the run dir ``dest``.
+def _place_one(
+    req: "FileRequirement", opdef: "OpDef", dest: str, shown: str | None, attr: dict[str, Any], lines: list[str],
+    warn: Warn,
+) -> None:
+    """Copy (or link) the sources of one ``file:`` requirement into the run dir ``dest``.
 
-    ``shown`` is the run directory named in warnings (``dest`` is a temporary
-    name while the run is made).
-
-    Returns Guild's ``deps`` attr entries and the manifest's ``d`` lines. A
-    target that already exists is left alone with a warning on stderr, as
-    Guild does. Raises :class:`DependencyError` for a missing source, a bad
-    ``target-type`` or an absolute ``target-path``.
+    Adds to Guild's ``deps`` attr (``attr``) and the manifest's ``d`` lines
+    (``lines``). A target that already exists is left alone with a warning
+    on stderr, as Guild does. Raises :class:`DependencyError` for a missing
+    source, a bad ``target-type`` or an absolute ``target-path``.
     """
     import shutil
-    import sys
 
-    attr: dict[str, Any] = {}
-    lines: list[str] = []
-    for req in opdef.file_requires:
-        kind = req.target_type or "copy"
-        if kind not in ("copy", "link"):
-            raise _dep_error(
-                "unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, req.source_name)
-            )
-        if os.path.isabs(req.target_path):
-            raise _dep_error(
-                "invalid path '%s' in %s resource (path must be relative)" % (req.target_path, req.resource_name)
-            )
-        location = req.location or opdef.project_dir
-        if req.source_name in attr.get(req.resource_name, {}):
-            continue  # an entry of the same name was resolved already (see resolutions())
-        sources = file_sources(req, location)
-        if not sources:
-            sys.stderr.write("WARNING: nothing resolved for %s\n" % req.resource_name)
-        for src in sources:
-            target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
-            if os.path.lexists(target):
-                shown_target = os.path.join(shown or dest, os.path.relpath(target, dest))
-                sys.stderr.write("WARNING: %s already exists, skipping %s\n" % (shown_target, kind))
-                continue
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if kind == "link":
-                os.symlink(os.path.relpath(src, os.path.dirname(os.path.realpath(target))), target)
-            elif os.path.isdir(src):
-                shutil.copytree(src, target, symlinks=True)
-            else:
-                shutil.copyfile(src, target)
-                shutil.copymode(src, target)
-            rel_target = os.path.relpath(target, dest).replace(os.sep, "/")
-            sha1 = manifest.file_sha1(target) if os.path.isfile(target) else "-"
-            inside = src == location or src.startswith(location.rstrip(os.sep) + os.sep)
-            origin = "file:" + os.path.relpath(src, location).replace(os.sep, "/") if inside else req.uri
-            lines.append(manifest.line("d", rel_target, sha1, origin))
-        attr.setdefault(req.resource_name, {})[req.source_name] = {
-            "paths": [os.path.relpath(src, dest) for src in sources],
-            "uri": req.uri,
-        }
-    return attr, lines
+    kind = req.target_type or "copy"
+    if kind not in ("copy", "link"):
+        raise _dep_error(
+            "unsupported target-type '%s' in source %s (expected 'link' or 'copy')" % (kind, req.source_name)
+        )
+    if os.path.isabs(req.target_path):
+        raise _dep_error(
+            "invalid path '%s' in %s resource (path must be relative)" % (req.target_path, req.resource_name)
+        )
+    location = req.location or opdef.project_dir
+    if req.source_name in attr.get(req.resource_name, {}):
+        return  # an entry of the same name was resolved already (see resolutions())
+    sources = file_sources(req, location)
+    if not sources:
+        warn(req.resource_name, "WARNING: nothing resolved for %s" % req.resource_name)
+    for src in sources:
+        target = os.path.join(dest, req.target_path, _renamed(os.path.basename(src), req.rename))
+        if os.path.lexists(target):
+            shown_target = os.path.join(shown or dest, os.path.relpath(target, dest))
+            warn(req.resource_name, "WARNING: %s already exists, skipping %s" % (shown_target, kind))
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if kind == "link":
+            os.symlink(os.path.relpath(src, os.path.dirname(os.path.realpath(target))), target)
+        elif os.path.isdir(src):
+            shutil.copytree(src, target, symlinks=True)
+        else:
+            shutil.copyfile(src, target)
+            shutil.copymode(src, target)
+        rel_target = os.path.relpath(target, dest).replace(os.sep, "/")
+        sha1 = manifest.file_sha1(target) if os.path.isfile(target) else "-"
+        inside = src == location or src.startswith(location.rstrip(os.sep) + os.sep)
+        origin = "file:" + os.path.relpath(src, location).replace(os.sep, "/") if inside else req.uri
+        lines.append(manifest.line("d", rel_target, sha1, origin))
+    attr.setdefault(req.resource_name, {})[req.source_name] = {
+        "paths": [os.path.relpath(src, dest) for src in sources],
+        "uri": req.uri,
+    }
 
 
 def _renamed(name: str, rename: list[tuple[str, str]]) -> str:

@@ -53,6 +53,9 @@ class RunPlan:
     force_sourcecode: OpDef | None = None
     # ``--proto RUN``: a new run that takes RUN's operation, flags and source code.
     proto: Run | None = None
+    # Warnings from placing dependencies, by resource name, held for the resolution report (``guild run``
+    # prints each after its ``Resolving`` line, as Guild does); None: written to stderr at once.
+    dep_notes: dict[str, list[str]] | None = None
 
     @property
     def op_name(self) -> str:

@@ -533,10 +533,23 @@ def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
             "GUILD_HOME": home.guild_home(),
             "GUILD_OP": plan.op_name,
             "CMD_DIR": os.getcwd(),
+            # As Guild gives it: inherited, else INFO (``guild --debug`` sets 10 for everything it starts).
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "20",
+            "GUILD_SOURCECODE": _sourcecode_env(plan),
         }
     )
     env["PYTHONPATH"] = _pythonpath(plan, run.path, env.get("PYTHONPATH"))
     return env
+
+
+def _sourcecode_env(plan: RunPlan) -> str:
+    """``GUILD_SOURCECODE`` as Guild sets it: the ``--debug-sourcecode`` paths, else the source's place in the run."""
+    debug = plan.run_params.get("debug_sourcecode")
+    if debug:
+        return os.pathsep.join(str(p) for p in debug)
+    sc = plan.op_attr.get("sourcecode")
+    dest = sc.get("dest") if isinstance(sc, dict) else None
+    return str(dest) if dest else "."
 
 
 _secret: dict[str, bool] = {}

@@ -254,11 +254,13 @@ def build(
     opts: CompareOptions,
     warn: Callable[[str], None] | None = None,
     pending_scalars: Callable[[list[Run]], dict[str, list[Scalar]]] | None = None,
+    preloaded: bool = False,
 ) -> Table:
     """The comparison table of ``runs`` (newest first), sorted and cut as ``opts`` says.
 
     ``pending_scalars``: what :func:`luigi_guild.store.scalars.started` gave, when the caller started
-    getting them before listing ``runs``.
+    getting them before listing ``runs`` (or :func:`luigi_guild.store.warm.runs_and_scalars`, whose
+    runs are ``preloaded`` already).
     """
 
     def on_error(spec: str, e: colspec.ColSpecError) -> None:
@@ -280,7 +282,8 @@ def build(
 
     # Many runs' scalar index stamps are checked in a child process while the runs preload.
     pending = pending_scalars or scalarstore.started([r.path for r in runs])
-    runs = query.snapshot(runs)
+    if not preloaded:
+        runs = query.snapshot(runs)
     if not opts.include_batch:
         runs = [r for r in runs if not r.is_batch]
     op_source = _OpCols(on_error)

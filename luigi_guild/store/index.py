@@ -55,8 +55,11 @@ from luigi_guild.store.indexfile import (
     F_LABEL,
     G_DIR,
     H_FLAGS,
+    HEAD_LEN,
+    H_EXIT_STATUS,
     H_GUILD,
     H_KEY,
+    H_LABEL,
     H_SETTLED,
     H_TS,
     NEEDED_FILES,
@@ -74,7 +77,7 @@ from luigi_guild.store.indexfile import (
     index_path,
     read_entry,
 )
-from luigi_guild.store.rundir import Run
+from luigi_guild.store.rundir import DAMAGE_KEY, Run
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
@@ -98,7 +101,9 @@ class RunIndex:
     def __init__(self, root: str, path: str):
         self.root = root
         self.path = path
-        self._heads, self._bodies_loader = _read_index(path, root)
+        self._heads, self._bodies_loader, file_id = _read_index(path, root)
+        # The index file's content as loaded (None: no usable file); see indexfile._read_index.
+        self.file_id: tuple | None = file_id
         self._bodies: dict[str, tuple] = {}
         self._raw_bodies: dict[str, bytes] = {}  # as loaded, not yet decoded
         self._bodies_loaded = self._bodies_loader is None
@@ -277,7 +282,7 @@ class RunIndex:
                 head is not None
                 and name not in checked
                 and type(head) is tuple
-                and len(head) == 5
+                and len(head) == HEAD_LEN
                 and head[H_SETTLED] is True
                 and type(head[H_TS]) is int
             ):
@@ -345,6 +350,78 @@ class RunIndex:
                     pre = self._preloaded(name)
             shown.append(pre or run)
         return shown
+
+    # ------------------------------------------------------------ every run, checked meanwhile
+
+    def warm(self) -> tuple[list[str], list[tuple], list[str]]:
+        """For a table of every run, its stamps checked elsewhere meanwhile (see :func:`check_shown`):
+        the listed runs with settled entries, newest first as those say; the stamps to check for
+        them, ``(name, .guild/, label, exit_status)``; and the other listed names (read by
+        :meth:`confirm`)."""
+        keyed = []
+        others = []
+        heads = self._heads
+        for name in self._names:
+            head = heads.get(name)
+            if type(head) is tuple and len(head) == HEAD_LEN and head[H_SETTLED] is True and type(head[H_TS]) is int:
+                keyed.append((head[H_TS], name, head[H_GUILD], head[H_LABEL], head[H_EXIT_STATUS]))
+            else:
+                others.append(name)
+        keyed.sort(reverse=True)
+        return [k[1] for k in keyed], [k[1:] for k in keyed], others
+
+    def unchecked(self, names: list[str]) -> list[Run | None]:
+        """Runs ``names`` preloaded as their entries say, no stamp checked yet (:meth:`confirm` does);
+        None for a run whose entry has no body or reports damage (reported once confirmed)."""
+        if not self._bodies_loaded:
+            self._load_bodies()
+        prefix = self.root + "/"
+        heads = self._heads
+        out: list[Run | None] = []
+        for name in names:
+            b = self._decoded(name)
+            opref = self._opref(b[B_OPREF]) if b is not None else None
+            if b is None or opref is None or DAMAGE_KEY in b[B_ATTRS] or b[B_REMOTE] == "?":
+                out.append(None)
+                continue
+            out.append(
+                Run.preloaded(
+                    name, prefix + name, opref, b[B_ATTRS], frozenset(b[B_SENTINELS]), b[B_REMOTE],
+                    heads[name][H_GUILD],
+                )
+            )
+        return out
+
+    def confirm(self, names: list[str], runs: list[Run | None], fresh: bytes, others: list[str]) -> list[Run]:
+        """Every run, newest first, preloaded: ``runs`` (:meth:`unchecked` of ``names``) where their
+        flag in ``fresh`` (:func:`check_shown`) is 1, the others (and ``others``) checked and read
+        again now as :meth:`snapshot` would; runs that are gone are left out."""
+        out: list[Run] = []
+        reread = list(others)
+        checked = self._checked
+        for name, run, ok in zip(names, runs, fresh):
+            if not ok:
+                reread.append(name)
+                continue
+            checked[name] = _SHOWN
+            if run is None:
+                run = self._preloaded(name)  # reports damage, once per process
+                if run is None:  # no usable body: read the run
+                    self._reread(name)
+                    run = self._preloaded(name)
+            if run is not None:
+                out.append(run)
+        if not reread:
+            return out
+        for name in reread:
+            if self.entry(name, SHOW_FILES, fresh=True) is not None:
+                run = self._preloaded(name)
+                if run is not None:
+                    out.append(run)
+        heads = self._heads
+        keyed = [(heads[r.id][H_TS], r.id, r) for r in out]
+        keyed.sort(key=lambda k: (k[0], k[1]), reverse=True)
+        return [k[2] for k in keyed]
 
     def needed(self, opref: OpRef, flags: dict[str, Any]) -> list[Run]:
         """Runs of ``opref`` with flags equal to ``flags`` (``1 == 1.0``) that are
@@ -511,6 +588,31 @@ class RunIndex:
                 pass
             return
         self._dirty = False
+
+
+def check_shown(root: str, stamps: list[tuple]) -> tuple[bytes, dict[str, int]]:
+    """For each ``(name, .guild/, label, exit_status)`` stamp of :meth:`RunIndex.warm`, 1 when the
+    run's files still have them (its entry holds what a table shows), else 0; and the ``.guild/``
+    stamp of each run directory whose ``.guild/`` matched (the scalar index need not stat it again).
+    Stats only: run in a child process (:mod:`luigi_guild.store.forkcheck`) while the caller preloads.
+    """
+    flags = bytearray(len(stamps))
+    guild: dict[str, int] = {}
+    stat = os.stat
+    prefix = root + "/"
+    label_rel, exit_rel = "/" + _FILES[F_LABEL], "/" + _FILES[F_EXIT_STATUS]
+    for i, (name, want_guild, want_label, want_exit) in enumerate(stamps):
+        run_dir = prefix + name
+        try:
+            st = stat(run_dir + "/.guild")
+        except OSError:
+            continue
+        if hash((st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)) != want_guild:
+            continue
+        guild[run_dir] = want_guild
+        if _stamp(run_dir + label_rel) == want_label and _stamp(run_dir + exit_rel) == want_exit:
+            flags[i] = 1
+    return bytes(flags), guild
 
 
 def _flags(body: tuple) -> dict:

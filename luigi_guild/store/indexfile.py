@@ -23,7 +23,8 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import: annotations only
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-INDEX_VERSION = 4  # 3: stopped and the batch marker; 4: entries of damaged runs say what is damaged
+INDEX_VERSION = 5  # 3: stopped and the batch marker; 4: entries of damaged runs say what is damaged;
+# 5: heads hold the ``label`` and ``exit_status`` stamps
 # Stamps younger than this (ns) when read are re-checked next time.
 RACY_NS = 3_000_000_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -57,11 +58,13 @@ ALL_FILES = (G_DIR,) + tuple(range(len(_FILES)))
 _G_ONLY = frozenset(ORDER_FILES)
 _FLAGS_ONLY = frozenset(NEEDED_FILES)
 
-# An entry is a small head, enough to order runs, and a body with the values.
+# An entry is a small head, enough to order runs and to check the stamps a table checks
+# (``.guild/``, ``label``, ``exit_status``), and a body with the values.
 # The file keeps heads and bodies in two sections: a default listing loads
 # only the heads; the bodies section loads when a value is first needed, and
 # each body (marshalled on its own) is decoded only when its run is used.
-H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY = range(5)
+H_GUILD, H_SETTLED, H_TS, H_FLAGS, H_KEY, H_LABEL, H_EXIT_STATUS = range(7)
+HEAD_LEN = 7
 B_FILES, B_OPREF, B_ATTRS, B_SENTINELS, B_REMOTE = range(5)
 _HEADER_LEN = len(_MAGIC) + 32
 
@@ -192,12 +195,12 @@ def read_entry(
         settled = False
     gstamp = hash((gst.st_mtime_ns, gst.st_ctime_ns, gst.st_ino, gst.st_size))
     key = needed_key(opref_line, attrs.get("flags"))
-    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key)
+    head = (gstamp, settled, _timestamp(attrs), fstamps[F_FLAGS], key, fstamps[F_LABEL], fstamps[F_EXIT_STATUS])
     return head, (tuple(fstamps), opref_line, attrs, sentinels, remote)
 
 
 def _head_ok(h: Any) -> bool:
-    return type(h) is tuple and len(h) == 5 and type(h[H_TS]) is int
+    return type(h) is tuple and len(h) == HEAD_LEN and type(h[H_TS]) is int
 
 
 def _body_ok(b: Any) -> bool:
@@ -220,12 +223,14 @@ def index_path(root: str) -> str:
     return home.cache_dir("runs-index-%08x" % zlib.crc32(root.encode("utf-8", "surrogateescape")))
 
 
-def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None]:
-    """The heads, and a function that decodes the bodies (None when there are none)."""
+def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], dict[str, bytes]] | None, tuple | None]:
+    """The heads, a function that decodes the bodies (None when there are none), and what tells
+    this file's content from any other's (its header with both checksums, and its stamp; None
+    when there is no usable file)."""
     read = read_run_file(path, MAX_INDEX_BYTES)
     if read is None or read[1] is None:  # missing, or damaged: rebuilt
-        return {}, None
-    data = read[1]
+        return {}, None, None
+    st, data = read[0], read[1]
     import zlib
 
     try:
@@ -240,8 +245,9 @@ def _read_index(path: str, root: str) -> tuple[dict[str, tuple], Callable[[], di
         if type(loaded) is not tuple or len(loaded) != 2 or loaded[0] != root or type(loaded[1]) is not dict:
             raise ValueError("another root")
     except (ValueError, EOFError, TypeError):
-        return {}, None
-    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc)
+        return {}, None, None
+    file_id = (data[:_HEADER_LEN], st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return loaded[1], lambda: _decode_bodies(data[_HEADER_LEN + heads_len :], bodies_crc), file_id
 
 
 def _decode_bodies(blob: bytes, crc: int) -> dict[str, bytes]:

@@ -1,4 +1,4 @@
-"""Run data for ``guild runs info`` and ``guild runs list --json`` (Guild's field names)."""
+"""Run data for ``guild runs info``, ``guild runs list --json`` and ``guild api runs`` (Guild's field names)."""
 
 from __future__ import annotations
 
@@ -98,3 +98,132 @@ def info_items(run: Run, all_scalars: bool = False) -> list[tuple[str, Any]]:
         at = [name for name, _ in items].index("pid") + 1
         items[at:at] = [("slurm_job", str(job)), ("slurm_state", str(run.get("slurm_state") or ""))]
     return items
+
+
+# Attrs ``api runs`` shows under their own fields (or not at all); the rest go to ``otherAttrs``, as in Guild.
+_API_CORE_ATTRS = frozenset(
+    "cmd comments compare deps env exit_status flags host id initialized label marked objective op pip_freeze "
+    "platform plugins random_seed run_params sourcecode_digest started stopped tags user user_flags vcs_commit "
+    "r_sys_info r_packages_loaded resolved_deps opdef".split()
+)
+
+
+def api_run_data(run: Run, runs_dir: str, scalars: Any) -> dict[str, Any]:
+    """One run as Guild's ``api runs`` (API version 2) describes it: Guild's field names and order.
+
+    ``runs_dir`` is the Guild home's runs directory (links into it are
+    upstream runs' files); ``scalars`` the run's summaries (:mod:`scalars`).
+    """
+    from luigi_guild.store import manifest
+
+    cmd = run.get("cmd")
+    try:
+        opref = run.opref
+    except (OSError, ValueError):
+        opref = None
+    op_attr = run.get("op")
+    sourcecode = op_attr.get("sourcecode") if isinstance(op_attr, dict) else None
+    dest = sourcecode.get("dest") if isinstance(sourcecode, dict) else None
+    exit_status = run.get("exit_status")
+    return {
+        "id": run.id,
+        "shortId": run.short_id,
+        "dir": run.path,
+        "operation": run.op_name,
+        "started": run.get("started"),
+        "stopped": run.get("stopped"),
+        "label": run.get("label") or "",
+        "tags": run.get("tags") or [],
+        "comments": run.get("comments") or [],
+        "status": run.status,
+        "exitStatus": "" if exit_status is None else exit_status,
+        "command": " ".join(_api_arg(a) for a in cmd) if isinstance(cmd, list) else "",
+        "otherAttrs": {
+            name: run.get(name) for name in run.attr_names() if name[0] != "_" and name not in _API_CORE_ATTRS
+        },
+        "flags": run.get("flags") or {},
+        "env": run.get("env") or {},
+        "deps": [],  # Guild 0.9 lists none for its own deps attr layout
+        "files": _api_files(run, runs_dir),
+        "sourcecode": {
+            "root": os.path.relpath(os.path.normpath(os.path.join(run.path, dest)), run.path) if dest else ".",
+            "files": sorted(f[1] for f in manifest.read(run.path) or [] if len(f) > 1 and f[0] == "s"),
+        },
+        "projectDir": _api_project_dir(run, opref),
+        "opRef": None if opref is None else {
+            "pkgType": opref.pkg_type,
+            "pkgName": opref.pkg_name,
+            "pkgVersion": opref.pkg_version,
+            "modelName": opref.model_name,
+            "opName": opref.op_name,
+        },
+        "marked": run.get("marked") or False,
+        "scalars": [
+            {
+                "run": run.id, "prefix": s.prefix, "tag": s.tag,
+                "firstVal": s.first_val, "firstStep": s.first_step, "lastVal": s.last_val, "lastStep": s.last_step,
+                "minVal": s.min_val, "minStep": s.min_step, "maxVal": s.max_val, "maxStep": s.max_step,
+                "avgVal": s.avg_val, "total": s.total, "count": s.count,
+            }
+            for s in scalars
+        ],
+    }
+
+
+def _api_arg(arg: Any) -> str:
+    """A command argument as Guild's run data shows it: in double quotes when empty or spaced."""
+    text = str(arg)
+    return '"%s"' % text if text == "" or " " in text else text
+
+
+def _api_project_dir(run: Run, opref: Any) -> str | None:
+    proto = run.guild_path("proto")
+    if os.path.isdir(proto):
+        try:
+            opref = Run.for_dir(proto).opref
+        except (OSError, ValueError):
+            return None
+    if opref is None:
+        return None
+    if opref.pkg_type in ("guildfile", "import"):
+        return os.path.dirname(opref.pkg_name)
+    return opref.pkg_name if opref.pkg_type == "script" else None
+
+
+def _api_files(run: Run, runs_dir: str) -> list[dict[str, Any]]:
+    """The run's files and links (not ``.guild``), naturally sorted, with the upstream run of linked ones."""
+    import re
+
+    found = []
+    for root, dirs, names in os.walk(run.path):
+        if root == run.path and ".guild" in dirs:
+            dirs.remove(".guild")
+        for name in dirs + names:
+            path = os.path.join(root, name)
+            if not (os.path.islink(path) or os.path.isfile(path)):
+                continue
+            try:
+                st = os.stat(path)
+                size: int | None = st.st_size
+                mtime: int | None = int(st.st_mtime * 1000)
+            except OSError:
+                size = mtime = None
+            operation = upstream = None
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real.startswith(runs_dir + os.sep):
+                    up_id = real[len(runs_dir) + 1:].split(os.sep, 1)[0]
+                    up = Run(up_id, os.path.join(runs_dir, up_id))
+                    if os.path.isdir(up.guild_path()):
+                        operation, upstream = up.op_name, up.short_id
+                    else:
+                        operation = "%s (deleted)" % up_id
+            found.append(
+                {"path": path[len(run.path) + 1:], "size": size, "mtime": mtime, "operation": operation,
+                 "run": upstream}
+            )
+
+    def natural(item: dict[str, Any]) -> list[Any]:
+        return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", item["path"]) if p]
+
+    return sorted(found, key=natural)

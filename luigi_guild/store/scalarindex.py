@@ -332,37 +332,68 @@ def start(run_dirs: list[str] | str, fork: bool = True) -> Callable[[list[str], 
     Checking a warm index is a few ``stat`` calls per run: with many runs and
     ``fork`` (and a second core, and no other thread), a child process checks
     every entry's stamps (``.guild/`` too) while the caller goes on (``compare``
-    preloads its runs meanwhile); it hands back one flag per entry through a
-    pipe, and the caller decodes the entries it read itself before the fork,
-    so the flags always belong to the very entries used. If the child fails,
-    the caller checks them itself.
+    preloads its runs meanwhile); see :mod:`luigi_guild.store.forkcheck`. The
+    caller decodes the entries it read itself before the fork, so the flags
+    always belong to the very entries used. If the child fails, the caller
+    checks them itself.
     """
-    try:
-        idx = ScalarIndex()
-    except (sqlite3.Error, OSError):
-        return lambda dirs, _gst: {d: _direct(d) for d in dirs}
-    try:
-        fetched = idx.fetch(run_dirs)
-    except sqlite3.DatabaseError:
-        fetched = None
-    child = _fork_check(fetched) if fork and fetched and len(fetched) >= FORK_MIN else None
+    pending = Pending(run_dirs)
+    child = None
+    if fork and pending.fetched and len(pending.fetched) >= FORK_MIN:
+        from luigi_guild.store import forkcheck
+
+        child = forkcheck.start(lambda: pending.check({}))
 
     def result(dirs: list[str], guild_stamps: dict[str, int] | None) -> dict[str, list[tuple]]:
+        fresh = child.result(len(pending.fetched or ())) if child is not None else None
+        return pending.finish(dirs, fresh, guild_stamps)
+
+    return result
+
+
+class Pending:
+    """The settled index entries of some runs, read now; :meth:`check` checks their stamps
+    (in a child process, or not), :meth:`finish` gives the summaries."""
+
+    def __init__(self, run_dirs: list[str] | str):
+        self.fetched: list[tuple[str, bytes, bytes]] | None = None
+        self.idx: ScalarIndex | None = None
         try:
-            if fetched is None:
+            self.idx = ScalarIndex()
+        except (sqlite3.Error, OSError):
+            return
+        try:
+            self.fetched = self.idx.fetch(run_dirs)
+        except sqlite3.DatabaseError:
+            self.fetched = None
+
+    def check(self, guild_stamps: dict[str, int]) -> bytes:
+        """One flag per fetched entry: 1 when its stamps still match (``guild_stamps``: see
+        :meth:`ScalarIndex.summaries`)."""
+        return check_stamps(self.fetched or [], guild_stamps)
+
+    def close(self) -> None:
+        if self.idx is not None:
+            self.idx.close()
+
+    def finish(self, dirs: list[str], fresh: bytes | None, guild_stamps: dict[str, int] | None) -> dict[str, list[tuple]]:
+        """The summaries of ``dirs``: entries whose flag in ``fresh`` is 1 as fetched, the others read
+        again (``fresh`` None: checked now); the index is closed."""
+        idx = self.idx
+        if idx is None:
+            return {d: _direct(d) for d in dirs}
+        try:
+            if self.fetched is None:
                 raise sqlite3.DatabaseError("index unreadable")
-            fresh = _child_flags(child, len(fetched)) if child is not None else None
             if fresh is None:
-                fresh = check_stamps(fetched, guild_stamps or {})
-            return idx.finish(dirs, fetched, fresh)
+                fresh = self.check(guild_stamps or {})
+            return idx.finish(dirs, self.fetched, fresh)
         except sqlite3.DatabaseError:
             idx.close()
             _remove_index()
             return _rebuilt(dirs)
         finally:
             idx.close()
-
-    return result
 
 
 def _rebuilt(dirs: list[str]) -> dict[str, list[tuple]]:
@@ -377,59 +408,6 @@ def _rebuilt(dirs: list[str]) -> dict[str, list[tuple]]:
         return {d: _direct(d) for d in dirs}
     finally:
         idx.close()
-
-
-def _fork_check(fetched: list[tuple[str, bytes, bytes]]) -> tuple[int, int] | None:
-    """``(pid, read fd)`` of a child writing :func:`check_stamps` of ``fetched`` (None: not forked)."""
-    import threading
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cpus < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
-        return None
-    try:
-        r, w = os.pipe()
-    except OSError:
-        return None
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(r)
-        os.close(w)
-        return None
-    if pid == 0:  # the child: stats and a pipe write only, never the parent's SQLite connection
-        code = 1
-        try:
-            os.close(r)
-            data = memoryview(check_stamps(fetched, {}))
-            while data:
-                data = data[os.write(w, data) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(w)
-    return pid, r
-
-
-def _child_flags(child: tuple[int, int], n: int) -> bytes | None:
-    """The child's flags, or None when it did not give all ``n`` of them."""
-    pid, r = child
-    chunks = []
-    try:
-        while True:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except OSError:
-        chunks = []
-    finally:
-        os.close(r)
-    try:
-        _, status = os.waitpid(pid, 0)
-    except OSError:
-        status = 1
-    data = b"".join(chunks)
-    return data if status == 0 and len(data) == n else None
 
 
 def _remove_index() -> None:

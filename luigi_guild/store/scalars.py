@@ -112,11 +112,15 @@ def started(dirs: list[str] | str, fork: bool = True) -> Callable[[Iterable[RunL
                     stamps[r.path] = r.guild_stamp
             else:
                 dirs.append(os.path.abspath(r))
-        rows = pending(dirs, stamps)
-        make = functools.partial(tuple.__new__, Scalar)  # Scalar._make without a Python call per row
-        return {d: list(map(make, rows.get(d, ()))) for d in dirs}
+        return from_rows(dirs, pending(dirs, stamps))
 
     return result
+
+
+def from_rows(dirs: list[str], rows: dict[str, list[tuple]]) -> dict[str, list[Scalar]]:
+    """The :class:`Scalar` of each of ``dirs`` from its scalar index rows (none: no scalars)."""
+    make = functools.partial(tuple.__new__, Scalar)  # Scalar._make without a Python call per row
+    return {d: list(map(make, rows.get(d, ()))) for d in dirs}
 
 
 def for_run(run: RunLike) -> list[Scalar]:

@@ -78,7 +78,9 @@ class SweepState:
             self.best_label = objective[0]
             self.best = objective[1] if self.best is None else self.best_of(self.best, objective[1])
         if self.progress:
-            _progress_line(done, self.total, failed, self.best_label, self.best)
+            from luigi_guild.sweeps.progress import progress_line
+
+            progress_line(done, self.total, failed, self.best_label, self.best)
 
     def request_stop(self, reason: int, code: int = 0) -> bool:
         """Ask the sweep to start no more trials; True for the request that stopped it."""
@@ -97,20 +99,6 @@ class SweepState:
     @property
     def stopped(self) -> int:
         return self.stop.value
-
-
-def _progress_line(done: int, total: int, failed: int, label: str, best: float | None) -> None:
-    """On a terminal: a bar with trials done/total, failures and the best objective so far (rich)."""
-    from rich.console import Console
-    from rich.progress_bar import ProgressBar
-    from rich.table import Table
-
-    line = Table.grid(padding=(0, 1))
-    text = "%d/%d trials, %d failed" % (done, total, failed)
-    if best is not None:
-        text += ", best %s %s" % (label, flagslib.format_val(best))
-    line.add_row(ProgressBar(total=max(total, 1), completed=done, width=30), text)
-    Console(file=sys.stderr).print(line)
 
 
 _states: dict[str, SweepState] = {}
@@ -219,7 +207,8 @@ def run_sweep(
         return _run_learning(plan, spec, opts, executor, seed, batch)
     opdef = plan.opdef
     attrs: dict[str, Any] = {"max_trials": len(trials)}
-    if optimizer == "random":
+    if seed is not None:
+        # Every batch keeps its seed, as Guild's do: a restart draws the same random trials and grid sample.
         attrs["random_seed"] = seed
     if opts.stage_trials:
         attrs["stage_trials"] = True
@@ -329,8 +318,8 @@ def _learner(spec: SweepSpec) -> Any:
     return learners.learner_class(spec.optimizer)
 
 
-def _previous_trials(plan: Any, objective: Any, mode: str, batch: Run) -> list[tuple[dict[str, Any], float]]:
-    """(flags, value to minimize) of earlier completed runs: ``prev-trials=operation``, every run of
+def _previous_trials(plan: Any, objective: Any, mode: str, batch: Run) -> list[tuple[dict[str, Any], float | None]]:
+    """(flags, value to minimize or None) of earlier completed runs: ``prev-trials=operation``, every run of
     the operation; ``sourcecode``, every run whose source digest is the batch prototype's."""
     from luigi_guild.store import query
     from luigi_guild.sweeps.objective import read_value
@@ -357,8 +346,7 @@ def _previous_trials(plan: Any, objective: Any, mode: str, batch: Run) -> list[t
             if (opref.pkg_type, opref.pkg_name, opref.model_name, opref.op_name) != want:
                 continue
         value = read_value(run, objective)
-        if value is not None:
-            found.append((run.flags, objective.loss(value)))
+        found.append((run.flags, objective.loss(value) if value is not None else None))
     return found
 
 
@@ -372,18 +360,13 @@ def linked_trials(batch: Run) -> list[Run]:
     return out
 
 
-def finished_trials(batch: Run) -> list[Run]:
-    """A batch's trials that have run (completed, failed or terminated)."""
-    return [r for r in linked_trials(batch) if r.status in (Status.COMPLETED, Status.ERROR, Status.TERMINATED)]
-
-
-def _batch_previous(batch: Run, objective: Any) -> list[tuple[dict[str, Any], float]]:
-    """``prev-trials=batch`` on a restart: (flags, value to minimize) of the batch's completed trials."""
+def _batch_previous(batch: Run, objective: Any) -> list[tuple[dict[str, Any], float | None]]:
+    """``prev-trials=batch`` on a restart: (flags, value to minimize or None) of the batch's completed trials."""
     from luigi_guild.sweeps.objective import read_values
 
     done = [r for r in linked_trials(batch) if r.status == Status.COMPLETED]
     values = read_values(done, objective)
-    return [(r.flags, objective.loss(values[r.path])) for r in done if values.get(r.path) is not None]
+    return [(r.flags, objective.loss(values[r.path]) if values.get(r.path) is not None else None) for r in done]
 
 
 def _run_learning(
@@ -391,9 +374,10 @@ def _run_learning(
 ) -> SweepResult:
     """A sweep whose optimizer learns: ask (``workers`` at a time), run, read the objective, tell; repeat.
 
-    A restarted batch (``batch``) goes on up to its max-trials: the trials
-    it has already run count, and with ``prev-trials=batch`` its completed
-    trials are what the optimizer learns from first.
+    A restarted batch (``batch``) runs its max-trials again, as Guild's
+    does: new trials, the first ``random-starts`` of them at random, the
+    others learning from every completed trial linked to the batch (with
+    ``prev-trials=batch``).
     """
     from luigi_guild.store import query
     from luigi_guild.sweeps import learners
@@ -405,9 +389,9 @@ def _run_learning(
     assert cls is not None
     space = learners.encode_flagdefs(plan.opdef, plan.flags, plan.user_flags)
     max_trials = spec.max_trials or learners.DEFAULT_MAX_TRIALS
-    ran_before = len(finished_trials(batch)) if batch is not None else 0
-    opt = cls([space], max_trials - ran_before, seed, spec.opt_flags, objective.column)
+    opt = cls([space], max_trials, seed, spec.opt_flags, objective.column)
     attrs: dict[str, Any] = {"max_trials": max_trials, "random_seed": seed, "objective": objective.attr}
+    restarted = batch is not None
     if batch is not None:
         reopen_batch_run(batch, plan, attrs, batch_flags=opt.opt_flags)
     else:
@@ -430,7 +414,7 @@ def _run_learning(
         mode = opt.opt_flags.get("prev-trials")
         if mode in ("operation", "sourcecode"):
             opt.add_previous(_previous_trials(plan, objective, str(mode), batch))
-        elif ran_before:
+        elif restarted:
             opt.add_previous(_batch_previous(batch, objective))
         numbered = [0]
 

@@ -163,8 +163,12 @@ class LearningOptimizer(Optimizer):
         self.asked = 0
         self.notes: list[str] = []
         self._study: Any = None
+        self._startup: Any = None  # the random sampler of the random starts
         self._pending: list[tuple[dict[str, Any], Any]] = []
+        # Completed trials (earlier or of this sweep) that logged no objective, and earlier trials outside
+        # the search space: counted in "Found N previous trial(s)", as Guild counts them, not learned from.
         self._missing_objective = 0
+        self._outside = 0
 
     @classmethod
     def check_flags(cls, given: dict[str, Any]) -> dict[str, Any]:
@@ -213,37 +217,60 @@ class LearningOptimizer(Optimizer):
 
         return len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
-    def add_previous(self, previous: list[tuple[dict[str, Any], float]]) -> int:
-        """Learn from earlier trials (flag values, objective to minimize); returns how many fit the space."""
+    def add_previous(self, previous: list[tuple[dict[str, Any], float | None]]) -> int:
+        """Learn from earlier completed trials (flag values, objective to minimize or None when it was not
+        logged); returns how many fit the space. Those without an objective are only counted."""
         import optuna
 
         added = 0
         for flags, loss in previous:
+            if loss is None or not math.isfinite(loss):
+                self._missing_objective += 1
+                continue
             params = {name: flags.get(name) for name in self.dims}
             try:
                 trial = optuna.trial.create_trial(params=params, distributions=self.dims, value=loss)
                 self.study.add_trial(trial)
             except (ValueError, TypeError):
+                self._outside += 1
                 continue
             added += 1
         return added
 
+    def _random_start(self) -> bool:
+        """Guild's rule: the first ``random-starts`` trials of each run of the batch (a restart too) are drawn
+        at random, and so is any trial before one has an objective to learn from."""
+        return self.asked < self.random_starts or not self._complete()
+
     def _note(self) -> str:
-        done = self._complete()
-        if done and done >= self.random_starts:
-            return "Found %d previous trial(s) for use in optimization" % done
+        """The line logged before the next trial, in Guild's words; ``Found N`` counts the completed trials."""
         if self.asked < self.random_starts:
             return "Random start for optimization (%d of %d)" % (self.asked + 1, self.random_starts)
+        done = self._complete()
+        if done:
+            return "Found %d previous trial(s) for use in optimization" % (done + self._missing_objective + self._outside)
         if self._missing_objective:
             return "Random start for optimization (cannot find objective '%s')" % self.objective
         return "Random start for optimization (missing previous trials)"
 
     def ask(self, n: int = 1) -> list[dict[str, Any]]:
+        import optuna
+
         self.notes = []
         trials = []
+        study = self.study
         for _ in range(max(0, min(n, self.total - self.asked))):
             self.notes.append(self._note())
-            trial = self.study.ask(self.dims)
+            if self._random_start():
+                if self._startup is None:
+                    self._startup = optuna.samplers.RandomSampler(seed=self.seed)
+                model, study.sampler = study.sampler, self._startup
+                try:
+                    trial = study.ask(self.dims)
+                finally:
+                    study.sampler = model
+            else:
+                trial = study.ask(self.dims)
             values = dict(self.fixed)
             values.update(trial.params)
             self._pending.append((values, trial))
@@ -279,7 +306,7 @@ class _SurrogateOptimizer(LearningOptimizer):
         return SurrogateSampler(
             self.dims,
             model=self.surrogate,
-            n_startup=self.random_starts,
+            n_startup=1,  # the random starts are drawn before the model is asked (LearningOptimizer.ask)
             acq_func=str(self.opt_flags.get("acq-func", self.default_acq)),
             kappa=float(self.opt_flags["kappa"]),
             xi=float(self.opt_flags["xi"]),
@@ -335,7 +362,9 @@ class TPE(LearningOptimizer):
     def sampler(self) -> Any:
         import optuna
 
-        return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.random_starts, constant_liar=True)
+        # No start-up draws of its own: the random starts come first (LearningOptimizer.ask), from a random
+        # sampler with the same seed as TPE's own, which would repeat them.
+        return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=0, constant_liar=True)
 
 
 @register
@@ -348,7 +377,7 @@ class CmaEs(LearningOptimizer):
     def sampler(self) -> Any:
         import optuna
 
-        return optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=self.random_starts,
+        return optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=0,  # as for TPE
                                             warn_independent_sampling=False)
 
 

@@ -100,6 +100,8 @@ class Queue:
         self.log = log
         self.stopping = False
         self.started: list[str] = []
+        self.failed = 0
+        self.progress = sys.stderr.isatty()  # a progress line after each run, on a terminal
 
     # ----------------------------------------------------------- picking
 
@@ -179,6 +181,13 @@ class Queue:
         sys.stdout.flush()
         if len(process.interrupts) > before:
             self.stopping = True
+        if Run.for_dir(run.path).status not in Status.AVAILABLE:
+            self.failed += 1
+        if self.progress:
+            from luigi_guild.sweeps.progress import progress_line
+
+            # Of the runs this queue started and those still staged (which another queue may take).
+            progress_line(len(self.started), len(self.started) + len(self._staged()), self.failed, noun="runs")
 
     # ----------------------------------------------------------- loop
 

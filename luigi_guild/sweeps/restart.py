@@ -2,10 +2,13 @@
 
 ``python -um luigi_guild.sweeps.restart`` (the command a grid or random
 batch records) starts the batch in ``$RUN_DIR`` (or the directory given)
-again, as ``guild run --start DIR -y`` does. As under Guild, a grid or random batch runs all its trials again as new
-runs (earlier trials stay linked); a batch whose optimizer learns goes on
-up to its max-trials, learning from the trials it has already run. The
-batch, its prototype and its trials must not be running.
+again, as ``guild run --start DIR -y`` does. As under Guild, a grid or
+random batch runs all its trials again as new runs (earlier trials stay
+linked; the batch's seed draws the same random trials and the same sample
+of a grid), and a batch whose optimizer learns runs its max-trials again:
+new trials, its random starts first, then trials learned from every
+completed trial of the batch. The batch, its prototype and its trials must
+not be running.
 """
 
 from __future__ import annotations
@@ -42,9 +45,6 @@ class BatchRestart:
     spec: SweepSpec
     keep: bool  # keep the batch when it succeeds
     stage_trials: bool
-    # Trials of the batch that have run, and how many more a learning optimizer may ask for.
-    ran_before: int = 0
-    remaining: int | None = None
     label: str | None = None  # the trials' label template
     tags: list[str] | None = None
 
@@ -66,7 +66,7 @@ def plan_batch_restart(
     """Plan a restart of ``batch``; GuildError (nothing changed) when it cannot be restarted."""
     from luigi_guild.sweeps import learners
     from luigi_guild.sweeps import objective as objectives
-    from luigi_guild.sweeps.driver import finished_trials, linked_trials
+    from luigi_guild.sweeps.driver import linked_trials
 
     if batch.status == Status.RUNNING:
         raise RunningRunError(
@@ -138,8 +138,6 @@ def plan_batch_restart(
         total = spec.max_trials or learners.DEFAULT_MAX_TRIALS
         if total < 1:
             raise GuildError("invalid --max-trials %d: expected a positive number" % total)
-        restart.ran_before = len(finished_trials(batch))
-        restart.remaining = total - restart.ran_before
     return restart
 
 

@@ -7,6 +7,7 @@ Only sweeps, ``--build-deps`` and the Luigi API come here, so this module
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -79,10 +80,11 @@ def quiet_luigi() -> None:
     import luigi.setup_logging
 
     luigi.setup_logging.InterfaceLogging._configured = True  # we configure (silence) its loggers
+    debug = os.environ.get("LOG_LEVEL", "").strip() == str(logging.DEBUG)  # ``guild --debug``: Luigi's logs too
     for name in _LUIGI_LOGGERS:
         log = logging.getLogger(name)
-        log.setLevel(logging.CRITICAL)
-        log.propagate = False
+        log.setLevel(logging.DEBUG if debug else logging.CRITICAL)
+        log.propagate = debug
 
 
 def build(tasks: Iterable[Any], sched: Scheduler | None = None, workers: int = 1) -> Any:

@@ -37,23 +37,27 @@ class RunSource:
     """The runs a view shows: all runs passing ``run_filter``, or the ones ``run_ids`` names.
 
     Asked again on every request, so runs that start (or change) later show up.
-    Batch runs are left out unless ``include_batch``.
+    Batch runs are left out unless ``include_batch``. With ``deleted``, the
+    runs are those in the trash (batch runs included, as Guild lists them).
     """
 
     run_filter: RunFilter = field(default_factory=RunFilter)
     run_ids: list[str] | None = None
     include_batch: bool = False
+    deleted: bool = False
 
     @classmethod
-    def for_args(cls, specs: list[str], run_filter: RunFilter, include_batch: bool, cmd: str = "view") -> "RunSource":
+    def for_args(
+        cls, specs: list[str], run_filter: RunFilter, include_batch: bool, cmd: str = "view", deleted: bool = False
+    ) -> "RunSource":
         """A source for ``guild view [RUN...]`` (or ``cmd``): RUN specs are resolved now (bad specs are errors)."""
-        source = cls(run_filter, None, include_batch)
+        source = cls(run_filter, None, include_batch or deleted, deleted)
         if specs and specs != [":"]:
             source.run_ids = [r.id for r in runstore.select(source.runs(), specs, cmd)]
         return source
 
     def runs(self) -> list[Run]:
-        runs = runstore.filtered_runs(self.run_filter)
+        runs = runstore.filtered_runs(self.run_filter, deleted=self.deleted)
         if not self.include_batch:
             runs = [r for r in runs if not is_batch(r)]
         if self.run_ids is not None:
@@ -62,10 +66,13 @@ class RunSource:
         return runs
 
     def find(self, run_id: str) -> Run | None:
-        """The run with full id ``run_id`` in Guild home (any run, as Guild's view allows), or None."""
+        """The run with full id ``run_id`` in Guild home (any run, as Guild's view allows), or None.
+
+        With ``deleted``, runs are looked for in the trash.
+        """
         if not run_id or run_id.startswith(".") or "/" in run_id or "\\" in run_id or "\0" in run_id:
             return None
-        path = os.path.join(home.runs_dir(), run_id)
+        path = os.path.join(home.trash_runs_dir() if self.deleted else home.runs_dir(), run_id)
         if not os.path.isfile(os.path.join(path, ".guild", "opref")):
             return None
         return Run(run_id, path)

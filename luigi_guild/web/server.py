@@ -38,8 +38,12 @@ def url_for(host: str, sock: socket.socket) -> str:
     return "http://%s:%d" % (shown, port)
 
 
-def serve(app: object, host: str, port: int | None, open_browser: bool) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM): prints the URL first, a blank line at the end."""
+def serve(app: object, host: str, port: int | None, open_browser: bool, log_requests: bool = False) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM): prints the URL first, a blank line at the end.
+
+    With ``log_requests``, each request is logged on stderr as a web server's
+    access log line: ``CLIENT - - [TIME] "REQUEST LINE" STATUS``.
+    """
     import uvicorn
 
     sock = bind(host, port)
@@ -52,10 +56,12 @@ def serve(app: object, host: str, port: int | None, open_browser: bool) -> None:
         config = uvicorn.Config(
             app,  # type: ignore[arg-type]
             log_level="warning",
-            access_log=False,
+            access_log=log_requests,
             lifespan="off",
             timeout_graceful_shutdown=2,
         )
+        if log_requests:
+            _log_requests()
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
@@ -63,6 +69,23 @@ def serve(app: object, host: str, port: int | None, open_browser: bool) -> None:
         sock.close()
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def _log_requests() -> None:
+    """Send uvicorn's access log to stderr, one line per request (its other logs stay at warnings)."""
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        AccessFormatter('%(client_addr)s - - [%(asctime)s] "%(request_line)s" %(status_code)s',
+                        datefmt="%d/%b/%Y %H:%M:%S", use_colors=False)
+    )
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = [handler]
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def _open(url: str) -> bool:
