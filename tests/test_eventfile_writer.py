@@ -13,7 +13,9 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 
 from luigi_guild.store import eventfiles
 
-SCALARS = [("loss", 0.5, 0), ("loss", -1.25e-7, 1), ("acc", 3.0e38, 2), ("a/b c", 0.0, 2**40), ("x", 7.0, 0)]
+SCALARS = [("loss", 0.5, 0), ("loss", -1.25e-7, 1), ("acc", 3.0e38, 2), ("a/b c", 0.0, 2**40), ("x", 7.0, 0),
+           ("l\u00e9" * 50, -0.0, 127), ("inf", float("inf"), 128), ("big", 1e39, 3), ("nan", float("nan"), 4),
+           ("", 1.0, 5), ("neg", 2.0, -3), ("tiny", 1e-46, 2**63 - 1)]
 
 
 def _expected(scalars: list[tuple[str, float, int]]) -> bytes:

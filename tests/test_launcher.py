@@ -265,3 +265,107 @@ def test_an_optimizer_with_workers_stops_when_no_trial_logs_the_objective(tmp_pa
     assert "guild: trial " in r.stderr and "did not log the objective 'loss'" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert 1 <= len(_trials(home, "quiet.py")) <= 3  # stopped at once: only the trials already running finish
+
+
+# ------------------------------------------------------- runs made by the trial's own process
+
+
+def _layout(run: Run, home: str) -> list[str]:
+    """Every file of a run with its mode and (for attrs and run files) its content, ids and times masked."""
+    out = []
+    for root, dirs, files in os.walk(run.path):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, run.path)
+            st = os.lstat(path)
+            entry = "%s %o" % (rel, st.st_mode)
+            if name.startswith("events.out.tfevents."):
+                entry = ".guild/EVENTS %o" % st.st_mode
+            elif os.path.isfile(path) and (rel.startswith(".guild/attrs/") or rel in (".guild/opref", ".guild/manifest")
+                                           or not rel.startswith(".guild")):
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                if name in ("initialized", "started", "stopped"):
+                    text = "TIME"
+                text = text.replace(run.path, "RUN_DIR").replace(run.id, "RUN_ID").replace(home, "HOME")
+                entry += " " + re.sub(r"LUIGI_GUILD_LAUNCHER: '?\d'?\n", "", text)
+            out.append(entry)
+    return out
+
+
+def test_a_trial_makes_the_same_run_in_its_own_process(proj, tmp_path):
+    """With the launcher, the forked trial writes its run's files (attrs, source copy, manifest, LOCK):
+    the run reads the same, file for file, as one made by ``guild run`` for a trial started afresh."""
+    (proj / "pkg").mkdir()
+    (proj / "pkg" / "util.py").write_text("VALUE = 1\n")
+    (proj / "tool.py").write_text("print('tool')\n")
+    os.chmod(proj / "tool.py", 0o751)
+    home = str(tmp_path / "home")
+    for launcher in ("1", "0"):
+        proc = _sweep(proj, home, launcher, "endings.py", "how=[ok,exit3]")
+        assert proc.returncode == 0, proc.stderr
+    runs = _trials(home, "endings.py")
+    assert len(runs) == 4 and sorted(r.status for r in runs) == ["completed", "completed", "error", "error"]
+    layouts = {}
+    for run in runs:
+        layouts.setdefault(str(run.get("flags")), []).append(_layout(run, home))
+    for pair in layouts.values():
+        assert pair[0] == pair[1]
+    assert any(line.startswith("tool.py 100751") for line in pair[0])
+    assert any(line.startswith("pkg/util.py 100644 VALUE = 1") for line in pair[0])
+    assert not [n for n in os.listdir(os.path.join(home, "runs")) if n.startswith(".")]
+
+
+def test_a_trial_killed_while_making_its_run_leaves_no_half_made_run(tmp_path, monkeypatch):
+    """SIGKILL while the forked trial writes its run: either the run never appears (its hidden
+    creation directory is left for the stale-creation cleanup) or it is there whole and reads as
+    killed, never ``pending`` or ``running``."""
+    import glob
+    import threading
+    import time
+
+    from luigi_guild.model.errors import GuildError
+    from luigi_guild.run import create, launcher, process
+    from luigi_guild.run.plan import plan_new
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "train.py").write_text("x = 1\nprint(x)\n")
+    home = tmp_path / "home"
+    monkeypatch.setenv("GUILD_HOME", str(home))
+    monkeypatch.delenv(launcher.ENV_SWITCH, raising=False)
+    plan = plan_new("train.py", {}, cwd=str(proj))
+    prepared = create.deferred_run(plan)
+    assert prepared is not None
+    run, env, setup = prepared
+    ops = setup[1][2]
+    ops[3:3] = [("d", "d%d" % n) for n in range(6000)]  # a run slow enough to make to be caught at it
+    errors: list[Exception] = []
+    result: list[int | None] = []
+
+    def start() -> None:
+        try:
+            result.append(process.start_deferred(run, plan, env, setup, echo=False))
+        except GuildError as e:
+            errors.append(e)
+
+    t = threading.Thread(target=start)
+    t.start()
+    runs_root = str(home / "runs")
+    pids = wait_for(launcher.running_pids, "the trial forked")
+    made_pending = os.path.join(runs_root, ".tmp-*", ".guild", "PENDING")
+    wait_for(lambda: glob.glob(made_pending) or os.path.isdir(run.path), "the trial making its run", step=0.001)
+    os.kill(pids[0], signal.SIGKILL)
+    t.join(60)
+    assert not t.is_alive()
+    listed = [n for n in os.listdir(runs_root) if not n.startswith(".")]
+    if errors:  # killed before the run was in place: nothing listed, the creation dir reclaimable
+        assert listed == [] and "cannot create run %s" % run.id in str(errors[0])
+        assert create.clean_stale_tmp(runs_root, now=time.time() + create.STALE_TMP_AGE + 1)
+        assert os.listdir(runs_root) == []
+    else:  # killed after: the whole run, ended by the signal
+        assert listed == [run.id] and result == [-signal.SIGKILL]
+        made = Run(run.id, run.path)
+        assert made.status == "terminated" and made.get("exit_status") == -signal.SIGKILL
+        assert os.path.isfile(made.guild_path("opref")) and not os.path.exists(made.guild_path("PENDING"))

@@ -698,6 +698,8 @@ def _sweep(
         from luigi_guild.remote.slurm_sweep import SlurmExecutor
 
         executor = SlurmExecutor(SweepJobs.decode(slurm_jobs), echo=not opts.quiet)
+    elif scheduler_host is None and scheduler_port is None and not _may_have_luigi_config():
+        executor = PoolExecutor(workers=opts.workers)  # no central scheduler can be configured: Luigi not imported
     else:
         from luigi_guild.tasks import scheduling
 
@@ -1066,3 +1068,15 @@ def _edit_flags(plan: planlib.RunPlan, force_flags: bool) -> None:
     plan.flags = values
     plan.user_flags = {k: values[k] for k in sorted(set(plan.user_flags) | set(changed)) if k in values}
     plan.relabel()
+
+
+# Where Luigi reads its configuration (luigi.configuration: the cfg parser's files, the toml
+# parser's, and the file named by LUIGI_CONFIG_PATH); relative names are in the current directory.
+_LUIGI_CONFIG_FILES = ("/etc/luigi/client.cfg", "/etc/luigi/luigi.cfg", "client.cfg", "luigi.cfg",
+                       "/etc/luigi/luigi.toml", "luigi.toml")
+
+
+def _may_have_luigi_config() -> bool:
+    """Whether a Luigi configuration file could name a central scheduler (importing Luigi to read
+    it costs a sweep a few hundred milliseconds of CPU)."""
+    return bool(os.environ.get("LUIGI_CONFIG_PATH")) or any(os.path.exists(p) for p in _LUIGI_CONFIG_FILES)

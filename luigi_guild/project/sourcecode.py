@@ -14,7 +14,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 
 def _env_int(name: str, default: int) -> int:
@@ -517,6 +517,53 @@ def copy_source(root: str, dest: str) -> tuple[str | None, list[tuple[str, str]]
     """Copy the default selection from ``root`` to ``dest``; the digest and ``(path, sha1)`` per file."""
     result, copied = copy(selection(root), dest)
     return result, [(rel, sha1) for rel, sha1, _src in copied]
+
+
+@dataclass
+class Snapshot:
+    """The selected source files read once (a sweep's trials each get a copy of the same files)."""
+
+    files: list[tuple[str, bytes, int, str, str]]  # (run-relative path, content, mode, sha1, root-relative path)
+    digest: str | None
+
+
+def snapshot(sel: Selection, ignore: set[str] | None = None, limit: int = 4 << 20) -> Snapshot | None:
+    """What :func:`copy` would copy, read into memory (warnings go to stderr, once); None when the
+    files hold more than ``limit`` bytes or would land outside the run directory."""
+    files: list[tuple[str, bytes, int, str, str]] = []
+    total = 0
+    for d in walk(sel):
+        if d.warning:
+            sys.stderr.write("WARNING: %s\n" % d.warning)
+        if not d.selected or (ignore and d.path in ignore):
+            continue
+        src = os.path.join(sel.root, d.path)
+        try:
+            with open(src, "rb") as f:
+                data = f.read(limit + 1)
+                mode = os.fstat(f.fileno()).st_mode & 0o7777
+        except FileNotFoundError:
+            continue  # removed while we walked
+        total += len(data)
+        run_rel = os.path.normpath(os.path.join(sel.dest, d.path)).replace(os.sep, "/")
+        if total > limit or run_rel.startswith("../") or os.path.isabs(run_rel):
+            return None
+        files.append((run_rel, data, mode, hashlib.sha1(data).hexdigest(), d.path))
+    return Snapshot(files, _digest_of((rel, data) for rel, data, _m, _s, _p in files))
+
+
+def _digest_of(items: Iterable[tuple[str, bytes]]) -> str | None:
+    """``sourcecode_digest`` of (run-relative path, content) pairs (see :func:`digest`)."""
+    entries = sorted((rel.replace(os.sep, "/"), data) for rel, data in items)
+    if not entries:
+        return None
+    md5 = hashlib.md5()
+    for rel, data in entries:
+        md5.update(rel.encode("utf-8"))
+        md5.update(b"\0")
+        md5.update(data)
+        md5.update(b"\0")
+    return md5.hexdigest()
 
 
 def digest(run_dir: str, paths: list[str]) -> str | None:

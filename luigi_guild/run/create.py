@@ -178,6 +178,156 @@ STALE_TMP_AGE = 60.0
 STALE_TMP_AGE_UNKNOWN = 24 * 3600.0
 
 
+# ------------------------------------------------ runs made by the trial's own process
+
+
+# Source trees up to this size (bytes) are read once and handed to each trial's process to write;
+# larger ones are copied by create_run for each run (a request to the launcher is one socket message).
+SNAPSHOT_LIMIT = 128 * 1024
+
+
+class _SweepFiles:
+    """What every new run of one operation definition shares: its source snapshot and encoded attrs."""
+
+    def __init__(self, snap: Any, manifest_data: bytes):
+        self.snapshot = snap
+        self.manifest = manifest_data
+        self.encoded: dict[tuple[str, str], bytes] = {}  # (attr, repr of value) -> YAML document
+        self.env_lines: dict[tuple[str, str], str | None] = {}
+
+    def encode(self, name: str, value: Any) -> bytes:
+        """``value``'s YAML document; plain values (whose ``repr`` tells them apart) encoded once."""
+        from luigi_guild.model import yamlutil
+
+        if type(value) not in (dict, list, str, int, float, bool, type(None)):
+            return (yamlutil.encode(value) + "\n").encode("utf-8")
+        key = (name, repr(value))
+        data = self.encoded.get(key)
+        if data is None:
+            data = (yamlutil.encode(value) + "\n").encode("utf-8")
+            if len(self.encoded) < 10_000:
+                self.encoded[key] = data
+        return data
+
+    def encode_env(self, env: dict[str, str]) -> bytes:
+        """The ``env`` attr: the same document as ``encode(env)``, made from lines kept per variable."""
+        from luigi_guild.model import yamlutil
+
+        lines = []
+        for key in sorted(env):
+            item = (key, env[key])
+            line = self.env_lines.get(item, "")
+            if line == "":
+                text = yamlutil.encode({key: env[key]})
+                line = text if "\n" not in text and text.startswith(yamlutil.encode(key) + ": ") else None
+                if len(self.env_lines) < 10_000:
+                    self.env_lines[item] = line
+            if line is None:  # not a one-line entry: the whole document, as written elsewhere
+                return (yamlutil.encode(env) + "\n").encode("utf-8")
+            lines.append(line)
+        return (("\n".join(lines) if lines else "{}") + "\n").encode("utf-8")
+
+
+_sweep_files: dict[int, tuple[Any, _SweepFiles | None]] = {}
+
+
+def _files_for(plan: RunPlan) -> _SweepFiles | None:
+    """The shared part of ``plan``'s new runs, made once per operation definition (None: not eligible)."""
+    from luigi_guild.project import sourcecode
+
+    opdef = plan.opdef
+    found = _sweep_files.get(id(opdef))
+    if found is not None and found[0] is opdef:
+        return found[1]
+    snap = None
+    entries: list[str] = []
+    files: _SweepFiles | None = None
+    if os.environ.get("NO_SOURCECODE") == "1" or not (plan.project_dir and os.path.isdir(plan.project_dir)):
+        files = _SweepFiles(None, b"")
+    else:
+        assert opdef is not None
+        sel = sourcecode.for_opdef(opdef)
+        snap = sourcecode.snapshot(sel, limit=SNAPSHOT_LIMIT)
+        if snap is not None:
+            entries = [manifest.line("s", rel, sha1, src) for rel, _d, _m, sha1, src in snap.files]
+            files = _SweepFiles(snap, "".join(entries).encode("utf-8"))
+    if len(_sweep_files) > 16:
+        _sweep_files.clear()
+    if plan.project_dir:
+        clean_stale_tmp(home.runs_dir())  # once here, where create_run does it for each run
+    _sweep_files[id(opdef)] = (opdef, files)
+    return files
+
+
+def forget_shared_files() -> None:
+    """Drop what :func:`deferred_run` keeps per operation definition (a sweep calls this when it ends,
+    so the next one reads the source files afresh)."""
+    _sweep_files.clear()
+
+
+def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
+    """A new run as data, for the trial's own process to make and start (:func:`luigi_guild.run.process.start_deferred`).
+
+    Returns ``(run, env, (cmd, setup))``: the run to be (not made yet), its
+    process's environment and command, and the files to write as
+    :func:`luigi_guild.run.launcher.spawn` takes them. They are those
+    :func:`create_run` and :func:`luigi_guild.run.process.start` write, and
+    the run is put in place the same way (assembled under a hidden name, then
+    renamed). The source files are read once per operation definition (a
+    sweep's trials get the files as they were at its first trial). None when
+    the plan needs more than files (dependencies, config flags, a comment, a
+    proto run, a large source tree) or a process the launcher cannot start:
+    such runs are made by :func:`create_run`.
+    """
+    from luigi_guild.run import process
+    from luigi_guild.store.rundir import marker_template
+
+    cmd = plan.cmd()
+    if not process.deferrable(plan, cmd):
+        return None
+
+    opdef = plan.opdef
+    if (opdef is None or plan.restart is not None or plan.upstream or opdef.file_requires or plan.comment
+            or plan.proto is not None or plan.force_sourcecode is not None):
+        return None
+    if ((plan.op_attr.get("op-cmd") or {}).get("flags-dest") or "").startswith("config:"):
+        return None
+    files = _files_for(plan)
+    if files is None:
+        return None
+    run_id = new_run_id()
+    runs_root = home.runs_dir()
+    if not os.path.isdir(runs_root):
+        try:
+            os.makedirs(runs_root, exist_ok=True)
+        except OSError as e:
+            raise GuildError("cannot create run in %s: %s" % (runs_root, e.strerror or e)) from None
+    attrs = _init_attrs(run_id, plan, cmd)
+    if files.snapshot is not None:
+        attrs["sourcecode_digest"] = files.snapshot.digest
+    attrs["deps"] = {}
+    run = Run(run_id, os.path.join(runs_root, run_id))
+    env = child_env(run, plan)
+    ops: list[tuple[Any, ...]] = [("d", ".guild"), ("d", ".guild/attrs"), ("m", ".guild/PENDING")]
+    for name, value in attrs.items():
+        ops.append(("f", ".guild/attrs/" + name, files.encode(name, value), 0o600, False))
+    ops.append(("f", ".guild/attrs/env", files.encode_env(process.env_attr(env)), 0o600, False))
+    made = {"", ".guild", ".guild/attrs"}
+    for rel, data, mode, _sha, _src in files.snapshot.files if files.snapshot is not None else []:
+        parts = rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in made:
+                made.add(d)
+                ops.append(("d", d))
+        ops.append(("f", rel, data, mode, True))
+    ops.append(("f", ".guild/manifest", files.manifest, 0o644, False))
+    ops.append(("f", ".guild/opref", plan.opref.encode().encode("utf-8"), 0o600, False))
+    ops += process.start_files()
+    tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, os.urandom(4).hex()))
+    return run, env, (cmd, (tmp, run.path, ops, marker_template(), ".guild/PENDING"))
+
+
 def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
     """Remove creation dirs left by interrupted creations; returns the names removed.
 
@@ -217,22 +367,35 @@ def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
 
 
 def _write_init_attrs(run: Run, plan: RunPlan) -> None:
-    import getpass
-    import platform
+    run.write_attrs(_init_attrs(run.id, plan))  # one open of .guild/attrs for all (each still written atomically)
+    _add_comment(run, plan)
 
-    attrs: dict[str, Any] = {"id": run.id, "initialized": now_us(), "flags": plan.flags, "user_flags": plan.user_flags}
+
+def _init_attrs(run_id: str, plan: RunPlan, cmd: list[str] | None = None) -> dict[str, Any]:
+    """The attrs a new run starts with (``cmd``: ``plan.cmd()``, when the caller has it)."""
+    attrs: dict[str, Any] = {"id": run_id, "initialized": now_us(), "flags": plan.flags, "user_flags": plan.user_flags}
     if plan.label:
         attrs["label"] = plan.label
     if plan.tags:
         attrs["tags"] = plan.tags
     if plan.opdef is not None:
         attrs.update(plan.opdef.run_attrs)
-    uname = os.uname()
-    attrs.update(
-        {
-            "cmd": plan.cmd(),
-            "op": plan.op_attr,
-            "run_params": plan.run_params,
+    attrs.update({"cmd": cmd if cmd is not None else plan.cmd(), "op": plan.op_attr, "run_params": plan.run_params})
+    attrs.update(_host_attrs())
+    return attrs
+
+
+_host: list[dict[str, Any]] = []
+
+
+def _host_attrs() -> dict[str, Any]:
+    """``host``, ``user`` and ``platform``: looked up once per process."""
+    if not _host:
+        import getpass
+        import platform
+
+        uname = os.uname()
+        _host.append({
             "host": uname.nodename,  # what socket.gethostname() returns
             "user": getpass.getuser(),
             "platform": {
@@ -241,10 +404,8 @@ def _write_init_attrs(run: Run, plan: RunPlan) -> None:
                 "python_version": platform.python_version(),
                 "uname": " ".join(uname),
             },
-        }
-    )
-    run.write_attrs(attrs)  # one open of .guild/attrs for all (each still written atomically)
-    _add_comment(run, plan)
+        })
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in _host[0].items()}
 
 
 def write_config_flags(run: Run, plan: RunPlan) -> None:

@@ -46,10 +46,12 @@ _STATUS_LOST = -int(signal.SIGTERM)  # the launcher vanished: its trials were se
 class LaunchedProcess:
     """A trial forked by the launcher, seen as a ``subprocess.Popen``: pid, pipes, poll, wait."""
 
-    def __init__(self, pid: int, sock: Any, stdout: IO[bytes] | None, stderr: IO[bytes] | None):
+    def __init__(self, pid: int, sock: Any, stdout: IO[bytes] | None, stderr: IO[bytes] | None,
+                 ready_fd: int | None = None):
         self.pid = pid
         self.stdout = stdout
         self.stderr = stderr
+        self._ready_fd = ready_fd
         self.returncode: int | None = None
         self._sock = sock
         self._lock = threading.Lock()
@@ -62,6 +64,21 @@ class LaunchedProcess:
             finally:
                 self._lock.release()
         return self.returncode
+
+    def wait_ready(self) -> bool:
+        """With a run set up in the child (:func:`spawn`'s ``setup``): wait until it is in place
+        (True), or until the child gave up or died before that (False)."""
+        fd, self._ready_fd = self._ready_fd, None
+        if fd is None:
+            return True
+        try:
+            while True:
+                try:
+                    return os.read(fd, 1) == b"1"
+                except InterruptedError:
+                    continue
+        finally:
+            os.close(fd)
 
     def wait(self) -> int:
         """Wait for the trial to end; its exit status (negative for a signal, as ``Popen``)."""
@@ -156,12 +173,15 @@ class _Launcher:
         return True
 
     def launch(self, cmd: list[str], cwd: str, env: dict[str, str], stdin: int | None, stdout: int | None,
-               stderr: int | None) -> LaunchedProcess | None:
+               stderr: int | None, setup: Any = None) -> LaunchedProcess | None:
         """Ask for a trial; None when the launcher is gone (the caller starts the trial itself)."""
         import marshal
         import socket
 
-        out_r = err_r = None
+        request = marshal.dumps((cmd, cwd, env, setup))
+        if len(request) > MAX_REQUEST:
+            return None  # more than one message holds: the caller starts it the usual way
+        out_r = err_r = ready_r = None
         close_after: list[int] = []
         devnull = None
 
@@ -195,7 +215,10 @@ class _Launcher:
             mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             close_after.append(theirs.detach())
             fds.append(close_after[-1])
-            request = marshal.dumps((cmd, cwd, env))
+            if setup is not None:
+                ready_r, w = os.pipe()
+                close_after.append(w)
+                fds.append(w)
             with self.lock:
                 if self.broken:
                     raise OSError("launcher gone")
@@ -205,7 +228,7 @@ class _Launcher:
                 raise OSError("launcher gone")
         except OSError:
             self.broken = True
-            for fd in (out_r, err_r):
+            for fd in (out_r, err_r, ready_r):
                 if fd is not None:
                     os.close(fd)
             return None
@@ -217,11 +240,15 @@ class _Launcher:
             mine,
             os.fdopen(out_r, "rb", buffering=0) if out_r is not None else None,
             os.fdopen(err_r, "rb", buffering=0) if err_r is not None else None,
+            ready_r,
         )
         with _running_lock:
             _running[proc.pid] = proc
         return proc
 
+
+# The largest request sent (a control message must fit the socket's default send buffer, ~208 KiB).
+MAX_REQUEST = 200_000
 
 # The same markers as subprocess's (PIPE -1, STDOUT -2, DEVNULL -3): callers pass those constants.
 _PIPE, _STDOUT, _DEVNULL = -1, -2, -3
@@ -249,19 +276,29 @@ def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1") not in ("0", "no", "false", "off")
 
 
+def launches(cmd: list[str]) -> bool:
+    """Whether ``cmd`` is a command the launcher starts (given an environment it accepts)."""
+    return len(cmd) >= 4 and cmd[0] == sys.executable and cmd[1] == "-um" and cmd[2] == _OP_MAIN
+
+
 def spawn(cmd: list[str], cwd: str, env: dict[str, str], stdin: int | None, stdout: int | None,
-          stderr: int | None) -> LaunchedProcess | None:
+          stderr: int | None, setup: Any = None) -> LaunchedProcess | None:
     """Start ``cmd`` through this process's launcher; None when it is not eligible (start it yourself).
 
     ``stdin``/``stdout``/``stderr`` take ``subprocess.PIPE``/``STDOUT``/``DEVNULL``, a file
     descriptor, or None (this process's own), as ``Popen`` does.
+
+    ``setup`` (see :func:`_set_up_run`) is a new run directory for the child
+    to make before it becomes ``cmd`` (``cwd`` is that run directory): the
+    files are written there, in parallel with the caller, rather than by it.
+    Call :meth:`LaunchedProcess.wait_ready` to learn when the run is in place.
     """
     if not enabled() or len(cmd) < 4 or cmd[2] != _OP_MAIN:
         return None
     launcher = _shared()
     if launcher is None or not launcher.eligible(cmd, env):
         return None
-    return launcher.launch(cmd, cwd, env, stdin, stdout, stderr)
+    return launcher.launch(cmd, cwd, env, stdin, stdout, stderr, setup)
 
 
 # ------------------------------------------------------------------ the launcher process
@@ -341,8 +378,9 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                         except OSError:
                             pass
                     os._exit(0)
-                cmd, cwd, env = marshal.loads(msg)
+                cmd, cwd, env, setup = marshal.loads(msg)
                 reply = socket.socket(fileno=fds[3])
+                ready = fds[4] if len(fds) > 4 else None
                 pid = os.fork()
                 if pid == 0:
                     try:
@@ -354,10 +392,12 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                         signal.set_wakeup_fd(-1)
                         fd_in, fd_out, fd_err = fds[:3]
                         reply.close()
+                        if setup is not None and ready is not None:
+                            _set_up_run(setup, fd_err, ready, me, prctl)
                         _become(cmd, cwd, env, (fd_in, fd_out, fd_err), initial, base_path, me, prctl)
                     finally:
                         os._exit(127)
-                for f in fds[:3]:
+                for f in fds[:3] + fds[4:]:
                     os.close(f)
                 try:
                     reply.send(b"%d" % pid)
@@ -381,6 +421,101 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                         pass
 
 
+_SETUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _set_up_run(setup: Any, err_fd: int, ready_fd: int, launcher_pid: int,
+                prctl: Any) -> None:  # pragma: no cover - runs in a trial
+    """In the forked child, before it becomes the trial: make the trial's run directory.
+
+    ``setup`` is ``(tmp, final, ops, marker, remove_after)`` as
+    :func:`luigi_guild.run.create.deferred_setup` builds it: the directory is
+    assembled under ``tmp`` (``ops``: ``("d", rel)`` a directory, ``("f", rel,
+    data, mode, exact)`` a new file (``exact``: its mode as given, not masked by the umask), ``("m", rel)`` a file naming this process
+    (``marker % (pid, start time)``, as ``PENDING`` and ``LOCK`` do), ``("t",
+    rel)`` the time now in microseconds), renamed to ``final``, then
+    ``remove_after`` (``PENDING``) is removed and one byte written to
+    ``ready_fd``. On an error the directory is removed, the reason written to
+    ``err_fd`` and the child exits 1 (``ready_fd`` closed unwritten).
+    SIGINT, SIGTERM and SIGHUP wait until the run is in place: one that came
+    meanwhile then ends the child by its default action, as it would end the trial.
+    """
+    import time
+
+    if prctl is not None:
+        try:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except Exception:
+            pass
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SETUP_SIGNALS)
+    for s in _SETUP_SIGNALS:
+        signal.signal(s, signal.SIG_DFL)
+    if os.getppid() != launcher_pid:
+        os._exit(128 + signal.SIGTERM)
+    tmp, final, ops, marker, remove_after = setup
+    renamed = False
+    try:
+        pid = os.getpid()
+        try:
+            with open("/proc/self/stat", "rb") as f:
+                stat = f.read()
+            mark = (marker % (pid, int(stat[stat.rfind(b")") + 2 :].split()[19]))).encode()
+        except (OSError, IndexError, ValueError):
+            mark = b"%d" % pid
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        os.mkdir(tmp)
+        for op in ops:
+            kind, path = op[0], os.path.join(tmp, op[1])
+            if kind == "d":
+                os.mkdir(path)
+                continue
+            exact = False
+            if kind == "f":
+                data, mode, exact = op[2], op[3], op[4]
+            elif kind == "m":
+                data, mode = mark, 0o600
+            else:
+                data, mode = b"%d\n" % int(time.time() * 1_000_000), 0o600
+            fd = os.open(path, flags, mode)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if exact:
+                    os.fchmod(fd, mode)  # a source file's own mode, not masked by the umask
+            finally:
+                os.close(fd)
+        os.rename(tmp, final)
+        renamed = True
+        try:
+            os.unlink(os.path.join(final, remove_after))
+        except FileNotFoundError:
+            pass
+        os.write(ready_fd, b"1")
+    except OSError as e:
+        if not renamed:
+            for root, dirs, files in os.walk(tmp, topdown=False):
+                for name in files:
+                    _quietly(os.unlink, os.path.join(root, name))
+                for name in dirs:
+                    _quietly(os.rmdir, os.path.join(root, name))
+            _quietly(os.rmdir, tmp)
+        _quietly(os.write, err_fd, (e.strerror or str(e)).encode("utf-8", "replace"))
+        os._exit(1)
+    finally:
+        os.close(ready_fd)
+    pending = signal.sigpending() & set(_SETUP_SIGNALS)
+    if pending:  # asked to stop while the run was made: end as the trial would have
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, pending)
+
+
+def _quietly(fn: Any, *args: Any) -> None:  # pragma: no cover - runs in a trial
+    try:
+        fn(*args)
+    except OSError:
+        pass
+
+
 def _become(cmd: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int, int], initial: dict[Any, Any],
             base_path: list[str], launcher_pid: int, prctl: Any) -> None:  # pragma: no cover - runs in a trial
     """In the forked child: turn into ``cmd`` (``python -um luigi_guild.op_main ...``) and exit with its status."""
@@ -401,6 +536,7 @@ def _become(cmd: list[str], cwd: str, env: dict[str, str], stdio: tuple[int, int
             os.close(fd)
     for s, handler in initial.items():
         signal.signal(s, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SETUP_SIGNALS)  # blocked while a run was set up
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)

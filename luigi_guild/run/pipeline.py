@@ -84,7 +84,26 @@ def _create_and_launch(plan: RunPlan, opts: RunOptions) -> Outcome:
         return Outcome(OutcomeKind.SKIPPED)
     if opts.prepare is not None:
         opts.prepare(plan)
+    if opts.launch and not (opts.stage or opts.background) and opts.run_id is None and opts.run_dir is None:
+        outcome = _launch_deferred(plan, opts)
+        if outcome is not None:
+            return outcome
     return _launch(create.create_run(plan, opts.run_id, opts.run_dir), plan, opts)
+
+
+def _launch_deferred(plan: RunPlan, opts: RunOptions) -> Outcome | None:
+    """A trial forked by the launcher, which makes its own run first (the files are written there, not
+    here); None when that cannot be (the run is then made and started here)."""
+    prepared = create.deferred_run(plan)
+    if prepared is None:
+        return None
+    run, env, setup = prepared
+    on_created = opts.on_created
+    status = process.start_deferred(run, plan, env, setup, echo=opts.echo, whole_lines=opts.whole_lines,
+                                    on_ready=(lambda: on_created(run, plan)) if on_created is not None else None)
+    if status is None:
+        return None
+    return _finished(run, plan, opts, status)
 
 
 def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
@@ -99,6 +118,10 @@ def _launch(run: Run, plan: RunPlan, opts: RunOptions) -> Outcome:
         start_detached(run, lambda: process.start(run, plan, echo=False), opts.pidfile)
         return Outcome(OutcomeKind.STARTED, run=run)
     status = process.start(run, plan, echo=opts.echo, whole_lines=opts.whole_lines, launch=opts.launch)
+    return _finished(run, plan, opts, status)
+
+
+def _finished(run: Run, plan: RunPlan, opts: RunOptions, status: int) -> Outcome:
     outcome = Outcome(OutcomeKind.FINISHED, run=run, exit_status=status)
     if opts.on_finished is not None:
         opts.on_finished(outcome)

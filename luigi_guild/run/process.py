@@ -145,16 +145,26 @@ def write_lock(run: Run, pid: int) -> None:
 class _OutputSink:
     """Writes child output to ``.guild/output`` and one index record per line."""
 
-    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None):
+    def __init__(self, run: Run, echo: bool, whole_lines: bool = False, capture: ScalarCapture | None = None,
+                 made: bool = False):
         self.capture = capture
         # New files replace old output (and any link put in its place): never written through.
+        # ``made``: the trial's process made them, empty, with its run (:func:`start_files`), so a
+        # running run always has them; they are opened for appending, never through a link.
+        # Plain descriptors, written with one call per chunk of output (no file objects to set up).
         gfd = run.open_dir(".guild")
+
+        def open_file(name: str) -> int:
+            if made:
+                return os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=gfd)
+            return create_replacing(name, gfd)
+
         try:
-            self.out = os.fdopen(create_replacing("output", gfd), "wb")
+            self.out: int | None = open_file("output")
             try:
-                self.index = os.fdopen(create_replacing("output.index", gfd), "wb")
+                self.index: int | None = open_file("output.index")
             except BaseException:
-                self.out.close()
+                os.close(self.out)
                 raise
         finally:
             os.close(gfd)
@@ -202,30 +212,40 @@ class _OutputSink:
                 self._echo(rest + b"\n", stream)
 
     def _save(self, data: bytes, stream: int) -> None:
-        self.out.write(data)
-        ms = int(time.time() * 1000)
+        assert self.out is not None and self.index is not None
+        _write_all(self.out, data)
+        record = struct.pack(">QB", int(time.time() * 1000), stream)
+        records = []
         start = 0
         while start < len(data):
             if self.at_line_start[stream]:
-                self.index.write(struct.pack(">QB", ms, stream))
+                records.append(record)
             nl = data.find(b"\n", start)
             if nl < 0:
                 self.at_line_start[stream] = False
                 break
             self.at_line_start[stream] = True
             start = nl + 1
-        self.out.flush()
-        self.index.flush()
+        if records:
+            _write_all(self.index, b"".join(records))
 
     def close(self) -> None:
         self.flush_pending()
         if self.capture is not None:
             self.capture.close()
-        for f in (self.out, self.index):
-            try:
-                f.close()
-            except OSError as e:
-                self.error = self.error or e
+        for fd in (self.out, self.index):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError as e:
+                    self.error = self.error or e
+        self.out = self.index = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _write_lines(fd: int, data: bytes) -> None:
@@ -424,9 +444,7 @@ _END_ATTRS = ("exit_status", "stopped")
 
 def _finish(run: Run, returncode: int) -> None:
     try:
-        run.write_reserved_attr("exit_status", returncode)
-        run.write_reserved_attr("stopped", now_us())
-        run.drop_reserved(_END_ATTRS)
+        run.write_reserved_attrs({"exit_status": returncode, "stopped": now_us()})  # the _END_ATTRS
     except OSError as e:
         # Leave the LOCK: its process is gone, so the run reads ``error``.
         raise GuildError(
@@ -491,9 +509,22 @@ def print_env(plan: RunPlan) -> dict[str, str]:
     return env
 
 
+_environ_seen: list[Any] = []
+
+
+def _environ() -> dict[str, str]:
+    """A copy of ``os.environ``; decoded once while it stays the same (a sweep copies it per trial)."""
+    raw = getattr(os.environ, "_data", None)
+    if not isinstance(raw, dict):
+        return dict(os.environ)
+    if not _environ_seen or _environ_seen[0] != raw:
+        _environ_seen[:] = [dict(raw), dict(os.environ)]
+    return dict(_environ_seen[1])
+
+
 def child_env(run: Run, plan: RunPlan) -> dict[str, str]:
     """The operation's environment: ours plus run and flag variables."""
-    env = dict(os.environ)
+    env = _environ()
     env.update(op_env(plan))
     env.update(
         {
@@ -521,13 +552,134 @@ def _sourcecode_env(plan: RunPlan) -> str:
     return str(dest) if dest else "."
 
 
+_secret: dict[str, bool] = {}
+
+
+def env_attr(env: dict[str, str]) -> dict[str, str]:
+    """The ``env`` attr: the run's environment without variables that look secret."""
+    secret = _secret
+    for k in env:
+        if k not in secret:
+            secret[k] = bool(_SECRET_RE.search(k))
+    return {k: v for k, v in env.items() if not secret[k]}
+
+
+def start_files() -> list[tuple[Any, ...]]:
+    """What :func:`start` adds to a run before its process starts, as ops for a trial that sets up
+    its own run (see :func:`luigi_guild.run.launcher.spawn`): ``started``, the space for the end
+    attrs, empty ``output`` and ``output.index`` (a running run has them), and ``LOCK`` naming the
+    trial's process."""
+    from luigi_guild.store.rundir import RESERVE_BYTES, RESERVE_PREFIX
+
+    ops: list[tuple[Any, ...]] = [("t", ".guild/attrs/started")]
+    ops += [("f", ".guild/attrs/" + RESERVE_PREFIX + name, b" " * RESERVE_BYTES, 0o600, False) for name in _END_ATTRS]
+    ops += [("f", ".guild/output", b"", 0o644, False), ("f", ".guild/output.index", b"", 0o644, False)]
+    ops.append(("m", ".guild/LOCK"))
+    return ops
+
+
+def deferrable(plan: RunPlan, cmd: list[str]) -> bool:
+    """Whether a run of ``plan`` may be set up and started by a forked trial (:func:`start_deferred`)."""
+    from luigi_guild.run import launcher
+
+    params = plan.run_params
+    return (launcher.enabled() and os.environ.get("NO_RUN_OUTPUT") != "1" and params.get("stop_after") is None
+            and not params.get("break_on_error") and not params.get("break") and launcher.launches(cmd))
+
+
+def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], prepared: Any, echo: bool = True,
+                   whole_lines: bool = False, on_ready: Callable[[], None] | None = None) -> int | None:
+    """Start the run's process through the trial launcher, which first makes the run (``prepared``:
+    the command and the files, from :func:`luigi_guild.run.create.deferred_run`) in the forked child; wait for it and record
+    its end as :func:`run_process` does. ``on_ready`` is called once the run is in place.
+
+    None when the launcher declines the command (nothing was made: create the run and
+    :func:`start` it). Raises GuildError when the child could not make the run.
+    """
+    from luigi_guild.run import launcher
+    from luigi_guild.run.capture import for_plan
+
+    cmd, setup = prepared
+    merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
+    proc: Any = None
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        interrupts.append(signum)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    interrupts_before = len(interrupts)
+    with _handling(forward):
+        stdin = subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None
+        proc = launcher.spawn(cmd, run.path, env, stdin, subprocess.PIPE,
+                              subprocess.STDOUT if merge else subprocess.PIPE, setup=setup)
+        if proc is None:
+            return None
+        # Signals that came before the child existed: it holds them until its run is in place.
+        if received or len(interrupts) > interrupts_before:
+            os.kill(proc.pid, (received or interrupts)[-1])
+        ready = proc.wait_ready()
+        if not ready:
+            said = b"".join(_drain(f) for f in (proc.stdout, proc.stderr) if f is not None)
+            returncode = proc.wait()
+            if not os.path.isdir(run.guild_path()):
+                reason = said.decode("utf-8", "replace").strip() or "its process ended (%d) first" % returncode
+                raise GuildError("cannot create run %s: %s" % (run.id, reason))
+            if on_ready is not None:  # made, but the child was killed before it said so
+                on_ready()
+            run.remove("PENDING")
+            _finish(run, returncode)
+            return returncode
+        if on_ready is not None:
+            on_ready()
+        sink: _OutputSink | None = None
+        try:
+            sink = _OutputSink(run, echo, whole_lines, for_plan(run.guild_path(), plan.op_attr, plan.flags), made=True)
+            _pump(proc, sink)
+        except OSError as e:
+            if sink is None:  # no output files: the run cannot go on
+                os.kill(proc.pid, signal.SIGTERM)
+                for f in (proc.stdout, proc.stderr):
+                    if f is not None:
+                        _drain(f)
+                _finish(run, proc.wait())
+                raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
+            raise
+        finally:
+            if sink is not None:
+                sink.close()
+        returncode = proc.wait()
+    _finish(run, returncode)
+    if sink.error is not None:
+        raise GuildError(
+            "run %s exited with status %d but its output could not be saved: %s"
+            % (run.id, returncode, sink.error.strerror or sink.error),
+            exit_code=exitcodes.for_exit_status(returncode) or 1,
+        )
+    return returncode
+
+
+def _drain(f: IO[bytes]) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        data = f.read(65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
 def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False, launch: bool = False) -> int:
     """Start the run's process and wait for it; returns its exit status."""
     env = child_env(run, plan)
     for sub in ("attrs", ""):  # left by a writer killed mid-write (a restart's earlier life)
         remove_stale_temps(run.guild_path(sub))
     try:
-        run.write_attrs({"started": now_us(), "env": {k: v for k, v in env.items() if not _SECRET_RE.search(k)}})
+        run.write_attrs({"started": now_us(), "env": env_attr(env)})
     except OSError as e:
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     from luigi_guild.run.capture import for_plan

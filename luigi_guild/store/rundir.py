@@ -336,7 +336,13 @@ def process_marker(pid: int) -> str:
     start = proc_start_time(pid)
     if start is None:
         return str(pid)
-    return "%-10d\n%d %s\n" % (pid, start, boot_id())
+    return marker_template() % (pid, start)
+
+
+def marker_template() -> str:
+    """:func:`process_marker`'s text with ``%d`` for the pid and for its start time (a forked
+    trial fills them in for itself)."""
+    return "%%-10d\n%%d %s\n" % boot_id().replace("%", "%%")
 
 
 def marker_pid(raw: bytes | str) -> int | None:
@@ -614,30 +620,43 @@ class Run:
             os.close(fd)
 
     def write_reserved_attr(self, name: str, value: Any) -> None:
-        """:meth:`write_attr`; when that fails (a full disk), the value is written over the
-        space :meth:`reserve_attrs` set aside (no new blocks needed) and renamed into place."""
+        """:meth:`write_attr`, written over the space :meth:`reserve_attrs` set aside (no new
+        blocks needed, so it works on a full disk) and renamed into place, when there is such space."""
+        self.write_reserved_attrs({name: value}, drop=False)
+
+    def write_reserved_attrs(self, values: dict[str, Any], drop: bool = True) -> None:
+        """:meth:`write_reserved_attr` for each of ``values``, opening ``.guild/attrs`` once; then
+        (``drop``) the space set aside for them is given back, as :meth:`drop_reserved` does."""
         from luigi_guild.model import yamlutil
 
-        data = (yamlutil.encode(value) + "\n").encode("utf-8")
-        try:
-            self.write_attr(name, value)
-            return
-        except OSError as e:
-            error = e
-        if len(data) > RESERVE_BYTES:
-            raise error
         fd = self.open_dir(".guild/attrs")
         try:
-            try:
-                f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), dir_fd=fd)
-            except OSError:
-                raise error from None
-            try:
-                os.pwrite(f, data, 0)
-                os.ftruncate(f, len(data))
-            finally:
-                os.close(f)
-            os.replace(RESERVE_PREFIX + name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            for name, value in values.items():
+                data = (yamlutil.encode(value) + "\n").encode("utf-8")
+                # The space set aside first: no new file to make (creating files is what costs most
+                # on a busy disk), and no new blocks needed; a run without it gets a new file.
+                f = None
+                if len(data) <= RESERVE_BYTES:
+                    try:
+                        f = os.open(RESERVE_PREFIX + name, os.O_WRONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0),
+                                    dir_fd=fd)
+                    except OSError:
+                        f = None
+                if f is None:
+                    write_file_atomic(name, data, dir_fd=fd)
+                    continue
+                try:
+                    os.pwrite(f, data, 0)
+                    os.ftruncate(f, len(data))
+                finally:
+                    os.close(f)
+                os.replace(RESERVE_PREFIX + name, name, src_dir_fd=fd, dst_dir_fd=fd)
+            if drop:
+                for name in values:
+                    try:
+                        os.unlink(RESERVE_PREFIX + name, dir_fd=fd)
+                    except FileNotFoundError:
+                        pass
         finally:
             os.close(fd)
 

@@ -26,6 +26,7 @@ from luigi_guild.model.opref import OpRef
 from luigi_guild.model.flagid import equality_text, flags_equal
 from luigi_guild.model.outcome import Outcome
 from luigi_guild.model.status import Status
+from luigi_guild.run import create
 from luigi_guild.run.executors import Executor, InlineExecutor, Job, PoolExecutor
 from luigi_guild.run.pipeline import RunOptions
 from luigi_guild.run.plan import RunPlan
@@ -275,6 +276,7 @@ def run_sweep(
     finally:
         _states.pop(batch.path, None)
         passing_on.__exit__(None, None, None)
+        create.forget_shared_files()
     result = _tally(batch, trials, plan.opref, opts, skipped, state, optimizer)
     finish_batch_run(batch, _batch_exit(result), keep=opts.keep_batch)
     return result
@@ -454,6 +456,7 @@ def _run_learning(
         raise
     finally:
         _states.pop(batch.path, None)
+        create.forget_shared_files()
     not_run = 0 if state.stopped or error else opt.total - opt.asked
     interrupted = state.stopped if state.stopped > 0 else 0
     best = tally.best
@@ -626,8 +629,8 @@ def _trial_job(plan: Any, operation: str, values: dict[str, Any], batch: Run, op
 def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool = False) -> RunOptions:
     """How a trial of the sweep whose batch run is ``batch_dir`` runs (inline, from a pool thread or in a Luigi worker).
 
-    Trials always claim: with ``needed`` a matching run made meanwhile skips
-    the trial. Each trial links itself to the batch, logs its start, and
+    With ``needed`` trials claim: a matching run made meanwhile skips the
+    trial. Each trial links itself to the batch, logs its start, and
     records its outcome in the sweep's shared state.
     """
     from luigi_guild.model.outcome import OutcomeKind
@@ -679,7 +682,7 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
                 _log_error(msg)
 
     return RunOptions(
-        claim=True,
+        claim=needed,  # without --needed nothing is checked under the claim: a plain run takes none either
         echo=not quiet,
         whole_lines=whole_lines,
         already_done=matched if needed else None,
@@ -692,13 +695,25 @@ def trial_options(batch_dir: str, needed: bool, quiet: bool, whole_lines: bool =
 def _copy_output(run: Run, batch_dir: str) -> None:
     """A finished trial's output (and its index) appended to the batch's, as under Guild."""
     try:
-        with open(run.guild_path("output"), "rb") as f:
-            data = f.read()
-        with open(run.guild_path("output.index"), "rb") as f:
-            index = f.read()
+        data = _read_all(run.guild_path("output"))
+        index = _read_all(run.guild_path("output.index"))
     except OSError:
         return
     append_output(batch_dir, data, index)
+
+
+def _read_all(path: str) -> bytes:
+    """A file's bytes with plain system calls (no file object: one trial's output is small)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def _done_elsewhere(index: RunIndex, opref: OpRef, values: dict[str, Any], since: int) -> bool:
