@@ -1,11 +1,9 @@
 """TensorBoard event files: written for output scalars and read from anywhere in a run directory.
 
-Writing builds the bytes of the file-version and scalar events here (the
-bytes the ``Event``/``Summary`` protobuf classes that ``tensorboard`` ships
-give; those classes, ``tensorboard.compat.proto``, write the rare scalar
-left to them) and frames them as TFRecords with masked CRC32C checksums from
-``google-crc32c``: not ``tensorboard.summary``, whose package init pulls in
-numpy (a quarter of a second for a sweep's first scalar).
+Writing uses the ``Event``/``Summary`` protobuf classes that ``tensorboard``
+ships (``tensorboard.compat.proto``) and TFRecord framing with masked CRC32C
+checksums from ``google-crc32c``: not ``tensorboard.summary``, whose package
+init pulls in numpy (a quarter of a second for a sweep's first scalar).
 Reading is the same pieces the other way round (:func:`read_records` checks
 both checksums of every record), not tensorboard's ``RawEventFileLoader``,
 which imports numpy and tensorboard's TensorFlow stub. Both are imported only
@@ -58,40 +56,7 @@ def guild_style_name() -> str:
     return "events.out.tfevents.%010d.%s.%d.%d" % (time.time(), _hostname[0], os.getpid(), next(_writer_counter))
 
 
-
-
-
-_FIRST: list[bytes] = []
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def scalar_event(tag: str, value: float, step: int) -> bytes | None:
-    """A scalar ``Event`` (``wall_time`` 0) as the protobuf classes serialize it, built here (a
-    sweep writes one per trial), or None for what is left to them (an empty tag, a negative or
-    huge step, NaN, a value beyond float32)."""
-    if not tag or step < 0 or step >= 1 << 63 or value != value:
-        return None
-    try:
-        packed = struct.pack("<f", value)
-    except (OverflowError, struct.error):
-        return None
-    name = tag.encode("utf-8")
-    item = b"\x0a" + _varint(len(name)) + name + b"\x15" + packed  # Summary.Value: tag = 1, simple_value = 2
-    summary = b"\x0a" + _varint(len(item)) + item  # Summary: value = 1
-    # Event: wall_time = 1 (0: not written), step = 2 (0: not written), summary = 5.
-    return (b"\x10" + _varint(step) if step else b"") + b"\x2a" + _varint(len(summary)) + summary
-
-
-# Every event file starts with this event: ``wall_time`` 0 (not written), ``file_version`` (field 3).
-_FIRST_EVENT = b"\x1a\x0dbrain.Event:2"
+_first_record: list[bytes] = []  # the file-version event every event file starts with
 
 
 class EventWriter:
@@ -105,6 +70,7 @@ class EventWriter:
         self.name = name
         self.path: str | None = None
         self._file: Any = None
+        self._pb: Any = None
 
     def _open(self) -> None:
         name = self.name or guild_style_name()
@@ -112,9 +78,12 @@ class EventWriter:
         # A new file, never an existing one or a link's target.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
         self._file = os.open(self.path, flags, 0o644)  # a plain descriptor: each record is one write
-        if not _FIRST:
-            _FIRST.append(frame_record(_FIRST_EVENT))
-        self._put(_FIRST[0])
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+
+        self._pb = (event_pb2, summary_pb2)
+        if not _first_record:
+            _first_record.append(frame_record(event_pb2.Event(wall_time=0.0, file_version="brain.Event:2").SerializeToString()))
+        self._put(_first_record[0])
 
     def _put(self, data: bytes) -> None:
         view = memoryview(data)
@@ -124,13 +93,9 @@ class EventWriter:
     def add_scalar(self, tag: str, value: float, step: int) -> None:
         if self._file is None:
             self._open()
-        data = scalar_event(tag, value, int(step))
-        if data is None:
-            from tensorboard.compat.proto import event_pb2, summary_pb2
-
-            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
-            data = event_pb2.Event(wall_time=0.0, step=int(step), summary=summary).SerializeToString()
-        self._put(frame_record(data))
+        event_pb2, summary_pb2 = self._pb
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        self._put(frame_record(event_pb2.Event(wall_time=0.0, step=int(step), summary=summary).SerializeToString()))
 
     def close(self) -> None:
         if self._file is not None:
