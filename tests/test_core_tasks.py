@@ -40,7 +40,12 @@ def test_example_pipeline_second_build_runs_nothing(tmp_path, home):
     listing = guild("runs", cwd=example, home=home).out
     assert "train.py" in listing and "prepare.py" in listing
     train_dir = [os.path.join(home, "runs", r) for r in runs if os.path.exists(os.path.join(home, "runs", r, "model.txt"))]
-    assert len(train_dir) == 1 and os.path.islink(os.path.join(train_dir[0], "data.txt"))
+    # The upstream run's file is copied into the train run, as Guild copies it (target-type: copy).
+    prep_dir = [os.path.join(home, "runs", r) for r in runs if os.path.join(home, "runs", r) not in train_dir]
+    copied = os.path.join(train_dir[0], "data.txt")
+    assert len(train_dir) == 1 and os.path.isfile(copied) and not os.path.islink(copied)
+    with open(copied) as a, open(os.path.join(prep_dir[0], "data.txt")) as b:
+        assert a.read() == b.read()
     third = subprocess.run([sys.executable, "pipeline.py", "--lr", "0.2"], cwd=example, env=env, capture_output=True, text=True)
     assert third.returncode == 0 and "loss:" in third.stdout and "prepared" not in third.stdout
     assert len(run_dirs(home)) == 3

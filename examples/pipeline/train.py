@@ -1,4 +1,4 @@
-"""Train a toy model on data.txt (linked from the prepare run)."""
+"""Train a toy model on data.txt (copied from the prepare run)."""
 
 lr = 0.1
 epochs = 3
