@@ -477,6 +477,15 @@ def source_files(root: str, warn: bool = False) -> list[str]:
     return found
 
 
+def _chosen(sel: Selection, ignore: set[str] | None) -> Iterator[Any]:
+    """The selected entries of :func:`walk` not in ``ignore``; each walk warning goes to stderr once."""
+    for d in walk(sel):
+        if d.warning:
+            sys.stderr.write("WARNING: %s\n" % d.warning)
+        if d.selected and not (ignore and d.path in ignore):
+            yield d
+
+
 def copy(
     sel: Selection, run_dir: str, ignore: set[str] | None = None
 ) -> tuple[str | None, list[tuple[str, str, str]]]:
@@ -493,11 +502,7 @@ def copy(
 
     copied: list[tuple[str, str, str]] = []
     dest_root = os.path.normpath(os.path.join(run_dir, sel.dest))
-    for d in walk(sel):
-        if d.warning:
-            sys.stderr.write("WARNING: %s\n" % d.warning)
-        if not d.selected or (ignore and d.path in ignore):
-            continue
+    for d in _chosen(sel, ignore):
         src = os.path.join(sel.root, d.path)
         dst = os.path.join(dest_root, d.path)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -532,11 +537,7 @@ def snapshot(sel: Selection, ignore: set[str] | None = None, limit: int = 4 << 2
     files hold more than ``limit`` bytes or would land outside the run directory."""
     files: list[tuple[str, bytes, int, str, str]] = []
     total = 0
-    for d in walk(sel):
-        if d.warning:
-            sys.stderr.write("WARNING: %s\n" % d.warning)
-        if not d.selected or (ignore and d.path in ignore):
-            continue
+    for d in _chosen(sel, ignore):
         src = os.path.join(sel.root, d.path)
         try:
             with open(src, "rb") as f:

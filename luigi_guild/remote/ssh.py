@@ -218,10 +218,7 @@ class RemoteHost(GuildHost[RemoteConfig]):
             return self._exec_fabric(script, stream, timeout)
         conn = self._connection()
         try:
-            transport = conn.get_transport()
-            if transport is None or not transport.is_active():
-                raise EOFError("not connected")
-            chan = transport.open_session()
+            chan = _session(conn)
             try:
                 chan.exec_command(script)
                 chan.shutdown_write()  # no input: a command reading its stdin sees end of file
@@ -329,10 +326,7 @@ class RemoteHost(GuildHost[RemoteConfig]):
         """
         conn = self._connection()
         try:
-            transport = conn.get_transport()
-            if transport is None or not transport.is_active():
-                raise EOFError("not connected")
-            chan = transport.open_session()
+            chan = _session(conn)
             try:
                 chan.exec_command(script)
                 if send is not None:
@@ -492,3 +486,11 @@ class _Sink:
                 self._copy_to.write(tail)
                 self._copy_to.flush()
         return "".join(self._parts)
+
+
+def _session(conn: paramiko.SSHClient) -> paramiko.Channel:
+    """A new session channel on ``conn`` (EOFError when it is not connected)."""
+    transport = conn.get_transport()
+    if transport is None or not transport.is_active():
+        raise EOFError("not connected")
+    return transport.open_session()
