@@ -4,6 +4,12 @@ The floor is N x the bare script's own run time (``python trial.py``) / 2 worker
 and ratios, the CPU time per trial of all processes and of the ``guild run`` process alone (the
 sweep's serial part). Usage: ``python benchmarks/optimizer_throughput.py [--trials 1000] [--repeat 3]
 [--optimizer tpe]`` (cwd anywhere; runs luigi_guild as the running Python imports it).
+
+The bare script is timed again before every sweep and the floor uses the median of all those
+timings, so a slower or quicker spell of this shared VM moves the floor along with the sweeps.
+Every sweep's Guild home is kept until all sweeps have run: on ext4 without a journal (this
+machine's root file system) the kernel skips over recently freed inodes when it makes new files,
+so deleting one sweep's 25,000 files would slow the file creation of the sweeps that follow it.
 """
 
 from __future__ import annotations
@@ -66,45 +72,54 @@ def main() -> None:
     project = tempfile.mkdtemp(prefix="bench-project-")
     with open(os.path.join(project, "trial.py"), "w") as f:
         f.write(TRIVIAL)
-    bare_runs = []
-    bare_cpu = []
-    for _ in range(max(5, args.repeat)):
-        bare_runs.append(_timed([sys.executable, "trial.py"], env, project))
-        bare_cpu.append(_cpu[0])
-    bare = statistics.median(bare_runs)
-    bare_cpu_med = statistics.median(bare_cpu)
-    floor = args.trials * bare / 2
+    bare_runs: list[float] = []
+    bare_cpu: list[float] = []
+
+    def time_bare(n: int) -> None:
+        for _ in range(n):
+            bare_runs.append(_timed([sys.executable, "trial.py"], env, project))
+            bare_cpu.append(_cpu[0])
+
+    time_bare(10)
     grid = "x=[%s]" % ",".join(str(i) for i in range(args.trials))
     cases = {
         "grid": [*guild, "run", "trial.py", grid, "--workers", "2", "-q", "-y"],
         args.optimizer: [*guild, "run", "trial.py", "x=[0:%d]" % (10 * args.trials), "-o", args.optimizer,
                          "-m", str(args.trials), "--workers", "2", "-q", "-y"],
     }
-    print("bare trial.py: %.3f s (%.1f ms CPU); floor for %d trials / 2 workers: %.1f s"
-          % (bare, 1000 * bare_cpu_med, args.trials, floor))
-    for name, cmd in cases.items():
-        times = []
-        cpus = []
-        own = []
-        for _ in range(args.repeat):
-            home = tempfile.mkdtemp(prefix="bench-home-")
-            own_file = os.path.join(home, "own-cpu")
-            try:
+    homes = tempfile.mkdtemp(prefix="bench-homes-")
+    results = {}
+    try:
+        for name, cmd in cases.items():
+            times = []
+            cpus = []
+            own = []
+            for _ in range(args.repeat):
+                time_bare(5)
+                home = tempfile.mkdtemp(dir=homes)
+                own_file = os.path.join(home, "own-cpu")
                 times.append(_timed(cmd, dict(env, GUILD_HOME=home, BENCH_OWN_CPU=own_file), project))
                 cpus.append(_cpu[0])
                 with open(own_file) as f:
                     own.append(float(f.read()))
-            finally:
-                shutil.rmtree(home, ignore_errors=True)
+            results[name] = (times, cpus, own, " ".join(open("/proc/loadavg").read().split()[:3]))
+    finally:
+        shutil.rmtree(homes, ignore_errors=True)
+    bare = statistics.median(bare_runs)
+    bare_cpu_med = statistics.median(bare_cpu)
+    floor = args.trials * bare / 2
+    print("bare trial.py: %.3f s (%.1f ms CPU; median of %d, %.3f-%.3f s); floor for %d trials / 2 workers: %.1f s"
+          % (bare, 1000 * bare_cpu_med, len(bare_runs), min(bare_runs), max(bare_runs), args.trials, floor))
+    for name, (times, cpus, own, load) in results.items():
         med = statistics.median(times)
         # CPU per trial (guild run, launcher, trials) against the bare script's: less sensitive to other load.
         cpu = statistics.median(cpus) / args.trials
         # The guild run process alone (start-up included): one process, so at most one core's worth.
         own_cpu = statistics.median(own) / args.trials
-        print("%-8s %d trials --workers 2: median %.1f s = %.2fx floor; CPU %.1f ms/trial = %.2fx the bare script's;"
-              " guild run's own CPU %.1f ms/trial (load average %s)"
-              % (name, args.trials, med, med / floor, 1000 * cpu, cpu / bare_cpu_med, 1000 * own_cpu,
-                 " ".join(open("/proc/loadavg").read().split()[:3])))
+        print("%-8s %d trials --workers 2: median %.1f s = %.2fx floor (runs: %s); CPU %.1f ms/trial = %.2fx the"
+              " bare script's; guild run's own CPU %.1f ms/trial (load average %s)"
+              % (name, args.trials, med, med / floor, " ".join("%.2fx" % (t / floor) for t in times),
+                 1000 * cpu, cpu / bare_cpu_med, 1000 * own_cpu, load))
     shutil.rmtree(project, ignore_errors=True)
 
 

@@ -354,8 +354,8 @@ def test_a_trial_killed_while_making_its_run_leaves_no_half_made_run(tmp_path, m
     t.start()
     runs_root = str(home / "runs")
     pids = wait_for(launcher.running_pids, "the trial forked")
-    made_pending = os.path.join(runs_root, ".tmp-*", ".guild", "PENDING")
-    wait_for(lambda: glob.glob(made_pending) or os.path.isdir(run.path), "the trial making its run", step=0.001)
+    made_lock = os.path.join(runs_root, ".tmp-*", ".guild", "LOCK")  # written first: it names the maker
+    wait_for(lambda: glob.glob(made_lock) or os.path.isdir(run.path), "the trial making its run", step=0.001)
     os.kill(pids[0], signal.SIGKILL)
     t.join(60)
     assert not t.is_alive()

@@ -8,11 +8,14 @@ Guild): the child imports nothing for it. The event file is created in
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from typing import Any, Iterable
 
 from luigi_guild.model.outputscalars import MAX_LINE_CHARS, Matcher
 from luigi_guild.store.eventfiles import EVENTS_MARK, EventWriter, guild_style_name
+
+_F32 = struct.Struct("<f")
 
 
 def _warn(msg: str) -> None:
@@ -22,12 +25,16 @@ def _warn(msg: str) -> None:
 class ScalarCapture:
     """Splits output chunks into lines per stream and writes the scalars they hold."""
 
-    def __init__(self, guild_dir: str, config: Any = None, ignore: Iterable[str] = (), name: str | None = None):
+    def __init__(self, guild_dir: str, config: Any = None, ignore: Iterable[str] = (), name: str | None = None,
+                 note: bool = False):
         self.matcher = Matcher(config, ignore, warn=_warn)
         self.writer = EventWriter(guild_dir, name)
         self._partial: dict[int, bytes] = {}
         self._overlong: set[int] = set()
         self.error: OSError | None = None
+        # With ``note``: the events as written, for :func:`luigi_guild.store.scalars.note_written`
+        # at close (None once there are too many, or one could not be kept as the file holds it).
+        self._written: list[tuple[str, float, int]] | None = [] if note else None
 
     def feed(self, data: bytes, stream: int) -> None:
         buf = self._partial.get(stream, b"") + data
@@ -51,8 +58,24 @@ class ScalarCapture:
         try:
             for key, val, step in self.matcher.feed(line):
                 self.writer.add_scalar(key, val, step)
+                if self._written is not None:
+                    self._keep(key, val, step)
         except OSError as e:  # disk full: stop capturing, not the run
             self.error = e
+
+    def _keep(self, key: str, val: float, step: int) -> None:
+        assert self._written is not None
+        from luigi_guild.store.scalars import NOTE_MAX_EVENTS
+
+        try:  # the value as the event file holds it (a 32-bit float)
+            held = _F32.unpack(_F32.pack(val))[0]
+        except (OverflowError, TypeError, ValueError):
+            self._written = None
+            return
+        if len(self._written) >= NOTE_MAX_EVENTS:
+            self._written = None
+            return
+        self._written.append((key, held, int(step)))
 
     def close(self) -> None:
         for stream in sorted(self._partial):
@@ -60,18 +83,25 @@ class ScalarCapture:
             if rest:
                 self._line(rest)
         self._partial = {}
+        closed = True
         try:
             self.writer.close()
         except OSError:
-            pass
+            closed = False
+        if self._written is not None and closed and self.error is None:
+            from luigi_guild.store.scalars import note_written
+
+            note_written(os.path.dirname(self.writer.logdir), self.writer.path, self._written)
+        self._written = None
 
 
-def for_plan(guild_dir: str, op_attr: dict, flags: dict) -> ScalarCapture | None:
-    """The capture a run's ``op`` attr asks for (``output-scalars: no`` turns it off)."""
+def for_plan(guild_dir: str, op_attr: dict, flags: dict, note: bool = False) -> ScalarCapture | None:
+    """The capture a run's ``op`` attr asks for (``output-scalars: no`` turns it off). With ``note``
+    what it wrote is remembered in this process (see :func:`luigi_guild.store.scalars.note_written`)."""
     config = op_attr.get("output-scalars") if isinstance(op_attr, dict) else None
     if config is False:
         return None
-    return ScalarCapture(guild_dir, config, ignore=flags)
+    return ScalarCapture(guild_dir, config, ignore=flags, note=note)
 
 
 def capture_output_file(guild_dir: str) -> None:

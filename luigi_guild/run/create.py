@@ -308,7 +308,11 @@ def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
     attrs["deps"] = {}
     run = Run(run_id, os.path.join(runs_root, run_id))
     env = child_env(run, plan)
-    ops: list[tuple[Any, ...]] = [("d", ".guild"), ("d", ".guild/attrs"), ("m", ".guild/PENDING")]
+    # No PENDING: the LOCK naming the trial's process is written first, so it names the creator of
+    # an unfinished creation dir (see clean_stale_tmp) and the run is running once in place. A
+    # PENDING made and removed for each trial would also leave a freed inode behind it, which
+    # slows the making of new files on ext4 without a journal (it passes over recently freed ones).
+    ops: list[tuple[Any, ...]] = [("d", ".guild"), ("d", ".guild/attrs"), ("m", ".guild/LOCK")]
     for name, value in attrs.items():
         ops.append(("f", ".guild/attrs/" + name, files.encode(name, value), 0o600, False))
     ops.append(("f", ".guild/attrs/env", files.encode_env(process.env_attr(env)), 0o600, False))
@@ -325,15 +329,16 @@ def deferred_run(plan: RunPlan) -> tuple[Run, dict[str, str], Any] | None:
     ops.append(("f", ".guild/opref", plan.opref.encode().encode("utf-8"), 0o600, False))
     ops += process.start_files()
     tmp = os.path.join(runs_root, "%s%s-%s" % (TMP_PREFIX, run_id, os.urandom(4).hex()))
-    return run, env, (cmd, (tmp, run.path, ops, marker_template(), ".guild/PENDING"))
+    return run, env, (cmd, (tmp, run.path, ops, marker_template()))
 
 
 def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
     """Remove creation dirs left by interrupted creations; returns the names removed.
 
-    Only old ones go: a dir whose ``PENDING`` names a process that is gone
-    and is older than a minute, or one with no readable creator older than a
-    day. A creation in progress is never touched.
+    Only old ones go: a dir whose ``PENDING`` (or, for a trial that makes
+    its own run, ``LOCK``) names a process that is gone and is older than a
+    minute, or one with no readable creator older than a day. A creation in
+    progress is never touched.
     """
     import shutil
 
@@ -349,11 +354,15 @@ def clean_stale_tmp(runs_root: str, now: float | None = None) -> list[str]:
             age = now - os.lstat(path).st_mtime
         except OSError:
             continue  # renamed into place (or removed) since the listing
+        marker: bytes | None = None
         try:
-            with open(os.path.join(path, ".guild", "PENDING"), "rb") as f:
-                marker: bytes | None = f.read(128)
-        except FileNotFoundError:
-            marker = None
+            for sentinel in ("PENDING", "LOCK"):
+                try:
+                    with open(os.path.join(path, ".guild", sentinel), "rb") as f:
+                        marker = f.read(128)
+                    break
+                except FileNotFoundError:
+                    continue
         except OSError:
             continue
         if marker:

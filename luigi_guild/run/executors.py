@@ -11,7 +11,7 @@ a central scheduler). Every kind executes a job through
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, ClassVar, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Sequence, Sized, TypeVar
 
 from luigi_guild.model.errors import GuildError
 from luigi_guild.model.outcome import Outcome
@@ -85,7 +85,7 @@ class InlineExecutor(Executor):
     def __init__(self, stop: Callable[[], bool] | None = None):
         self.stop = stop
 
-    def execute(self, jobs: Sequence[Job]) -> list[Outcome]:
+    def execute(self, jobs: Iterable[Job]) -> list[Outcome]:
         outcomes = []
         for job in jobs:
             if self.stop is not None and self.stop():
@@ -103,7 +103,9 @@ class PoolExecutor(Executor):
     the jobs run in the calling thread, as :class:`InlineExecutor` runs them.
     A job that raises does not stop the others: its error is reported on
     stderr as a warning and it has no outcome. ``stop`` is asked before each
-    job starts. With several workers, runs echo whole lines only.
+    job starts. With several workers, runs echo whole lines only. Jobs are
+    taken from the iterable one at a time as a worker is free (an error
+    raised by the iterable itself stops the pool and is raised here).
     """
 
     name = "pool"
@@ -112,14 +114,14 @@ class PoolExecutor(Executor):
         self.workers = max(1, workers)
         self.stop = stop
 
-    def execute(self, jobs: Sequence[Job]) -> list[Outcome]:
+    def execute(self, jobs: Iterable[Job]) -> list[Outcome]:
         import threading
 
-        if self.workers == 1 or len(jobs) <= 1:
+        if self.workers == 1 or (isinstance(jobs, Sized) and len(jobs) <= 1):
             return InlineExecutor(self.stop).execute(jobs)
-        todo = list(enumerate(jobs))
-        todo.reverse()
-        outcomes: list[Outcome | None] = [None] * len(jobs)
+        todo = enumerate(jobs)
+        outcomes: dict[int, Outcome] = {}
+        failed: list[BaseException] = []
         lock = threading.Lock()
 
         def work() -> None:
@@ -127,9 +129,15 @@ class PoolExecutor(Executor):
             # process gets SIGTERM when the thread that started it ends (PR_SET_PDEATHSIG).
             while True:
                 with lock:
-                    if not todo or (self.stop is not None and self.stop()):
+                    if failed or (self.stop is not None and self.stop()):
                         return
-                    i, job = todo.pop()
+                    try:
+                        i, job = next(todo)
+                    except StopIteration:
+                        return
+                    except BaseException as e:  # planning the next job failed: no more start
+                        failed.append(e)
+                        return
                 try:
                     outcomes[i] = pipeline.execute(job.plan, replace(job.opts, whole_lines=True))
                 except Exception as e:  # reported, as a failed start; the other jobs go on
@@ -137,13 +145,16 @@ class PoolExecutor(Executor):
                     hint = getattr(e, "hint", None)
                     _warn(msg + ("\n" + hint if hint else ""))
 
-        threads = [threading.Thread(target=work, name="run-pool-%d" % n, daemon=True) for n in range(min(self.workers, len(jobs)))]
+        count = min(self.workers, len(jobs)) if isinstance(jobs, Sized) else self.workers
+        threads = [threading.Thread(target=work, name="run-pool-%d" % n, daemon=True) for n in range(count)]
         for t in threads:
             t.start()
         for t in threads:
             while t.is_alive():
                 t.join(0.2)  # short waits: signal handlers run in this (the main) thread meanwhile
-        return [o for o in outcomes if o is not None]
+        if failed:
+            raise failed[0]
+        return [outcomes[i] for i in sorted(outcomes)]
 
 
 def _warn(msg: str) -> None:

@@ -305,10 +305,16 @@ def spawn(cmd: list[str], cwd: str, env: dict[str, str], stdin: int | None, stdo
 
 
 def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher process
-    """The launcher's loop: fork a child per request, report its pid and exit status."""
+    """The launcher's loop: hand each request to a child forked in advance, report its pid and exit status.
+
+    One spare child is always forked and waiting (:func:`_await_request`):
+    a request is passed on to it whole (the message and its descriptors),
+    its pid is reported, and only then is the next spare forked, so the
+    fork and the child's own preparations happen while the trial before
+    runs rather than between two trials.
+    """
     import ctypes
     import gc
-    import marshal
     import runpy  # noqa: F401 - warm: each child runs op_main through it
     import select
     import socket
@@ -334,9 +340,53 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
         prctl = None
     gc.freeze()
     me = os.getpid()
+    spare: tuple[int, socket.socket] | None = None  # the child forked for the next request
+
+    def fork_spare() -> tuple[int, socket.socket] | None:
+        """A child that waits for one request (None when no process can be forked now)."""
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            mine.close()
+            theirs.close()
+            return None
+        if pid == 0:
+            try:
+                mine.close()
+                control.close()
+                for other in trials.values():
+                    other.close()
+                os.close(wake_r)
+                os.close(wake_w)
+                signal.set_wakeup_fd(-1)
+                _await_request(theirs, initial, base_path, me, prctl)
+            finally:
+                os._exit(127)
+        theirs.close()
+        return pid, mine
+
+    def hand_over(msg: bytes, fds: list[int]) -> int | None:
+        """Pass a request to the spare (forked now if there is none); its pid, or None."""
+        nonlocal spare
+        for _attempt in range(2):
+            if spare is None:
+                spare = fork_spare()
+                if spare is None:
+                    return None
+            pid, chan = spare
+            spare = None
+            try:
+                socket.send_fds(chan, [msg], fds)
+                return pid
+            except OSError:  # the spare is gone (killed): try a new one
+                continue
+            finally:
+                chan.close()
+        return None
 
     def reap() -> None:
-        while trials:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -357,6 +407,7 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                 pass
             sock.close()
 
+    spare = fork_spare()
     while True:
         try:
             events = poller.poll()
@@ -377,35 +428,29 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                             os.kill(pid, signal.SIGTERM)
                         except OSError:
                             pass
+                    if spare is not None:  # it sees its channel close and exits: nothing outlives us
+                        spare[1].close()
+                        try:
+                            os.waitpid(spare[0], 0)
+                        except OSError:
+                            pass
                     os._exit(0)
-                cmd, cwd, env, setup = marshal.loads(msg)
                 reply = socket.socket(fileno=fds[3])
-                ready = fds[4] if len(fds) > 4 else None
-                pid = os.fork()
-                if pid == 0:
-                    try:
-                        control.close()
-                        for other in trials.values():
-                            other.close()
-                        os.close(wake_r)
-                        os.close(wake_w)
-                        signal.set_wakeup_fd(-1)
-                        fd_in, fd_out, fd_err = fds[:3]
-                        reply.close()
-                        if setup is not None and ready is not None:
-                            _set_up_run(setup, fd_err, ready, me, prctl)
-                        _become(cmd, cwd, env, (fd_in, fd_out, fd_err), initial, base_path, me, prctl)
-                    finally:
-                        os._exit(127)
+                child = hand_over(msg, fds[:3] + fds[4:])
                 for f in fds[:3] + fds[4:]:
                     os.close(f)
+                if child is None:  # no process could be forked: the requester starts the trial itself
+                    reply.close()
+                    continue
                 try:
-                    reply.send(b"%d" % pid)
+                    reply.send(b"%d" % child)
                 except OSError:
                     pass
-                trials[pid] = reply
-                by_fd[reply.fileno()] = pid
+                trials[child] = reply
+                by_fd[reply.fileno()] = child
                 poller.register(reply, select.POLLIN)
+                if spare is None:
+                    spare = fork_spare()
             else:
                 # The requesting thread went away (its socket closed): end its trial, as a
                 # directly started trial ends when the thread that started it does.
@@ -421,6 +466,32 @@ def serve(control_fd: int) -> None:  # pragma: no cover - runs in the launcher p
                         pass
 
 
+def _await_request(chan: Any, initial: dict[Any, Any], base_path: list[str], launcher_pid: int,
+                   prctl: Any) -> None:  # pragma: no cover - runs in a spare child of the launcher
+    """In a spare child: wait for the request the launcher passes on, then become its trial.
+
+    The request is ``(cmd, cwd, env, setup)`` with the trial's stdin, stdout
+    and stderr and, with ``setup``, the pipe to report the run ready on. The
+    launcher closing the channel unused (it is ending) ends this child.
+    """
+    import marshal
+    import socket
+
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(chan, 1 << 22, 8)
+    except OSError:
+        msg, fds = b"", []
+    chan.close()
+    if not msg or len(fds) < 3:
+        os._exit(0)
+    cmd, cwd, env, setup = marshal.loads(msg)
+    fd_in, fd_out, fd_err = fds[:3]
+    ready = fds[3] if len(fds) > 3 else None
+    if setup is not None and ready is not None:
+        _set_up_run(setup, fd_err, ready, launcher_pid, prctl)
+    _become(cmd, cwd, env, (fd_in, fd_out, fd_err), initial, base_path, launcher_pid, prctl)
+
+
 _SETUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -428,14 +499,13 @@ def _set_up_run(setup: Any, err_fd: int, ready_fd: int, launcher_pid: int,
                 prctl: Any) -> None:  # pragma: no cover - runs in a trial
     """In the forked child, before it becomes the trial: make the trial's run directory.
 
-    ``setup`` is ``(tmp, final, ops, marker, remove_after)`` as
+    ``setup`` is ``(tmp, final, ops, marker)`` as
     :func:`luigi_guild.run.create.deferred_setup` builds it: the directory is
     assembled under ``tmp`` (``ops``: ``("d", rel)`` a directory, ``("f", rel,
     data, mode, exact)`` a new file (``exact``: its mode as given, not masked by the umask), ``("m", rel)`` a file naming this process
     (``marker % (pid, start time)``, as ``PENDING`` and ``LOCK`` do), ``("t",
-    rel)`` the time now in microseconds), renamed to ``final``, then
-    ``remove_after`` (``PENDING``) is removed and one byte written to
-    ``ready_fd``. On an error the directory is removed, the reason written to
+    rel)`` the time now in microseconds), renamed to ``final``, then one
+    byte written to ``ready_fd``. On an error the directory is removed, the reason written to
     ``err_fd`` and the child exits 1 (``ready_fd`` closed unwritten).
     SIGINT, SIGTERM and SIGHUP wait until the run is in place: one that came
     meanwhile then ends the child by its default action, as it would end the trial.
@@ -452,7 +522,7 @@ def _set_up_run(setup: Any, err_fd: int, ready_fd: int, launcher_pid: int,
         signal.signal(s, signal.SIG_DFL)
     if os.getppid() != launcher_pid:
         os._exit(128 + signal.SIGTERM)
-    tmp, final, ops, marker, remove_after = setup
+    tmp, final, ops, marker = setup
     renamed = False
     try:
         pid = os.getpid()
@@ -487,10 +557,6 @@ def _set_up_run(setup: Any, err_fd: int, ready_fd: int, launcher_pid: int,
                 os.close(fd)
         os.rename(tmp, final)
         renamed = True
-        try:
-            os.unlink(os.path.join(final, remove_after))
-        except FileNotFoundError:
-            pass
         os.write(ready_fd, b"1")
     except OSError as e:
         if not renamed:

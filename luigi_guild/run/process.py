@@ -567,14 +567,14 @@ def env_attr(env: dict[str, str]) -> dict[str, str]:
 def start_files() -> list[tuple[Any, ...]]:
     """What :func:`start` adds to a run before its process starts, as ops for a trial that sets up
     its own run (see :func:`luigi_guild.run.launcher.spawn`): ``started``, the space for the end
-    attrs, empty ``output`` and ``output.index`` (a running run has them), and ``LOCK`` naming the
-    trial's process."""
+    attrs, and empty ``output`` and ``output.index`` (a running run has them). The ``LOCK`` naming
+    the trial's process is the caller's to place (:func:`luigi_guild.run.create.deferred_run` writes
+    it first)."""
     from luigi_guild.store.rundir import RESERVE_BYTES, RESERVE_PREFIX
 
     ops: list[tuple[Any, ...]] = [("t", ".guild/attrs/started")]
     ops += [("f", ".guild/attrs/" + RESERVE_PREFIX + name, b" " * RESERVE_BYTES, 0o600, False) for name in _END_ATTRS]
     ops += [("f", ".guild/output", b"", 0o644, False), ("f", ".guild/output.index", b"", 0o644, False)]
-    ops.append(("m", ".guild/LOCK"))
     return ops
 
 
@@ -632,14 +632,14 @@ def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], prepared: Any, 
                 raise GuildError("cannot create run %s: %s" % (run.id, reason))
             if on_ready is not None:  # made, but the child was killed before it said so
                 on_ready()
-            run.remove("PENDING")
             _finish(run, returncode)
             return returncode
         if on_ready is not None:
             on_ready()
         sink: _OutputSink | None = None
         try:
-            sink = _OutputSink(run, echo, whole_lines, for_plan(run.guild_path(), plan.op_attr, plan.flags), made=True)
+            capture = for_plan(run.guild_path(), plan.op_attr, plan.flags, note=True)  # a trial: its objective is asked next
+            sink = _OutputSink(run, echo, whole_lines, capture, made=True)
             _pump(proc, sink)
         except OSError as e:
             if sink is None:  # no output files: the run cannot go on
@@ -684,7 +684,7 @@ def start(run: Run, plan: RunPlan, echo: bool = True, whole_lines: bool = False,
         raise GuildError("cannot start run %s: %s" % (run.id, e.strerror or e)) from None
     from luigi_guild.run.capture import for_plan
 
-    capture = for_plan(run.guild_path(), plan.op_attr, plan.flags)
+    capture = for_plan(run.guild_path(), plan.op_attr, plan.flags, note=launch)  # trials (launch): see start_deferred
     stop_after = plan.run_params.get("stop_after")
     return run_process(run, plan.cmd(), env, echo=echo, whole_lines=whole_lines, capture=capture, launch=launch,
                        stop_after=float(stop_after) if stop_after is not None else None,

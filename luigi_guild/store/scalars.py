@@ -91,7 +91,66 @@ def _dir(run: RunLike) -> str:
 def for_runs(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
     """Scalars of each run, keyed by run directory, sorted by (prefix, tag)."""
     runs = list(runs)
-    return started([_dir(r) for r in runs], fork=False)(runs)
+    known: dict[str, list[tuple]] = {}
+    if _noted:
+        for r in runs:
+            rows = _noted_rows(_dir(r))
+            if rows is not None:
+                known[_dir(r)] = rows
+        runs = [r for r in runs if _dir(r) not in known]
+    out = started([_dir(r) for r in runs], fork=False)(runs) if runs or not known else {}
+    if known:
+        out.update(from_rows(list(known), known))
+    return out
+
+
+# Output scalars this process has just written for runs it ran: run dir -> (event file or None
+# when it wrote none, its size, its mtime_ns, summary rows). A sweep asks for each trial's
+# objective as the trial ends; this spares it the index (a database write per trial).
+_noted: dict[str, tuple[str | None, int, int, list[tuple]]] = {}
+_NOTED_MAX = 256
+NOTE_MAX_EVENTS = 10_000  # a capture that wrote more events does not note them (see note_written)
+
+
+def note_written(run_dir: str, path: str | None, events: list[tuple[str, float, int]]) -> None:
+    """Remember the output scalars this process wrote for the run in ``run_dir``: ``events`` as
+    written (values as the event file holds them) to the event file ``path`` (None: no file).
+
+    :func:`for_runs` uses them for as long as that file is the run's only
+    event file and is unchanged (same size and mtime); otherwise the run is
+    read through the index as any other.
+    """
+    from luigi_guild.store.scalarindex import summarize
+
+    try:
+        st = os.stat(path) if path is not None else None
+    except OSError:
+        return
+    rows = [(".guild", tag, *vals) for tag, vals in sorted(summarize(events).items())]
+    if len(_noted) >= _NOTED_MAX:
+        _noted.pop(next(iter(_noted)), None)
+    _noted[run_dir] = (path, st.st_size if st else 0, st.st_mtime_ns if st else 0, rows)
+
+
+def _noted_rows(run_dir: str) -> list[tuple] | None:
+    """The noted summary rows of the run, if its event files are still just the one noted."""
+    from luigi_guild.store import eventfiles
+
+    entry = _noted.get(run_dir)
+    if entry is None:
+        return None
+    path, size, mtime, rows = entry
+    sources = eventfiles.source_files(run_dir)
+    if path is None:
+        return rows if not sources else None
+    guild_dir, name = os.path.split(path)
+    if sources != [(".guild", guild_dir, [name])]:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return rows if (st.st_size, st.st_mtime_ns) == (size, mtime) else None
 
 
 def started(dirs: list[str] | str, fork: bool = True) -> Callable[[Iterable[RunLike]], dict[str, list[Scalar]]]:

@@ -243,7 +243,14 @@ def run_sweep(
     passing_on.__enter__()
     try:
         operation = opdef.name if opdef.opref.pkg_type == "guildfile" else opdef.opref.op_name
-        for start in range(0, len(trials), max(1, opts.chunk_size)):
+        # This process's executors take jobs one at a time from an iterable: each trial is planned
+        # as a worker takes it, so the first starts at once and no chunk boundary leaves a worker
+        # idle while the next chunk is planned. With --needed, trials go in chunks checked as a
+        # chunk is handed over, a skipped trial's line where it stands in the log.
+        whole = isinstance(executor, (InlineExecutor, PoolExecutor)) and not opts.needed
+        if isinstance(executor, (InlineExecutor, PoolExecutor)) and whole:
+            executor.execute(_trial_job(plan, operation, values, batch, opts, n) for n, values in enumerate(trials))
+        for start in range(0, 0 if whole else len(trials), max(1, opts.chunk_size)):
             if state.stopped:
                 break
             chunk = trials[start : start + opts.chunk_size]
@@ -547,17 +554,23 @@ def _stream_learning(tally: _Tally, workers: int, make_job: Any, needed: bool) -
             except Exception as e:  # reported, as a failed start; the other trials go on
                 hint = getattr(e, "hint", None)
                 executors._warn("%s" % e + ("\n" + hint if hint else ""))
+            def result(run: Run | None) -> tuple[Status | None, float | None]:
+                status = run.status if run is not None else None
+                if run is None or status != Status.COMPLETED:
+                    return status, None
+                return status, read_values([run], tally.objective).get(run.path)
+
+            ran = outcome is not None and outcome.kind == OutcomeKind.FINISHED and outcome.run is not None
+            run = outcome.run if ran and outcome is not None else None
+            status, value = result(run)  # read outside the lock: the other workers ask and tell meanwhile
             with lock:
-                run = None
-                if outcome is not None and outcome.kind == OutcomeKind.FINISHED and outcome.run is not None:
-                    run = outcome.run
+                if ran:
                     tally.ran += 1
                 elif needed:
                     matches = query.shared_index().needed(job.plan.opref, job.plan.flags)
                     run = matches[0] if matches else None
                     tally.skipped += run is not None
-                status = run.status if run is not None else None
-                value = read_values([run], tally.objective).get(run.path) if run is not None and status == Status.COMPLETED else None
+                    status, value = result(run)
                 tally.record(values, run, status, value)
                 error = tally.missing_objective()
                 if error is not None and not errors:
