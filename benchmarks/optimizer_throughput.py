@@ -8,8 +8,12 @@ sweep's serial part). Usage: ``python benchmarks/optimizer_throughput.py [--tria
 The bare script is timed again before every sweep and the floor uses the median of all those
 timings, so a slower or quicker spell of this shared VM moves the floor along with the sweeps.
 Every sweep's Guild home is kept until all sweeps have run: on ext4 without a journal (this
-machine's root file system) the kernel skips over recently freed inodes when it makes new files,
-so deleting one sweep's 25,000 files would slow the file creation of the sweeps that follow it.
+machine's root file system) the kernel passes over every inode freed in the last five minutes
+(while its inode table block is dirty) each time it makes a file in that block group, so deleting
+one sweep's 25,000 files would slow the file creation of the sweeps that follow it by a third or
+more. For the same reason the script waits, when it is started again, until five minutes have
+passed since its last run deleted its homes (``--no-wait`` skips that); a test suite or anything
+else deleting many files meanwhile slows it the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import tempfile
 import time
 
 TRIVIAL = "x = 0\nprint('loss: %s' % x)\n"  # the trivial trial: one flag, one scalar
+FREED_RECENTLY = 300  # seconds: how long ext4 (no journal) passes over a freed inode whose table block is dirty
 
 
 _cpu: list[float] = []  # CPU seconds (user + system) of the last command and every process it waited for
@@ -59,7 +64,17 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--optimizer", default="tpe")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for this script's last deletions to age")
     args = ap.parse_args()
+    cleaned_at = os.path.join(tempfile.gettempdir(), "luigi-guild-throughput-cleanup")
+    try:
+        age = time.time() - os.path.getmtime(cleaned_at)
+    except OSError:
+        age = FREED_RECENTLY
+    if age < FREED_RECENTLY and not args.no_wait:
+        print("waiting %d s: the last run of this script deleted its homes %d s ago (see the docstring)"
+              % (FREED_RECENTLY - age, age), flush=True)
+        time.sleep(FREED_RECENTLY - age)
     guild = [sys.executable, "-c", OWN_CPU]
     env = dict(os.environ, NO_VCS_COMMIT="1")
     # Measure luigi_guild as installed: pip compiles bytecode at install time, while an editable
@@ -105,6 +120,8 @@ def main() -> None:
             results[name] = (times, cpus, own, " ".join(open("/proc/loadavg").read().split()[:3]))
     finally:
         shutil.rmtree(homes, ignore_errors=True)
+        with open(cleaned_at, "w"):
+            pass
     bare = statistics.median(bare_runs)
     bare_cpu_med = statistics.median(bare_cpu)
     floor = args.trials * bare / 2

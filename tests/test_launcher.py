@@ -181,6 +181,55 @@ def _running(home: str, n: int) -> list[int] | None:
     return pids
 
 
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_killed_spare_child_is_replaced_and_none_outlives_the_launcher(proj, monkeypatch):
+    """The launcher keeps one child forked for the next trial; one killed meanwhile is replaced."""
+    import sys
+
+    from luigi_guild.run import launcher
+
+    monkeypatch.delenv(launcher.ENV_SWITCH, raising=False)
+    cmd = [sys.executable, "-um", "luigi_guild.op_main", "probe", "--x", "5"]
+    env = dict(os.environ, PYTHONPATH=str(proj))
+    env.pop("PYTHONHASHSEED", None)
+
+    def launch() -> tuple[int, str]:
+        proc = launcher.spawn(cmd, str(proj), env, subprocess.DEVNULL, subprocess.PIPE, subprocess.STDOUT)
+        assert proc is not None and proc.stdout is not None
+        out = proc.stdout.read().decode()
+        assert proc.wait() == 0 and "launched: True" in out
+        return proc.pid, out
+
+    first, _ = launch()
+    shared = launcher._shared()
+    assert shared is not None
+    serving = psutil.Process(shared.proc.pid)
+
+    def spares() -> list[psutil.Process]:
+        return [c for c in serving.children() if c.status() != psutil.STATUS_ZOMBIE]
+
+    (spare,) = wait_for(lambda: spares() or None, "a spare child waiting")
+    assert spare.pid != first
+    spare.kill()
+    wait_for(lambda: spare.pid not in [c.pid for c in serving.children()], "the killed spare reaped")
+    second, out = launch()  # handed to a new child: the launcher did not break
+    assert second not in (first, spare.pid) and launcher._shared() is shared and not shared.broken
+    assert "argv: ['%s']" % (proj / "probe.py") in out
+    (after,) = wait_for(lambda: spares() or None, "the next spare waiting")
+    shared.close()
+    with launcher._state_lock:
+        launcher._state.clear()  # the next test's trials get a launcher of their own
+    assert not pid_alive(serving.pid)
+    wait_for(lambda: not pid_alive(after.pid), "the spare gone with its launcher")
+
+
 def test_trials_end_with_a_killed_sweep(proj, tmp_path):
     home = str(tmp_path / "home")
     proc = start_guild(["run", "-y", "waiter.py", "x=[1,2,3]", "--workers", "2"], home, cwd=str(proj),
@@ -192,6 +241,7 @@ def test_trials_end_with_a_killed_sweep(proj, tmp_path):
         os.kill(proc.pid, signal.SIGKILL)  # guild run alone: it cannot pass anything on
         proc.wait(timeout=30)
         wait_for(lambda: not [p for p in pids + launchers if pid_alive(p)], "the trials and the launcher gone", limit=30)
+        wait_for(lambda: _group_gone(proc.pid), "nothing of the sweep left (the launcher's spare child too)", limit=30)
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)

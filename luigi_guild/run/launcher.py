@@ -3,7 +3,8 @@
 A sweep runs many short ``python -um luigi_guild.op_main ...`` processes, and
 Python's own start-up is most of a trivial trial's cost. The launcher is one
 helper process per ``guild run`` process (started at its first eligible
-trial, ended with it): on request it forks a child that becomes exactly what
+trial, ended with it): it keeps one child forked in advance, and on request
+hands the request to that child (and forks the next), which becomes exactly what
 ``python -um luigi_guild.op_main ARGS`` started in the run directory would be
 (argv, the run's whole environment, cwd, ``sys.path`` as Python computes it
 from ``PYTHONPATH``, stdin/stdout/stderr, signal dispositions, ``-m``'s
