@@ -247,10 +247,10 @@ def run_sweep(
         # as a worker takes it, so the first starts at once and no chunk boundary leaves a worker
         # idle while the next chunk is planned. With --needed, trials go in chunks checked as a
         # chunk is handed over, a skipped trial's line where it stands in the log.
-        whole = isinstance(executor, (InlineExecutor, PoolExecutor)) and not opts.needed
-        if isinstance(executor, (InlineExecutor, PoolExecutor)) and whole:
-            executor.execute(_trial_job(plan, operation, values, batch, opts, n) for n, values in enumerate(trials))
-        for start in range(0, 0 if whole else len(trials), max(1, opts.chunk_size)):
+        local = executor if isinstance(executor, (InlineExecutor, PoolExecutor)) and not opts.needed else None
+        if local is not None:
+            local.execute(_trial_job(plan, operation, values, batch, opts, n) for n, values in enumerate(trials))
+        for start in range(0, len(trials) if local is None else 0, max(1, opts.chunk_size)):
             if state.stopped:
                 break
             chunk = trials[start : start + opts.chunk_size]
@@ -538,6 +538,13 @@ def _stream_learning(tally: _Tally, workers: int, make_job: Any, needed: bool) -
     lock = threading.Lock()
     errors: list[GuildError] = []
 
+    def result(run: Run | None) -> tuple[Status | None, float | None]:
+        """A trial run's status and objective value (None unless it completed and logged it)."""
+        status = run.status if run is not None else None
+        if run is None or status != Status.COMPLETED:
+            return status, None
+        return status, read_values([run], tally.objective).get(run.path)
+
     def work() -> None:
         while True:
             with lock:
@@ -554,12 +561,6 @@ def _stream_learning(tally: _Tally, workers: int, make_job: Any, needed: bool) -
             except Exception as e:  # reported, as a failed start; the other trials go on
                 hint = getattr(e, "hint", None)
                 executors._warn("%s" % e + ("\n" + hint if hint else ""))
-            def result(run: Run | None) -> tuple[Status | None, float | None]:
-                status = run.status if run is not None else None
-                if run is None or status != Status.COMPLETED:
-                    return status, None
-                return status, read_values([run], tally.objective).get(run.path)
-
             ran = outcome is not None and outcome.kind == OutcomeKind.FINISHED and outcome.run is not None
             run = outcome.run if ran and outcome is not None else None
             status, value = result(run)  # read outside the lock: the other workers ask and tell meanwhile
