@@ -63,9 +63,11 @@ def luigid(tmp_path):
 
 
 def test_two_processes_share_a_sweep_each_trial_runs_once(tmp_path, luigid):
+    # Each trial sleeps long enough that both processes are up (importing Luigi takes a while on a
+    # loaded machine) before the first one could have run all eight.
     home = tmp_path / "home"
     args = [
-        sys.executable, "-m", "luigi_guild", "run", "echo", "x=[1,2,3,4,5,6,7,8]", "sleep=0.3", "--needed", "-y",
+        sys.executable, "-m", "luigi_guild", "run", "echo", "x=[1,2,3,4,5,6,7,8]", "sleep=0.8", "--needed", "-y",
         "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid),
     ]
     procs = [
