@@ -90,3 +90,28 @@ def test_pool_asks_stop_before_each_job(proj):
 def test_pool_with_one_worker_runs_in_order(proj):
     outcomes = executors.PoolExecutor(workers=1).execute([_job(proj, x) for x in (3, 1, 2)])
     assert [o.run.flags["x"] for o in outcomes] == [3, 1, 2]
+
+
+def test_pool_takes_each_job_as_a_worker_is_free_and_raises_what_the_jobs_raise(proj):
+    """Jobs come from an iterable, each made when a worker takes it: a sweep plans a trial only
+    when it can start. An error making a job stops the pool (no job after it starts) and is raised
+    once the jobs running have ended."""
+    made: list[tuple[int, int]] = []  # (x, jobs finished when it was made)
+    done: list[int] = []
+
+    def jobs(fail_at: int | None):
+        for x in range(6):
+            if x == fail_at:
+                raise GuildError("cannot plan x=%d" % x)
+            made.append((x, len(done)))
+            yield replace(_job(proj, x), opts=pipeline.RunOptions(echo=False, on_finished=lambda o: done.append(1)))
+
+    outcomes = executors.PoolExecutor(workers=2).execute(jobs(None))
+    assert [o.run.flags["x"] for o in outcomes] == list(range(6))  # in the iterable's order
+    assert made[:2] == [(0, 0), (1, 0)] and all(n >= 1 for _x, n in made[2:]), made  # not all at once
+
+    made.clear()
+    done.clear()
+    with pytest.raises(GuildError, match="cannot plan x=3"):
+        executors.PoolExecutor(workers=2).execute(jobs(3))
+    assert [x for x, _n in made] == [0, 1, 2] and len(done) == 3  # those made ran to their end
