@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import threading
 
 from luigi_guild.store.rundir import Run
 
@@ -108,6 +109,7 @@ def for_runs(runs: Iterable[RunLike]) -> dict[str, list[Scalar]]:
 # when it wrote none, its size, its mtime_ns, summary rows). A sweep asks for each trial's
 # objective as the trial ends; this spares it the index (a database write per trial).
 _noted: dict[str, tuple[str | None, int, int, list[tuple]]] = {}
+_noted_lock = threading.Lock()  # a sweep's worker threads note and read at once
 _NOTED_MAX = 256
 NOTE_MAX_EVENTS = 10_000  # a capture that wrote more events does not note them (see note_written)
 
@@ -127,9 +129,10 @@ def note_written(run_dir: str, path: str | None, events: list[tuple[str, float, 
     except OSError:
         return
     rows = [(".guild", tag, *vals) for tag, vals in sorted(summarize(events).items())]
-    if len(_noted) >= _NOTED_MAX:
-        _noted.pop(next(iter(_noted)), None)
-    _noted[run_dir] = (path, st.st_size if st else 0, st.st_mtime_ns if st else 0, rows)
+    with _noted_lock:
+        if len(_noted) >= _NOTED_MAX:
+            _noted.pop(next(iter(_noted)), None)
+        _noted[run_dir] = (path, st.st_size if st else 0, st.st_mtime_ns if st else 0, rows)
 
 
 def _noted_rows(run_dir: str) -> list[tuple] | None:
