@@ -1,17 +1,16 @@
-"""Sweep throughput: N trivial trials with ``--workers 2``, grid and an optimizer that learns, vs the floor.
+"""Sweep throughput: N trivial trials with ``--workers 2``, grid and one other optimizer, vs the floor.
 
 The floor is N x the bare script's own run time (``python trial.py``) / 2 workers. Prints medians
 and ratios, the CPU time per trial of all processes and of the ``guild run`` process alone (the
 sweep's serial part). Usage: ``python benchmarks/optimizer_throughput.py [--trials 1000] [--repeat 3]
-[--optimizer tpe]`` (cwd anywhere; runs luigi_guild as the running Python imports it).
+[--optimizer tpe|random|...]`` (cwd anywhere; runs luigi_guild as the running Python imports it).
 
 The bare script is timed again before every sweep and the floor uses the median of all those
 timings, so a slower or quicker spell of this shared VM moves the floor along with the sweeps.
 Every sweep's Guild home is kept until all sweeps have run: on ext4 without a journal (this
 machine's root file system) the kernel passes over every inode freed in the last five minutes
 (while its inode table block is dirty) each time it makes a file in that block group, so deleting
-one sweep's 25,000 files would slow the file creation of the sweeps that follow it by a third or
-more. For the same reason the script waits, when it is started again, until five minutes have
+one sweep's 25,000 files would slow the sweeps that follow it by a quarter or more. For the same reason the script waits, when it is started again, until five minutes have
 passed since its last run deleted its homes (``--no-wait`` skips that); a test suite or anything
 else deleting many files meanwhile slows it the same way.
 """
