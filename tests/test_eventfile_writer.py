@@ -1,5 +1,6 @@
 """Output-scalar event files: our TFRecord framing gives the bytes tensorboard's own writer gives,
-and writing them loads neither ``tensorboard.summary`` nor numpy."""
+and writing them loads neither ``tensorboard.summary`` nor numpy; what a trial's capture notes of
+them reads as the scalar index reads the file."""
 
 from __future__ import annotations
 
