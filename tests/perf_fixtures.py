@@ -35,6 +35,12 @@ def write_attr(run_dir: str, name: str, value: Any) -> None:
         f.write(encode_attr(value))
 
 
+def write_in_place(path: str, text: str) -> None:
+    """Rewrite a file without a rename (guildai's way), keeping the directory's mtime."""
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def script_opref(script_dir: str, script: str = "echo.py") -> str:
     """The opref line of a script operation (Guild's five fields, shell-quoted)."""
     return "script:%s '' '' %s" % (shlex.quote(script_dir), shlex.quote(script))

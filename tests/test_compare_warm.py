@@ -28,6 +28,7 @@ from luigi_guild.store.rundir import Run
 
 sys.path.insert(0, os.path.dirname(__file__))
 import perf_fixtures  # noqa: E402
+from perf_fixtures import write_in_place  # noqa: E402
 
 N = 6
 
@@ -109,11 +110,6 @@ def warm(h: dict, capsys) -> str:
 
 def attr_path(h: dict, i: int, name: str) -> str:
     return os.path.join(h["runs"], h["ids"][i], ".guild", "attrs", name)
-
-
-def write_in_place(path: str, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def row_of(csv: str, run_id: str) -> str:

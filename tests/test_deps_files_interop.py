@@ -47,6 +47,23 @@ def _project(root) -> str:
     return proj
 
 
+def _prepare_then_train(proj: str, tmp_path, guildai: str) -> tuple[dict[str, str], list, list]:
+    """``prepare`` then ``train`` run by guildai and by us, each into its own home: what each said
+    (``said["train"]`` guildai's, ``said["ours train"]`` ours) and each home's runs, newest first."""
+    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
+    theirs_home.mkdir()
+    env = guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1")
+    said = {}
+    for op in ("prepare", "train"):
+        r = subprocess.run([guildai, "run", op, "-y"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        said[op] = r.stderr
+        ours = guild(str(ours_home), "run", op, "-y", cwd=proj)
+        assert ours.rc == 0, ours.out
+        said["ours " + op] = ours.out
+    return said, runs(theirs_home), runs(ours_home)
+
+
 def _tree(run_dir: str) -> list[tuple[str, str]]:
     found = []
     for root, dirs, names in os.walk(run_dir):
@@ -145,18 +162,7 @@ def test_mixed_requires_resolve_in_declared_order_as_guildai_does(tmp_path, guil
         f.write("open('out.txt', 'w').write('prepared')\n")
     with open(os.path.join(proj, "out.txt"), "w") as f:  # taken by prepare's out.txt, declared before it
         f.write("project\n")
-    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
-    theirs_home.mkdir()
-    env = guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1")
-    said = {}
-    for op in ("prepare", "train"):
-        r = subprocess.run([guildai, "run", op, "-y"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        said[op] = r.stderr
-        ours = guild(str(ours_home), "run", op, "-y", cwd=proj)
-        assert ours.rc == 0, ours.out
-        said["ours " + op] = ours.out
-    [theirs_train, theirs_prep], [our_train, our_prep] = runs(theirs_home), runs(ours_home)
+    said, (theirs_train, theirs_prep), (our_train, our_prep) = _prepare_then_train(proj, tmp_path, guildai)
 
     def messages(text: str, prep_id: str, train_dir: str) -> list[str]:
         return [
@@ -229,18 +235,7 @@ def test_operation_deps_placed_as_guildai_places_them(tmp_path, guildai):
         f.write(OPDEPS_YML)
     with open(os.path.join(proj, "prep.py"), "w") as f:
         f.write(PREP_PY)
-    theirs_home, ours_home = tmp_path / "h1", tmp_path / "h2"
-    theirs_home.mkdir()
-    env = guild_env(str(theirs_home), NO_IMPORT_FLAGS_PROGRESS="1")
-    said = {}
-    for op in ("prepare", "train"):
-        r = subprocess.run([guildai, "run", op, "-y"], cwd=proj, env=env, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stderr
-        said[op] = r.stderr
-        ours = guild(str(ours_home), "run", op, "-y", cwd=proj)
-        assert ours.rc == 0, ours.out
-        said["ours " + op] = ours.out
-    [theirs_train, theirs_prep], [our_train, our_prep] = runs(theirs_home), runs(ours_home)
+    said, (theirs_train, theirs_prep), (our_train, our_prep) = _prepare_then_train(proj, tmp_path, guildai)
 
     def messages(text: str, prep_id: str) -> list[str]:
         return [

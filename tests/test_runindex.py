@@ -28,6 +28,7 @@ from luigi_guild.model.table import format_table
 
 sys.path.insert(0, os.path.dirname(__file__))
 import perf_fixtures  # noqa: E402
+from perf_fixtures import write_in_place  # noqa: E402
 
 N = 5
 
@@ -82,12 +83,6 @@ def row_of(lines: list[str], run_id: str) -> str:
 
 def attr_path(h: dict, i: int, name: str) -> str:
     return os.path.join(h["runs"], h["ids"][i], ".guild", "attrs", name)
-
-
-def write_in_place(path: str, text: str) -> None:
-    """Rewrite a file without a rename (guildai's way), keeping the directory's mtime."""
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def read_bytes(path: str) -> bytes:

@@ -83,6 +83,37 @@ def _handling(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+class _Forwarder:
+    """The signal handler while a run's process starts and runs: each SIGTERM, SIGINT or SIGHUP is
+    noted in ``interrupts`` and passed on to the process (``proc``, once there is one)."""
+
+    def __init__(self) -> None:
+        self.proc: Any = None  # a subprocess.Popen, or the launcher's handle that behaves as one
+        self.received: list[int] = []
+        self.forwarded: list[int] = []
+        # Signals this process got so far: one arriving later, while the child is being started
+        # from a thread other than the main one (a sweep's pool), is passed on by catch_up.
+        self.before = len(interrupts)
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        interrupts.append(signum)
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, signum)
+                self.forwarded.append(signum)
+            except ProcessLookupError:
+                pass
+
+    def catch_up(self) -> None:
+        """Pass on to the process, now that it exists, a signal that came before it did."""
+        if self.received and not self.forwarded:  # to this handler
+            os.kill(self.proc.pid, self.received[-1])
+        elif not self.received and len(interrupts) > self.before:  # to the main thread meanwhile
+            os.kill(self.proc.pid, interrupts[-1])
+
+
 def _child_pids() -> list[int]:
     """Pids of this process's live children, and of the trials its launcher forked for it."""
     import psutil
@@ -306,23 +337,8 @@ def run_process(
     err: Any = subprocess.STDOUT if merge else subprocess.PIPE
     if no_output:
         out = err = None if echo else subprocess.DEVNULL
-    received: list[int] = []
-    forwarded: list[int] = []
-    # Signals this process got so far: one arriving later, while the child is being
-    # started from a thread other than the main one (a sweep's pool), is passed on below.
-    interrupts_before = len(interrupts)
-    proc: Any = None  # a subprocess.Popen, or the launcher's handle that behaves as one
-
-    def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
-        interrupts.append(signum)
-        if proc is not None and proc.poll() is None:
-            try:
-                os.kill(proc.pid, signum)
-                forwarded.append(signum)
-            except ProcessLookupError:
-                pass
-
+    proc: Any = None
+    forward = _Forwarder()
     with _handling(forward):
         try:
             # The child reads our stdin only from a terminal, or when a debugger needs it (--break-on-error).
@@ -330,10 +346,10 @@ def run_process(
             if launch:
                 from luigi_guild.run import launcher
 
-                proc = launcher.spawn(cmd, run.path, env, stdin, out, err)
+                proc = forward.proc = launcher.spawn(cmd, run.path, env, stdin, out, err)
             try:
                 if proc is None:
-                    proc = subprocess.Popen(
+                    proc = forward.proc = subprocess.Popen(
                         cmd,
                         cwd=run.path,
                         env=env,
@@ -362,10 +378,7 @@ def run_process(
             except OSError as e:
                 if sink is not None:
                     sink.error = sink.error or e
-            if received and not forwarded:  # a signal arrived before the child existed
-                os.kill(proc.pid, received[-1])
-            elif not received and len(interrupts) > interrupts_before:  # the main thread got it meanwhile
-                os.kill(proc.pid, interrupts[-1])
+            forward.catch_up()
             timer = _stop_timer(proc, stop_after) if stop_after is not None else None
             if sink is not None:
                 _pump(proc, sink)
@@ -601,28 +614,14 @@ def start_deferred(run: Run, plan: RunPlan, env: dict[str, str], prepared: Any, 
 
     cmd, setup = prepared
     merge = os.environ.get("SYNC_RUN_OUTPUT") == "1"
-    proc: Any = None
-    received: list[int] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
-        interrupts.append(signum)
-        if proc is not None and proc.poll() is None:
-            try:
-                os.kill(proc.pid, signum)
-            except ProcessLookupError:
-                pass
-
-    interrupts_before = len(interrupts)
+    forward = _Forwarder()
     with _handling(forward):
         stdin = subprocess.DEVNULL if not sys.stdin or not sys.stdin.isatty() else None
-        proc = launcher.spawn(cmd, run.path, env, stdin, subprocess.PIPE,
-                              subprocess.STDOUT if merge else subprocess.PIPE, setup=setup)
+        proc = forward.proc = launcher.spawn(cmd, run.path, env, stdin, subprocess.PIPE,
+                                             subprocess.STDOUT if merge else subprocess.PIPE, setup=setup)
         if proc is None:
             return None
-        # Signals that came before the child existed: it holds them until its run is in place.
-        if received or len(interrupts) > interrupts_before:
-            os.kill(proc.pid, (received or interrupts)[-1])
+        forward.catch_up()  # the child holds such a signal until its run is in place
         ready = proc.wait_ready()
         if not ready:
             said = b"".join(_drain(f) for f in (proc.stdout, proc.stderr) if f is not None)
